@@ -1,0 +1,21 @@
+# crypto-dashboard: the commands a newcomer runs. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+.PHONY: help dev test test-rust lint fmt migrate clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+dev: ## Database up, migrations, one ingestion, then the API and dashboard on :3000
+	@scripts/dev.sh
+
+test: ## Everything: throwaway PostgreSQL + moto_server, all tests, fmt and clippy
+	@scripts/test.sh
+
+fmt: ## Format the code
+	cargo fmt --all
+
+clean: ## Remove build output and local clusters
+	-scripts/pg.sh destroy pg-dev
+	rm -rf target .local

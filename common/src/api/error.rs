@@ -1,0 +1,85 @@
+//! The one error type of the HTTP boundary and its mapping to status and envelope.
+
+use http::StatusCode;
+
+use crate::db::DbError;
+
+/// Every expected failure of a route. Mapped to a status and an error code in one place
+/// ([`ApiError::status`], [`ApiError::code`]); internal details are logged, never sent.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: a parameter is malformed or out of range; the message says what is allowed.
+    #[error("{0}")]
+    InvalidParameter(String),
+    /// 401: missing or wrong credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 404: unknown route or resource.
+    #[error("{0}")]
+    NotFound(String),
+    /// 405: the route exists but not for this method; `allow` lists the methods it takes.
+    #[error("method not allowed; this route accepts {allow}")]
+    MethodNotAllowed { allow: &'static str },
+    /// 409: the request conflicts with current state (a run already in progress).
+    #[error("{0}")]
+    Conflict(String),
+    /// 503: a dependency (the database, a secret) is unavailable; try again later.
+    #[error("{0}")]
+    ServiceUnavailable(String),
+    /// 500: a bug or an unexpected failure. The text is logged; the client sees a generic message.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The envelope's `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidParameter(_) => "INVALID_PARAMETER",
+            ApiError::Unauthorized(_) => "UNAUTHORIZED",
+            ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
+            ApiError::Conflict(_) => "CONFLICT",
+            ApiError::ServiceUnavailable(_) => "SERVICE_UNAVAILABLE",
+            ApiError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// The envelope's `error.message`: the error's text, except for 500s.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "internal error; the details were logged".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable");
+            ApiError::ServiceUnavailable("the database is unavailable; try again shortly".into())
+        } else {
+            ApiError::Internal(e.to_string())
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for ApiError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        DbError::Query(e).into()
+    }
+}

@@ -1,0 +1,107 @@
+//! The HTTP API: one [`Api`] value routes a request, runs the endpoint's handler and maps
+//! the result to the envelope, caching and CORS headers. Every Lambda and the local server
+//! call [`Api::handle`]; a Lambda built for one route serves only that route.
+
+mod error;
+mod health;
+mod response;
+mod router;
+
+use std::sync::Arc;
+
+use lambda_http::Body;
+
+pub use error::ApiError;
+pub use response::{strong_etag, CachePolicy, Cors, Reply};
+pub use router::{match_route, Endpoint, Route};
+
+use crate::config::Config;
+use crate::db::Database;
+use crate::secrets::Secrets;
+
+/// An HTTP request as API Gateway (payload 2.0) delivers it through `lambda_http`.
+pub type Request = http::Request<Body>;
+/// An HTTP response as `lambda_http` returns it to API Gateway.
+pub type Response = http::Response<Body>;
+
+/// What handlers need, built once per container (or once per local server).
+pub struct AppState {
+    pub config: Config,
+    pub secrets: Secrets,
+    pub db: Database,
+}
+
+impl AppState {
+    /// Reads the configuration and builds the secrets client (if any ARN is configured) and
+    /// the database pool. Fails fast with a message naming the bad variable.
+    pub async fn from_env() -> Result<Self, crate::Error> {
+        let config = Config::from_env()?;
+        Self::new(config).await
+    }
+
+    /// Builds the state for `config`.
+    pub async fn new(config: Config) -> Result<Self, crate::Error> {
+        let secrets = Secrets::for_config(&config).await;
+        let db = Database::connect(&config.database, &secrets).await?;
+        Ok(AppState { config, secrets, db })
+    }
+}
+
+/// The router plus state; cheap to clone.
+#[derive(Clone)]
+pub struct Api {
+    state: Arc<AppState>,
+    serves: Option<Vec<Endpoint>>,
+    cors: Cors,
+}
+
+impl Api {
+    /// An API serving every endpoint (the local server).
+    pub fn new(state: Arc<AppState>) -> Self {
+        let cors = Cors::new(state.config.cors_allowed_origins.clone());
+        Api { state, serves: None, cors }
+    }
+
+    /// Restricts the API to `endpoints` (a per-route Lambda); other paths answer 404.
+    pub fn serving(mut self, endpoints: &[Endpoint]) -> Self {
+        self.serves = Some(endpoints.to_vec());
+        self
+    }
+
+    /// The shared state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Answers one request. Never fails: every error becomes an envelope with its status.
+    #[tracing::instrument(name = "http", skip_all, fields(method = %request.method(), path = %request.uri().path(), status))]
+    pub async fn handle(&self, request: Request) -> Response {
+        let mut response = if request.method() == http::Method::OPTIONS {
+            self.cors.preflight(&request)
+        } else {
+            match self.dispatch(&request).await {
+                Ok(reply) => response::reply_response(&request, reply),
+                Err(error) => response::error_response(&error),
+            }
+        };
+        if request.method() != http::Method::OPTIONS {
+            self.cors.apply(&request, &mut response);
+        }
+        tracing::Span::current().record("status", response.status().as_u16());
+        response
+    }
+
+    async fn dispatch(&self, request: &Request) -> Result<Reply, ApiError> {
+        let route = match_route(request.method(), request.uri().path())?;
+        if let Some(serves) = &self.serves {
+            if !serves.contains(&route.endpoint) {
+                return Err(ApiError::NotFound("this function does not serve that route".into()));
+            }
+        }
+        let state = &*self.state;
+        match route.endpoint {
+            Endpoint::Health => health::health(state).await,
+            other => Err(ApiError::NotFound(format!("{other:?} is not available yet"))),
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! Typed configuration read once from the environment at start-up.
+//!
+//! Every variable of SPEC "Configuration and secrets" is parsed here; a missing or malformed
+//! value fails fast with an error that names the variable and shows a valid example. Secret
+//! values are wrapped in [`SecretString`] so `Debug` output and logs show them redacted.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+/// Coins tracked when `TRACKED_COINS` is not set (the original's eleven).
+pub const DEFAULT_COINS: [&str; 11] = [
+    "bitcoin",
+    "ethereum",
+    "tether",
+    "binancecoin",
+    "solana",
+    "ripple",
+    "usd-coin",
+    "cardano",
+    "dogecoin",
+    "tron",
+    "avalanche-2",
+];
+
+/// Currencies tracked when `TRACKED_CURRENCIES` is not set.
+pub const DEFAULT_CURRENCIES: [&str; 4] = ["usd", "eur", "gbp", "jpy"];
+
+/// A configuration value that is wrong or absent, naming the variable.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{var} is not set: {hint}")]
+    Missing { var: &'static str, hint: &'static str },
+    /// A variable is set but cannot be used. The value itself is never echoed (it may be a secret).
+    #[error("{var} is invalid: {reason} (example: {example})")]
+    Invalid {
+        var: &'static str,
+        reason: String,
+        example: &'static str,
+    },
+}
+
+/// Where a secret value comes from: the environment (local) or Secrets Manager (AWS).
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    /// The value itself, from a plain environment variable.
+    Value(SecretString),
+    /// The ARN (or name) of a Secrets Manager secret holding the value.
+    SecretsManager(String),
+}
+
+/// How the database connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SslMode {
+    /// Plain TCP (local development and tests).
+    Disable,
+    /// TLS required, server certificate verified against the configured CA bundle (RDS).
+    Require,
+}
+
+/// Which CoinGecko plan the key belongs to; picks the base URL and the key header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiPlan {
+    /// Keyless public API.
+    Public,
+    /// Demo key: api.coingecko.com with `x-cg-demo-api-key`.
+    Demo,
+    /// Pro key: pro-api.coingecko.com with `x-cg-pro-api-key`.
+    Pro,
+}
+
+impl ApiPlan {
+    /// The plan's default base URL.
+    pub fn base_url(self) -> &'static str {
+        match self {
+            ApiPlan::Public | ApiPlan::Demo => "https://api.coingecko.com/api/v3",
+            ApiPlan::Pro => "https://pro-api.coingecko.com/api/v3",
+        }
+    }
+
+    /// The header that carries the key, if the plan has one.
+    pub fn key_header(self) -> Option<&'static str> {
+        match self {
+            ApiPlan::Public => None,
+            ApiPlan::Demo => Some("x-cg-demo-api-key"),
+            ApiPlan::Pro => Some("x-cg-pro-api-key"),
+        }
+    }
+}
+
+/// Database connection settings.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL` (a secret: it holds the password) or `DATABASE_SECRET_ARN`.
+    pub source: DatabaseSource,
+    /// `DB_POOL_MAX_SIZE`: 2 by default, enough for one Lambda invocation at a time.
+    pub pool_max_size: usize,
+    /// `DB_SSLMODE`: `disable` (default) or `require`.
+    pub ssl_mode: SslMode,
+    /// `DB_SSL_ROOT_CERT`: PEM bundle of CAs trusted for the server certificate (the RDS bundle).
+    pub ssl_root_cert: Option<PathBuf>,
+    /// `DB_CONNECT_TIMEOUT_SECS`: how long to wait for a connection before answering 503.
+    pub connect_timeout: Duration,
+}
+
+/// Where database credentials come from.
+#[derive(Debug, Clone)]
+pub enum DatabaseSource {
+    /// A libpq-style URL (`postgres://user:pass@host:port/db`).
+    Url(SecretString),
+    /// An RDS-managed secret (JSON with username, password, host, port, dbname).
+    SecretArn(String),
+}
+
+/// CoinGecko access settings.
+#[derive(Debug, Clone)]
+pub struct CoinGeckoConfig {
+    /// `COINGECKO_API_PLAN`.
+    pub plan: ApiPlan,
+    /// `COINGECKO_API_KEY` or `COINGECKO_API_KEY_SECRET_ARN`.
+    pub api_key: Option<SecretSource>,
+    /// `COINGECKO_BASE_URL`, else the plan's.
+    pub base_url: String,
+    /// `COINGECKO_RATE_LIMIT_PER_MIN` (default 30).
+    pub rate_limit_per_min: u32,
+}
+
+/// The whole configuration of one process (a Lambda container or the local binary).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub coingecko: CoinGeckoConfig,
+    /// `CRON_SECRET` or `CRON_SECRET_ARN`; `None` makes the cron route answer 503 (fail closed).
+    pub cron_secret: Option<SecretSource>,
+    /// `TRACKED_COINS` (comma-separated CoinGecko ids), in display order.
+    pub tracked_coins: Vec<String>,
+    /// `TRACKED_CURRENCIES` (comma-separated lowercase codes).
+    pub tracked_currencies: Vec<String>,
+    /// `CORS_ALLOWED_ORIGINS` (comma-separated origins, or `*`); empty sends no CORS headers.
+    pub cors_allowed_origins: Vec<String>,
+    /// `INGEST_FUNCTION_NAME`: the ingest Lambda the cron route invokes asynchronously in AWS.
+    pub ingest_function_name: Option<String>,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let database = DatabaseConfig {
+            source: match (get("DATABASE_URL"), get("DATABASE_SECRET_ARN")) {
+                (Some(url), _) => {
+                    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                        return Err(invalid(
+                            "DATABASE_URL",
+                            "must be a postgres:// or postgresql:// URL",
+                            "postgres://app:password@127.0.0.1:5432/crypto_dashboard",
+                        ));
+                    }
+                    DatabaseSource::Url(SecretString::from(url))
+                }
+                (None, Some(arn)) => DatabaseSource::SecretArn(arn),
+                (None, None) => {
+                    return Err(ConfigError::Missing {
+                        var: "DATABASE_URL",
+                        hint: "set DATABASE_URL (e.g. postgres://app:password@127.0.0.1:5432/crypto_dashboard) \
+                               or DATABASE_SECRET_ARN (an RDS-managed secret)",
+                    })
+                }
+            },
+            pool_max_size: parse_number(get("DB_POOL_MAX_SIZE"), "DB_POOL_MAX_SIZE", 2, 1..=64, "2")?,
+            ssl_mode: match get("DB_SSLMODE").as_deref() {
+                None | Some("disable") => SslMode::Disable,
+                Some("require") => SslMode::Require,
+                Some(_) => return Err(invalid("DB_SSLMODE", "must be disable or require", "require")),
+            },
+            ssl_root_cert: get("DB_SSL_ROOT_CERT").map(PathBuf::from),
+            connect_timeout: Duration::from_secs(parse_number(
+                get("DB_CONNECT_TIMEOUT_SECS"),
+                "DB_CONNECT_TIMEOUT_SECS",
+                5,
+                1..=60,
+                "5",
+            )?),
+        };
+        if database.ssl_mode == SslMode::Require && database.ssl_root_cert.is_none() {
+            return Err(ConfigError::Missing {
+                var: "DB_SSL_ROOT_CERT",
+                hint: "DB_SSLMODE=require needs the CA bundle that signed the server certificate \
+                       (e.g. /opt/rds/global-bundle.pem)",
+            });
+        }
+
+        let plan = match get("COINGECKO_API_PLAN").as_deref() {
+            None | Some("public") => ApiPlan::Public,
+            Some("demo") => ApiPlan::Demo,
+            Some("pro") => ApiPlan::Pro,
+            Some(_) => return Err(invalid("COINGECKO_API_PLAN", "must be public, demo or pro", "demo")),
+        };
+        let api_key = secret_source(get("COINGECKO_API_KEY"), get("COINGECKO_API_KEY_SECRET_ARN"));
+        if plan != ApiPlan::Public && api_key.is_none() {
+            return Err(ConfigError::Missing {
+                var: "COINGECKO_API_KEY",
+                hint: "the demo and pro plans need a key: set COINGECKO_API_KEY or \
+                       COINGECKO_API_KEY_SECRET_ARN, or COINGECKO_API_PLAN=public",
+            });
+        }
+        let base_url = match get("COINGECKO_BASE_URL") {
+            Some(url) => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(invalid(
+                        "COINGECKO_BASE_URL",
+                        "must be an http:// or https:// URL",
+                        "http://127.0.0.1:8090/api/v3",
+                    ));
+                }
+                url.trim_end_matches('/').to_owned()
+            }
+            None => plan.base_url().to_owned(),
+        };
+        let coingecko = CoinGeckoConfig {
+            plan,
+            api_key,
+            base_url,
+            rate_limit_per_min: parse_number(
+                get("COINGECKO_RATE_LIMIT_PER_MIN"),
+                "COINGECKO_RATE_LIMIT_PER_MIN",
+                30,
+                1..=100_000,
+                "30",
+            )?,
+        };
+
+        let tracked_coins = parse_list(get("TRACKED_COINS"), "TRACKED_COINS", &DEFAULT_COINS, is_coin_id)?;
+        let tracked_currencies = parse_list(
+            get("TRACKED_CURRENCIES"),
+            "TRACKED_CURRENCIES",
+            &DEFAULT_CURRENCIES,
+            is_currency_code,
+        )?;
+        let cors_allowed_origins = get("CORS_ALLOWED_ORIGINS")
+            .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
+            .unwrap_or_default();
+
+        Ok(Config {
+            database,
+            coingecko,
+            cron_secret: secret_source(get("CRON_SECRET"), get("CRON_SECRET_ARN")),
+            tracked_coins,
+            tracked_currencies,
+            cors_allowed_origins,
+            ingest_function_name: get("INGEST_FUNCTION_NAME"),
+        })
+    }
+}
+
+/// True for a plausible CoinGecko coin id (lowercase letters, digits, dashes).
+pub fn is_coin_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 100
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+}
+
+/// True for a plausible currency code (2-10 lowercase letters).
+pub fn is_currency_code(s: &str) -> bool {
+    (2..=10).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_lowercase())
+}
+
+fn invalid(var: &'static str, reason: &str, example: &'static str) -> ConfigError {
+    ConfigError::Invalid {
+        var,
+        reason: reason.to_owned(),
+        example,
+    }
+}
+
+fn secret_source(value: Option<String>, arn: Option<String>) -> Option<SecretSource> {
+    match (value, arn) {
+        (Some(v), _) => Some(SecretSource::Value(SecretString::from(v))),
+        (None, Some(arn)) => Some(SecretSource::SecretsManager(arn)),
+        (None, None) => None,
+    }
+}
+
+fn parse_number<T>(
+    raw: Option<String>,
+    var: &'static str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+    example: &'static str,
+) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(raw) = raw else { return Ok(default) };
+    match raw.parse::<T>() {
+        Ok(v) if range.contains(&v) => Ok(v),
+        _ => Err(ConfigError::Invalid {
+            var,
+            reason: format!("must be a whole number from {} to {}", range.start(), range.end()),
+            example,
+        }),
+    }
+}
+
+fn parse_list(
+    raw: Option<String>,
+    var: &'static str,
+    default: &[&str],
+    valid: fn(&str) -> bool,
+) -> Result<Vec<String>, ConfigError> {
+    let Some(raw) = raw else {
+        return Ok(default.iter().map(|s| s.to_string()).collect());
+    };
+    let mut items: Vec<String> = Vec::new();
+    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !valid(item) {
+            return Err(ConfigError::Invalid {
+                var,
+                reason: format!("{item:?} is not a lowercase id (letters, digits and dashes)"),
+                example: if var == "TRACKED_COINS" { "bitcoin,ethereum,solana" } else { "usd,eur" },
+            });
+        }
+        if !items.iter().any(|i| i == item) {
+            items.push(item.to_owned());
+        }
+    }
+    if items.is_empty() {
+        return Err(ConfigError::Invalid {
+            var,
+            reason: "must list at least one id".into(),
+            example: if var == "TRACKED_COINS" { "bitcoin,ethereum,solana" } else { "usd,eur" },
+        });
+    }
+    Ok(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const DB: (&str, &str) = ("DATABASE_URL", "postgres://app:hunter2@127.0.0.1:5432/db");
+
+    #[test]
+    fn defaults_apply_with_only_a_database() {
+        let c = config(&[DB]).unwrap();
+        assert_eq!(c.tracked_coins.len(), 11);
+        assert_eq!(c.tracked_currencies, ["usd", "eur", "gbp", "jpy"]);
+        assert_eq!(c.database.pool_max_size, 2);
+        assert_eq!(c.coingecko.rate_limit_per_min, 30);
+        assert_eq!(c.coingecko.base_url, "https://api.coingecko.com/api/v3");
+        assert!(c.cron_secret.is_none());
+    }
+
+    #[test]
+    fn missing_database_names_both_variables() {
+        let err = config(&[]).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { var: "DATABASE_URL", .. }));
+        assert!(err.to_string().contains("DATABASE_SECRET_ARN"));
+    }
+
+    #[test]
+    fn each_malformed_variable_gives_its_own_error() {
+        let cases: &[(&str, &str)] = &[
+            ("DATABASE_URL", "mysql://x"),
+            ("DB_POOL_MAX_SIZE", "zero"),
+            ("DB_POOL_MAX_SIZE", "0"),
+            ("DB_SSLMODE", "maybe"),
+            ("DB_CONNECT_TIMEOUT_SECS", "-1"),
+            ("COINGECKO_API_PLAN", "enterprise"),
+            ("COINGECKO_BASE_URL", "ftp://x"),
+            ("COINGECKO_RATE_LIMIT_PER_MIN", "fast"),
+            ("TRACKED_COINS", "Bitcoin"),
+            ("TRACKED_CURRENCIES", "US$"),
+            ("TRACKED_CURRENCIES", " , "),
+        ];
+        for (var, value) in cases {
+            let mut vars = vec![DB];
+            if *var != "DATABASE_URL" {
+                vars.push((var, value));
+            } else {
+                vars[0] = (var, value);
+            }
+            let err = config(&vars).unwrap_err();
+            match &err {
+                ConfigError::Invalid { var: v, .. } => assert_eq!(v, var, "{err}"),
+                other => panic!("{var}={value}: expected Invalid, got {other:?}"),
+            }
+            assert!(err.to_string().starts_with(var), "{err}");
+            assert!(err.to_string().contains("example"), "{err}");
+        }
+    }
+
+    #[test]
+    fn required_companions_are_named() {
+        let err = config(&[DB, ("DB_SSLMODE", "require")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { var: "DB_SSL_ROOT_CERT", .. }));
+        let err = config(&[DB, ("COINGECKO_API_PLAN", "pro")]).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing { var: "COINGECKO_API_KEY", .. }));
+    }
+
+    #[test]
+    fn plans_pick_base_url_and_header() {
+        let c = config(&[DB, ("COINGECKO_API_PLAN", "pro"), ("COINGECKO_API_KEY", "k")]).unwrap();
+        assert_eq!(c.coingecko.base_url, "https://pro-api.coingecko.com/api/v3");
+        assert_eq!(c.coingecko.plan.key_header(), Some("x-cg-pro-api-key"));
+        let c = config(&[DB, ("COINGECKO_API_PLAN", "demo"), ("COINGECKO_API_KEY_SECRET_ARN", "arn:x")]).unwrap();
+        assert_eq!(c.coingecko.plan.key_header(), Some("x-cg-demo-api-key"));
+        assert!(matches!(c.coingecko.api_key, Some(SecretSource::SecretsManager(_))));
+        let c = config(&[DB, ("COINGECKO_BASE_URL", "http://127.0.0.1:9/api/v3/")]).unwrap();
+        assert_eq!(c.coingecko.base_url, "http://127.0.0.1:9/api/v3");
+    }
+
+    #[test]
+    fn lists_are_trimmed_and_deduplicated() {
+        let c = config(&[DB, ("TRACKED_COINS", " bitcoin, ethereum ,bitcoin,")]).unwrap();
+        assert_eq!(c.tracked_coins, ["bitcoin", "ethereum"]);
+    }
+
+    #[test]
+    fn debug_output_shows_no_secret() {
+        let c = config(&[
+            DB,
+            ("COINGECKO_API_PLAN", "demo"),
+            ("COINGECKO_API_KEY", "CG-topsecretkey"),
+            ("CRON_SECRET", "cron-topsecret"),
+        ])
+        .unwrap();
+        let debug = format!("{c:?}");
+        for secret in ["hunter2", "topsecretkey", "cron-topsecret"] {
+            assert!(!debug.contains(secret), "{secret} leaked in {debug}");
+        }
+        assert!(debug.contains("REDACTED"));
+    }
+
+    #[test]
+    fn errors_never_echo_secret_values() {
+        let err = config(&[("DATABASE_URL", "mysql://root:hunter2@db")]).unwrap_err();
+        assert!(!err.to_string().contains("hunter2"));
+    }
+}

@@ -1,0 +1,228 @@
+//! Secrets from AWS Secrets Manager, read once per container and cached.
+//!
+//! Values are cached for at most [`MAX_TTL`] so a rotated secret is picked up within minutes,
+//! and [`Secrets::refresh`] forces a re-read (used when PostgreSQL rejects a rotated password).
+//! Plain environment values ([`SecretSource::Value`]) never touch the SDK, so local runs need
+//! no AWS credentials. Secret values are [`SecretString`]s and are never logged.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+
+use crate::config::{Config, DatabaseSource, SecretSource};
+
+/// The longest a cached secret value is trusted before it is read again.
+pub const MAX_TTL: Duration = Duration::from_secs(300);
+
+/// A secret could not be read. Messages name the secret id and the cause, never a value.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The SDK call failed (network, permissions, unknown secret).
+    #[error("could not read secret {id} from Secrets Manager: {message}")]
+    Fetch { id: String, message: String },
+    /// The secret exists but holds no string (binary secrets are not supported).
+    #[error("secret {id} has no string value")]
+    Empty { id: String },
+    /// The secret's value is not in the expected shape.
+    #[error("secret {id} is malformed: {reason}")]
+    Malformed { id: String, reason: String },
+}
+
+/// A Secrets Manager client with a per-secret TTL cache.
+pub struct SecretCache {
+    client: aws_sdk_secretsmanager::Client,
+    ttl: Duration,
+    entries: Mutex<HashMap<String, (SecretString, Instant)>>,
+    fetches: AtomicU64,
+}
+
+impl SecretCache {
+    /// Wraps an SDK client; `ttl` is capped at [`MAX_TTL`].
+    pub fn new(client: aws_sdk_secretsmanager::Client, ttl: Duration) -> Self {
+        SecretCache {
+            client,
+            ttl: ttl.min(MAX_TTL),
+            entries: Mutex::new(HashMap::new()),
+            fetches: AtomicU64::new(0),
+        }
+    }
+
+    /// Builds the SDK client from the default AWS configuration chain (region, credentials,
+    /// `AWS_ENDPOINT_URL`).
+    pub async fn from_env() -> Self {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::new(aws_sdk_secretsmanager::Client::new(&sdk), MAX_TTL)
+    }
+
+    /// The secret's value, from the cache while it is fresh.
+    pub async fn get(&self, id: &str) -> Result<SecretString, SecretError> {
+        let mut entries = self.entries.lock().await;
+        if let Some((value, at)) = entries.get(id) {
+            if at.elapsed() < self.ttl {
+                return Ok(value.clone());
+            }
+        }
+        let value = self.fetch(id).await?;
+        entries.insert(id.to_owned(), (value.clone(), Instant::now()));
+        Ok(value)
+    }
+
+    /// Reads the secret again regardless of the cache (after a rotation).
+    pub async fn refresh(&self, id: &str) -> Result<SecretString, SecretError> {
+        let mut entries = self.entries.lock().await;
+        let value = self.fetch(id).await?;
+        entries.insert(id.to_owned(), (value.clone(), Instant::now()));
+        Ok(value)
+    }
+
+    /// How many times the SDK was called (for tests and metrics).
+    pub fn fetch_count(&self) -> u64 {
+        self.fetches.load(Ordering::Relaxed)
+    }
+
+    #[tracing::instrument(skip(self), fields(secret_id = %id))]
+    async fn fetch(&self, id: &str) -> Result<SecretString, SecretError> {
+        self.fetches.fetch_add(1, Ordering::Relaxed);
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| SecretError::Fetch {
+                id: id.to_owned(),
+                message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+            })?;
+        let value = output.secret_string().ok_or_else(|| SecretError::Empty { id: id.to_owned() })?;
+        tracing::debug!("secret read from Secrets Manager");
+        Ok(SecretString::from(value.to_owned()))
+    }
+}
+
+/// Resolves [`SecretSource`]s: plain values directly, ARNs through a shared [`SecretCache`].
+#[derive(Clone, Default)]
+pub struct Secrets {
+    cache: Option<Arc<SecretCache>>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets").field("secrets_manager", &self.cache.is_some()).finish()
+    }
+}
+
+impl Secrets {
+    /// Builds the SDK client only if the configuration names at least one secret ARN, so a
+    /// purely local configuration starts without touching AWS.
+    pub async fn for_config(config: &Config) -> Self {
+        let needs_sdk = matches!(config.database.source, DatabaseSource::SecretArn(_))
+            || matches!(config.coingecko.api_key, Some(SecretSource::SecretsManager(_)))
+            || matches!(config.cron_secret, Some(SecretSource::SecretsManager(_)));
+        if needs_sdk {
+            Self::with_cache(Arc::new(SecretCache::from_env().await))
+        } else {
+            Self::default()
+        }
+    }
+
+    /// Uses the given cache for ARNs (tests point it at a local emulator).
+    pub fn with_cache(cache: Arc<SecretCache>) -> Self {
+        Secrets { cache: Some(cache) }
+    }
+
+    /// The value of `source`.
+    pub async fn resolve(&self, source: &SecretSource) -> Result<SecretString, SecretError> {
+        match source {
+            SecretSource::Value(v) => Ok(v.clone()),
+            SecretSource::SecretsManager(id) => self.cache_for(id)?.get(id).await,
+        }
+    }
+
+    /// The value of `source`, re-read from Secrets Manager if it comes from there.
+    pub async fn refresh(&self, source: &SecretSource) -> Result<SecretString, SecretError> {
+        match source {
+            SecretSource::Value(v) => Ok(v.clone()),
+            SecretSource::SecretsManager(id) => self.cache_for(id)?.refresh(id).await,
+        }
+    }
+
+    fn cache_for(&self, id: &str) -> Result<&SecretCache, SecretError> {
+        self.cache.as_deref().ok_or_else(|| SecretError::Fetch {
+            id: id.to_owned(),
+            message: "no Secrets Manager client was configured".into(),
+        })
+    }
+}
+
+/// Database credentials as stored by RDS (`SecretTargetAttachment` adds host, port, dbname),
+/// or a plain `postgres://` URL stored as the secret string.
+pub fn database_url_from_secret(id: &str, secret: &SecretString) -> Result<SecretString, SecretError> {
+    let raw = secret.expose_secret().trim();
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        return Ok(SecretString::from(raw.to_owned()));
+    }
+    #[derive(serde::Deserialize)]
+    struct RdsSecret {
+        username: String,
+        password: String,
+        host: String,
+        #[serde(default)]
+        port: Option<serde_json::Value>,
+        #[serde(default, alias = "dbName", alias = "database")]
+        dbname: Option<String>,
+    }
+    let parsed: RdsSecret = serde_json::from_str(raw).map_err(|e| SecretError::Malformed {
+        id: id.to_owned(),
+        // serde's message names the missing field or the position, never the content.
+        reason: format!("expected JSON with username, password, host (port, dbname optional): {e}"),
+    })?;
+    let port = match parsed.port {
+        None => 5432,
+        Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(5432),
+        Some(serde_json::Value::String(s)) => s.parse().unwrap_or(5432),
+        Some(_) => 5432,
+    };
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    Ok(SecretString::from(format!(
+        "postgres://{}:{}@{}:{}/{}",
+        enc(&parsed.username),
+        enc(&parsed.password),
+        parsed.host,
+        port,
+        enc(parsed.dbname.as_deref().unwrap_or("postgres")),
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rds_secret_json_becomes_a_url_with_escaped_password() {
+        let s = SecretString::from(
+            r#"{"username":"app","password":"p@ss:w/rd","host":"db.example","port":5433,"dbname":"prices","engine":"postgres"}"#.to_owned(),
+        );
+        let url = database_url_from_secret("id", &s).unwrap();
+        assert_eq!(url.expose_secret(), "postgres://app:p%40ss%3Aw%2Frd@db.example:5433/prices");
+        let parsed: tokio_postgres::Config = url.expose_secret().parse().unwrap();
+        assert_eq!(parsed.get_password(), Some(&b"p@ss:w/rd"[..]));
+    }
+
+    #[test]
+    fn malformed_secret_names_fields_but_not_values() {
+        let s = SecretString::from(r#"{"username":"app","password":"hunter2"}"#.to_owned());
+        let err = database_url_from_secret("db-secret", &s).unwrap_err().to_string();
+        assert!(err.contains("db-secret") && err.contains("host"), "{err}");
+        assert!(!err.contains("hunter2"));
+    }
+
+    #[test]
+    fn plain_url_secret_is_used_as_is() {
+        let s = SecretString::from("postgres://a:b@h:1/d".to_owned());
+        assert_eq!(database_url_from_secret("x", &s).unwrap().expose_secret(), "postgres://a:b@h:1/d");
+    }
+}

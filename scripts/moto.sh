@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# A local Secrets Manager emulator (moto_server from PyPI) on a free loopback port.
+#
+#   scripts/moto.sh start   installs moto[server] into .local/venv if needed, starts it,
+#                           prints its endpoint URL
+#   scripts/moto.sh stop
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+venv="$LOCAL_DIR/venv"
+pid_file="$LOCAL_DIR/moto.pid"
+
+ensure_venv() {
+  if [ ! -x "$venv/bin/moto_server" ]; then
+    say "installing moto[server] into .local/venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' >&2 ||
+      die "pip install 'moto[server]' failed"
+  fi
+}
+
+case "${1:?usage: moto.sh start|stop}" in
+start)
+  ensure_venv
+  port=$(free_port)
+  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$LOCAL_DIR/moto.log" 2>&1 &
+  echo $! >"$pid_file"
+  wait_for_port "$port" 60 || die "moto_server did not start: see .local/moto.log"
+  echo "http://127.0.0.1:$port"
+  ;;
+stop)
+  if [ -f "$pid_file" ]; then
+    kill "$(cat "$pid_file")" 2>/dev/null || true
+    rm -f "$pid_file"
+  fi
+  ;;
+esac
