@@ -8,7 +8,11 @@ use common::db::Database;
 use common::secrets::Secrets;
 
 #[derive(Parser)]
-#[command(name = "crypto-dashboard", version, about = "Crypto price history: ingest from CoinGecko, serve the API and dashboard")]
+#[command(
+    name = "crypto-dashboard",
+    version,
+    about = "Crypto price history: ingest from CoinGecko, serve the API and dashboard"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,7 +45,9 @@ async fn main() -> ExitCode {
 async fn migrate() -> Result<(), String> {
     let config = Config::from_env().map_err(|e| e.to_string())?;
     let secrets = Secrets::for_config(&config).await;
-    let db = Database::connect(&config.database, &secrets).await.map_err(|e| e.to_string())?;
+    let db = Database::connect(&config.database, &secrets)
+        .await
+        .map_err(|e| e.to_string())?;
     let applied = db.migrate().await.map_err(|e| e.to_string())?;
     if applied.is_empty() {
         eprintln!("schema is up to date; nothing to apply");

@@ -32,7 +32,10 @@ pub const DEFAULT_CURRENCIES: [&str; 4] = ["usd", "eur", "gbp", "jpy"];
 pub enum ConfigError {
     /// A required variable is not set.
     #[error("{var} is not set: {hint}")]
-    Missing { var: &'static str, hint: &'static str },
+    Missing {
+        var: &'static str,
+        hint: &'static str,
+    },
     /// A variable is set but cannot be used. The value itself is never echoed (it may be a secret).
     #[error("{var} is invalid: {reason} (example: {example})")]
     Invalid {
@@ -154,7 +157,11 @@ impl Config {
     /// Reads the configuration through `lookup` (the environment, or a map in tests).
     /// Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
 
         let database = DatabaseConfig {
             source: match (get("DATABASE_URL"), get("DATABASE_SECRET_ARN")) {
@@ -204,9 +211,18 @@ impl Config {
             None | Some("public") => ApiPlan::Public,
             Some("demo") => ApiPlan::Demo,
             Some("pro") => ApiPlan::Pro,
-            Some(_) => return Err(invalid("COINGECKO_API_PLAN", "must be public, demo or pro", "demo")),
+            Some(_) => {
+                return Err(invalid(
+                    "COINGECKO_API_PLAN",
+                    "must be public, demo or pro",
+                    "demo",
+                ))
+            }
         };
-        let api_key = secret_source(get("COINGECKO_API_KEY"), get("COINGECKO_API_KEY_SECRET_ARN"));
+        let api_key = secret_source(
+            get("COINGECKO_API_KEY"),
+            get("COINGECKO_API_KEY_SECRET_ARN"),
+        );
         if plan != ApiPlan::Public && api_key.is_none() {
             return Err(ConfigError::Missing {
                 var: "COINGECKO_API_KEY",
@@ -240,7 +256,12 @@ impl Config {
             )?,
         };
 
-        let tracked_coins = parse_list(get("TRACKED_COINS"), "TRACKED_COINS", &DEFAULT_COINS, is_coin_id)?;
+        let tracked_coins = parse_list(
+            get("TRACKED_COINS"),
+            "TRACKED_COINS",
+            &DEFAULT_COINS,
+            is_coin_id,
+        )?;
         let tracked_currencies = parse_list(
             get("TRACKED_CURRENCIES"),
             "TRACKED_CURRENCIES",
@@ -248,7 +269,12 @@ impl Config {
             is_currency_code,
         )?;
         let cors_allowed_origins = get("CORS_ALLOWED_ORIGINS")
-            .map(|v| v.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            })
             .unwrap_or_default();
 
         Ok(Config {
@@ -267,7 +293,8 @@ impl Config {
 pub fn is_coin_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 100
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
 }
 
@@ -307,7 +334,11 @@ where
         Ok(v) if range.contains(&v) => Ok(v),
         _ => Err(ConfigError::Invalid {
             var,
-            reason: format!("must be a whole number from {} to {}", range.start(), range.end()),
+            reason: format!(
+                "must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
             example,
         }),
     }
@@ -328,7 +359,11 @@ fn parse_list(
             return Err(ConfigError::Invalid {
                 var,
                 reason: format!("{item:?} is not a lowercase id (letters, digits and dashes)"),
-                example: if var == "TRACKED_COINS" { "bitcoin,ethereum,solana" } else { "usd,eur" },
+                example: if var == "TRACKED_COINS" {
+                    "bitcoin,ethereum,solana"
+                } else {
+                    "usd,eur"
+                },
             });
         }
         if !items.iter().any(|i| i == item) {
@@ -339,7 +374,11 @@ fn parse_list(
         return Err(ConfigError::Invalid {
             var,
             reason: "must list at least one id".into(),
-            example: if var == "TRACKED_COINS" { "bitcoin,ethereum,solana" } else { "usd,eur" },
+            example: if var == "TRACKED_COINS" {
+                "bitcoin,ethereum,solana"
+            } else {
+                "usd,eur"
+            },
         });
     }
     Ok(items)
@@ -351,7 +390,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -371,7 +413,13 @@ mod tests {
     #[test]
     fn missing_database_names_both_variables() {
         let err = config(&[]).unwrap_err();
-        assert!(matches!(err, ConfigError::Missing { var: "DATABASE_URL", .. }));
+        assert!(matches!(
+            err,
+            ConfigError::Missing {
+                var: "DATABASE_URL",
+                ..
+            }
+        ));
         assert!(err.to_string().contains("DATABASE_SECRET_ARN"));
     }
 
@@ -410,19 +458,44 @@ mod tests {
     #[test]
     fn required_companions_are_named() {
         let err = config(&[DB, ("DB_SSLMODE", "require")]).unwrap_err();
-        assert!(matches!(err, ConfigError::Missing { var: "DB_SSL_ROOT_CERT", .. }));
+        assert!(matches!(
+            err,
+            ConfigError::Missing {
+                var: "DB_SSL_ROOT_CERT",
+                ..
+            }
+        ));
         let err = config(&[DB, ("COINGECKO_API_PLAN", "pro")]).unwrap_err();
-        assert!(matches!(err, ConfigError::Missing { var: "COINGECKO_API_KEY", .. }));
+        assert!(matches!(
+            err,
+            ConfigError::Missing {
+                var: "COINGECKO_API_KEY",
+                ..
+            }
+        ));
     }
 
     #[test]
     fn plans_pick_base_url_and_header() {
-        let c = config(&[DB, ("COINGECKO_API_PLAN", "pro"), ("COINGECKO_API_KEY", "k")]).unwrap();
+        let c = config(&[
+            DB,
+            ("COINGECKO_API_PLAN", "pro"),
+            ("COINGECKO_API_KEY", "k"),
+        ])
+        .unwrap();
         assert_eq!(c.coingecko.base_url, "https://pro-api.coingecko.com/api/v3");
         assert_eq!(c.coingecko.plan.key_header(), Some("x-cg-pro-api-key"));
-        let c = config(&[DB, ("COINGECKO_API_PLAN", "demo"), ("COINGECKO_API_KEY_SECRET_ARN", "arn:x")]).unwrap();
+        let c = config(&[
+            DB,
+            ("COINGECKO_API_PLAN", "demo"),
+            ("COINGECKO_API_KEY_SECRET_ARN", "arn:x"),
+        ])
+        .unwrap();
         assert_eq!(c.coingecko.plan.key_header(), Some("x-cg-demo-api-key"));
-        assert!(matches!(c.coingecko.api_key, Some(SecretSource::SecretsManager(_))));
+        assert!(matches!(
+            c.coingecko.api_key,
+            Some(SecretSource::SecretsManager(_))
+        ));
         let c = config(&[DB, ("COINGECKO_BASE_URL", "http://127.0.0.1:9/api/v3/")]).unwrap();
         assert_eq!(c.coingecko.base_url, "http://127.0.0.1:9/api/v3");
     }

@@ -8,7 +8,9 @@
 use std::sync::RwLock;
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::error::SqlState;
 
@@ -108,12 +110,17 @@ impl Database {
             Ok(client) => Ok(client),
             Err(PoolError::Backend(e)) if e.code() == Some(&SqlState::INVALID_PASSWORD) => {
                 if !matches!(self.config.source, DatabaseSource::SecretArn(_)) {
-                    return Err(DbError::Unavailable("password authentication failed".into()));
+                    return Err(DbError::Unavailable(
+                        "password authentication failed".into(),
+                    ));
                 }
                 tracing::warn!("database rejected the password; re-reading the secret (rotation?)");
                 let url = resolve_url(&self.config, &self.secrets, true).await?;
                 let fresh = build_pool(&self.config, &url)?;
-                let old = std::mem::replace(&mut *self.pool.write().unwrap_or_else(|p| p.into_inner()), fresh);
+                let old = std::mem::replace(
+                    &mut *self.pool.write().unwrap_or_else(|p| p.into_inner()),
+                    fresh,
+                );
                 old.close();
                 self.pool().get().await.map_err(pool_error)
             }
@@ -150,7 +157,11 @@ impl Database {
     }
 }
 
-async fn resolve_url(config: &DatabaseConfig, secrets: &Secrets, refresh: bool) -> Result<SecretString, DbError> {
+async fn resolve_url(
+    config: &DatabaseConfig,
+    secrets: &Secrets,
+    refresh: bool,
+) -> Result<SecretString, DbError> {
     match &config.source {
         DatabaseSource::Url(url) => Ok(url.clone()),
         DatabaseSource::SecretArn(arn) => {
@@ -196,31 +207,42 @@ fn build_pool(config: &DatabaseConfig, url: &SecretString) -> Result<Pool, DbErr
         .map_err(|e| DbError::Config(e.to_string()))
 }
 
-fn tls_connector(config: &DatabaseConfig) -> Result<tokio_postgres_rustls::MakeRustlsConnect, DbError> {
+fn tls_connector(
+    config: &DatabaseConfig,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, DbError> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::CertificateDer;
 
-    let path = config
-        .ssl_root_cert
-        .as_ref()
-        .ok_or_else(|| DbError::Config("DB_SSL_ROOT_CERT is required with DB_SSLMODE=require".into()))?;
+    let path = config.ssl_root_cert.as_ref().ok_or_else(|| {
+        DbError::Config("DB_SSL_ROOT_CERT is required with DB_SSLMODE=require".into())
+    })?;
     let mut roots = rustls::RootCertStore::empty();
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| DbError::Config(format!("cannot read DB_SSL_ROOT_CERT {}: {e}", path.display())))?;
+    let certs = CertificateDer::pem_file_iter(path).map_err(|e| {
+        DbError::Config(format!(
+            "cannot read DB_SSL_ROOT_CERT {}: {e}",
+            path.display()
+        ))
+    })?;
     for cert in certs {
-        let cert = cert.map_err(|e| DbError::Config(format!("bad certificate in {}: {e}", path.display())))?;
-        roots
-            .add(cert)
-            .map_err(|e| DbError::Config(format!("unusable certificate in {}: {e}", path.display())))?;
+        let cert = cert
+            .map_err(|e| DbError::Config(format!("bad certificate in {}: {e}", path.display())))?;
+        roots.add(cert).map_err(|e| {
+            DbError::Config(format!("unusable certificate in {}: {e}", path.display()))
+        })?;
     }
     if roots.is_empty() {
-        return Err(DbError::Config(format!("{} holds no certificate", path.display())));
+        return Err(DbError::Config(format!(
+            "{} holds no certificate",
+            path.display()
+        )));
     }
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DbError::Config(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| DbError::Config(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(tls))
 }
 

@@ -10,7 +10,9 @@ use crate::api::{Api, AppState, Endpoint};
 /// message naming the variable; after that every request gets an `Ok` response.
 pub async fn serve_http(endpoints: &[Endpoint]) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
-    let state = AppState::from_env().await.inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
+    let state = AppState::from_env()
+        .await
+        .inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
     let api = Api::new(Arc::new(state)).serving(endpoints);
     run_api(api).await
 }

@@ -1,8 +1,8 @@
 //! The `ingestion_runs` table: recording runs and reading them back.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use deadpool_postgres::GenericClient;
+use serde::Serialize;
 use uuid::Uuid;
 
 /// A run as the health route and the runs route show it.
@@ -34,7 +34,10 @@ fn summary(row: &tokio_postgres::Row) -> RunSummary {
 }
 
 /// The most recently started run, if any.
-pub async fn latest(client: &impl GenericClient) -> Result<Option<RunSummary>, tokio_postgres::Error> {
-    let sql = format!("SELECT {SUMMARY_COLUMNS} FROM ingestion_runs ORDER BY started_at DESC LIMIT 1");
+pub async fn latest(
+    client: &impl GenericClient,
+) -> Result<Option<RunSummary>, tokio_postgres::Error> {
+    let sql =
+        format!("SELECT {SUMMARY_COLUMNS} FROM ingestion_runs ORDER BY started_at DESC LIMIT 1");
     Ok(client.query_opt(&sql, &[]).await?.as_ref().map(summary))
 }

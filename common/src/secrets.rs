@@ -97,7 +97,9 @@ impl SecretCache {
                 id: id.to_owned(),
                 message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
             })?;
-        let value = output.secret_string().ok_or_else(|| SecretError::Empty { id: id.to_owned() })?;
+        let value = output
+            .secret_string()
+            .ok_or_else(|| SecretError::Empty { id: id.to_owned() })?;
         tracing::debug!("secret read from Secrets Manager");
         Ok(SecretString::from(value.to_owned()))
     }
@@ -111,7 +113,9 @@ pub struct Secrets {
 
 impl std::fmt::Debug for Secrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Secrets").field("secrets_manager", &self.cache.is_some()).finish()
+        f.debug_struct("Secrets")
+            .field("secrets_manager", &self.cache.is_some())
+            .finish()
     }
 }
 
@@ -120,7 +124,10 @@ impl Secrets {
     /// purely local configuration starts without touching AWS.
     pub async fn for_config(config: &Config) -> Self {
         let needs_sdk = matches!(config.database.source, DatabaseSource::SecretArn(_))
-            || matches!(config.coingecko.api_key, Some(SecretSource::SecretsManager(_)))
+            || matches!(
+                config.coingecko.api_key,
+                Some(SecretSource::SecretsManager(_))
+            )
             || matches!(config.cron_secret, Some(SecretSource::SecretsManager(_)));
         if needs_sdk {
             Self::with_cache(Arc::new(SecretCache::from_env().await))
@@ -160,7 +167,10 @@ impl Secrets {
 
 /// Database credentials as stored by RDS (`SecretTargetAttachment` adds host, port, dbname),
 /// or a plain `postgres://` URL stored as the secret string.
-pub fn database_url_from_secret(id: &str, secret: &SecretString) -> Result<SecretString, SecretError> {
+pub fn database_url_from_secret(
+    id: &str,
+    secret: &SecretString,
+) -> Result<SecretString, SecretError> {
     let raw = secret.expose_secret().trim();
     if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
         return Ok(SecretString::from(raw.to_owned()));
@@ -186,7 +196,9 @@ pub fn database_url_from_secret(id: &str, secret: &SecretString) -> Result<Secre
         Some(serde_json::Value::String(s)) => s.parse().unwrap_or(5432),
         Some(_) => 5432,
     };
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
     Ok(SecretString::from(format!(
         "postgres://{}:{}@{}:{}/{}",
         enc(&parsed.username),
@@ -207,7 +219,10 @@ mod tests {
             r#"{"username":"app","password":"p@ss:w/rd","host":"db.example","port":5433,"dbname":"prices","engine":"postgres"}"#.to_owned(),
         );
         let url = database_url_from_secret("id", &s).unwrap();
-        assert_eq!(url.expose_secret(), "postgres://app:p%40ss%3Aw%2Frd@db.example:5433/prices");
+        assert_eq!(
+            url.expose_secret(),
+            "postgres://app:p%40ss%3Aw%2Frd@db.example:5433/prices"
+        );
         let parsed: tokio_postgres::Config = url.expose_secret().parse().unwrap();
         assert_eq!(parsed.get_password(), Some(&b"p@ss:w/rd"[..]));
     }
@@ -215,7 +230,9 @@ mod tests {
     #[test]
     fn malformed_secret_names_fields_but_not_values() {
         let s = SecretString::from(r#"{"username":"app","password":"hunter2"}"#.to_owned());
-        let err = database_url_from_secret("db-secret", &s).unwrap_err().to_string();
+        let err = database_url_from_secret("db-secret", &s)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("db-secret") && err.contains("host"), "{err}");
         assert!(!err.contains("hunter2"));
     }
@@ -223,6 +240,9 @@ mod tests {
     #[test]
     fn plain_url_secret_is_used_as_is() {
         let s = SecretString::from("postgres://a:b@h:1/d".to_owned());
-        assert_eq!(database_url_from_secret("x", &s).unwrap().expose_secret(), "postgres://a:b@h:1/d");
+        assert_eq!(
+            database_url_from_secret("x", &s).unwrap().expose_secret(),
+            "postgres://a:b@h:1/d"
+        );
     }
 }

@@ -15,9 +15,13 @@ pub fn init() {
     let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|_| std::env::var("RUST_LOG"))
         .unwrap_or_else(|_| "info".into());
-    let filter = EnvFilter::try_new(level.to_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let text_requested = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
+    let filter =
+        EnvFilter::try_new(level.to_lowercase()).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    let text_requested =
+        std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
     let _ = if in_lambda() && !text_requested {
         // CloudWatch adds its own timestamp; the runtime's span carries `requestId`.
         builder
@@ -29,7 +33,11 @@ pub fn init() {
             .with_writer(std::io::stdout)
             .try_init()
     } else if in_lambda() {
-        builder.without_time().with_ansi(false).with_writer(std::io::stdout).try_init()
+        builder
+            .without_time()
+            .with_ansi(false)
+            .with_writer(std::io::stdout)
+            .try_init()
     } else {
         builder.with_writer(std::io::stderr).try_init()
     };

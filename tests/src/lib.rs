@@ -17,7 +17,8 @@ pub fn admin_url() -> String {
 
 /// The Secrets Manager emulator's endpoint (`MOTO_ENDPOINT`, exported by `make test`).
 pub fn moto_endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT is not set: run the tests with `make test` (it starts moto_server)")
+    std::env::var("MOTO_ENDPOINT")
+        .expect("MOTO_ENDPOINT is not set: run the tests with `make test` (it starts moto_server)")
 }
 
 /// `url` with its database name replaced by `db`.
@@ -27,7 +28,10 @@ pub fn with_database(url: &str, db: &str) -> String {
         None => (url, None),
     };
     let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
-    let host_part_end = base[scheme_end..].find('/').map(|i| i + scheme_end).unwrap_or(base.len());
+    let host_part_end = base[scheme_end..]
+        .find('/')
+        .map(|i| i + scheme_end)
+        .unwrap_or(base.len());
     let mut out = format!("{}/{}", &base[..host_part_end], db);
     if let Some(q) = query {
         out.push('?');
@@ -69,7 +73,12 @@ impl TestDb {
     /// A database with every migration applied.
     pub async fn migrated() -> TestDb {
         let db = TestDb::empty().await;
-        let applied = db.database().await.migrate().await.expect("migrations apply");
+        let applied = db
+            .database()
+            .await
+            .migrate()
+            .await
+            .expect("migrations apply");
         assert!(!applied.is_empty());
         db
     }
@@ -96,7 +105,10 @@ impl TestDb {
 
 /// Configuration from a list of variables (never the process environment).
 pub fn config_from(vars: &[(&str, &str)]) -> Config {
-    let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     Config::from_lookup(|k| map.get(k).cloned()).expect("test configuration is valid")
 }
 

@@ -13,7 +13,15 @@ async fn schema_fingerprint(client: &tokio_postgres::Client) -> String {
         .await
         .unwrap();
     rows.iter()
-        .map(|r| format!("{}.{} {} {}", r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2), r.get::<_, String>(3)))
+        .map(|r| {
+            format!(
+                "{}.{} {} {}",
+                r.get::<_, String>(0),
+                r.get::<_, String>(1),
+                r.get::<_, String>(2),
+                r.get::<_, String>(3)
+            )
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -23,7 +31,10 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
     let db = TestDb::empty().await;
     let database = db.database().await;
     let first = database.migrate().await.unwrap();
-    assert_eq!(first.first().map(String::as_str), Some("V1__initial_schema"));
+    assert_eq!(
+        first.first().map(String::as_str),
+        Some("V1__initial_schema")
+    );
 
     let client = db.client().await;
     let tables: Vec<String> = client
@@ -39,7 +50,14 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
         .collect();
     assert_eq!(
         tables,
-        ["coin_metadata", "coins", "currencies", "ingestion_runs", "price_daily", "price_hourly"]
+        [
+            "coin_metadata",
+            "coins",
+            "currencies",
+            "ingestion_runs",
+            "price_daily",
+            "price_hourly"
+        ]
     );
     let before = schema_fingerprint(&client).await;
     let history: i64 = client
@@ -107,14 +125,21 @@ async fn constraints_reject_bad_prices_unknown_keys_and_duplicates() {
     for (sql, code) in cases {
         assert_eq!(rejected(&client, sql).await, code, "{sql}");
     }
-    let count: i64 = client.query_one("SELECT count(*) FROM price_hourly", &[]).await.unwrap().get(0);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM price_hourly", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 1, "nothing slipped in");
 }
 
 #[tokio::test]
 async fn every_price_query_shape_uses_an_index() {
     let (_db, client) = seeded().await;
-    client.batch_execute("SET enable_seqscan = off").await.unwrap();
+    client
+        .batch_execute("SET enable_seqscan = off")
+        .await
+        .unwrap();
     for sql in [
         "EXPLAIN SELECT ts, price FROM price_hourly WHERE coin_id = 'bitcoin' AND currency_code = 'usd' AND ts BETWEEN now() - interval '7 days' AND now() ORDER BY ts",
         "EXPLAIN SELECT date, price FROM price_daily WHERE coin_id = 'bitcoin' AND currency_code = 'usd' AND date BETWEEN '2025-10-01' AND '2025-11-01' ORDER BY date",

@@ -41,12 +41,31 @@ async fn a_secret_is_read_once_and_then_served_from_the_cache() {
     let secrets = Secrets::with_cache(cache.clone());
     let source = SecretSource::SecretsManager(arn.clone());
 
-    assert_eq!(secrets.resolve(&source).await.unwrap().expose_secret(), "cron-token-1");
-    assert_eq!(secrets.resolve(&source).await.unwrap().expose_secret(), "cron-token-1");
-    assert_eq!(cache.fetch_count(), 1, "the second read must come from the cache");
+    assert_eq!(
+        secrets.resolve(&source).await.unwrap().expose_secret(),
+        "cron-token-1"
+    );
+    assert_eq!(
+        secrets.resolve(&source).await.unwrap().expose_secret(),
+        "cron-token-1"
+    );
+    assert_eq!(
+        cache.fetch_count(),
+        1,
+        "the second read must come from the cache"
+    );
 
-    client.put_secret_value().secret_id(&arn).secret_string("cron-token-2").send().await.unwrap();
-    assert_eq!(secrets.refresh(&source).await.unwrap().expose_secret(), "cron-token-2");
+    client
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("cron-token-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        secrets.refresh(&source).await.unwrap().expose_secret(),
+        "cron-token-2"
+    );
     assert_eq!(cache.fetch_count(), 2);
 }
 
@@ -56,7 +75,13 @@ async fn an_expired_entry_is_read_again() {
     let arn = create_secret(&client, "v1").await;
     let cache = SecretCache::new(client.clone(), Duration::from_millis(50));
     assert_eq!(cache.get(&arn).await.unwrap().expose_secret(), "v1");
-    client.put_secret_value().secret_id(&arn).secret_string("v2").send().await.unwrap();
+    client
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string("v2")
+        .send()
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert_eq!(cache.get(&arn).await.unwrap().expose_secret(), "v2");
     assert_eq!(cache.fetch_count(), 2);
@@ -65,7 +90,11 @@ async fn an_expired_entry_is_read_again() {
 #[tokio::test]
 async fn a_missing_secret_gives_an_error_naming_it() {
     let cache = SecretCache::new(moto_client().await, Duration::from_secs(60));
-    let err = cache.get("crypto-dashboard/does-not-exist").await.unwrap_err().to_string();
+    let err = cache
+        .get("crypto-dashboard/does-not-exist")
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("crypto-dashboard/does-not-exist"), "{err}");
 }
 
@@ -99,7 +128,10 @@ async fn the_pool_recovers_from_a_password_rotation_by_rereading_the_secret() {
     let config = config_from(&[("DATABASE_SECRET_ARN", &arn), ("DB_POOL_MAX_SIZE", "1")]);
 
     let database = Database::connect(&config.database, &secrets).await.unwrap();
-    database.ping().await.expect("connects with the secret's password");
+    database
+        .ping()
+        .await
+        .expect("connects with the secret's password");
     assert_eq!(cache.fetch_count(), 1);
 
     // Rotate: new password in PostgreSQL and in the secret; existing sessions are cut.
@@ -125,7 +157,10 @@ async fn the_pool_recovers_from_a_password_rotation_by_rereading_the_secret() {
         "the server accepted the old password: this test needs password authentication for non-admin roles"
     );
 
-    database.ping().await.expect("recovers after re-reading the rotated secret");
+    database
+        .ping()
+        .await
+        .expect("recovers after re-reading the rotated secret");
     assert_eq!(cache.fetch_count(), 2, "exactly one forced re-read");
     database.ping().await.unwrap();
     assert_eq!(cache.fetch_count(), 2);

@@ -43,7 +43,11 @@ impl AppState {
     pub async fn new(config: Config) -> Result<Self, crate::Error> {
         let secrets = Secrets::for_config(&config).await;
         let db = Database::connect(&config.database, &secrets).await?;
-        Ok(AppState { config, secrets, db })
+        Ok(AppState {
+            config,
+            secrets,
+            db,
+        })
     }
 }
 
@@ -59,7 +63,11 @@ impl Api {
     /// An API serving every endpoint (the local server).
     pub fn new(state: Arc<AppState>) -> Self {
         let cors = Cors::new(state.config.cors_allowed_origins.clone());
-        Api { state, serves: None, cors }
+        Api {
+            state,
+            serves: None,
+            cors,
+        }
     }
 
     /// Restricts the API to `endpoints` (a per-route Lambda); other paths answer 404.
@@ -95,13 +103,17 @@ impl Api {
         let route = match_route(request.method(), request.uri().path())?;
         if let Some(serves) = &self.serves {
             if !serves.contains(&route.endpoint) {
-                return Err(ApiError::NotFound("this function does not serve that route".into()));
+                return Err(ApiError::NotFound(
+                    "this function does not serve that route".into(),
+                ));
             }
         }
         let state = &*self.state;
         match route.endpoint {
             Endpoint::Health => health::health(state).await,
-            other => Err(ApiError::NotFound(format!("{other:?} is not available yet"))),
+            other => Err(ApiError::NotFound(format!(
+                "{other:?} is not available yet"
+            ))),
         }
     }
 }

@@ -51,10 +51,21 @@ struct ErrorBody<'a> {
 
 impl Reply {
     /// `{"success": true, "data": data}`.
-    pub fn ok<T: Serialize>(status: StatusCode, data: &T, cache: CachePolicy) -> Result<Reply, ApiError> {
-        let body = serde_json::to_vec(&Success { success: true, data })
-            .map_err(|e| ApiError::Internal(format!("serialising response: {e}")))?;
-        Ok(Reply { status, body, cache })
+    pub fn ok<T: Serialize>(
+        status: StatusCode,
+        data: &T,
+        cache: CachePolicy,
+    ) -> Result<Reply, ApiError> {
+        let body = serde_json::to_vec(&Success {
+            success: true,
+            data,
+        })
+        .map_err(|e| ApiError::Internal(format!("serialising response: {e}")))?;
+        Ok(Reply {
+            status,
+            body,
+            cache,
+        })
     }
 
     /// An error envelope that also carries `data` (health's 503 says what is down).
@@ -94,7 +105,9 @@ pub fn error_response(error: &ApiError) -> Response {
     .expect("an error envelope always serialises");
     let mut response = json_response(error.status(), body, CachePolicy::NoStore);
     if let ApiError::MethodNotAllowed { allow } = error {
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(allow));
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static(allow));
     }
     response
 }
@@ -102,7 +115,10 @@ pub fn error_response(error: &ApiError) -> Response {
 /// Applies caching to a successful reply: a strong ETag for public data, and 304 when the
 /// request's `If-None-Match` already names it.
 pub fn reply_response(request: &Request, reply: Reply) -> Response {
-    if reply.cache == CachePolicy::Public && reply.status == StatusCode::OK && request.method() == Method::GET {
+    if reply.cache == CachePolicy::Public
+        && reply.status == StatusCode::OK
+        && request.method() == Method::GET
+    {
         let etag = strong_etag(&reply.body);
         let matches = request
             .headers()
@@ -111,7 +127,9 @@ pub fn reply_response(request: &Request, reply: Reply) -> Response {
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .any(|candidate| candidate == "*" || candidate == etag || candidate.strip_prefix("W/") == Some(&etag));
+            .any(|candidate| {
+                candidate == "*" || candidate == etag || candidate.strip_prefix("W/") == Some(&etag)
+            });
         let mut response = if matches {
             let mut r = http::Response::new(Body::Empty);
             *r.status_mut() = StatusCode::NOT_MODIFIED;
@@ -120,9 +138,10 @@ pub fn reply_response(request: &Request, reply: Reply) -> Response {
         } else {
             json_response(reply.status, reply.body, CachePolicy::Public)
         };
-        response
-            .headers_mut()
-            .insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex is a valid header"));
+        response.headers_mut().insert(
+            header::ETAG,
+            HeaderValue::from_str(&etag).expect("hex is a valid header"),
+        );
         return response;
     }
     json_response(reply.status, reply.body, reply.cache)
@@ -144,7 +163,9 @@ fn set_cache_headers(response: &mut Response, cache: CachePolicy) {
         CachePolicy::Public => "public, max-age=300",
         CachePolicy::NoStore => "no-store",
     };
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
 }
 
 /// A strong validator: the first 128 bits of the body's SHA-256, quoted.
@@ -186,12 +207,18 @@ impl Cors {
         *response.status_mut() = StatusCode::NO_CONTENT;
         if self.allowed_origin(request).is_some() {
             let h = response.headers_mut();
-            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, OPTIONS"),
+            );
             h.insert(
                 header::ACCESS_CONTROL_ALLOW_HEADERS,
                 HeaderValue::from_static("authorization, content-type, if-none-match"),
             );
-            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
         }
         self.apply(request, &mut response);
         response
@@ -202,11 +229,16 @@ impl Cors {
         if self.allowed.is_empty() {
             return;
         }
-        response.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
+        response
+            .headers_mut()
+            .append(header::VARY, HeaderValue::from_static("Origin"));
         if let Some(origin) = self.allowed_origin(request) {
             let h = response.headers_mut();
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-            h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("etag"));
+            h.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("etag"),
+            );
         }
     }
 }
@@ -228,10 +260,16 @@ mod tests {
         let reply = || Reply::ok(StatusCode::OK, &[1, 2, 3], CachePolicy::Public).unwrap();
         let first = reply_response(&get(&[]), reply());
         assert_eq!(first.status(), 200);
-        assert_eq!(first.headers()[header::CACHE_CONTROL], "public, max-age=300");
+        assert_eq!(
+            first.headers()[header::CACHE_CONTROL],
+            "public, max-age=300"
+        );
         let etag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
         assert!(etag.starts_with('"') && etag.len() == 34);
-        let second = reply_response(&get(&[("if-none-match", &format!("\"x\", {etag}"))]), reply());
+        let second = reply_response(
+            &get(&[("if-none-match", &format!("\"x\", {etag}"))]),
+            reply(),
+        );
         assert_eq!(second.status(), 304);
         assert!(matches!(second.body(), Body::Empty));
         assert_eq!(second.headers()[header::ETAG], etag.as_str());
@@ -241,17 +279,27 @@ mod tests {
 
     #[test]
     fn no_store_reply_has_no_etag() {
-        let r = reply_response(&get(&[]), Reply::ok(StatusCode::OK, &1, CachePolicy::NoStore).unwrap());
+        let r = reply_response(
+            &get(&[]),
+            Reply::ok(StatusCode::OK, &1, CachePolicy::NoStore).unwrap(),
+        );
         assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
         assert!(r.headers().get(header::ETAG).is_none());
     }
 
     #[test]
     fn internal_errors_hide_their_cause() {
-        let r = error_response(&ApiError::Internal("relation \"secret_table\" does not exist".into()));
-        let Body::Binary(body) = r.body() else { panic!() };
+        let r = error_response(&ApiError::Internal(
+            "relation \"secret_table\" does not exist".into(),
+        ));
+        let Body::Binary(body) = r.body() else {
+            panic!()
+        };
         let text = String::from_utf8(body.clone()).unwrap();
-        assert!(text.contains("\"INTERNAL\"") && !text.contains("secret_table"), "{text}");
+        assert!(
+            text.contains("\"INTERNAL\"") && !text.contains("secret_table"),
+            "{text}"
+        );
         assert_eq!(r.status(), 500);
     }
 
@@ -260,12 +308,20 @@ mod tests {
         let cors = Cors::new(vec!["https://app.example".into()]);
         let mut r = http::Response::new(Body::Empty);
         cors.apply(&get(&[("origin", "https://app.example")]), &mut r);
-        assert_eq!(r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
+        assert_eq!(
+            r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://app.example"
+        );
         let mut r = http::Response::new(Body::Empty);
         cors.apply(&get(&[("origin", "https://evil.example")]), &mut r);
-        assert!(r.headers().get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+        assert!(r
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none());
         let pre = cors.preflight(&get(&[("origin", "https://app.example")]));
         assert_eq!(pre.status(), 204);
-        assert!(pre.headers().contains_key(header::ACCESS_CONTROL_ALLOW_METHODS));
+        assert!(pre
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_ALLOW_METHODS));
     }
 }

@@ -60,7 +60,10 @@ pub struct Route {
 /// Resolves `method` + `path`: 404 for unknown paths (and coin ids that cannot exist),
 /// 405 for a known path with the wrong method.
 pub fn match_route(method: &Method, path: &str) -> Result<Route, ApiError> {
-    let trimmed = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let trimmed = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
     let segments: Vec<&str> = trimmed.split('/').collect();
     let (endpoint, raw_id) = match segments.as_slice() {
         ["", "api", "health"] => (Endpoint::Health, None),
@@ -71,11 +74,20 @@ pub fn match_route(method: &Method, path: &str) -> Result<Route, ApiError> {
         ["", "api", "market"] => (Endpoint::Market, None),
         ["", "api", "cron", "fetch-data"] => (Endpoint::CronTrigger, None),
         ["", "api", "ingestion", "runs"] => (Endpoint::IngestionRuns, None),
-        _ => return Err(ApiError::NotFound(format!("no route for {}", printable(path)))),
+        _ => {
+            return Err(ApiError::NotFound(format!(
+                "no route for {}",
+                printable(path)
+            )))
+        }
     };
     if method != endpoint.method() {
         return Err(ApiError::MethodNotAllowed {
-            allow: if endpoint.method() == Method::POST { "POST" } else { "GET" },
+            allow: if endpoint.method() == Method::POST {
+                "POST"
+            } else {
+                "GET"
+            },
         });
     }
     let coin_id = match raw_id {
@@ -93,7 +105,11 @@ pub fn match_route(method: &Method, path: &str) -> Result<Route, ApiError> {
 
 /// The path as it may appear in an error message: short, printable ASCII only.
 fn printable(path: &str) -> String {
-    let mut out: String = path.chars().take(80).map(|c| if c.is_ascii_graphic() { c } else { '?' }).collect();
+    let mut out: String = path
+        .chars()
+        .take(80)
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .collect();
     if path.len() > 80 {
         out.push('…');
     }
@@ -110,8 +126,18 @@ mod tests {
             ("GET", "/api/health", Endpoint::Health, None),
             ("GET", "/api/coins", Endpoint::CoinsList, None),
             ("GET", "/api/coins/", Endpoint::CoinsList, None),
-            ("GET", "/api/coins/avalanche-2", Endpoint::CoinDetail, Some("avalanche-2")),
-            ("GET", "/api/coins/bitcoin/prices", Endpoint::Prices, Some("bitcoin")),
+            (
+                "GET",
+                "/api/coins/avalanche-2",
+                Endpoint::CoinDetail,
+                Some("avalanche-2"),
+            ),
+            (
+                "GET",
+                "/api/coins/bitcoin/prices",
+                Endpoint::Prices,
+                Some("bitcoin"),
+            ),
             ("GET", "/api/currencies", Endpoint::Currencies, None),
             ("GET", "/api/market", Endpoint::Market, None),
             ("POST", "/api/cron/fetch-data", Endpoint::CronTrigger, None),
@@ -130,16 +156,36 @@ mod tests {
         assert!(matches!(e, ApiError::MethodNotAllowed { allow: "GET" }));
         let e = match_route(&Method::GET, "/api/cron/fetch-data").unwrap_err();
         assert!(matches!(e, ApiError::MethodNotAllowed { allow: "POST" }));
-        for path in ["/", "/api", "/api/coins/bitcoin/prices/extra", "/api//coins", "/../etc/passwd"] {
-            assert!(matches!(match_route(&Method::GET, path), Err(ApiError::NotFound(_))), "{path}");
+        for path in [
+            "/",
+            "/api",
+            "/api/coins/bitcoin/prices/extra",
+            "/api//coins",
+            "/../etc/passwd",
+        ] {
+            assert!(
+                matches!(match_route(&Method::GET, path), Err(ApiError::NotFound(_))),
+                "{path}"
+            );
         }
     }
 
     #[test]
     fn hostile_coin_ids_are_404() {
-        for id in ["%00", "..%2F..", "Bitcoin", "%FF", "bit%20coin", "'%20OR%201=1", &"a".repeat(200)] {
+        for id in [
+            "%00",
+            "..%2F..",
+            "Bitcoin",
+            "%FF",
+            "bit%20coin",
+            "'%20OR%201=1",
+            &"a".repeat(200),
+        ] {
             let path = format!("/api/coins/{id}/prices");
-            assert!(matches!(match_route(&Method::GET, &path), Err(ApiError::NotFound(_))), "{id}");
+            assert!(
+                matches!(match_route(&Method::GET, &path), Err(ApiError::NotFound(_))),
+                "{id}"
+            );
         }
     }
 }
