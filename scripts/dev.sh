@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # `make dev`: start (or reuse) the dev PostgreSQL cluster in .local/pg-dev, apply migrations,
-# then run what the later stages add (ingestion, the API and dashboard server).
+# run one ingestion (live CoinGecko when reachable, else the built-in simulator), then serve.
+#
+#   COINGECKO=sim make dev     force the simulator
+#   COINGECKO=live make dev    fail instead of falling back to the simulator
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 stop_pg=""
-cleanup() { [ -n "$stop_pg" ] && "$ROOT/scripts/pg.sh" stop pg-dev || true; }
+sim_pid=""
+cleanup() {
+  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null
+  [ -n "$stop_pg" ] && "$ROOT/scripts/pg.sh" stop pg-dev
+  true
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -25,4 +33,32 @@ bin="$ROOT/target/debug/crypto-dashboard"
 say "applying migrations"
 "$bin" migrate
 
-say "database is migrated. Ingestion and the server are not built yet; run the binary's --help for what exists."
+live_reachable() {
+  python3 - "${COINGECKO_BASE_URL:-https://api.coingecko.com/api/v3}" <<'PY'
+import sys, urllib.request
+try:
+    urllib.request.urlopen(sys.argv[1] + "/ping", timeout=5).read()
+except Exception:
+    sys.exit(1)
+PY
+}
+
+mode=${COINGECKO:-auto}
+if [ "$mode" = sim ] || { [ "$mode" = auto ] && ! live_reachable; }; then
+  [ "$mode" = auto ] && say "live CoinGecko is unreachable"
+  port=$(free_port)
+  "$bin" simulate-coingecko --port "$port" &
+  sim_pid=$!
+  wait_for_port "$port" 30 || die "the CoinGecko simulator did not start"
+  export COINGECKO_BASE_URL="http://127.0.0.1:$port/api/v3" COINGECKO_API_PLAN=public
+  export COINGECKO_RATE_LIMIT_PER_MIN=${COINGECKO_RATE_LIMIT_PER_MIN:-600}
+  printf '\n\033[1;33m!!! USING THE BUILT-IN COINGECKO SIMULATOR: ALL PRICES ARE SIMULATED, NOT MARKET DATA !!!\033[0m\n\n' >&2
+elif [ "$mode" = live ] && ! live_reachable; then
+  die "COINGECKO=live but CoinGecko is unreachable"
+else
+  say "using live CoinGecko (${COINGECKO_API_PLAN:-public} plan)"
+fi
+
+say "ingesting (incremental: 90 days for pairs without data)"
+"$bin" ingest >"$LOCAL_DIR/last-run.json" || say "ingestion failed; see .local/last-run.json"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("run {runId}: {status}, pairs ok={p[ok]} failed={p[failed]} skipped={p[skipped]}, rows hourly={r[hourly]} daily={r[daily]}{sim}".format(p=r["pairs"], r=r["rows"], sim=" (SIMULATED)" if r["simulated"] else "", **r))' "$LOCAL_DIR/last-run.json" >&2 || true

@@ -1,17 +1,19 @@
 //! `crypto-dashboard`: the local binary. Same code as the Lambdas, driven from a terminal.
 
+mod commands;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use common::config::Config;
-use common::db::Database;
-use common::secrets::Secrets;
 
 #[derive(Parser)]
 #[command(
     name = "crypto-dashboard",
     version,
-    about = "Crypto price history: ingest from CoinGecko, serve the API and dashboard"
+    about = "Crypto price history: ingest from CoinGecko, serve the API and dashboard",
+    long_about = "Crypto price history: ingest from CoinGecko into PostgreSQL, serve the HTTP API and the \
+                  dashboard, and report data coverage. Configuration comes from the environment \
+                  (DATABASE_URL, COINGECKO_*, TRACKED_*; see README.md)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -21,9 +23,23 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Apply pending database migrations (a no-op when the schema is current).
-    ///
-    /// Example: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres crypto-dashboard migrate
+    #[command(
+        after_help = "Example:\n  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres crypto-dashboard migrate"
+    )]
     Migrate,
+    /// Run one ingestion and print its JSON report on stdout.
+    #[command(
+        after_help = "Examples:\n  crypto-dashboard ingest\n  crypto-dashboard ingest --mode full --clean-first\n  \
+                            COINGECKO_BASE_URL=http://127.0.0.1:8090/api/v3 crypto-dashboard ingest --json"
+    )]
+    Ingest(commands::ingest::Args),
+    /// Serve a simulated CoinGecko API (synthetic, clearly labelled data) for offline work.
+    #[command(
+        name = "simulate-coingecko",
+        after_help = "Examples:\n  crypto-dashboard simulate-coingecko --port 8090\n  \
+                      crypto-dashboard simulate-coingecko --rate-limit 30 --error-rate 0.1 --null-rate 0.01"
+    )]
+    SimulateCoingecko(commands::simulate::Args),
 }
 
 #[tokio::main]
@@ -31,30 +47,15 @@ async fn main() -> ExitCode {
     common::telemetry::init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Migrate => migrate().await,
+        Command::Migrate => commands::migrate().await,
+        Command::Ingest(args) => commands::ingest::run(args).await,
+        Command::SimulateCoingecko(args) => commands::simulate::run(args).await,
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
         }
     }
-}
-
-async fn migrate() -> Result<(), String> {
-    let config = Config::from_env().map_err(|e| e.to_string())?;
-    let secrets = Secrets::for_config(&config).await;
-    let db = Database::connect(&config.database, &secrets)
-        .await
-        .map_err(|e| e.to_string())?;
-    let applied = db.migrate().await.map_err(|e| e.to_string())?;
-    if applied.is_empty() {
-        eprintln!("schema is up to date; nothing to apply");
-    } else {
-        for name in &applied {
-            eprintln!("applied {name}");
-        }
-    }
-    Ok(())
 }

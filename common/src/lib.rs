@@ -8,11 +8,16 @@
 //! - [`telemetry`]: logging set-up for Lambda and local runs.
 
 pub mod api;
+pub mod coingecko;
 pub mod config;
 pub mod db;
+pub mod domain;
+pub mod ingest;
 pub mod lambda;
 pub mod runs;
 pub mod secrets;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 pub mod telemetry;
 
 /// A start-up failure: configuration, secrets or database set-up.

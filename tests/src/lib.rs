@@ -125,3 +125,120 @@ pub fn event(name: &str) -> String {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
+
+/// A migrated database, a running CoinGecko simulator and the state pointing at both.
+pub struct Harness {
+    pub db: TestDb,
+    pub sim: common::simulator::RunningSimulator,
+    pub state: common::api::AppState,
+    /// The fixed "now" of the simulator and the ingester.
+    pub now: chrono::DateTime<chrono::Utc>,
+}
+
+impl Harness {
+    /// Starts everything; `sim` is adjusted to the fixed clock, `extra` adds variables.
+    pub async fn start(
+        mut sim: common::simulator::SimulatorConfig,
+        extra: &[(&str, &str)],
+    ) -> Harness {
+        let db = TestDb::migrated().await;
+        // A fixed instant, not on the hour, shared by simulator and ingester.
+        let now = chrono::Utc::now() - chrono::Duration::seconds(5);
+        sim.now_ms = Some(now.timestamp_millis());
+        let sim = common::simulator::start(sim, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("simulator starts");
+        let base = sim.base_url();
+        let mut vars = vec![
+            ("COINGECKO_BASE_URL", base.as_str()),
+            ("COINGECKO_RATE_LIMIT_PER_MIN", "100000"),
+        ];
+        vars.extend_from_slice(extra);
+        let state = common::api::AppState::new(db.config(&vars))
+            .await
+            .expect("state");
+        Harness {
+            db,
+            sim,
+            state,
+            now,
+        }
+    }
+
+    /// An ingester with fast retries and the harness's fixed clock.
+    pub fn ingester(&self) -> common::ingest::Ingester<'_> {
+        let now = self.now;
+        common::ingest::Ingester {
+            retry: fast_retry(),
+            clock: std::sync::Arc::new(move || now),
+            ..common::ingest::Ingester::new(&self.state.config, &self.state.secrets, &self.state.db)
+        }
+    }
+
+    /// Runs one ingestion without a deadline.
+    pub async fn run(
+        &self,
+        mode: common::ingest::Mode,
+        clean_first: bool,
+    ) -> common::ingest::RunReport {
+        self.ingester()
+            .run(
+                common::ingest::RunRequest {
+                    mode,
+                    clean_first,
+                    trigger: common::ingest::Trigger::Manual,
+                    run_id: None,
+                },
+                None,
+            )
+            .await
+    }
+}
+
+/// Retries that keep tests fast: millisecond backoff, short timeouts.
+pub fn fast_retry() -> common::coingecko::RetryPolicy {
+    common::coingecko::RetryPolicy {
+        max_retries: 3,
+        min_delay: std::time::Duration::from_millis(5),
+        max_delay: std::time::Duration::from_millis(20),
+        max_retry_after: std::time::Duration::from_secs(5),
+        request_timeout: std::time::Duration::from_secs(2),
+    }
+}
+
+/// Row counts and an order-independent checksum of both price tables (timestamps of the
+/// write itself excluded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDigest {
+    pub hourly: i64,
+    pub daily: i64,
+    pub md5: String,
+}
+
+/// The [`TableDigest`] of the price tables, optionally for one pair.
+pub async fn table_digest(
+    client: &tokio_postgres::Client,
+    pair: Option<(&str, &str)>,
+) -> TableDigest {
+    let (coin, currency) = pair
+        .map(|(a, b)| (Some(a), Some(b)))
+        .unwrap_or((None, None));
+    let row = client
+        .query_one(
+            "SELECT
+               (SELECT count(*) FROM price_hourly WHERE ($1::text IS NULL OR coin_id = $1) AND ($2::text IS NULL OR currency_code = $2)),
+               (SELECT count(*) FROM price_daily WHERE ($1::text IS NULL OR coin_id = $1) AND ($2::text IS NULL OR currency_code = $2)),
+               md5(coalesce((SELECT string_agg(concat_ws('|', coin_id, currency_code, ts, price::text), ',' ORDER BY coin_id, currency_code, ts)
+                               FROM price_hourly WHERE ($1::text IS NULL OR coin_id = $1) AND ($2::text IS NULL OR currency_code = $2)), '')
+                || coalesce((SELECT string_agg(concat_ws('|', coin_id, currency_code, date, price::text, sample_count), ',' ORDER BY coin_id, currency_code, date)
+                               FROM price_daily WHERE ($1::text IS NULL OR coin_id = $1) AND ($2::text IS NULL OR currency_code = $2)), ''))",
+            &[&coin, &currency],
+        )
+        .await
+        .expect("digest query");
+    TableDigest {
+        hourly: row.get(0),
+        daily: row.get(1),
+        md5: row.get(2),
+    }
+}

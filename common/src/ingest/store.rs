@@ -1,0 +1,276 @@
+//! The ingester's SQL: set-based upserts (one statement per table and pair, arrays bound
+//! with UNNEST), the daily recompute, the advisory lock and the run record.
+
+use chrono::{DateTime, Duration, NaiveTime, Utc};
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Error;
+
+use super::report::RunReport;
+use crate::coingecko::{CoinInfo, CoinListEntry};
+use crate::domain::HourlyPrice;
+
+/// The advisory lock key that serialises ingestion runs ("crypto-db" in ASCII).
+pub const LOCK_KEY: i64 = 0x6372_7970_746f_6462;
+
+/// Rows written for one pair.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PairRows {
+    pub hourly: u64,
+    pub daily: u64,
+}
+
+/// Tries to take the run lock on this session; false if another session holds it.
+pub async fn try_lock(client: &impl GenericClient) -> Result<bool, Error> {
+    Ok(client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
+        .await?
+        .get(0))
+}
+
+/// Releases the run lock held by this session.
+pub async fn unlock(client: &impl GenericClient) -> Result<(), Error> {
+    client
+        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+        .await?;
+    Ok(())
+}
+
+/// True while some session holds the run lock.
+pub async fn run_in_progress(client: &impl GenericClient) -> Result<bool, Error> {
+    let (hi, lo) = ((LOCK_KEY >> 32) as i32, LOCK_KEY as i32);
+    // Advisory locks on a bigint key appear in pg_locks split into two 32-bit halves.
+    Ok(client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                 AND classid::bigint = ($1::int::bigint & 4294967295) AND objid::bigint = ($2::int::bigint & 4294967295)
+                 AND objsubid = 1)",
+            &[&hi, &lo],
+        )
+        .await?
+        .get(0))
+}
+
+/// Records a run as started. Runs left `running` by a crashed container are closed as
+/// failed first: whoever holds the lock knows no other run is alive.
+pub async fn start_run(client: &impl GenericClient, report: &RunReport) -> Result<(), Error> {
+    client
+        .execute(
+            "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
+                    report = coalesce(report, '{}'::jsonb) || '{\"interrupted\": true}'::jsonb
+              WHERE status = 'running'",
+            &[],
+        )
+        .await?;
+    insert_run(client, report, "running", None).await
+}
+
+/// Records a finished run (insert or update of its row).
+pub async fn finish_run(client: &impl GenericClient, report: &RunReport) -> Result<(), Error> {
+    insert_run(
+        client,
+        report,
+        report.status.as_str(),
+        Some(report.finished_at),
+    )
+    .await
+}
+
+async fn insert_run(
+    client: &impl GenericClient,
+    report: &RunReport,
+    status: &str,
+    finished_at: Option<DateTime<Utc>>,
+) -> Result<(), Error> {
+    let json = serde_json::to_value(report).expect("a report always serialises");
+    client
+        .execute(
+            "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at, report, simulated)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, finished_at = EXCLUDED.finished_at,
+                 report = EXCLUDED.report, simulated = EXCLUDED.simulated",
+            &[
+                &report.run_id,
+                &report.trigger.as_str(),
+                &report.mode.as_str(),
+                &status,
+                &report.started_at,
+                &finished_at,
+                &json,
+                &report.simulated,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Upserts the tracked currencies with their names.
+pub async fn upsert_currencies(
+    client: &impl GenericClient,
+    codes: &[String],
+    names: &[String],
+) -> Result<u64, Error> {
+    client
+        .execute(
+            "INSERT INTO currencies (code, name) SELECT * FROM UNNEST($1::text[], $2::text[])
+             ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, updated_at = now()
+              WHERE currencies.name IS DISTINCT FROM EXCLUDED.name",
+            &[&codes, &names],
+        )
+        .await
+}
+
+/// Upserts coins (symbol and name from `/coins/list`) with their display order.
+pub async fn upsert_coins(
+    client: &impl GenericClient,
+    coins: &[(CoinListEntry, i32)],
+) -> Result<u64, Error> {
+    let ids: Vec<&str> = coins.iter().map(|(c, _)| c.id.as_str()).collect();
+    let symbols: Vec<&str> = coins.iter().map(|(c, _)| c.symbol.as_str()).collect();
+    let names: Vec<&str> = coins.iter().map(|(c, _)| c.name.as_str()).collect();
+    let order: Vec<i32> = coins.iter().map(|(_, o)| *o).collect();
+    client
+        .execute(
+            "INSERT INTO coins (id, symbol, name, sort_order)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int[])
+             ON CONFLICT (id) DO UPDATE SET symbol = EXCLUDED.symbol, name = EXCLUDED.name,
+                    sort_order = EXCLUDED.sort_order, updated_at = now()
+              WHERE (coins.symbol, coins.name, coins.sort_order)
+                    IS DISTINCT FROM (EXCLUDED.symbol, EXCLUDED.name, EXCLUDED.sort_order)",
+            &[&ids, &symbols, &names, &order],
+        )
+        .await
+}
+
+/// Sets the display order of coins already stored (when `/coins/list` is unavailable).
+pub async fn reorder_coins(
+    client: &impl GenericClient,
+    ids: &[String],
+) -> Result<Vec<String>, Error> {
+    let rows = client
+        .query(
+            "UPDATE coins SET sort_order = t.ord::int - 1
+               FROM UNNEST($1::text[]) WITH ORDINALITY AS t(id, ord)
+              WHERE coins.id = t.id
+             RETURNING coins.id",
+            &[&ids],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Ids among `ids` whose metadata is missing or older than `max_age`.
+pub async fn stale_metadata(
+    client: &impl GenericClient,
+    ids: &[String],
+    max_age: Duration,
+) -> Result<Vec<String>, Error> {
+    let cutoff = Utc::now() - max_age;
+    let rows = client
+        .query(
+            "SELECT t.id FROM UNNEST($1::text[]) WITH ORDINALITY AS t(id, ord)
+               LEFT JOIN coin_metadata m ON m.coin_id = t.id
+              WHERE m.coin_id IS NULL OR m.updated_at < $2
+              ORDER BY t.ord",
+            &[&ids, &cutoff],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Stores a coin's metadata (description kept raw; the API strips HTML).
+pub async fn upsert_metadata(client: &impl GenericClient, info: &CoinInfo) -> Result<u64, Error> {
+    client
+        .execute(
+            "INSERT INTO coin_metadata (coin_id, description, image_url, website_url) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (coin_id) DO UPDATE SET description = EXCLUDED.description,
+                    image_url = EXCLUDED.image_url, website_url = EXCLUDED.website_url, updated_at = now()",
+            &[&info.id, &info.description, &info.image_url, &info.website_url],
+        )
+        .await
+}
+
+/// The newest stored hour of each (coin, currency) pair; `None` for pairs with no data.
+/// One index probe per pair (LATERAL max over the primary key).
+pub async fn newest_hours(
+    client: &impl GenericClient,
+    coins: &[String],
+    currencies: &[String],
+) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>, Error> {
+    let rows = client
+        .query(
+            "SELECT c.id, v.code, n.newest
+               FROM UNNEST($1::text[]) WITH ORDINALITY AS c(id, ord)
+              CROSS JOIN UNNEST($2::text[]) WITH ORDINALITY AS v(code, ord)
+              CROSS JOIN LATERAL (SELECT max(ts) AS newest FROM price_hourly p
+                                   WHERE p.coin_id = c.id AND p.currency_code = v.code) n
+              ORDER BY c.ord, v.ord",
+            &[&coins, &currencies],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect())
+}
+
+/// Writes one pair in one transaction: optionally deletes its rows first (`clean_first`),
+/// upserts the hourly prices in one statement, and recomputes the daily average of every
+/// UTC day those hours touch from the stored hourly rows.
+pub async fn write_pair(
+    client: &mut deadpool_postgres::Object,
+    coin: &str,
+    currency: &str,
+    hours: &[HourlyPrice],
+    clean_first: bool,
+) -> Result<PairRows, Error> {
+    let (Some(first), Some(last)) = (hours.first(), hours.last()) else {
+        return Ok(PairRows::default());
+    };
+    let day_start = first.ts.date_naive().and_time(NaiveTime::MIN).and_utc();
+    let day_end = last.ts.date_naive().and_time(NaiveTime::MIN).and_utc() + Duration::days(1);
+    let ts: Vec<DateTime<Utc>> = hours.iter().map(|h| h.ts).collect();
+    let prices: Vec<f64> = hours.iter().map(|h| h.price).collect();
+
+    let tx = client.transaction().await?;
+    if clean_first {
+        tx.execute(
+            "DELETE FROM price_hourly WHERE coin_id = $1 AND currency_code = $2",
+            &[&coin, &currency],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM price_daily WHERE coin_id = $1 AND currency_code = $2",
+            &[&coin, &currency],
+        )
+        .await?;
+    }
+    let upsert_hourly = tx
+        .prepare_cached(
+            "INSERT INTO price_hourly (coin_id, currency_code, ts, price)
+             SELECT $1, $2, t.ts, t.price FROM UNNEST($3::timestamptz[], $4::float8[]) AS t(ts, price)
+             ON CONFLICT (coin_id, currency_code, ts) DO UPDATE SET price = EXCLUDED.price, updated_at = now()
+              WHERE price_hourly.price IS DISTINCT FROM EXCLUDED.price",
+        )
+        .await?;
+    let hourly = tx
+        .execute(&upsert_hourly, &[&coin, &currency, &ts, &prices])
+        .await?;
+    let recompute_daily = tx
+        .prepare_cached(
+            "INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
+             SELECT coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date, avg(price), count(*)
+               FROM price_hourly
+              WHERE coin_id = $1 AND currency_code = $2 AND ts >= $3 AND ts < $4
+              GROUP BY coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date
+             ON CONFLICT (coin_id, currency_code, date) DO UPDATE
+                SET price = EXCLUDED.price, sample_count = EXCLUDED.sample_count, updated_at = now()
+              WHERE (price_daily.price, price_daily.sample_count)
+                    IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.sample_count)",
+        )
+        .await?;
+    let daily = tx
+        .execute(&recompute_daily, &[&coin, &currency, &day_start, &day_end])
+        .await?;
+    tx.commit().await?;
+    Ok(PairRows { hourly, daily })
+}

@@ -1,0 +1,318 @@
+//! The CoinGecko client against a wiremock double: bodies and headers as the real API sends
+//! them (BOM, nulls, HTML pages, error codes), retries and key headers.
+
+use std::time::Duration;
+
+use common::coingecko::{CgError, CoinGecko};
+use common::ingest::{Mode, RunRequest, Status, Trigger};
+use integration_tests::{config_from, fast_retry, table_digest, TestDb};
+use wiremock::matchers::{header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+fn client(server: &MockServer, extra: &[(&str, &str)]) -> CoinGecko {
+    let uri = server.uri();
+    let mut vars = vec![
+        ("DATABASE_URL", "postgres://unused@127.0.0.1:1/x"),
+        ("COINGECKO_BASE_URL", uri.as_str()),
+        ("COINGECKO_RATE_LIMIT_PER_MIN", "100000"),
+    ];
+    vars.extend_from_slice(extra);
+    let config = config_from(&vars);
+    let key = match &config.coingecko.api_key {
+        Some(common::config::SecretSource::Value(v)) => Some(v.clone()),
+        _ => None,
+    };
+    CoinGecko::new(&config.coingecko, key, fast_retry())
+}
+
+fn json(status: u16, body: &str) -> ResponseTemplate {
+    ResponseTemplate::new(status)
+        .set_body_raw(body.as_bytes().to_vec(), "application/json; charset=utf-8")
+}
+
+#[tokio::test]
+async fn a_body_with_a_utf8_bom_and_null_prices_parses() {
+    let server = MockServer::start().await;
+    let body = "\u{FEFF}{\"prices\":[[1700000000000,null],[1700000360000,42.5]],\"market_caps\":[[1700000000000,null]],\"total_volumes\":[]}";
+    Mock::given(method("GET"))
+        .and(path("/coins/bitcoin/market_chart/range"))
+        .and(query_param("vs_currency", "usd"))
+        .respond_with(json(200, body))
+        .mount(&server)
+        .await;
+    let points = client(&server, &[])
+        .market_chart_range("bitcoin", "usd", 1, 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        points,
+        vec![(1_700_000_000_000, None), (1_700_000_360_000, Some(42.5))]
+    );
+}
+
+#[tokio::test]
+async fn an_html_page_gives_an_error_quoting_status_and_content_type_not_the_body() {
+    let server = MockServer::start().await;
+    let page = "<!DOCTYPE html><html><body>Attention Required! | Cloudflare".repeat(50);
+    Mock::given(path("/coins/list"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_raw(page.into_bytes(), "text/html; charset=UTF-8"),
+        )
+        .mount(&server)
+        .await;
+    let gecko = client(&server, &[]);
+    let err = gecko.coins_list().await.unwrap_err();
+    let text = err.to_string();
+    assert!(
+        matches!(err, CgError::Malformed { status: 200, .. }),
+        "{err:?}"
+    );
+    assert!(
+        text.contains("HTTP 200") && text.contains("text/html"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("Cloudflare"),
+        "the body is not quoted: {text}"
+    );
+    assert_eq!(
+        gecko.stats().calls(),
+        4,
+        "retried (a proxy page can be transient), then gave up"
+    );
+}
+
+#[tokio::test]
+async fn truncated_json_is_a_clear_malformed_body_error() {
+    let server = MockServer::start().await;
+    Mock::given(path("/coins/list"))
+        .respond_with(json(200, r#"[{"id":"bitcoin","symbol":"btc","na"#))
+        .mount(&server)
+        .await;
+    let err = client(&server, &[]).coins_list().await.unwrap_err();
+    assert_eq!(err.code(), "MALFORMED_BODY");
+    assert!(err.to_string().contains("invalid JSON"), "{err}");
+}
+
+#[tokio::test]
+async fn documented_error_codes_fail_fast_with_the_fix() {
+    let server = MockServer::start().await;
+    Mock::given(path("/coins/bitcoin/market_chart/range"))
+        .respond_with(json(
+            401,
+            r#"{"error":{"status":{"timestamp":"2025-11-28T02:00:00Z","error_code":10012,"error_message":"Your request exceeds the allowed time range."}}}"#,
+        ))
+        .mount(&server)
+        .await;
+    let gecko = client(&server, &[]);
+    let err = gecko
+        .market_chart_range("bitcoin", "usd", 0, 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "COINGECKO_10012");
+    assert!(err.to_string().contains("365 days"), "{err}");
+    assert_eq!(
+        gecko.stats().calls(),
+        1,
+        "no retry for a request that cannot succeed"
+    );
+}
+
+#[tokio::test]
+async fn a_server_error_is_retried_and_then_succeeds() {
+    let server = MockServer::start().await;
+    Mock::given(path("/ping"))
+        .respond_with(ResponseTemplate::new(502).set_body_string("bad gateway"))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(path("/ping"))
+        .respond_with(json(200, r#"{"gecko_says":"(V3) To the Moon!"}"#))
+        .mount(&server)
+        .await;
+    let gecko = client(&server, &[]);
+    gecko.ping().await.unwrap();
+    assert_eq!((gecko.stats().calls(), gecko.stats().retries()), (3, 2));
+    assert!(!gecko.is_simulated());
+}
+
+#[tokio::test]
+async fn a_retry_after_beyond_the_deadline_is_not_waited_for() {
+    let server = MockServer::start().await;
+    Mock::given(path("/ping"))
+        .respond_with(json(429, r#"{"status":{"error_code":429,"error_message":"You've exceeded the Rate Limit."}}"#).insert_header("retry-after", "119"))
+        .mount(&server)
+        .await;
+    let gecko = client(&server, &[])
+        .with_deadline(Some(tokio::time::Instant::now() + Duration::from_secs(3)));
+    let started = std::time::Instant::now();
+    let err = gecko.ping().await.unwrap_err();
+    assert_eq!(
+        err,
+        CgError::RateLimited {
+            retry_after: Some(Duration::from_secs(119))
+        }
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(gecko.stats().rate_limited(), 1);
+}
+
+#[tokio::test]
+async fn timeouts_are_retried_and_reported_as_timeouts() {
+    let server = MockServer::start().await;
+    Mock::given(path("/ping"))
+        .respond_with(json(200, "{}").set_delay(Duration::from_secs(5)))
+        .mount(&server)
+        .await;
+    let config = config_from(&[
+        ("DATABASE_URL", "postgres://x@127.0.0.1:1/x"),
+        ("COINGECKO_BASE_URL", &server.uri()),
+    ]);
+    let policy = common::coingecko::RetryPolicy {
+        request_timeout: Duration::from_millis(200),
+        max_retries: 1,
+        ..fast_retry()
+    };
+    let gecko = CoinGecko::new(&config.coingecko, None, policy);
+    let err = gecko.ping().await.unwrap_err();
+    assert_eq!(err.code(), "TIMEOUT");
+    assert_eq!(gecko.stats().calls(), 2);
+}
+
+#[tokio::test]
+async fn keys_go_in_the_plan_header() {
+    let server = MockServer::start().await;
+    Mock::given(path("/ping"))
+        .and(header("x-cg-pro-api-key", "CG-pro-key"))
+        .respond_with(json(200, "{}"))
+        .mount(&server)
+        .await;
+    Mock::given(path("/ping"))
+        .and(header("x-cg-demo-api-key", "CG-demo-key"))
+        .respond_with(json(200, "{}"))
+        .mount(&server)
+        .await;
+    client(
+        &server,
+        &[
+            ("COINGECKO_API_PLAN", "pro"),
+            ("COINGECKO_API_KEY", "CG-pro-key"),
+        ],
+    )
+    .ping()
+    .await
+    .unwrap();
+    client(
+        &server,
+        &[
+            ("COINGECKO_API_PLAN", "demo"),
+            ("COINGECKO_API_KEY", "CG-demo-key"),
+        ],
+    )
+    .ping()
+    .await
+    .unwrap();
+    assert!(
+        client(&server, &[]).ping().await.is_err(),
+        "no key, no match"
+    );
+}
+
+#[tokio::test]
+async fn coin_metadata_takes_the_first_non_empty_homepage_and_keeps_the_raw_description() {
+    let server = MockServer::start().await;
+    Mock::given(path("/coins/bitcoin"))
+        .and(query_param("tickers", "false"))
+        .and(query_param("market_data", "false"))
+        .and(query_param("localization", "false"))
+        .respond_with(json(
+            200,
+            r#"{"id":"bitcoin","symbol":"btc","name":"Bitcoin","description":{"en":"Bitcoin is <a href=\"https://x\">money</a>.\r\n"},
+                "links":{"homepage":["","http://www.bitcoin.org",""]},"image":{"thumb":null,"small":"s.png","large":""},"market_cap_rank":null}"#,
+        ))
+        .mount(&server)
+        .await;
+    let info = client(&server, &[]).coin("bitcoin").await.unwrap();
+    assert_eq!(info.website_url.as_deref(), Some("http://www.bitcoin.org"));
+    assert_eq!(info.image_url.as_deref(), Some("s.png"));
+    assert!(info.description.contains("<a href"));
+}
+
+/// A run against an upstream sending nulls, non-positive prices, duplicates and timestamps
+/// that go backwards, as in the recorded responses.
+#[tokio::test]
+async fn the_ingester_stores_only_valid_hourly_averages_from_messy_data() {
+    let db = TestDb::migrated().await;
+    let server = MockServer::start().await;
+    Mock::given(path("/coins/list"))
+        .respond_with(json(
+            200,
+            r#"[{"id":"bitcoin","symbol":"btc","name":"Bitcoin"}]"#,
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(path("/coins/bitcoin"))
+        .respond_with(json(200, r#"{"id":"bitcoin","symbol":"btc","name":"Bitcoin","description":{"en":""},"links":{"homepage":[""]},"image":{}}"#))
+        .mount(&server)
+        .await;
+    let now = chrono::Utc::now();
+    let hour = |back: i64| (now.timestamp() / 3600 - back) * 3_600_000;
+    let body = serde_json::json!({"prices": [
+        [hour(3) + 1_000, 100.0],
+        [hour(3) + 2_000, null],
+        [hour(3) + 3_000, -5.0],
+        [hour(3) + 4_000, 0.0],
+        [hour(2) + 600_000, 300.0],
+        [hour(2) + 60_000, 200.0],
+        [hour(2) + 60_000, 999.0],
+        [hour(1) + 5, 50.0],
+        [hour(1) + 4, 70.0]
+    ], "market_caps": [], "total_volumes": []});
+    Mock::given(path("/coins/bitcoin/market_chart/range"))
+        .respond_with(json(200, &body.to_string()))
+        .mount(&server)
+        .await;
+    let state = common::api::AppState::new(db.config(&[
+        ("COINGECKO_BASE_URL", &server.uri()),
+        ("COINGECKO_RATE_LIMIT_PER_MIN", "100000"),
+        ("TRACKED_COINS", "bitcoin"),
+        ("TRACKED_CURRENCIES", "usd"),
+    ]))
+    .await
+    .unwrap();
+    let ingester = common::ingest::Ingester {
+        retry: fast_retry(),
+        ..common::ingest::Ingester::new(&state.config, &state.secrets, &state.db)
+    };
+    let report = ingester
+        .run(
+            RunRequest {
+                mode: Mode::Full,
+                clean_first: false,
+                trigger: Trigger::Cli,
+                run_id: None,
+            },
+            None,
+        )
+        .await;
+    assert_eq!(report.status, Status::Succeeded, "{:?}", report.failures);
+    assert!(!report.simulated);
+    let client = db.client().await;
+    let rows: Vec<(i64, f64)> = client
+        .query(
+            "SELECT (extract(epoch FROM ts) * 1000)::bigint, price FROM price_hourly ORDER BY ts",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    // Hour 3: only 100 is valid. Hour 2: 200 (first of the duplicate timestamp) and 300.
+    // Hour 1: two samples out of order.
+    assert_eq!(
+        rows,
+        vec![(hour(3), 100.0), (hour(2), 250.0), (hour(1), 60.0)]
+    );
+    assert_eq!(table_digest(&client, None).await.hourly, 3);
+}

@@ -1,0 +1,146 @@
+//! The CoinGecko simulator behaves like the real API where a client can tell.
+
+use std::time::Duration;
+
+use common::coingecko::{CgError, CoinGecko, RetryPolicy};
+use common::simulator::{self, SimPlan, SimulatorConfig};
+use integration_tests::config_from;
+use secrecy::SecretString;
+
+async fn start(config: SimulatorConfig) -> simulator::RunningSimulator {
+    simulator::start(config, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+fn client(base: &str, plan: &str, key: Option<&str>, per_min: &str) -> CoinGecko {
+    let config = config_from(&[
+        ("DATABASE_URL", "postgres://x@127.0.0.1:1/x"),
+        ("COINGECKO_BASE_URL", base),
+        ("COINGECKO_API_PLAN", plan),
+        ("COINGECKO_API_KEY", key.unwrap_or("unused")),
+        ("COINGECKO_RATE_LIMIT_PER_MIN", per_min),
+    ]);
+    let policy = RetryPolicy {
+        max_retries: 0,
+        ..RetryPolicy::default()
+    };
+    CoinGecko::new(
+        &config.coingecko,
+        key.map(|k| SecretString::from(k.to_owned())),
+        policy,
+    )
+}
+
+#[tokio::test]
+async fn key_headers_are_checked_like_the_real_hosts() {
+    let demo = start(SimulatorConfig {
+        plan: SimPlan::Demo("CG-demo".into()),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    client(&demo.base_url(), "demo", Some("CG-demo"), "1000")
+        .ping()
+        .await
+        .unwrap();
+    let err = client(&demo.base_url(), "pro", Some("CG-pro"), "1000")
+        .ping()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CgError::Api { code: 10010, .. }), "{err}");
+    let err = client(&demo.base_url(), "demo", Some("wrong"), "1000")
+        .ping()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CgError::Api { code: 10002, .. }), "{err}");
+
+    let pro = start(SimulatorConfig {
+        plan: SimPlan::Pro("CG-pro".into()),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    client(&pro.base_url(), "pro", Some("CG-pro"), "1000")
+        .ping()
+        .await
+        .unwrap();
+    let err = client(&pro.base_url(), "demo", Some("CG-demo"), "1000")
+        .ping()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CgError::Api { code: 10011, .. }), "{err}");
+}
+
+#[tokio::test]
+async fn more_than_365_days_back_is_error_10012_on_public_plans() {
+    let sim = start(SimulatorConfig::default()).await;
+    let now = chrono::Utc::now().timestamp();
+    let err = client(&sim.base_url(), "public", None, "1000")
+        .market_chart_range("bitcoin", "usd", now - 400 * 86_400, now)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "COINGECKO_10012");
+}
+
+#[tokio::test]
+async fn the_rate_limit_is_enforced_with_retry_after() {
+    let sim = start(SimulatorConfig {
+        rate_limit_per_min: Some(2),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    // The client's own limiter is set far above the simulator's.
+    let gecko = client(&sim.base_url(), "public", None, "100000");
+    gecko.ping().await.unwrap();
+    gecko.ping().await.unwrap();
+    let err = gecko.ping().await.unwrap_err();
+    match err {
+        CgError::RateLimited {
+            retry_after: Some(after),
+        } => assert!(after >= Duration::from_secs(1) && after <= Duration::from_secs(30)),
+        other => panic!("expected 429 with Retry-After, got {other:?}"),
+    }
+    assert_eq!(sim.requests().last().unwrap().status, 429);
+}
+
+#[tokio::test]
+async fn both_path_prefixes_answer_and_every_response_is_marked_simulated() {
+    let sim = start(SimulatorConfig::default()).await;
+    let root = format!("http://{}", sim.addr);
+    for url in [
+        format!("{root}/ping"),
+        format!("{root}/api/v3/ping"),
+        format!("{root}/api/v3/coins/not-a-coin"),
+    ] {
+        let response = reqwest::get(&url).await.unwrap();
+        assert_eq!(
+            response.headers()["x-crypto-dashboard-simulator"],
+            "1",
+            "{url}"
+        );
+    }
+    let list: serde_json::Value = serde_json::from_slice(
+        &reqwest::get(format!("{root}/coins/list"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    for id in common::config::DEFAULT_COINS {
+        assert!(ids.contains(&id), "{id} missing from /coins/list");
+    }
+    let gecko = client(&sim.base_url(), "public", None, "1000");
+    assert!(matches!(
+        gecko.coin("not-a-coin").await,
+        Err(CgError::NotFound(_))
+    ));
+    let info = gecko.coin("ethereum").await.unwrap();
+    assert!(info.description.contains("simulated"));
+}
