@@ -14,6 +14,7 @@ pub mod db;
 pub mod domain;
 pub mod ingest;
 pub mod lambda;
+pub mod launcher;
 pub mod runs;
 pub mod secrets;
 #[cfg(feature = "simulator")]

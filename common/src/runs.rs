@@ -41,3 +41,37 @@ pub async fn latest(
         format!("SELECT {SUMMARY_COLUMNS} FROM ingestion_runs ORDER BY started_at DESC LIMIT 1");
     Ok(client.query_opt(&sql, &[]).await?.as_ref().map(summary))
 }
+
+/// The newest `limit` runs with their stored reports.
+pub async fn recent(
+    client: &impl GenericClient,
+    limit: i64,
+) -> Result<Vec<(RunSummary, Option<serde_json::Value>)>, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, report FROM ingestion_runs ORDER BY started_at DESC LIMIT $1"
+    );
+    Ok(client
+        .query(&sql, &[&limit])
+        .await?
+        .iter()
+        .map(|r| (summary(r), r.get(7)))
+        .collect())
+}
+
+/// A report fit for the public API: failure messages about our own infrastructure (database,
+/// secrets) are replaced by their code, which is all a reader needs; CoinGecko's messages
+/// stay, since they say what to fix.
+pub fn sanitise_report(mut report: serde_json::Value) -> serde_json::Value {
+    if let Some(failures) = report.get_mut("failures").and_then(|f| f.as_array_mut()) {
+        for failure in failures {
+            let internal = failure
+                .get("code")
+                .and_then(|c| c.as_str())
+                .is_some_and(|c| c.starts_with("DATABASE") || c.starts_with("SECRET"));
+            if internal {
+                failure["message"] = "an internal error; see the ingest function's logs".into();
+            }
+        }
+    }
+    report
+}

@@ -242,3 +242,107 @@ pub async fn table_digest(
         md5: row.get(2),
     }
 }
+
+/// A TCP proxy in front of PostgreSQL that a test can cut (every connection dropped, new
+/// ones refused) and restore: the database "going away" without touching the shared cluster.
+pub struct DbProxy {
+    pub port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl DbProxy {
+    /// Starts a proxy to the server of `url`.
+    pub async fn start(url: &str) -> DbProxy {
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        let pg: tokio_postgres::Config = url.parse().unwrap();
+        let target = format!("127.0.0.1:{}", pg.get_ports()[0]);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(AtomicBool::new(true));
+        let generation = std::sync::Arc::new(AtomicU64::new(0));
+        let (up2, gen2) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let target = target.clone();
+                let (up3, gen3) = (up2.clone(), gen2.clone());
+                let born = gen3.load(Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                        return;
+                    };
+                    let alive = async {
+                        loop {
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                            if !up3.load(Ordering::SeqCst) || gen3.load(Ordering::SeqCst) != born {
+                                return;
+                            }
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = alive => {}
+                    }
+                });
+            }
+        });
+        DbProxy {
+            port,
+            up,
+            generation,
+        }
+    }
+
+    /// The database URL through the proxy.
+    pub fn url(&self, url: &str) -> String {
+        let pg: tokio_postgres::Config = url.parse().unwrap();
+        let db = pg.get_dbname().unwrap_or("postgres");
+        let user = pg.get_user().unwrap_or("postgres");
+        format!("postgres://{user}@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Drops every connection and refuses new ones.
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Builds a request as API Gateway would deliver it for `method` `uri`.
+pub fn request(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> lambda_http::Request {
+    let mut builder = http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    builder
+        .body(lambda_http::Body::from(body.to_owned()))
+        .unwrap()
+}
+
+/// The JSON body of a response.
+pub fn json_body(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+    serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {:?}",
+            String::from_utf8_lossy(response.body().as_ref())
+        )
+    })
+}

@@ -2,21 +2,32 @@
 //! the result to the envelope, caching and CORS headers. Every Lambda and the local server
 //! call [`Api::handle`]; a Lambda built for one route serves only that route.
 
+mod coins;
+mod cron;
+mod currencies;
 mod error;
 mod health;
+mod market;
+mod prices;
+mod query;
 mod response;
 mod router;
+mod runs;
 
 use std::sync::Arc;
 
 use lambda_http::Body;
 
+pub use coins::plain_text;
 pub use error::ApiError;
+pub use prices::{parse_prices_query, Interval, PricesQuery};
+pub use query::Query;
 pub use response::{strong_etag, CachePolicy, Cors, Reply};
 pub use router::{match_route, Endpoint, Route};
 
 use crate::config::Config;
 use crate::db::Database;
+use crate::launcher::IngestLauncher;
 use crate::secrets::Secrets;
 
 /// An HTTP request as API Gateway (payload 2.0) delivers it through `lambda_http`.
@@ -55,6 +66,7 @@ impl AppState {
 #[derive(Clone)]
 pub struct Api {
     state: Arc<AppState>,
+    launcher: Option<Arc<dyn IngestLauncher>>,
     serves: Option<Vec<Endpoint>>,
     cors: Cors,
 }
@@ -65,6 +77,7 @@ impl Api {
         let cors = Cors::new(state.config.cors_allowed_origins.clone());
         Api {
             state,
+            launcher: None,
             serves: None,
             cors,
         }
@@ -76,8 +89,14 @@ impl Api {
         self
     }
 
+    /// How the cron route starts runs (without one it answers 503).
+    pub fn with_launcher(mut self, launcher: Arc<dyn IngestLauncher>) -> Self {
+        self.launcher = Some(launcher);
+        self
+    }
+
     /// The shared state.
-    pub fn state(&self) -> &AppState {
+    pub fn state(&self) -> &Arc<AppState> {
         &self.state
     }
 
@@ -109,11 +128,17 @@ impl Api {
             }
         }
         let state = &*self.state;
+        let query = request.uri().query();
+        let coin = route.coin_id.as_deref().unwrap_or_default();
         match route.endpoint {
             Endpoint::Health => health::health(state).await,
-            other => Err(ApiError::NotFound(format!(
-                "{other:?} is not available yet"
-            ))),
+            Endpoint::CoinsList => coins::list(state).await,
+            Endpoint::CoinDetail => coins::detail(state, coin).await,
+            Endpoint::Currencies => currencies::list(state).await,
+            Endpoint::Prices => prices::prices(state, coin, query).await,
+            Endpoint::Market => market::market(state, query).await,
+            Endpoint::IngestionRuns => runs::list(state, query).await,
+            Endpoint::CronTrigger => cron::trigger(state, self.launcher.as_deref(), request).await,
         }
     }
 }

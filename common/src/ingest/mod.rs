@@ -46,6 +46,8 @@ pub struct RunRequest {
 /// Progress of a run, for terminal displays.
 #[derive(Debug, Clone)]
 pub enum IngestEvent {
+    /// The run holds the lock and is recorded as running.
+    Started { run_id: Uuid },
     /// The pairs to fetch are known.
     Planned { pairs: usize },
     /// A pair is being fetched.
@@ -164,6 +166,9 @@ impl<'a> Ingester<'a> {
             ));
             return finish(report, started, None).await;
         }
+        self.emit(IngestEvent::Started {
+            run_id: report.run_id,
+        });
 
         self.run_locked(&mut report, &mut client, deadline).await;
 

@@ -38,10 +38,12 @@ pub async fn unlock(client: &impl GenericClient) -> Result<(), Error> {
 /// True while some session holds the run lock.
 pub async fn run_in_progress(client: &impl GenericClient) -> Result<bool, Error> {
     let (hi, lo) = ((LOCK_KEY >> 32) as i32, LOCK_KEY as i32);
-    // Advisory locks on a bigint key appear in pg_locks split into two 32-bit halves.
+    // Advisory locks on a bigint key appear in pg_locks split into two 32-bit halves, per
+    // database.
     Ok(client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                  AND classid::bigint = ($1::int::bigint & 4294967295) AND objid::bigint = ($2::int::bigint & 4294967295)
                  AND objsubid = 1)",
             &[&hi, &lo],

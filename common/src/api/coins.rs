@@ -1,0 +1,185 @@
+//! `GET /api/coins` and `GET /api/coins/{id}`.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use http::StatusCode;
+use serde::Serialize;
+
+use super::{ApiError, AppState, CachePolicy, Reply};
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CoinSummary {
+    id: String,
+    symbol: String,
+    name: String,
+    image_url: Option<String>,
+}
+
+/// The tracked coins that have been ingested, in configured order.
+pub(super) async fn list(state: &AppState) -> Result<Reply, ApiError> {
+    let client = state.db.client().await?;
+    let rows = client
+        .query(
+            "SELECT c.id, c.symbol, c.name, m.image_url
+               FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)
+               JOIN coins c ON c.id = t.id
+               LEFT JOIN coin_metadata m ON m.coin_id = c.id
+              ORDER BY t.ord",
+            &[&state.config.tracked_coins],
+        )
+        .await?;
+    let coins: Vec<CoinSummary> = rows
+        .iter()
+        .map(|r| CoinSummary {
+            id: r.get(0),
+            symbol: r.get(1),
+            name: r.get(2),
+            image_url: r.get(3),
+        })
+        .collect();
+    Reply::ok(StatusCode::OK, &coins, CachePolicy::Public)
+}
+
+#[derive(Serialize)]
+struct Latest {
+    price: f64,
+    at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CoinDetail {
+    id: String,
+    symbol: String,
+    name: String,
+    description: String,
+    image_url: Option<String>,
+    website_url: Option<String>,
+    latest: BTreeMap<String, Option<Latest>>,
+}
+
+/// One coin with its metadata (description as plain text) and latest price per currency.
+pub(super) async fn detail(state: &AppState, id: &str) -> Result<Reply, ApiError> {
+    ensure_tracked(state, id)?;
+    let client = state.db.client().await?;
+    let Some(row) = client
+        .query_opt(
+            "SELECT c.id, c.symbol, c.name, coalesce(m.description, ''), m.image_url, m.website_url
+               FROM coins c LEFT JOIN coin_metadata m ON m.coin_id = c.id WHERE c.id = $1",
+            &[&id],
+        )
+        .await?
+    else {
+        return Err(unknown_coin());
+    };
+    let latest_rows = client
+        .query(
+            "SELECT v.code, l.price, l.ts
+               FROM unnest($2::text[]) AS v(code)
+               LEFT JOIN LATERAL (SELECT price, ts FROM price_hourly
+                                   WHERE coin_id = $1 AND currency_code = v.code
+                                   ORDER BY ts DESC LIMIT 1) l ON true",
+            &[&id, &state.config.tracked_currencies],
+        )
+        .await?;
+    let latest = latest_rows
+        .iter()
+        .map(|r| {
+            let price: Option<f64> = r.get(1);
+            let at: Option<DateTime<Utc>> = r.get(2);
+            (
+                r.get(0),
+                price.zip(at).map(|(price, at)| Latest { price, at }),
+            )
+        })
+        .collect();
+    let raw_description: String = row.get(3);
+    let detail = CoinDetail {
+        id: row.get(0),
+        symbol: row.get(1),
+        name: row.get(2),
+        description: plain_text(&raw_description),
+        image_url: row.get(4),
+        website_url: row.get(5),
+        latest,
+    };
+    Reply::ok(StatusCode::OK, &detail, CachePolicy::Public)
+}
+
+/// 404 unless `id` is one of the configured coins.
+pub(super) fn ensure_tracked(state: &AppState, id: &str) -> Result<(), ApiError> {
+    if state.config.tracked_coins.iter().any(|c| c == id) {
+        Ok(())
+    } else {
+        Err(unknown_coin())
+    }
+}
+
+pub(super) fn unknown_coin() -> ApiError {
+    ApiError::NotFound("unknown coin id; GET /api/coins lists the tracked coins".into())
+}
+
+/// CoinGecko's HTML description as plain text: tags removed (line breaks kept for `<br>`
+/// and paragraphs), entities decoded, `\r\n` normalised, blank runs collapsed.
+pub fn plain_text(html: &str) -> String {
+    let mut text = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        text.push_str(&rest[..start]);
+        let opens_tag = rest[start + 1..]
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '/' || c == '!');
+        match rest[start..].find('>').filter(|_| opens_tag) {
+            Some(end) => {
+                let tag = rest[start + 1..start + end].trim().to_ascii_lowercase();
+                if tag.starts_with("br") || tag == "/p" || tag == "p" || tag.starts_with("p ") {
+                    text.push('\n');
+                }
+                rest = &rest[start + end + 1..];
+            }
+            None => {
+                // A lone '<' is text, not a tag.
+                text.push('<');
+                rest = &rest[start + 1..];
+            }
+        }
+    }
+    text.push_str(rest);
+    let decoded = html_escape::decode_html_entities(&text)
+        .replace("\r\n", "\n")
+        .replace('\r', "\n");
+    let mut out = String::with_capacity(decoded.len());
+    let mut blank_lines = 0;
+    for line in decoded.lines().map(str::trim_end) {
+        if line.trim().is_empty() {
+            blank_lines += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank_lines > 0 { "\n\n" } else { "\n" });
+        }
+        blank_lines = 0;
+        out.push_str(line.trim_start());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_text;
+
+    #[test]
+    fn strips_tags_and_decodes_entities() {
+        let html = "Bitcoin is <a href=\"https://bitcoin.org\">money</a> &amp; more.\r\n\r\n<b>Second</b> &lt;paragraph&gt;";
+        assert_eq!(
+            plain_text(html),
+            "Bitcoin is money & more.\n\nSecond <paragraph>"
+        );
+        assert_eq!(plain_text(""), "");
+        assert_eq!(plain_text("a < b and c > d"), "a < b and c > d");
+        assert_eq!(plain_text("<script>x</script>y<br/>z"), "xy\nz");
+    }
+}

@@ -1,0 +1,227 @@
+//! `GET /api/coins/{id}/prices`: daily or hourly points of one coin in one currency.
+
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, NaiveTime, Utc};
+use http::StatusCode;
+use serde::Serialize;
+
+use super::coins::{ensure_tracked, unknown_coin};
+use super::currencies::currency_param;
+use super::query::Query;
+use super::{ApiError, AppState, CachePolicy, Reply};
+
+/// Granularity of the returned points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
+    Daily,
+    Hourly,
+}
+
+impl Interval {
+    fn default_span(self) -> Duration {
+        match self {
+            Interval::Daily => Duration::days(30),
+            Interval::Hourly => Duration::days(7),
+        }
+    }
+    fn max_span(self) -> Duration {
+        match self {
+            Interval::Daily => Duration::days(366),
+            Interval::Hourly => Duration::days(90),
+        }
+    }
+}
+
+/// A validated prices request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PricesQuery {
+    pub currency: String,
+    pub interval: Interval,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// Applies SPEC's rules: defaults, formats, order and span limits.
+pub fn parse_prices_query(
+    state: &AppState,
+    query: &Query,
+    now: DateTime<Utc>,
+) -> Result<PricesQuery, ApiError> {
+    let currency = currency_param(state, query.one("currency")?)?;
+    let interval = match query.one("interval")? {
+        None | Some("daily") => Interval::Daily,
+        Some("hourly") => Interval::Hourly,
+        Some(_) => {
+            return Err(ApiError::InvalidParameter(
+                "interval must be daily or hourly".into(),
+            ))
+        }
+    };
+    let to = match query.one("to")? {
+        // The end of the current hour: the same default all hour long, so the body and its
+        // ETag only change when data does.
+        None => {
+            now.duration_trunc(Duration::hours(1)).unwrap_or(now) + Duration::hours(1)
+                - Duration::seconds(1)
+        }
+        Some(v) => parse_instant("to", v, true)?,
+    };
+    let from = match query.one("from")? {
+        None => to - interval.default_span(),
+        Some(v) => parse_instant("from", v, false)?,
+    };
+    if from > to {
+        return Err(ApiError::InvalidParameter(
+            "from must not be after to".into(),
+        ));
+    }
+    // A daily range counts whole days: from 2025-01-01 to 2026-01-01 is 366 days.
+    let span = match interval {
+        Interval::Daily => Duration::days((to.date_naive() - from.date_naive()).num_days()),
+        Interval::Hourly => to - from,
+    };
+    if span > interval.max_span() {
+        return Err(ApiError::InvalidParameter(match interval {
+            Interval::Daily => "daily ranges can span at most 366 days".into(),
+            Interval::Hourly => {
+                "hourly ranges can span at most 90 days; use interval=daily for longer ranges"
+                    .into()
+            }
+        }));
+    }
+    Ok(PricesQuery {
+        currency,
+        interval,
+        from,
+        to,
+    })
+}
+
+/// `YYYY-MM-DD` (start of the day for `from`, its last instant for `to`) or RFC 3339.
+fn parse_instant(name: &str, value: &str, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
+    let invalid = || {
+        ApiError::InvalidParameter(format!(
+            "{name} must be a date (YYYY-MM-DD) or an RFC 3339 timestamp (2025-01-31T12:00:00Z) between 2000 and 2100"
+        ))
+    };
+    if value.len() > 40 {
+        return Err(invalid());
+    }
+    let instant = if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        let start = date.and_time(NaiveTime::MIN).and_utc();
+        if end_of_day {
+            start + Duration::days(1) - Duration::microseconds(1)
+        } else {
+            start
+        }
+    } else {
+        DateTime::parse_from_rfc3339(value)
+            .map_err(|_| invalid())?
+            .with_timezone(&Utc)
+    };
+    let year = instant
+        .date_naive()
+        .format("%Y")
+        .to_string()
+        .parse::<i32>()
+        .unwrap_or(0);
+    if !(2000..=2100).contains(&year) {
+        return Err(invalid());
+    }
+    Ok(instant)
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Point {
+    Daily {
+        date: NaiveDate,
+        price: f64,
+    },
+    Hourly {
+        timestamp: DateTime<Utc>,
+        price: f64,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Prices {
+    coin_id: String,
+    currency: String,
+    interval: Interval,
+    from: String,
+    to: String,
+    points: Vec<Point>,
+}
+
+/// The points, oldest first; 404 for coins that are not tracked or not ingested.
+pub(super) async fn prices(
+    state: &AppState,
+    id: &str,
+    raw_query: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let query = Query::parse(raw_query)?;
+    let q = parse_prices_query(state, &query, Utc::now())?;
+    ensure_tracked(state, id)?;
+    let client = state.db.client().await?;
+    let (points, from, to) = match q.interval {
+        Interval::Daily => {
+            let (from, to) = (q.from.date_naive(), q.to.date_naive());
+            let stmt = client
+                .prepare_cached(
+                    "SELECT date, price FROM price_daily
+                      WHERE coin_id = $1 AND currency_code = $2 AND date BETWEEN $3 AND $4 ORDER BY date",
+                )
+                .await?;
+            let rows = client.query(&stmt, &[&id, &q.currency, &from, &to]).await?;
+            let points = rows
+                .iter()
+                .map(|r| Point::Daily {
+                    date: r.get(0),
+                    price: r.get(1),
+                })
+                .collect::<Vec<_>>();
+            (points, from.to_string(), to.to_string())
+        }
+        Interval::Hourly => {
+            let stmt = client
+                .prepare_cached(
+                    "SELECT ts, price FROM price_hourly
+                      WHERE coin_id = $1 AND currency_code = $2 AND ts BETWEEN $3 AND $4 ORDER BY ts",
+                )
+                .await?;
+            let rows = client
+                .query(&stmt, &[&id, &q.currency, &q.from, &q.to])
+                .await?;
+            let points = rows
+                .iter()
+                .map(|r| Point::Hourly {
+                    timestamp: r.get(0),
+                    price: r.get(1),
+                })
+                .collect::<Vec<_>>();
+            let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            (points, rfc(q.from), rfc(q.to))
+        }
+    };
+    if points.is_empty() {
+        // Empty range or unknown coin? Only the second is a 404.
+        let exists: bool = client
+            .query_one("SELECT EXISTS (SELECT 1 FROM coins WHERE id = $1)", &[&id])
+            .await?
+            .get(0);
+        if !exists {
+            return Err(unknown_coin());
+        }
+    }
+    let body = Prices {
+        coin_id: id.to_owned(),
+        currency: q.currency,
+        interval: q.interval,
+        from,
+        to,
+        points,
+    };
+    Reply::ok(StatusCode::OK, &body, CachePolicy::Public)
+}

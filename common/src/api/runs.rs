@@ -1,0 +1,41 @@
+//! `GET /api/ingestion/runs`: recent runs with sanitised reports.
+
+use http::StatusCode;
+use serde::Serialize;
+
+use super::query::Query;
+use super::{ApiError, AppState, CachePolicy, Reply};
+use crate::runs::{self, RunSummary};
+
+#[derive(Serialize)]
+struct Run {
+    #[serde(flatten)]
+    summary: RunSummary,
+    report: Option<serde_json::Value>,
+}
+
+/// The newest runs first; `limit` 1-100, 20 by default. Never cached.
+pub(super) async fn list(state: &AppState, raw_query: Option<&str>) -> Result<Reply, ApiError> {
+    let query = Query::parse(raw_query)?;
+    let limit = match query.one("limit")? {
+        None => 20,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(ApiError::InvalidParameter(
+                    "limit must be a whole number from 1 to 100".into(),
+                ))
+            }
+        },
+    };
+    let client = state.db.client().await?;
+    let runs: Vec<Run> = runs::recent(&client, limit)
+        .await?
+        .into_iter()
+        .map(|(summary, report)| Run {
+            summary,
+            report: report.map(runs::sanitise_report),
+        })
+        .collect();
+    Reply::ok(StatusCode::OK, &runs, CachePolicy::NoStore)
+}

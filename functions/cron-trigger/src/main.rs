@@ -1,0 +1,24 @@
+//! Lambda for `POST /api/cron/fetch-data`: wiring only. Runs are started by invoking the
+//! ingest function asynchronously (`INGEST_FUNCTION_NAME`).
+
+use std::sync::Arc;
+
+use common::api::{Api, AppState, Endpoint};
+use common::launcher::LambdaLauncher;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    common::telemetry::init();
+    let state = AppState::from_env().await?;
+    let Some(function) = state.config.ingest_function_name.clone() else {
+        tracing::error!("INGEST_FUNCTION_NAME is not set: the cron trigger needs the ingest function's name or ARN");
+        return Err(
+            "INGEST_FUNCTION_NAME is not set (e.g. crypto-dashboard-IngestFunction-ABC123)".into(),
+        );
+    };
+    let launcher = Arc::new(LambdaLauncher::from_env(function).await);
+    let api = Api::new(Arc::new(state))
+        .serving(&[Endpoint::CronTrigger])
+        .with_launcher(launcher);
+    common::lambda::run_api(api).await
+}

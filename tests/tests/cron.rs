@@ -1,0 +1,180 @@
+//! `POST /api/cron/fetch-data`: authentication, one run per accepted request, 409 while a
+//! run holds the lock, 503 without a secret. Runs start in the background (LocalLauncher,
+//! as `crypto-dashboard serve` does) against the CoinGecko simulator.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::api::{Api, Endpoint};
+use common::launcher::LocalLauncher;
+use common::simulator::{Faults, SimulatorConfig};
+use integration_tests::{event, json_body, request, Harness};
+
+const SECRET: &str = "local-dev-cron-secret";
+
+async fn harness(slow_ms: u64, extra: &[(&str, &str)]) -> (Harness, Api) {
+    let sim = SimulatorConfig {
+        faults: Faults {
+            slow_rate: if slow_ms > 0 { 1.0 } else { 0.0 },
+            slow: Duration::from_millis(slow_ms),
+            ..Faults::default()
+        },
+        ..SimulatorConfig::default()
+    };
+    let mut vars = vec![
+        ("TRACKED_COINS", "bitcoin,ethereum"),
+        ("TRACKED_CURRENCIES", "usd,eur"),
+    ];
+    vars.extend_from_slice(extra);
+    let h = Harness::start(sim, &vars).await;
+    // The launcher needs its own Arc'd state; it points at the same database and simulator.
+    let state = Arc::new(
+        common::api::AppState::new(h.state.config.clone())
+            .await
+            .unwrap(),
+    );
+    let api = Api::new(state.clone())
+        .serving(&[Endpoint::CronTrigger])
+        .with_launcher(Arc::new(LocalLauncher::new(state)));
+    (h, api)
+}
+
+async fn wait_for_runs_to_finish(client: &tokio_postgres::Client) {
+    for _ in 0..200 {
+        let running: i64 = client
+            .query_one(
+                "SELECT count(*) FROM ingestion_runs WHERE status = 'running'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if running == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the run did not finish within 10 s");
+}
+
+#[tokio::test]
+async fn without_a_configured_secret_the_route_fails_closed_with_503() {
+    let (_h, api) = harness(0, &[]).await;
+    let r = api
+        .handle(request(
+            "POST",
+            "/api/cron/fetch-data",
+            &[("authorization", "Bearer anything")],
+            "",
+        ))
+        .await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(json_body(&r)["error"]["code"], "SERVICE_UNAVAILABLE");
+}
+
+#[tokio::test]
+async fn missing_malformed_and_wrong_tokens_are_401_without_starting_anything() {
+    let (h, api) = harness(0, &[("CRON_SECRET", SECRET)]).await;
+    for headers in [
+        vec![],
+        vec![("authorization", "Basic bG9jYWw6ZGV2")],
+        vec![("authorization", "Bearer")],
+        vec![("authorization", "Bearer local-dev-cron-secreT")],
+        vec![("authorization", "Bearer local-dev-cron-secret-and-more")],
+        vec![("authorization", SECRET)],
+    ] {
+        let r = api
+            .handle(request("POST", "/api/cron/fetch-data", &headers, ""))
+            .await;
+        assert_eq!(r.status(), 401, "{headers:?}");
+        let text = String::from_utf8_lossy(r.body().as_ref()).to_string();
+        assert!(
+            text.contains("UNAUTHORIZED") && !text.contains("local-dev"),
+            "{text}"
+        );
+    }
+    let runs: i64 =
+        h.db.client()
+            .await
+            .query_one("SELECT count(*) FROM ingestion_runs", &[])
+            .await
+            .unwrap()
+            .get(0);
+    assert_eq!(runs, 0);
+}
+
+#[tokio::test]
+async fn an_accepted_request_starts_exactly_one_run_and_a_second_one_meanwhile_is_409() {
+    let (h, api) = harness(40, &[("CRON_SECRET", SECRET)]).await;
+    let auth = [("authorization", "Bearer local-dev-cron-secret")];
+    let accepted = api
+        .handle(request(
+            "POST",
+            "/api/cron/fetch-data",
+            &auth,
+            r#"{"mode":"full"}"#,
+        ))
+        .await;
+    assert_eq!(accepted.status(), 202);
+    assert_eq!(accepted.headers()["cache-control"], "no-store");
+    let run_id = json_body(&accepted)["data"]["runId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let conflict = api
+        .handle(request("POST", "/api/cron/fetch-data", &auth, ""))
+        .await;
+    assert_eq!(conflict.status(), 409);
+    assert_eq!(json_body(&conflict)["error"]["code"], "CONFLICT");
+
+    let client = h.db.client().await;
+    wait_for_runs_to_finish(&client).await;
+    let rows = client
+        .query(
+            "SELECT id::text, trigger, mode, status FROM ingestion_runs",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "exactly one run");
+    let (id, trigger, mode, status): (String, String, String, String) = (
+        rows[0].get(0),
+        rows[0].get(1),
+        rows[0].get(2),
+        rows[0].get(3),
+    );
+    assert_eq!(
+        (
+            id.as_str(),
+            trigger.as_str(),
+            mode.as_str(),
+            status.as_str()
+        ),
+        (run_id.as_str(), "http", "full", "succeeded")
+    );
+
+    // After the run, the route accepts again.
+    let again = api
+        .handle(request("POST", "/api/cron/fetch-data", &auth, ""))
+        .await;
+    assert_eq!(again.status(), 202);
+    wait_for_runs_to_finish(&client).await;
+}
+
+#[tokio::test]
+async fn the_cron_event_payload_is_accepted_and_bad_bodies_are_400() {
+    let (h, api) = harness(0, &[("CRON_SECRET", SECRET)]).await;
+    let auth = [("authorization", "Bearer local-dev-cron-secret")];
+    for body in ["{\"mode\":\"weekly\"}", "not json", "{\"cleanfirst\":true}"] {
+        let r = api
+            .handle(request("POST", "/api/cron/fetch-data", &auth, body))
+            .await;
+        assert_eq!(r.status(), 400, "{body}");
+    }
+    let r = api
+        .handle(lambda_http::request::from_str(&event("cron-trigger.json")).unwrap())
+        .await;
+    assert_eq!(r.status(), 202);
+    wait_for_runs_to_finish(&h.db.client().await).await;
+}
