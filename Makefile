@@ -7,7 +7,7 @@ SHELL := /bin/bash
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-dev: ## Database up, migrations, one ingestion, then the API and dashboard on :3000
+dev: ## Database up, migrations, one ingestion, then the API and dashboard on :3000 (COINGECKO=sim forces the simulator)
 	@scripts/dev.sh
 
 test: ## Everything: throwaway PostgreSQL + moto_server, all tests, fmt and clippy

@@ -62,3 +62,9 @@ fi
 say "ingesting (incremental: 90 days for pairs without data)"
 "$bin" ingest >"$LOCAL_DIR/last-run.json" || say "ingestion failed; see .local/last-run.json"
 python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("run {runId}: {status}, pairs ok={p[ok]} failed={p[failed]} skipped={p[skipped]}, rows hourly={r[hourly]} daily={r[daily]}{sim}".format(p=r["pairs"], r=r["rows"], sim=" (SIMULATED)" if r["simulated"] else "", **r))' "$LOCAL_DIR/last-run.json" >&2 || true
+
+build_dashboard
+export CRON_SECRET=${CRON_SECRET:-local-dev-cron-secret}
+say "serving on http://127.0.0.1:${PORT:-3000} (dashboard at /, API at /api; Ctrl-C to stop)"
+say "try: curl -s 'http://127.0.0.1:${PORT:-3000}/api/market?currency=eur'"
+"$bin" serve --port "${PORT:-3000}"

@@ -55,3 +55,71 @@ as_pg_user() {
     "$@"
   fi
 }
+
+# The project's Python venv (git-ignored), created on first use.
+VENV="$LOCAL_DIR/venv"
+ensure_venv() {
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV" >&2 || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+}
+
+# pip-installs PACKAGE into the venv unless COMMAND is already there.
+ensure_tool() {
+  local command=$1 package=$2
+  ensure_venv
+  if [ ! -x "$VENV/bin/$command" ]; then
+    say "installing $package into .local/venv"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$package" >&2 || die "pip install $package failed"
+  fi
+}
+
+# Creates database NAME on the server of DATABASE_URL (dropping an old one) and prints its URL.
+fresh_database() {
+  local name=$1
+  command -v psql >/dev/null 2>&1 || die "psql is missing (Debian: apt-get install postgresql-client)"
+  PGOPTIONS="-c client_min_messages=warning" psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >&2 ||
+    die "could not create database $name"
+  python3 - "$DATABASE_URL" "$name" <<'PY'
+import sys, urllib.parse
+url, name = sys.argv[1], sys.argv[2]
+parts = urllib.parse.urlsplit(url)
+print(urllib.parse.urlunsplit(parts._replace(path="/" + name)))
+PY
+}
+
+# Starts COMMAND in the background, remembering its pid for stop_background.
+BACKGROUND_PIDS=()
+background() {
+  "$@" &
+  BACKGROUND_PIDS+=($!)
+}
+stop_background() {
+  local pid
+  for pid in "${BACKGROUND_PIDS[@]}"; do
+    pkill -TERM -P "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+  done
+  BACKGROUND_PIDS=()
+}
+
+# Chromium for the browser tests: Debian's package, installed when missing and we are root.
+ensure_chromium() {
+  if [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then return 0; fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium for the browser tests"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2 || die "apt-get install chromium failed"
+  else
+    die "Chromium is missing: sudo apt-get install chromium (or set CHROMIUM_PATH)"
+  fi
+}
+
+# Builds the dashboard into dashboard/dist (npm ci the first time).
+build_dashboard() {
+  command -v npm >/dev/null 2>&1 || die "npm is missing: install Node.js 20+ (Debian: apt-get install nodejs npm)"
+  if [ ! -d "$ROOT/dashboard/node_modules" ] || [ "$ROOT/dashboard/package-lock.json" -nt "$ROOT/dashboard/node_modules/.package-lock.json" ]; then
+    say "npm ci (dashboard)"
+    (cd "$ROOT/dashboard" && npm ci --no-audit --no-fund --loglevel=error >&2) || die "npm ci failed in dashboard/"
+  fi
+  say "building the dashboard"
+  (cd "$ROOT/dashboard" && npm run --silent build >&2) || die "dashboard build failed"
+}

@@ -7,23 +7,15 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-venv="$LOCAL_DIR/venv"
+
 pid_file="$LOCAL_DIR/moto.pid"
 
-ensure_venv() {
-  if [ ! -x "$venv/bin/moto_server" ]; then
-    say "installing moto[server] into .local/venv"
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' >&2 ||
-      die "pip install 'moto[server]' failed"
-  fi
-}
 
 case "${1:?usage: moto.sh start|stop}" in
 start)
-  ensure_venv
+  ensure_tool moto_server 'moto[server]>=5,<6'
   port=$(free_port)
-  "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$LOCAL_DIR/moto.log" 2>&1 &
+  "$VENV/bin/moto_server" -H 127.0.0.1 -p "$port" >"$LOCAL_DIR/moto.log" 2>&1 &
   echo $! >"$pid_file"
   wait_for_port "$port" 60 || die "moto_server did not start: see .local/moto.log"
   echo "http://127.0.0.1:$port"

@@ -33,6 +33,12 @@ enum Command {
                             COINGECKO_BASE_URL=http://127.0.0.1:8090/api/v3 crypto-dashboard ingest --json"
     )]
     Ingest(commands::ingest::Args),
+    /// Serve the HTTP API and the dashboard on one local origin (as CloudFront does in AWS).
+    #[command(
+        after_help = "Examples:\n  crypto-dashboard serve\n  crypto-dashboard serve --port 8080 --dashboard-dir dashboard/dist\n  \
+                            curl -s localhost:3000/api/market?currency=eur"
+    )]
+    Serve(commands::serve::Args),
     /// Serve a simulated CoinGecko API (synthetic, clearly labelled data) for offline work.
     #[command(
         name = "simulate-coingecko",
@@ -49,6 +55,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Migrate => commands::migrate().await,
         Command::Ingest(args) => commands::ingest::run(args).await,
+        Command::Serve(args) => commands::serve::run(args).await,
         Command::SimulateCoingecko(args) => commands::simulate::run(args).await,
     };
     match result {

@@ -2,6 +2,7 @@
 //! stderr.
 
 pub mod ingest;
+pub mod serve;
 pub mod simulate;
 
 use std::process::ExitCode;

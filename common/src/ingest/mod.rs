@@ -608,7 +608,12 @@ async fn finish(
 }
 
 /// Converts a Lambda deadline (milliseconds since the epoch) into a monotonic instant.
+/// Values too small to be an epoch time (before 2001) are read as milliseconds from now:
+/// the `cargo lambda watch` emulator sends its timeout that way.
 pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    if deadline_ms < 1_000_000_000_000 {
+        return Instant::now() + Duration::from_millis(deadline_ms);
+    }
     let now_ms = Utc::now().timestamp_millis().max(0) as u64;
     Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

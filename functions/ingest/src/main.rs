@@ -16,6 +16,8 @@ async fn main() -> Result<(), Error> {
         async move {
             let request = ingest::invocation::run_request(event.payload)?;
             let deadline = ingest::deadline_from_epoch_ms(event.context.deadline);
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            tracing::info!(mode = ?request.mode, remaining_ms = remaining.as_millis() as u64, "ingestion invoked");
             let ingester = ingest::Ingester::new(&state.config, &state.secrets, &state.db);
             let report = ingester.run(request, Some(deadline)).await;
             // CloudWatch turns this line into metrics (Embedded Metric Format).

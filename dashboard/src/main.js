@@ -1,0 +1,143 @@
+// Entry point: hash router, currency switcher and the header's freshness badge.
+// Routes: #/?currency=eur (overview) and #/coin/<id>?currency=eur&interval=hourly&range=7d (coin page).
+import './styles.css';
+import { apiGet } from './api.js';
+import { h } from './dom.js';
+import { createFreshness } from './components/freshness.js';
+import { loadingState } from './components/states.js';
+import { createCoinView, INTERVALS, RANGES } from './views/coin.js';
+import { createOverview } from './views/overview.js';
+
+const STORAGE_KEY = 'crypto-dashboard.currency';
+const main = document.getElementById('main');
+const select = document.getElementById('currency');
+const freshness = createFreshness(document.getElementById('freshness'), document.getElementById('simulated-notice'));
+
+const storage = {
+  get() { try { return localStorage.getItem(STORAGE_KEY); } catch { return null; } },
+  set(value) { try { localStorage.setItem(STORAGE_KEY, value); } catch { /* private mode: not remembered */ } },
+};
+
+const app = {
+  /** [{code, name}] from GET /api/currencies; null until loaded. */
+  currencies: null,
+  currency: storage.get() ?? 'usd',
+  /** Change query parameters of the current route (currency, interval, range) and re-render. */
+  setParams(changes) {
+    const { path, query } = splitHash();
+    for (const [key, value] of Object.entries(changes)) query.set(key, value);
+    history.replaceState(null, '', `#${path}?${query}`);
+    render();
+  },
+  /** The retry buttons: reload whatever failed. */
+  async retry() {
+    freshness.refresh();
+    if (!app.currencies) await loadCurrencies();
+    render();
+  },
+};
+
+function splitHash() {
+  const raw = location.hash.slice(1);
+  const at = raw.indexOf('?');
+  return {
+    path: (at < 0 ? raw : raw.slice(0, at)) || '/',
+    query: new URLSearchParams(at < 0 ? '' : raw.slice(at + 1)),
+  };
+}
+
+function parseRoute() {
+  const { path, query } = splitHash();
+  let segments;
+  try {
+    segments = path.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return { name: 'missing', query };
+  }
+  if (segments.length === 0) return { name: 'overview', query };
+  if (segments[0] === 'coin' && segments.length === 2) return { name: 'coin', id: segments[1], query };
+  return { name: 'missing', query };
+}
+
+function resolveCurrency(requested) {
+  const known = app.currencies?.map((c) => c.code);
+  const valid = (code) => typeof code === 'string' && (known ? known.includes(code) : /^[a-z]{3}$/.test(code));
+  if (valid(requested)) return requested;
+  if (valid(app.currency)) return app.currency;
+  return known?.[0] ?? 'usd';
+}
+
+/** The URL a view is shown under: every deep link carries its currency, and non-default chart settings. */
+function canonicalHash(route, params) {
+  const query = new URLSearchParams({ currency: params.currency });
+  if (route.name === 'overview') return `#/?${query}`;
+  if (route.name !== 'coin') return location.hash;
+  if (params.interval !== 'daily') query.set('interval', params.interval);
+  if (params.range !== 30) query.set('range', `${params.range}d`);
+  return `#/coin/${encodeURIComponent(route.id)}?${query}`;
+}
+
+function createMissingView(root) {
+  const heading = h('h1', { tabindex: '-1' }, 'Page not found');
+  root.replaceChildren(h('div', { class: 'view-head' }, heading),
+    h('div', { class: 'state' },
+      h('p', {}, 'This address does not match any page of the dashboard.'),
+      h('a', { class: 'button button-primary', href: '#/' }, 'Go to the overview')));
+  return { heading, update() { document.title = 'Page not found · Crypto Dashboard'; }, destroy() {} };
+}
+
+let current = null; // { key, view }
+
+function render({ navigated = false } = {}) {
+  const route = parseRoute();
+  const currency = resolveCurrency(route.query.get('currency')?.toLowerCase());
+  const range = Number.parseInt(route.query.get('range') ?? '', 10);
+  const params = {
+    currency,
+    interval: INTERVALS.includes(route.query.get('interval')) ? route.query.get('interval') : 'daily',
+    range: RANGES.includes(range) ? range : 30,
+  };
+  app.currency = currency;
+  storage.set(currency);
+  if (![...select.options].some((o) => o.value === currency)) select.append(h('option', { value: currency }, currency.toUpperCase()));
+  select.value = currency;
+  const hash = canonicalHash(route, params);
+  if (hash !== location.hash) history.replaceState(null, '', hash);
+
+  const key = route.name === 'coin' ? `coin:${route.id}` : route.name;
+  if (current?.key !== key) {
+    current?.view.destroy();
+    const view = route.name === 'overview' ? createOverview(main, app)
+      : route.name === 'coin' ? createCoinView(main, app, route.id)
+        : createMissingView(main);
+    current = { key, view };
+    if (navigated) {
+      window.scrollTo(0, 0);
+      view.heading.focus();
+    }
+  }
+  current.view.update(params);
+}
+
+async function loadCurrencies() {
+  try {
+    const list = await apiGet('/api/currencies');
+    if (!Array.isArray(list) || list.length === 0) throw new Error('no currencies');
+    app.currencies = list.map((c) => ({ code: String(c.code).toLowerCase(), name: String(c.name ?? c.code) }));
+    select.replaceChildren(...app.currencies.map((c) => h('option', { value: c.code, title: c.name }, c.code.toUpperCase())));
+    select.disabled = false;
+  } catch {
+    select.disabled = true; // the view shows the error and a retry button
+  }
+}
+
+select.addEventListener('change', () => app.setParams({ currency: select.value }));
+window.addEventListener('hashchange', () => render({ navigated: true }));
+document.querySelector('.skip-link').addEventListener('click', (event) => {
+  event.preventDefault(); // the hash is the router's
+  main.focus();
+});
+
+main.replaceChildren(loadingState('Loading…'));
+freshness.refresh();
+loadCurrencies().then(() => render());

@@ -1,0 +1,228 @@
+// Coin page: metadata from GET /api/coins/{id}, price chart from GET /api/coins/{id}/prices.
+import { apiGet, apiPath, rangeStart } from '../api.js';
+import { coinImage, h, safeUrl, srOnly } from '../dom.js';
+import { describeChange, formatDate, formatDateTime, formatPrice, parseTime } from '../format.js';
+import { createPriceChart } from '../components/price-chart.js';
+import { emptyState, errorState, loadingState } from '../components/states.js';
+
+export const INTERVALS = ['daily', 'hourly'];
+export const RANGES = [7, 30, 90]; // days; the API allows up to 366 daily and 90 hourly
+
+/** Metadata barely changes: keep each coin's for the session (5 minutes, like the API's cache). */
+const details = new Map();
+async function coinDetail(id, signal) {
+  const cached = details.get(id);
+  if (cached && Date.now() - cached.at < 300_000) return cached.data;
+  const data = await apiGet(`/api/coins/${encodeURIComponent(id)}`, { signal });
+  details.set(id, { data, at: Date.now() });
+  return data;
+}
+
+function toSeries(points, interval) {
+  const x = [];
+  const y = [];
+  for (const point of Array.isArray(points) ? points : []) {
+    const ms = Date.parse(interval === 'daily' ? `${point.date}T00:00:00Z` : point.timestamp);
+    if (Number.isFinite(ms) && Number.isFinite(point.price)) {
+      x.push(ms / 1000);
+      y.push(point.price);
+    }
+  }
+  return { x, y };
+}
+
+function description(text) {
+  const paragraphs = (text ?? '').split(/\r?\n\s*\r?\n/).map((p) => p.trim()).filter(Boolean);
+  if (paragraphs.length === 0) return h('p', { class: 'muted' }, 'No description available.');
+  const content = h('div', { class: 'description', id: 'coin-description' }, paragraphs.map((p) => h('p', {}, p)));
+  if (text.length < 600 && paragraphs.length <= 2) return content;
+  content.classList.add('is-collapsed');
+  const toggle = h('button', {
+    type: 'button', class: 'link-button', 'aria-expanded': 'false', 'aria-controls': 'coin-description',
+  }, 'Read more');
+  toggle.addEventListener('click', () => {
+    const expanded = !content.classList.toggle('is-collapsed');
+    toggle.setAttribute('aria-expanded', String(expanded));
+    toggle.textContent = expanded ? 'Show less' : 'Read more';
+  });
+  return [content, toggle];
+}
+
+/** A row of toggle buttons, one pressed; `select(value)` presses another without rebuilding (focus stays). */
+function segmented(label, options, onPick) {
+  const buttons = options.map(([value, text, title]) => h('button', {
+    type: 'button', 'aria-pressed': 'false', title, onClick: () => onPick(value),
+  }, text));
+  return {
+    element: h('div', { class: 'segmented', role: 'group', 'aria-label': label }, buttons),
+    select: (selected) => options.forEach(([value], i) => buttons[i].setAttribute('aria-pressed', String(value === selected))),
+  };
+}
+
+export function createCoinView(root, app, id) {
+  let detail = null;
+  let params;
+  let controller;
+  let chart = null;
+
+  const heading = h('h1', { tabindex: '-1' }, 'Loading coin…');
+  const logo = h('span', { class: 'coin-logo' });
+  const symbol = h('span', { class: 'symbol-chip', hidden: true });
+  const price = h('div', { class: 'coin-price' });
+  const body = h('div', { class: 'view-body' });
+  const back = h('a', { class: 'back-link', href: '#/' }, h('span', { 'aria-hidden': 'true' }, '← '), 'All coins');
+  root.replaceChildren(
+    h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, back),
+    h('header', { class: 'coin-head' }, logo, h('div', { class: 'coin-heading' }, heading, symbol), price),
+    body);
+
+  // Built once the metadata is in; updated on every change of currency, interval or range.
+  const chartTitle = h('h2', { id: 'chart-title' }, 'Price history');
+  const intervalGroup = segmented('Interval', [['daily', 'Daily'], ['hourly', 'Hourly']],
+    (interval) => interval !== params.interval && app.setParams({ interval }));
+  const rangeGroup = segmented('Range', RANGES.map((days) => [days, `${days}D`, `Last ${days} days`]),
+    (days) => days !== params.range && app.setParams({ range: `${days}d` }));
+  const stats = h('dl', { class: 'chart-stats' });
+  const chartArea = h('div', { class: 'chart-area', 'data-state': 'loading' });
+  const chartCard = h('section', { class: 'card chart-card', 'aria-labelledby': 'chart-title' },
+    h('div', { class: 'chart-head' }, chartTitle, h('div', { class: 'chart-controls' }, intervalGroup.element, rangeGroup.element)),
+    stats, chartArea,
+    h('p', { class: 'footnote' }, 'Times in UTC; a daily price is the average of that day’s hourly prices. ' +
+      'To read prices, hover over the chart, or focus it and use the arrow keys.'));
+  const latestList = h('dl', { class: 'latest-list' });
+
+  function renderNotFound() {
+    document.title = 'Unknown coin · Crypto Dashboard';
+    heading.textContent = 'Unknown coin';
+    price.replaceChildren();
+    body.replaceChildren(h('div', { class: 'state state-notfound' },
+      h('p', {}, 'There is no coin “', h('strong', {}, id), '” on this dashboard. It may not be tracked, or the link may be mistyped.'),
+      h('a', { class: 'button button-primary', href: `#/?currency=${params.currency}` }, 'Back to all coins')));
+  }
+
+  function renderStatic() {
+    document.title = `${detail.name} · Crypto Dashboard`;
+    heading.textContent = detail.name;
+    logo.replaceChildren(coinImage(detail, 48));
+    symbol.textContent = String(detail.symbol ?? '').toUpperCase();
+    symbol.hidden = !symbol.textContent;
+    const website = safeUrl(detail.websiteUrl);
+    body.replaceChildren(
+      chartCard,
+      h('div', { class: 'coin-grid' },
+        h('section', { class: 'card about', 'aria-labelledby': 'about-title' },
+          h('h2', { id: 'about-title' }, `About ${detail.name}`),
+          description(detail.description),
+          website && h('p', { class: 'website' },
+            h('a', { href: website, target: '_blank', rel: 'noopener noreferrer' },
+              'Website: ', new URL(website).hostname, srOnly(' (opens in a new tab)')))),
+        h('section', { class: 'card', 'aria-labelledby': 'latest-title' },
+          h('h2', { id: 'latest-title' }, 'Latest prices'), latestList)));
+  }
+
+  function renderPrices() {
+    const { currency } = params;
+    const latest = detail.latest?.[currency];
+    const at = parseTime(latest?.at);
+    price.replaceChildren(
+      h('span', { class: 'price-now' }, latest?.price == null ? 'No price yet' : formatPrice(latest.price, currency)),
+      at ? h('span', { class: 'price-at' }, 'as of ', h('time', { datetime: at.toISOString() }, formatDateTime(at))) : null);
+    const codes = app.currencies?.map((c) => c.code) ?? Object.keys(detail.latest ?? {});
+    latestList.replaceChildren(...codes.map((code) => h('div', { class: code === currency ? 'is-current' : '' },
+      h('dt', {}, code.toUpperCase()),
+      h('dd', {}, formatPrice(detail.latest?.[code]?.price, code)))));
+    chartTitle.textContent = `Price history in ${currency.toUpperCase()}`;
+    intervalGroup.select(params.interval);
+    rangeGroup.select(params.range);
+  }
+
+  function renderStats(series) {
+    const { currency, interval, range } = params;
+    const { x, y } = series;
+    const low = Math.min(...y);
+    const high = Math.max(...y);
+    const change = describeChange((y[y.length - 1] / y[0] - 1) * 100);
+    stats.replaceChildren(
+      h('div', {}, h('dt', {}, `${range}-day change`),
+        h('dd', { class: `change ${change.trend}` }, h('span', { 'aria-hidden': 'true' }, change.text), srOnly(change.label))),
+      h('div', {}, h('dt', {}, 'Low'), h('dd', {}, formatPrice(low, currency))),
+      h('div', {}, h('dt', {}, 'High'), h('dd', {}, formatPrice(high, currency))));
+    const when = (ts) => (interval === 'daily' ? formatDate : formatDateTime)(new Date(ts * 1000));
+    return `${detail.name} price in ${currency.toUpperCase()}, ${interval}, last ${range} days: ` +
+      `${formatPrice(y[0], currency)} on ${when(x[0])} to ${formatPrice(y[y.length - 1], currency)} on ${when(x[x.length - 1])}, ` +
+      `${change.label}. Low ${formatPrice(low, currency)}, high ${formatPrice(high, currency)}.`;
+  }
+
+  async function loadChart(pricesPromise, signal) {
+    const { interval, range } = params;
+    chartArea.dataset.state = 'loading';
+    chartCard.setAttribute('aria-busy', 'true');
+    if (!chart) chartArea.replaceChildren(loadingState('Loading chart…'));
+    let data;
+    try {
+      data = await pricesPromise;
+    } catch (error) {
+      if (signal.aborted) return;
+      chart?.destroy();
+      chart = null;
+      stats.replaceChildren();
+      chartArea.replaceChildren(errorState(error, () => update(params), { what: 'the price history' }));
+      chartArea.dataset.state = 'error';
+      return;
+    } finally {
+      if (!signal.aborted) chartCard.removeAttribute('aria-busy');
+    }
+    const series = toSeries(data.points, interval);
+    chart?.destroy();
+    chart = null;
+    // What is on screen, for tests and debugging: <div data-state="ready" data-interval="hourly" data-range="7" data-points="168">
+    Object.assign(chartArea.dataset, { interval, range: String(range), points: String(series.x.length) });
+    if (series.x.length === 0) {
+      stats.replaceChildren();
+      chartArea.replaceChildren(emptyState(`No ${interval} prices in the last ${range} days`,
+        ['Prices appear after an ingestion run: run ', h('code', {}, 'crypto-dashboard ingest'), ' or ', h('code', {}, 'make dev'), '.']));
+      chartArea.dataset.state = 'empty';
+      return;
+    }
+    const label = renderStats(series);
+    chart = createPriceChart(chartArea, { ...series, currency: params.currency, interval, label });
+    chartArea.dataset.state = 'ready';
+  }
+
+  async function update(next) {
+    params = next;
+    controller?.abort();
+    controller = new AbortController();
+    const { signal } = controller;
+    back.href = `#/?currency=${params.currency}`;
+    const prices = apiGet(apiPath(`/api/coins/${encodeURIComponent(id)}/prices`, {
+      currency: params.currency, interval: params.interval, from: rangeStart(params.interval, params.range),
+    }), { signal });
+    prices.catch(() => {}); // handled in loadChart; metadata errors take precedence
+    if (!detail) {
+      body.replaceChildren(loadingState('Loading coin…'));
+      try {
+        detail = await coinDetail(id, signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        if (error.isNotFound) return renderNotFound();
+        document.title = 'Error · Crypto Dashboard';
+        heading.textContent = id;
+        body.replaceChildren(errorState(error, app.retry, { what: 'this coin' }));
+        return;
+      }
+      renderStatic();
+    }
+    renderPrices();
+    await loadChart(prices, signal);
+  }
+
+  return {
+    heading,
+    update,
+    destroy() {
+      controller?.abort();
+      chart?.destroy();
+    },
+  };
+}
