@@ -107,6 +107,8 @@ pub struct DatabaseConfig {
     pub ssl_root_cert: Option<PathBuf>,
     /// `DB_CONNECT_TIMEOUT_SECS`: how long to wait for a connection before answering 503.
     pub connect_timeout: Duration,
+    /// `DB_HOST`: replaces the host of an RDS secret (the RDS Proxy endpoint, when enabled).
+    pub host_override: Option<String>,
 }
 
 /// Where database credentials come from.
@@ -146,6 +148,9 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// `INGEST_FUNCTION_NAME`: the ingest Lambda the cron route invokes asynchronously in AWS.
     pub ingest_function_name: Option<String>,
+    /// `DATABASE_READER_SECRET_ARN`: the read-only role's credentials, kept in step by the
+    /// migrate function.
+    pub reader_secret_arn: Option<String>,
 }
 
 impl Config {
@@ -198,6 +203,7 @@ impl Config {
                 1..=60,
                 "5",
             )?),
+            host_override: get("DB_HOST"),
         };
         if database.ssl_mode == SslMode::Require && database.ssl_root_cert.is_none() {
             return Err(ConfigError::Missing {
@@ -285,6 +291,7 @@ impl Config {
             tracked_currencies,
             cors_allowed_origins,
             ingest_function_name: get("INGEST_FUNCTION_NAME"),
+            reader_secret_arn: get("DATABASE_READER_SECRET_ARN"),
         })
     }
 }

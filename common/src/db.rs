@@ -171,7 +171,11 @@ async fn resolve_url(
             } else {
                 secrets.resolve(&source).await?
             };
-            Ok(database_url_from_secret(arn, &raw)?)
+            Ok(database_url_from_secret(
+                arn,
+                &raw,
+                config.host_override.as_deref(),
+            )?)
         }
     }
 }

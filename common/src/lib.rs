@@ -15,6 +15,7 @@ pub mod domain;
 pub mod ingest;
 pub mod lambda;
 pub mod launcher;
+pub mod migrations_resource;
 pub mod runs;
 pub mod secrets;
 #[cfg(feature = "simulator")]

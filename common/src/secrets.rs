@@ -128,7 +128,8 @@ impl Secrets {
                 config.coingecko.api_key,
                 Some(SecretSource::SecretsManager(_))
             )
-            || matches!(config.cron_secret, Some(SecretSource::SecretsManager(_)));
+            || matches!(config.cron_secret, Some(SecretSource::SecretsManager(_)))
+            || config.reader_secret_arn.is_some();
         if needs_sdk {
             Self::with_cache(Arc::new(SecretCache::from_env().await))
         } else {
@@ -166,10 +167,12 @@ impl Secrets {
 }
 
 /// Database credentials as stored by RDS (`SecretTargetAttachment` adds host, port, dbname),
-/// or a plain `postgres://` URL stored as the secret string.
+/// or a plain `postgres://` URL stored as the secret string. `host_override` (`DB_HOST`)
+/// replaces the JSON's host, e.g. with the RDS Proxy endpoint.
 pub fn database_url_from_secret(
     id: &str,
     secret: &SecretString,
+    host_override: Option<&str>,
 ) -> Result<SecretString, SecretError> {
     let raw = secret.expose_secret().trim();
     if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
@@ -203,7 +206,7 @@ pub fn database_url_from_secret(
         "postgres://{}:{}@{}:{}/{}",
         enc(&parsed.username),
         enc(&parsed.password),
-        parsed.host,
+        host_override.unwrap_or(&parsed.host),
         port,
         enc(parsed.dbname.as_deref().unwrap_or("postgres")),
     )))
@@ -218,7 +221,7 @@ mod tests {
         let s = SecretString::from(
             r#"{"username":"app","password":"p@ss:w/rd","host":"db.example","port":5433,"dbname":"prices","engine":"postgres"}"#.to_owned(),
         );
-        let url = database_url_from_secret("id", &s).unwrap();
+        let url = database_url_from_secret("id", &s, None).unwrap();
         assert_eq!(
             url.expose_secret(),
             "postgres://app:p%40ss%3Aw%2Frd@db.example:5433/prices"
@@ -230,7 +233,7 @@ mod tests {
     #[test]
     fn malformed_secret_names_fields_but_not_values() {
         let s = SecretString::from(r#"{"username":"app","password":"hunter2"}"#.to_owned());
-        let err = database_url_from_secret("db-secret", &s)
+        let err = database_url_from_secret("db-secret", &s, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("db-secret") && err.contains("host"), "{err}");
@@ -241,7 +244,9 @@ mod tests {
     fn plain_url_secret_is_used_as_is() {
         let s = SecretString::from("postgres://a:b@h:1/d".to_owned());
         assert_eq!(
-            database_url_from_secret("x", &s).unwrap().expose_secret(),
+            database_url_from_secret("x", &s, None)
+                .unwrap()
+                .expose_secret(),
             "postgres://a:b@h:1/d"
         );
     }

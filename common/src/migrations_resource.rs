@@ -1,0 +1,236 @@
+//! The migrate Lambda's work: a CloudFormation custom resource that applies the migrations
+//! on every deploy and keeps the read-only database role in step with its secret.
+//!
+//! CloudFormation waits for an HTTP `PUT` to the pre-signed `ResponseURL`, so every request
+//! is answered SUCCESS or FAILED (never left to time out), and the handler itself returns
+//! `Ok` either way: an error would make Lambda retry an asynchronous invoke.
+
+use std::time::Duration;
+
+use aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest;
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::api::AppState;
+use crate::config::SecretSource;
+
+/// What a migration run did.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MigrationOutcome {
+    /// Migrations applied now (empty when the schema was current).
+    pub applied: Vec<String>,
+    /// The read-only role created or updated, if a reader secret is configured.
+    pub reader_role: Option<String>,
+}
+
+/// Applies pending migrations, then creates or updates the read-only role.
+pub async fn migrate(state: &AppState) -> Result<MigrationOutcome, String> {
+    let applied = state.db.migrate().await.map_err(|e| e.to_string())?;
+    let reader_role = match &state.config.reader_secret_arn {
+        None => None,
+        Some(arn) => Some(ensure_reader_role(state, arn).await?),
+    };
+    Ok(MigrationOutcome {
+        applied,
+        reader_role,
+    })
+}
+
+#[derive(Deserialize)]
+struct ReaderSecret {
+    username: String,
+    password: String,
+}
+
+/// `CREATE ROLE` (or `ALTER ROLE`) with the secret's password and SELECT-only grants. The
+/// statements are built server-side with `format('%I', '%L')`, so names and the password are
+/// quoted by PostgreSQL itself; the password is never logged.
+async fn ensure_reader_role(state: &AppState, arn: &str) -> Result<String, String> {
+    // Always read afresh: a deploy after a rotation must use the new password.
+    let raw = state
+        .secrets
+        .refresh(&SecretSource::SecretsManager(arn.to_owned()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let secret: ReaderSecret = serde_json::from_str(raw.expose_secret())
+        .map_err(|e| format!("reader secret {arn} must be JSON with username and password: {e}"))?;
+    if !crate::config::is_coin_id(&secret.username.replace('_', "-")) {
+        return Err(format!(
+            "reader secret {arn}: the username must be lowercase letters, digits and underscores"
+        ));
+    }
+    let client = state.db.client().await.map_err(|e| e.to_string())?;
+    let create: String = client
+        .query_one(
+            "SELECT format(CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1::text)
+                                THEN 'ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L'
+                                ELSE 'CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L' END,
+                           $1::text, $2::text)",
+            &[&secret.username, &secret.password],
+        )
+        .await
+        .map_err(|e| format!("preparing the reader role: {}", db_message(&e)))?
+        .get(0);
+    client
+        .batch_execute(&create)
+        .await
+        // Only the SQLSTATE: the statement holds the password.
+        .map_err(|e| {
+            format!(
+                "creating the reader role failed (SQLSTATE {})",
+                e.code().map(|c| c.code()).unwrap_or("?")
+            )
+        })?;
+    let grants: String = client
+        .query_one(
+            "SELECT format('GRANT CONNECT ON DATABASE %I TO %I; GRANT USAGE ON SCHEMA public TO %I;
+                            GRANT SELECT ON ALL TABLES IN SCHEMA public TO %I;
+                            ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO %I;',
+                           current_database(), $1::text, $1::text, $1::text, $1::text)",
+            &[&secret.username],
+        )
+        .await
+        .map_err(|e| format!("preparing the grants: {}", db_message(&e)))?
+        .get(0);
+    client
+        .batch_execute(&grants)
+        .await
+        .map_err(|e| format!("granting the reader role: {}", db_message(&e)))?;
+    tracing::info!(role = %secret.username, "read-only role is in step with its secret");
+    Ok(secret.username)
+}
+
+/// PostgreSQL's message for statements that carry no secret.
+fn db_message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_owned())
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// Handles one invocation: a CloudFormation custom-resource request (answered through its
+/// `ResponseURL`), or any other payload as "migrate now" (a manual invoke).
+pub async fn handle(
+    state: &AppState,
+    http: &reqwest::Client,
+    payload: Value,
+    time_left: Duration,
+) -> Result<Value, String> {
+    if payload.get("RequestType").is_none() {
+        let outcome = migrate(state).await?;
+        return Ok(serde_json::to_value(outcome).expect("serialises"));
+    }
+    let request: CloudFormationCustomResourceRequest = serde_json::from_value(payload)
+        .map_err(|e| format!("malformed CloudFormation request: {e}"))?;
+    let (kind, url, stack_id, request_id, logical_id, physical_id) = match &request {
+        CloudFormationCustomResourceRequest::Create(r) => (
+            "Create",
+            &r.response_url,
+            &r.stack_id,
+            &r.request_id,
+            &r.logical_resource_id,
+            None,
+        ),
+        CloudFormationCustomResourceRequest::Update(r) => (
+            "Update",
+            &r.response_url,
+            &r.stack_id,
+            &r.request_id,
+            &r.logical_resource_id,
+            Some(r.physical_resource_id.clone()),
+        ),
+        CloudFormationCustomResourceRequest::Delete(r) => (
+            "Delete",
+            &r.response_url,
+            &r.stack_id,
+            &r.request_id,
+            &r.logical_resource_id,
+            Some(r.physical_resource_id.clone()),
+        ),
+        _ => return Err("unsupported CloudFormation request type".into()),
+    };
+    // Stable across updates: a new id would make CloudFormation "delete" the old resource.
+    let physical_id =
+        physical_id.unwrap_or_else(|| format!("{}-database-migrations", stack_name(stack_id)));
+    tracing::info!(request_type = kind, %logical_id, "custom resource request");
+    let result = if kind == "Delete" {
+        // Deleting the stack never drops data.
+        Ok(MigrationOutcome {
+            applied: vec![],
+            reader_role: None,
+        })
+    } else {
+        // Answer FAILED with time to spare rather than let CloudFormation wait for an hour.
+        let budget = time_left
+            .saturating_sub(Duration::from_secs(15))
+            .max(Duration::from_secs(1));
+        match tokio::time::timeout(budget, migrate(state)).await {
+            Ok(result) => result,
+            Err(_) => Err(format!(
+                "migrations did not finish within {}s",
+                budget.as_secs()
+            )),
+        }
+    };
+    let (status, reason, data) = match &result {
+        Ok(outcome) => (
+            "SUCCESS",
+            format!(
+                "applied: {}",
+                if outcome.applied.is_empty() {
+                    "none".into()
+                } else {
+                    outcome.applied.join(", ")
+                }
+            ),
+            json!({"Applied": outcome.applied.join(","), "ReaderRole": outcome.reader_role.clone().unwrap_or_default()}),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, "migrations failed");
+            (
+                "FAILED",
+                format!("{e} (see the migrate function's CloudWatch logs)"),
+                json!({}),
+            )
+        }
+    };
+    let response = json!({
+        "Status": status,
+        "Reason": reason,
+        "PhysicalResourceId": physical_id,
+        "StackId": stack_id,
+        "RequestId": request_id,
+        "LogicalResourceId": logical_id,
+        "NoEcho": false,
+        "Data": data,
+    });
+    // The pre-signed URL's signature covers no Content-Type: send none.
+    let put = http
+        .put(url.as_str())
+        .body(response.to_string())
+        .send()
+        .await
+        .and_then(|r| r.error_for_status());
+    if let Err(e) = put {
+        tracing::error!(error = %e.without_url(), "could not answer CloudFormation");
+        return Err("could not deliver the custom resource response".into());
+    }
+    Ok(response)
+}
+
+/// `arn:aws:cloudformation:region:account:stack/NAME/uuid` → `NAME`.
+fn stack_name(stack_id: &str) -> &str {
+    stack_id.split('/').nth(1).unwrap_or("stack")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn stack_name_comes_from_the_arn() {
+        assert_eq!(
+            super::stack_name("arn:aws:cloudformation:us-east-1:123456789012:stack/crypto-dashboard/5b0f0e40-ac2a-11ef-8d4e-0a1b2c3d4e5f"),
+            "crypto-dashboard"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! The migrate function as CloudFormation drives it: the event of `events/migrate-create.json`
+//! with its ResponseURL pointed at a wiremock double, the reader secret in moto_server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_secretsmanager::config::{Credentials, Region};
+use common::api::AppState;
+use common::secrets::{SecretCache, Secrets};
+use integration_tests::{event, moto_endpoint, TestDb};
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn reader_secret(
+    username: &str,
+    password: &str,
+) -> (String, Secrets, aws_sdk_secretsmanager::Client) {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let value = serde_json::json!({"username": username, "password": password}).to_string();
+    let arn = client
+        .create_secret()
+        .name(format!(
+            "crypto-dashboard/database-reader-{}",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .secret_string(value)
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    let secrets = Secrets::with_cache(Arc::new(SecretCache::new(
+        client.clone(),
+        Duration::from_secs(60),
+    )));
+    (arn, secrets, client)
+}
+
+fn cloudformation_event(kind: &str, response_url: &str) -> serde_json::Value {
+    let mut e: serde_json::Value = serde_json::from_str(&event("migrate-create.json")).unwrap();
+    e["RequestType"] = kind.into();
+    e["ResponseURL"] = response_url.into();
+    if kind != "Create" {
+        e["PhysicalResourceId"] = "crypto-dashboard-database-migrations".into();
+        e["OldResourceProperties"] = e["ResourceProperties"].clone();
+    }
+    e
+}
+
+async fn state(db: &TestDb, reader_arn: &str, secrets: Secrets) -> AppState {
+    let config = db.config(&[("DATABASE_READER_SECRET_ARN", reader_arn)]);
+    let database = common::db::Database::connect(&config.database, &secrets)
+        .await
+        .unwrap();
+    AppState {
+        config,
+        secrets,
+        db: database,
+    }
+}
+
+#[tokio::test]
+async fn create_applies_migrations_creates_a_select_only_role_and_answers_success() {
+    let db = TestDb::empty().await;
+    let role = format!(
+        "reader_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
+    let (arn, secrets, _) = reader_secret(&role, "reader-pass-1").await;
+    let state = state(&db, &arn, secrets).await;
+    let cloudformation = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&cloudformation)
+        .await;
+
+    let payload = cloudformation_event(
+        "Create",
+        &format!("{}/response?X-Amz-Signature=abc", cloudformation.uri()),
+    );
+    let answer = common::migrations_resource::handle(
+        &state,
+        &reqwest::Client::new(),
+        payload,
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["Status"], "SUCCESS", "{answer}");
+    assert_eq!(
+        answer["PhysicalResourceId"],
+        "crypto-dashboard-database-migrations"
+    );
+    let put = &cloudformation.received_requests().await.unwrap()[0];
+    assert!(
+        put.headers.get("content-type").is_none(),
+        "the signed URL covers no Content-Type"
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&put.body).unwrap();
+    assert_eq!(sent["Status"], "SUCCESS");
+    assert_eq!(sent["RequestId"], "0d7b8e2a-6f3c-4b1e-9a8d-2c4e6f8a0b1c");
+    assert_eq!(sent["Data"]["Applied"], "V1__initial_schema");
+    assert!(
+        !put.body.windows(13).any(|w| w == b"reader-pass-1"),
+        "no password in the response"
+    );
+
+    // The role can read and cannot write.
+    let pg: tokio_postgres::Config = db.url.parse().unwrap();
+    let url = format!(
+        "postgres://{role}:reader-pass-1@127.0.0.1:{}/{}",
+        pg.get_ports()[0],
+        db.name
+    );
+    let reader = integration_tests::connect(&url).await;
+    reader
+        .query("SELECT count(*) FROM price_hourly", &[])
+        .await
+        .unwrap();
+    let err = reader
+        .batch_execute("INSERT INTO currencies (code, name) VALUES ('chf', 'Swiss Franc')")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().unwrap().code(), "42501", "permission denied");
+}
+
+#[tokio::test]
+async fn update_is_idempotent_and_follows_a_rotated_reader_password() {
+    let db = TestDb::empty().await;
+    let role = format!(
+        "reader_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    );
+    let (arn, secrets, sm) = reader_secret(&role, "first-password").await;
+    let state = state(&db, &arn, secrets).await;
+    let cloudformation = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&cloudformation)
+        .await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/r", cloudformation.uri());
+    common::migrations_resource::handle(
+        &state,
+        &http,
+        cloudformation_event("Create", &url),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    // Rotation: a new password in the secret; the next deploy's Update applies it.
+    sm.put_secret_value()
+        .secret_id(&arn)
+        .secret_string(
+            serde_json::json!({"username": role, "password": "second-password"}).to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let answer = common::migrations_resource::handle(
+        &state,
+        &http,
+        cloudformation_event("Update", &url),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["Status"], "SUCCESS");
+    assert_eq!(answer["Data"]["Applied"], "", "nothing left to apply");
+    assert_eq!(
+        answer["PhysicalResourceId"],
+        "crypto-dashboard-database-migrations"
+    );
+    let pg: tokio_postgres::Config = db.url.parse().unwrap();
+    let login = |password: &str| {
+        format!(
+            "postgres://{role}:{password}@127.0.0.1:{}/{}",
+            pg.get_ports()[0],
+            db.name
+        )
+    };
+    assert!(
+        tokio_postgres::connect(&login("second-password"), tokio_postgres::NoTls)
+            .await
+            .is_ok()
+    );
+    assert!(
+        tokio_postgres::connect(&login("first-password"), tokio_postgres::NoTls)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn delete_touches_nothing_and_failures_answer_failed_without_secrets() {
+    let db = TestDb::empty().await;
+    let (arn, secrets, _) = reader_secret("dashboard_reader_x", "pw").await;
+    let state = state(&db, &arn, secrets).await;
+    let cloudformation = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&cloudformation)
+        .await;
+    let url = format!("{}/r", cloudformation.uri());
+    let answer = common::migrations_resource::handle(
+        &state,
+        &reqwest::Client::new(),
+        cloudformation_event("Delete", &url),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["Status"], "SUCCESS");
+    let tables: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(tables, 0, "Delete applied nothing");
+
+    // An unreachable database: FAILED, with a reason that names no credentials.
+    let broken = AppState::new(integration_tests::config_from(&[
+        (
+            "DATABASE_URL",
+            &integration_tests::unreachable_database_url(),
+        ),
+        ("DB_CONNECT_TIMEOUT_SECS", "1"),
+    ]))
+    .await
+    .unwrap();
+    let answer = common::migrations_resource::handle(
+        &broken,
+        &reqwest::Client::new(),
+        cloudformation_event("Create", &url),
+        Duration::from_secs(300),
+    )
+    .await
+    .unwrap();
+    assert_eq!(answer["Status"], "FAILED");
+    let reason = answer["Reason"].as_str().unwrap();
+    assert!(!reason.contains("supersecret"), "{reason}");
+    assert!(reason.contains("unreachable"), "{reason}");
+}
