@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help dev test test-rust lint fmt migrate clean
+.PHONY: help dev test bench fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -19,3 +19,6 @@ fmt: ## Format the code
 clean: ## Remove build output and local clusters
 	-scripts/pg.sh destroy pg-dev
 	rm -rf target .local
+
+bench: ## Benchmarks (release builds, ~20-40 min); writes docs/benchmarks.md
+	@scripts/bench.sh

@@ -1,0 +1,75 @@
+//! `make bench` measurements. Each subcommand prints one JSON document on stdout;
+//! `scripts/bench.sh` runs them and writes `docs/benchmarks.md`.
+
+mod cold_start;
+mod fetch;
+mod handlers;
+mod stats;
+mod write_path;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "crypto-dashboard benchmarks (see scripts/bench.sh)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The ingestion write path for 44 pairs x 90 days: ours vs per-row INSERT vs plain COPY.
+    WritePath {
+        /// Admin URL of the PostgreSQL server to create scratch databases on.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
+    /// 44 range calls at the configured budget against a simulator enforcing the same limit.
+    FetchPhase {
+        #[arg(long, default_value_t = 30)]
+        per_min: u32,
+    },
+    /// In-process handler latency (warm) for the prices and market routes.
+    Handlers {
+        /// URL of a database filled by a full ingestion.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
+    /// Cold starts of every function binary against a minimal Lambda Runtime API.
+    ColdStart {
+        /// Directory holding the release binaries.
+        #[arg(long, default_value = "target/release")]
+        bin_dir: std::path::PathBuf,
+        /// Database URL the functions get (filled by a full ingestion).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::WritePath { database_url, runs } => write_path::run(&database_url, runs).await,
+        Command::FetchPhase { per_min } => fetch::run(per_min).await,
+        Command::Handlers {
+            database_url,
+            iterations,
+        } => handlers::run(&database_url, iterations).await,
+        Command::ColdStart {
+            bin_dir,
+            database_url,
+            runs,
+        } => cold_start::run(&bin_dir, &database_url, runs).await,
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result).expect("serialises")
+    );
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# `make bench`: measures what a Lambda user pays for and what the issues promise, on this
+# machine, and writes docs/benchmarks.md afresh. Bounded: every step has a timeout; all load
+# goes to 127.0.0.1. Takes a while (release builds with fat LTO, a 90 s paced fetch phase).
+#
+#   BENCH_RUNS=5 BENCH_COLD_RUNS=20 BENCH_SKIP_ZIP=1 make bench
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+out="$LOCAL_DIR/bench"
+mkdir -p "$out"
+cluster=pg-bench
+cleanup() {
+  stop_background
+  "$ROOT/scripts/pg.sh" destroy "$cluster" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing wrk"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
+  else
+    die "wrk is missing: sudo apt-get install wrk"
+  fi
+fi
+
+say "release build of every binary (fat LTO)"
+cargo build --release --locked --workspace --bins
+bin=target/release
+
+say "PostgreSQL for the benchmarks (default durability settings)"
+DATABASE_URL=$("$ROOT/scripts/pg.sh" start "$cluster")
+export DATABASE_URL
+admin_url=$DATABASE_URL
+
+say "write path: ours vs per-row INSERT vs COPY (${BENCH_RUNS:-5} runs)"
+timeout 1800 "$bin/bench" write-path --runs "${BENCH_RUNS:-5}" >"$out/write_path.json"
+
+say "fetch phase: 44 range calls at 30/min against a simulator enforcing 30/min (~90 s)"
+timeout 300 "$bin/bench" fetch-phase --per-min 30 >"$out/fetch.json"
+
+say "a database filled by a full (simulated) ingestion"
+DATABASE_URL=$(fresh_database bench_api)
+export DATABASE_URL
+sim_port=$(free_port)
+background "$bin/crypto-dashboard" simulate-coingecko --port "$sim_port" 2>/dev/null
+wait_for_port "$sim_port" 30 || die "simulator did not start"
+COINGECKO_BASE_URL="http://127.0.0.1:$sim_port/api/v3" COINGECKO_RATE_LIMIT_PER_MIN=100000 \
+  "$bin/crypto-dashboard" migrate 2>/dev/null
+COINGECKO_BASE_URL="http://127.0.0.1:$sim_port/api/v3" COINGECKO_RATE_LIMIT_PER_MIN=100000 \
+  "$bin/crypto-dashboard" ingest --mode full >"$out/ingest_report.json" 2>/dev/null
+
+say "handler latency in process"
+timeout 600 "$bin/bench" handlers --iterations 2000 >"$out/handlers.json"
+
+say "wrk against crypto-dashboard serve"
+port=$(free_port)
+background "$bin/crypto-dashboard" serve --port "$port" --pool-size 8 2>/dev/null
+wait_for_port "$port" 30 || die "serve did not start"
+from=$(date -u -d '90 days ago' +%F)
+: >"$out/wrk.txt"
+for route in "prices /api/coins/bitcoin/prices?currency=usd&interval=daily&from=$from" "market /api/market?currency=usd"; do
+  name=${route%% *}
+  path=${route#* }
+  for run in 1 2 3; do
+    echo "### $name $run $path" >>"$out/wrk.txt"
+    timeout 60 wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$port$path" >>"$out/wrk.txt" 2>&1
+  done
+done
+stop_background
+
+say "cold starts (${BENCH_COLD_RUNS:-20} fresh processes per function)"
+timeout 1800 "$bin/bench" cold-start --bin-dir "$bin" --runs "${BENCH_COLD_RUNS:-20}" >"$out/cold_start.json"
+
+if [ -z "${BENCH_SKIP_ZIP:-}" ]; then
+  say "arm64 Lambda zips (cargo lambda build --release --arm64 --output-format zip)"
+  ensure_tool cargo-lambda cargo-lambda
+  PATH="$VENV/bin:$PATH" timeout 3600 cargo lambda build --release --arm64 --output-format zip --workspace \
+    $(for f in functions/*/; do printf -- '--bin %s ' "$(basename "$f")"; done) >&2
+  : >"$out/zips.txt"
+  for f in functions/*/; do
+    name=$(basename "$f")
+    zip="target/lambda/$name/bootstrap.zip"
+    [ -f "$zip" ] && echo "$name $(stat -c %s "$zip")" >>"$out/zips.txt"
+  done
+fi
+
+say "dashboard weight"
+build_dashboard
+python3 - "$ROOT/dashboard/dist" >"$out/dashboard.json" <<'PY'
+import gzip, json, os, sys
+root = sys.argv[1]
+files = {}
+for base, _, names in os.walk(root):
+    for n in names:
+        p = os.path.join(base, n)
+        data = open(p, "rb").read()
+        files[os.path.relpath(p, root)] = {"bytes": len(data), "gzip": len(gzip.compress(data, 9))}
+print(json.dumps(files))
+PY
+
+say "writing docs/benchmarks.md"
+python3 scripts/bench_report.py "$out" >docs/benchmarks.md
+say "done: docs/benchmarks.md"
