@@ -3,6 +3,7 @@
 #
 #   scripts/pg.sh start NAME [--fast]   start .local/NAME (initdb if new); prints the admin URL
 #   scripts/pg.sh stop NAME             stop it (data kept)
+#   scripts/pg.sh crash NAME            stop it like a power cut (-m immediate); start reuses the port
 #   scripts/pg.sh destroy NAME          stop it and delete its data
 #   scripts/pg.sh url NAME              the admin URL of a running cluster
 #
@@ -11,7 +12,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-cmd=${1:?usage: pg.sh start|stop|destroy|url NAME [--fast]}
+cmd=${1:?usage: pg.sh start|stop|crash|destroy|url NAME [--fast]}
 name=${2:?cluster name}
 fast=${3:-}
 base="$LOCAL_DIR/$name"      # owned by the postgres user when we are root
@@ -37,7 +38,8 @@ host  all postgres 127.0.0.1/32 trust
 host  all all      127.0.0.1/32 scram-sha-256
 HBA
     fi
-    port=$(free_port)
+    # A crashed cluster comes back on the same port, so clients can reconnect.
+    if [ -f "$port_file" ]; then port=$(cat "$port_file"); else port=$(free_port); fi
     opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$base -c max_connections=200"
     [ "$fast" = --fast ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     as_pg_user "$bin/pg_ctl" -D "$data" -l "$base/server.log" -o "$opts" -w -t 60 start >/dev/null ||
@@ -53,6 +55,10 @@ stop | destroy)
   fi
   rm -f "$port_file"
   if [ "$cmd" = destroy ]; then rm -rf "$base"; fi
+  ;;
+crash)
+  bin=$(pg_bindir)
+  as_pg_user "$bin/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
   ;;
 url)
   [ -f "$port_file" ] || die "cluster $name is not running"

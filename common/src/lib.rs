@@ -10,6 +10,7 @@
 pub mod api;
 pub mod coingecko;
 pub mod config;
+pub mod coverage;
 pub mod db;
 pub mod domain;
 pub mod ingest;

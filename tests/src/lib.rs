@@ -137,13 +137,23 @@ pub struct Harness {
 
 impl Harness {
     /// Starts everything; `sim` is adjusted to the fixed clock, `extra` adds variables.
-    pub async fn start(
+    pub async fn start(sim: common::simulator::SimulatorConfig, extra: &[(&str, &str)]) -> Harness {
+        // A fixed instant, not on the hour, shared by simulator and ingester.
+        Self::start_at(
+            sim,
+            extra,
+            chrono::Utc::now() - chrono::Duration::seconds(5),
+        )
+        .await
+    }
+
+    /// [`Harness::start`] with a given fixed "now" (to reproduce another harness's run).
+    pub async fn start_at(
         mut sim: common::simulator::SimulatorConfig,
         extra: &[(&str, &str)],
+        now: chrono::DateTime<chrono::Utc>,
     ) -> Harness {
         let db = TestDb::migrated().await;
-        // A fixed instant, not on the hour, shared by simulator and ingester.
-        let now = chrono::Utc::now() - chrono::Duration::seconds(5);
         sim.now_ms = Some(now.timestamp_millis());
         let sim = common::simulator::start(sim, "127.0.0.1:0".parse().unwrap())
             .await
@@ -345,4 +355,77 @@ pub fn json_body(response: &lambda_http::Response<lambda_http::Body>) -> serde_j
             String::from_utf8_lossy(response.body().as_ref())
         )
     })
+}
+
+/// A PostgreSQL cluster of one test's own (via `scripts/pg.sh`), for faults that would
+/// disturb other tests: crashing the server in the middle of a run.
+pub struct PrivateCluster {
+    name: String,
+    /// Admin URL of the cluster's `postgres` database.
+    pub admin_url: String,
+}
+
+impl PrivateCluster {
+    fn script(args: &[&str]) -> String {
+        let script = format!("{}/../scripts/pg.sh", env!("CARGO_MANIFEST_DIR"));
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .output()
+            .expect("running scripts/pg.sh");
+        assert!(
+            out.status.success(),
+            "scripts/pg.sh {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Starts a fresh cluster (fsync off) on a free port.
+    pub fn start() -> PrivateCluster {
+        let name = format!(
+            "pg-private-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let admin_url = Self::script(&["start", &name, "--fast"]);
+        PrivateCluster { name, admin_url }
+    }
+
+    /// Stops the server like a power cut (`pg_ctl stop -m immediate`).
+    pub fn crash(&self) {
+        Self::script(&["crash", &self.name]);
+    }
+
+    /// Starts the crashed server again on the same port (it runs crash recovery).
+    pub fn restart(&self) {
+        Self::script(&["start", &self.name, "--fast"]);
+    }
+
+    /// A new migrated database on this cluster.
+    pub async fn migrated_database(&self, name: &str) -> String {
+        let admin = connect(&self.admin_url).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("CREATE DATABASE");
+        let url = with_database(&self.admin_url, name);
+        let config = config_from(&[("DATABASE_URL", &url)]);
+        Database::connect(&config.database, &Secrets::default())
+            .await
+            .unwrap()
+            .migrate()
+            .await
+            .expect("migrations apply");
+        url
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let script = format!("{}/../scripts/pg.sh", env!("CARGO_MANIFEST_DIR"));
+        let _ = std::process::Command::new("bash")
+            .arg(script)
+            .args(["destroy", &self.name])
+            .output();
+    }
 }

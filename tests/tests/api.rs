@@ -232,6 +232,12 @@ async fn every_prices_rule_violation_is_a_400_that_says_what_is_allowed() {
         ),
         ("currency=usd&currency=eur", "at most once"),
         ("from=%FF%FE", "UTF-8"),
+        (
+            "interval=hourly&from=2025-11-01T10:00:60Z",
+            "from must be a date",
+        ),
+        ("from=2025-1-1", "from must be a date"),
+        ("from=%202025-01-01", "from must be a date"),
     ];
     for (query, message) in cases {
         let response = api

@@ -92,6 +92,7 @@ async fn missing_malformed_and_wrong_tokens_are_401_without_starting_anything() 
             text.contains("UNAUTHORIZED") && !text.contains("local-dev"),
             "{text}"
         );
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
     }
     let runs: i64 =
         h.db.client()
@@ -166,7 +167,14 @@ async fn an_accepted_request_starts_exactly_one_run_and_a_second_one_meanwhile_i
 async fn the_cron_event_payload_is_accepted_and_bad_bodies_are_400() {
     let (h, api) = harness(0, &[("CRON_SECRET", SECRET)]).await;
     let auth = [("authorization", "Bearer local-dev-cron-secret")];
-    for body in ["{\"mode\":\"weekly\"}", "not json", "{\"cleanfirst\":true}"] {
+    for body in [
+        "{\"mode\":\"weekly\"}",
+        "not json",
+        "{\"cleanfirst\":true}",
+        "[]",
+        "[\"full\", true]",
+        "\"full\"",
+    ] {
         let r = api
             .handle(request("POST", "/api/cron/fetch-data", &auth, body))
             .await;

@@ -339,6 +339,33 @@ async fn clean_first_with_a_failing_upstream_keeps_the_old_rows() {
         before,
         "failed fetch left rows intact"
     );
+
+    // cleanFirst with the default (incremental) mode still fetches the full window, so
+    // replacing a pair's rows never shrinks its history to two days.
+    h.sim.clear_requests();
+    let request = RunRequest {
+        mode: Mode::Incremental,
+        clean_first: true,
+        trigger: Trigger::Manual,
+        run_id: None,
+    };
+    assert_eq!(
+        h.ingester().run(request, None).await.status,
+        Status::Succeeded
+    );
+    for r in h
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/range"))
+    {
+        let span = query_param(&r.query, "to").unwrap() - query_param(&r.query, "from").unwrap();
+        assert_eq!(span, 90 * 86_400, "{}", r.query);
+    }
+    assert_eq!(
+        table_digest(&client, Some(("bitcoin", "usd"))).await,
+        before
+    );
 }
 
 #[tokio::test]

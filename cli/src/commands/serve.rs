@@ -97,7 +97,11 @@ async fn handle(State(server): State<Arc<Server>>, request: Request) -> Response
 async fn api(api: &Api, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+        return envelope(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "INVALID_PARAMETER",
+            "the request body is larger than 64 KiB",
+        );
     };
     let body = if bytes.is_empty() {
         lambda_http::Body::Empty

@@ -45,13 +45,20 @@ pub(super) async fn trigger(
     })?;
     authenticate(request, expected.expose_secret())?;
 
+    let invalid_body = || {
+        ApiError::InvalidParameter(
+            "the body must be empty or {\"mode\": \"incremental\"|\"full\", \"cleanFirst\": true|false}".into(),
+        )
+    };
     let body: TriggerBody = match request.body().as_ref() {
         b if b.iter().all(u8::is_ascii_whitespace) => TriggerBody::default(),
-        b => serde_json::from_slice(b).map_err(|_| {
-            ApiError::InvalidParameter(
-                "the body must be empty or {\"mode\": \"incremental\"|\"full\", \"cleanFirst\": true|false}".into(),
-            )
-        })?,
+        // Only an object: serde would also take a struct written as a JSON array.
+        b => match serde_json::from_slice::<serde_json::Value>(b) {
+            Ok(value @ serde_json::Value::Object(_)) => {
+                serde_json::from_value(value).map_err(|_| invalid_body())?
+            }
+            _ => return Err(invalid_body()),
+        },
     };
     let client = state.db.client().await?;
     if store::run_in_progress(&client).await? {

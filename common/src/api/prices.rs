@@ -1,6 +1,6 @@
 //! `GET /api/coins/{id}/prices`: daily or hourly points of one coin in one currency.
 
-use chrono::{DateTime, Duration, DurationRound, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, Datelike, Duration, DurationRound, NaiveDate, NaiveTime, Utc};
 use http::StatusCode;
 use serde::Serialize;
 
@@ -107,7 +107,16 @@ fn parse_instant(name: &str, value: &str, end_of_day: bool) -> Result<DateTime<U
     if value.len() > 40 {
         return Err(invalid());
     }
-    let instant = if let Ok(date) = NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+    let is_plain_date = value.len() == 10
+        && value.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    let instant = if is_plain_date {
+        let date = NaiveDate::parse_from_str(value, "%Y-%m-%d").map_err(|_| invalid())?;
         let start = date.and_time(NaiveTime::MIN).and_utc();
         if end_of_day {
             start + Duration::days(1) - Duration::microseconds(1)
@@ -115,17 +124,14 @@ fn parse_instant(name: &str, value: &str, end_of_day: bool) -> Result<DateTime<U
             start
         }
     } else {
-        DateTime::parse_from_rfc3339(value)
-            .map_err(|_| invalid())?
-            .with_timezone(&Utc)
+        let parsed = DateTime::parse_from_rfc3339(value).map_err(|_| invalid())?;
+        // chrono accepts second 60 at any minute; such a time cannot be echoed as RFC 3339.
+        if parsed.timestamp_subsec_nanos() >= 1_000_000_000 {
+            return Err(invalid());
+        }
+        parsed.with_timezone(&Utc)
     };
-    let year = instant
-        .date_naive()
-        .format("%Y")
-        .to_string()
-        .parse::<i32>()
-        .unwrap_or(0);
-    if !(2000..=2100).contains(&year) {
+    if !(2000..=2100).contains(&instant.year()) {
         return Err(invalid());
     }
     Ok(instant)

@@ -104,10 +104,18 @@ pub fn error_response(error: &ApiError) -> Response {
     })
     .expect("an error envelope always serialises");
     let mut response = json_response(error.status(), body, CachePolicy::NoStore);
-    if let ApiError::MethodNotAllowed { allow } = error {
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static(allow));
+    match error {
+        ApiError::MethodNotAllowed { allow } => {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        ApiError::Unauthorized(_) => {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        _ => {}
     }
     response
 }

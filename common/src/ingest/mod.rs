@@ -189,10 +189,13 @@ impl<'a> Ingester<'a> {
             Some(source) => match self.secrets.resolve(source).await {
                 Ok(key) => Some(key),
                 Err(e) => {
-                    report
-                        .failures
-                        .push(run_failure("SECRET_UNAVAILABLE", &e.to_string()));
-                    self.skip_all_pairs(report, "the CoinGecko API key could not be read");
+                    tracing::error!(error = %e, "the CoinGecko API key could not be read");
+                    let message = format!("the CoinGecko API key could not be read: {e}");
+                    for coin in &self.config.tracked_coins {
+                        for currency in &self.config.tracked_currencies {
+                            fail_pair(report, coin, currency, "SECRET_UNAVAILABLE", &message);
+                        }
+                    }
                     return;
                 }
             },
@@ -217,7 +220,13 @@ impl<'a> Ingester<'a> {
             .with_deadline(deadline)
             .with_events(events);
 
-        let known = self.reference_data(report, client, &gecko).await;
+        let (known, unavailable) = self.reference_data(report, client, &gecko).await;
+        // Pairs of coins that cannot be fetched are failed with the reason, not dropped.
+        for (coin, code, message) in &unavailable {
+            for currency in &self.config.tracked_currencies {
+                fail_pair(report, coin, currency, code, message);
+            }
+        }
         self.refresh_metadata(report, client, &gecko, &known, deadline)
             .await;
         self.fetch_pairs(report, client, &gecko, &known, deadline)
@@ -235,8 +244,10 @@ impl<'a> Ingester<'a> {
         report: &mut RunReport,
         client: &deadpool_postgres::Object,
         gecko: &CoinGecko,
-    ) -> Vec<String> {
+    ) -> (Vec<String>, Vec<(String, String, String)>) {
         let tracked = &self.config.tracked_coins;
+        // Tracked coins whose pairs cannot be fetched, with the code and reason.
+        let mut unavailable = Vec::new();
         let currencies = &self.config.tracked_currencies;
         let names: Vec<String> = currencies.iter().map(|c| currency_name(c)).collect();
         if let Err(e) = store::upsert_currencies(client, currencies, &names).await {
@@ -256,12 +267,7 @@ impl<'a> Ingester<'a> {
                         None => {
                             let message = unknown_coin_message(id, &list);
                             tracing::warn!(coin = %id, "{message}");
-                            report.failures.push(Failure {
-                                coin: Some(id.clone()),
-                                currency: None,
-                                code: "UNKNOWN_COIN".into(),
-                                message,
-                            });
+                            unavailable.push((id.clone(), "UNKNOWN_COIN".to_owned(), message));
                         }
                     }
                 }
@@ -270,7 +276,7 @@ impl<'a> Ingester<'a> {
                         .failures
                         .push(run_failure("DATABASE_ERROR", &DbError::from(e).to_string()));
                 }
-                found.into_iter().map(|(c, _)| c.id).collect()
+                (found.into_iter().map(|(c, _)| c.id).collect(), unavailable)
             }
             Err(e) => {
                 // Keep going with the coins stored by earlier runs.
@@ -281,9 +287,17 @@ impl<'a> Ingester<'a> {
                     code: e.code(),
                     message: format!("/coins/list: {e}"),
                 });
-                store::reorder_coins(client, tracked)
+                let stored = store::reorder_coins(client, tracked)
                     .await
-                    .unwrap_or_default()
+                    .unwrap_or_default();
+                for coin in tracked.iter().filter(|c| !stored.contains(c)) {
+                    unavailable.push((
+                        coin.clone(),
+                        e.code(),
+                        format!("not stored yet and /coins/list is unavailable: {e}"),
+                    ));
+                }
+                (stored, unavailable)
             }
         }
     }
@@ -340,33 +354,13 @@ impl<'a> Ingester<'a> {
         deadline: Option<Instant>,
     ) {
         let currencies = &self.config.tracked_currencies;
-        // Pairs of coins CoinGecko does not know are failed, not silently dropped.
-        for coin in self
-            .config
-            .tracked_coins
-            .iter()
-            .filter(|c| !known.contains(c))
-        {
-            for currency in currencies {
-                report.pairs.failed += 1;
-                report
-                    .pair_results
-                    .push(pair_result(coin, currency, "failed", None, None));
-            }
-        }
         let mut pairs = match store::newest_hours(&*client, known, currencies).await {
             Ok(p) => p,
             Err(e) => {
                 let message = DbError::from(e).to_string();
-                report
-                    .failures
-                    .push(run_failure("DATABASE_ERROR", &message));
                 for coin in known {
                     for currency in currencies {
-                        report.pairs.failed += 1;
-                        report
-                            .pair_results
-                            .push(pair_result(coin, currency, "failed", None, None));
+                        fail_pair(report, coin, currency, "DATABASE_ERROR", &message);
                     }
                 }
                 return;
@@ -404,7 +398,14 @@ impl<'a> Ingester<'a> {
             });
             let pair_started = Instant::now();
             let now = (self.clock)();
-            let from = window_start(report.mode, newest, now);
+            // Replacing a pair's rows with only a short incremental window would erase its
+            // history: cleanFirst always fetches the full window.
+            let mode = if report.clean_first {
+                Mode::Full
+            } else {
+                report.mode
+            };
+            let from = window_start(mode, newest, now);
             let outcome = self
                 .fetch_and_write(
                     client,
@@ -485,18 +486,20 @@ impl<'a> Ingester<'a> {
     fn out_of_time(&self, deadline: Option<Instant>, expected: Duration) -> bool {
         deadline.is_some_and(|d| Instant::now() + self.reserve + expected > d)
     }
+}
 
-    fn skip_all_pairs(&self, report: &mut RunReport, reason: &str) {
-        for coin in &self.config.tracked_coins {
-            for currency in &self.config.tracked_currencies {
-                report.pairs.failed += 1;
-                report
-                    .pair_results
-                    .push(pair_result(coin, currency, "failed", None, None));
-            }
-        }
-        tracing::error!("{reason}");
-    }
+/// Records a pair that failed before it could be fetched.
+fn fail_pair(report: &mut RunReport, coin: &str, currency: &str, code: &str, message: &str) {
+    report.pairs.failed += 1;
+    report
+        .pair_results
+        .push(pair_result(coin, currency, "failed", None, None));
+    report.failures.push(Failure {
+        coin: Some(coin.to_owned()),
+        currency: Some(currency.to_owned()),
+        code: code.to_owned(),
+        message: message.to_owned(),
+    });
 }
 
 /// The first instant to fetch for a pair whose newest stored hour is `newest`.

@@ -83,7 +83,9 @@ async fn insert_run(
     status: &str,
     finished_at: Option<DateTime<Utc>>,
 ) -> Result<(), Error> {
-    let json = serde_json::to_value(report).expect("a report always serialises");
+    // A running run has no report yet: its counters are not known until it ends.
+    let json =
+        finished_at.map(|_| serde_json::to_value(report).expect("a report always serialises"));
     client
         .execute(
             "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at, report, simulated)

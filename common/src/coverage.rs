@@ -1,0 +1,221 @@
+//! Data coverage and freshness (`crypto-dashboard status`): per coin x currency, the stored
+//! range, how many hours and days it holds, the UTC hours missing inside it, and the recent
+//! runs.
+//!
+//! Gaps are found in SQL with a window function (`lag` over each pair's hours), so only one
+//! row per pair leaves the database, however many hours are stored.
+
+use chrono::{DateTime, Utc};
+use deadpool_postgres::GenericClient;
+use serde::Serialize;
+
+use crate::ingest::{PairCounts, RowCounts};
+use crate::runs::{self, RunSummary};
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Coverage {
+    /// The database's clock when the report was made; ages are relative to it.
+    pub as_of: DateTime<Utc>,
+    pub summary: Summary,
+    pub pairs: Vec<PairCoverage>,
+    pub runs: Vec<RecentRun>,
+}
+
+/// The answer to "how fresh and complete is my data?" in a few numbers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub pairs: usize,
+    pub pairs_with_data: usize,
+    pub hours: i64,
+    pub missing_hours: i64,
+    pub pairs_with_gaps: usize,
+    /// The pair whose newest point is the oldest: how stale the stalest data is.
+    pub stalest: Option<Stalest>,
+}
+
+/// The pair with the oldest newest point.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stalest {
+    pub coin: String,
+    pub currency: String,
+    pub last_hour: DateTime<Utc>,
+    pub age_seconds: i64,
+}
+
+/// Coverage of one coin x currency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PairCoverage {
+    pub coin: String,
+    pub currency: String,
+    /// Oldest and newest stored hour (`None` when the pair has no data).
+    pub first_hour: Option<DateTime<Utc>>,
+    pub last_hour: Option<DateTime<Utc>>,
+    /// Hourly rows stored.
+    pub hours: i64,
+    /// Daily rows stored.
+    pub days: i64,
+    /// UTC hours between the first and last stored hour that have no row.
+    pub missing_hours: i64,
+    /// Runs of consecutive missing hours.
+    pub gaps: i64,
+    /// The longest run of missing hours (the earliest, on a tie).
+    pub largest_gap: Option<Gap>,
+    /// Seconds from the newest stored hour to [`Coverage::as_of`].
+    pub age_seconds: Option<i64>,
+}
+
+/// Consecutive missing hours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gap {
+    /// The first missing hour.
+    pub start: DateTime<Utc>,
+    pub hours: i64,
+}
+
+/// A recent run, with the counts of its report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecentRun {
+    #[serde(flatten)]
+    pub run: RunSummary,
+    pub duration_ms: Option<u64>,
+    pub pairs: Option<PairCounts>,
+    pub rows: Option<RowCounts>,
+}
+
+/// Coverage of every `coins` x `currencies` pair (in that order, pairs without data
+/// included) and the newest `runs` runs.
+pub async fn report(
+    client: &impl GenericClient,
+    coins: &[String],
+    currencies: &[String],
+    runs: i64,
+) -> Result<Coverage, tokio_postgres::Error> {
+    let as_of = client.query_one("SELECT now()", &[]).await?.get(0);
+    let pairs = pairs(client, coins, currencies).await?;
+    Ok(Coverage {
+        as_of,
+        summary: Summary::of(&pairs),
+        pairs,
+        runs: recent_runs(client, runs).await?,
+    })
+}
+
+/// Coverage of every `coins` x `currencies` pair, in that order.
+pub async fn pairs(
+    client: &impl GenericClient,
+    coins: &[String],
+    currencies: &[String],
+) -> Result<Vec<PairCoverage>, tokio_postgres::Error> {
+    // `step` is the distance from the previous stored hour; more than an hour is a gap of
+    // `step / 1 h - 1` missing hours starting an hour after the previous row.
+    const SQL: &str = "
+        WITH pairs AS (
+            SELECT coin, currency, coin_ord, currency_ord
+              FROM unnest($1::text[]) WITH ORDINALITY AS c (coin, coin_ord)
+             CROSS JOIN unnest($2::text[]) WITH ORDINALITY AS v (currency, currency_ord)
+        ), steps AS (
+            SELECT coin_id, currency_code, ts,
+                   ts - lag(ts) OVER (PARTITION BY coin_id, currency_code ORDER BY ts) AS step
+              FROM price_hourly
+             WHERE coin_id = ANY ($1) AND currency_code = ANY ($2)
+        ), hourly AS (
+            SELECT coin_id, currency_code, min(ts) AS first_hour, max(ts) AS last_hour,
+                   count(*) AS hours,
+                   count(*) FILTER (WHERE step > interval '1 hour') AS gaps
+              FROM steps
+             GROUP BY coin_id, currency_code
+        ), largest AS (
+            SELECT DISTINCT ON (coin_id, currency_code) coin_id, currency_code,
+                   ts - step + interval '1 hour' AS gap_start,
+                   extract(epoch FROM step)::bigint / 3600 - 1 AS gap_hours
+              FROM steps
+             WHERE step > interval '1 hour'
+             ORDER BY coin_id, currency_code, step DESC, ts
+        ), daily AS (
+            SELECT coin_id, currency_code, count(*) AS days
+              FROM price_daily
+             WHERE coin_id = ANY ($1) AND currency_code = ANY ($2)
+             GROUP BY coin_id, currency_code
+        )
+        SELECT p.coin, p.currency, h.first_hour, h.last_hour,
+               coalesce(h.hours, 0), coalesce(d.days, 0),
+               coalesce(extract(epoch FROM h.last_hour - h.first_hour)::bigint / 3600 + 1 - h.hours, 0),
+               coalesce(h.gaps, 0), l.gap_start, l.gap_hours,
+               extract(epoch FROM now() - h.last_hour)::bigint
+          FROM pairs p
+          LEFT JOIN hourly h ON h.coin_id = p.coin AND h.currency_code = p.currency
+          LEFT JOIN largest l ON l.coin_id = p.coin AND l.currency_code = p.currency
+          LEFT JOIN daily d ON d.coin_id = p.coin AND d.currency_code = p.currency
+         ORDER BY p.coin_ord, p.currency_ord";
+    let rows = client.query(SQL, &[&coins, &currencies]).await?;
+    Ok(rows
+        .iter()
+        .map(|row| PairCoverage {
+            coin: row.get(0),
+            currency: row.get(1),
+            first_hour: row.get(2),
+            last_hour: row.get(3),
+            hours: row.get(4),
+            days: row.get(5),
+            missing_hours: row.get(6),
+            gaps: row.get(7),
+            largest_gap: row.get::<_, Option<DateTime<Utc>>>(8).map(|start| Gap {
+                start,
+                hours: row.get(9),
+            }),
+            age_seconds: row.get(10),
+        })
+        .collect())
+}
+
+/// The newest `limit` runs, with the counts of their reports.
+pub async fn recent_runs(
+    client: &impl GenericClient,
+    limit: i64,
+) -> Result<Vec<RecentRun>, tokio_postgres::Error> {
+    Ok(runs::recent(client, limit)
+        .await?
+        .into_iter()
+        .map(|(run, report)| {
+            let field = |name: &str| report.as_ref().and_then(|r| r.get(name)).cloned();
+            RecentRun {
+                run,
+                duration_ms: field("durationMs").and_then(|v| v.as_u64()),
+                pairs: field("pairs").and_then(|v| serde_json::from_value(v).ok()),
+                rows: field("rows").and_then(|v| serde_json::from_value(v).ok()),
+            }
+        })
+        .collect())
+}
+
+impl Summary {
+    /// Totals over `pairs`.
+    pub fn of(pairs: &[PairCoverage]) -> Summary {
+        let stalest = pairs
+            .iter()
+            .filter_map(|p| {
+                Some(Stalest {
+                    coin: p.coin.clone(),
+                    currency: p.currency.clone(),
+                    last_hour: p.last_hour?,
+                    age_seconds: p.age_seconds?,
+                })
+            })
+            .min_by_key(|s| s.last_hour);
+        Summary {
+            pairs: pairs.len(),
+            pairs_with_data: pairs.iter().filter(|p| p.hours > 0).count(),
+            hours: pairs.iter().map(|p| p.hours).sum(),
+            missing_hours: pairs.iter().map(|p| p.missing_hours).sum(),
+            pairs_with_gaps: pairs.iter().filter(|p| p.gaps > 0).count(),
+            stalest,
+        }
+    }
+}

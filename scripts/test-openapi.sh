@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Keeps openapi.yaml true against the real server: a fresh database filled by a simulated full
+# ingestion, `crypto-dashboard serve` (with a cron secret) plus a second server whose database
+# is unreachable, then scripts/openapi_conformance.py: every route with success and error
+# cases, each answer validated against openapi.yaml (status documented, headers, body schema),
+# and a schemathesis run driven by openapi.yaml with a fixed budget and seed.
+# Needs DATABASE_URL (an admin URL; scripts/with-test-services.sh provides it).
+#
+#   OPENAPI_FUZZ_EXAMPLES=30  examples per operation for schemathesis
+#   OPENAPI_FUZZ_SEED=1       schemathesis seed (fixed, so a run is reproducible)
+#   OPENAPI_STRICT=1          count known server bugs as failures
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+trap stop_background EXIT
+[ -n "${DATABASE_URL:-}" ] || die "DATABASE_URL is not set (run: scripts/with-test-services.sh scripts/test-openapi.sh)"
+
+# The cases expect the default tracked sets, and the database-down server must have no secret.
+unset CRON_SECRET CRON_SECRET_ARN TRACKED_COINS TRACKED_CURRENCIES
+export PIP_DEFAULT_TIMEOUT=60 PGCONNECT_TIMEOUT=10
+ensure_tool schemathesis 'schemathesis>=4.32,<5'
+ensure_tool jsonschema 'jsonschema>=4.18,<5'
+ensure_tool openapi-spec-validator 'openapi-spec-validator>=0.7,<1'
+
+timeout 900 cargo build --quiet --bin crypto-dashboard
+bin=target/debug/crypto-dashboard
+secret=openapi-test-secret
+
+DATABASE_URL=$(fresh_database openapi_e2e)
+export DATABASE_URL
+sim_port=$(free_port)
+background "$bin" simulate-coingecko --port "$sim_port" 2>/dev/null
+wait_for_port "$sim_port" 30 || die "simulator did not start"
+export COINGECKO_BASE_URL="http://127.0.0.1:$sim_port/api/v3" COINGECKO_RATE_LIMIT_PER_MIN=6000
+timeout 60 "$bin" migrate 2>/dev/null
+timeout 120 "$bin" ingest --mode full >/dev/null 2>"$LOCAL_DIR/openapi-ingest.log" || die "ingestion failed: see .local/openapi-ingest.log"
+
+port=$(free_port)
+CRON_SECRET=$secret background "$bin" serve --port "$port" 2>"$LOCAL_DIR/openapi-serve.log"
+wait_for_port "$port" 30 || die "serve did not start: see .local/openapi-serve.log"
+
+down_port=$(free_port)
+DATABASE_URL="postgres://nobody@127.0.0.1:$(free_port)/none" DB_CONNECT_TIMEOUT_SECS=1 \
+  background "$bin" serve --port "$down_port" 2>/dev/null
+wait_for_port "$down_port" 30 || die "the database-down server did not start"
+
+say "openapi conformance against http://127.0.0.1:$port (database down: :$down_port)"
+timeout 240 "$VENV/bin/python" scripts/openapi_conformance.py \
+  --spec openapi.yaml \
+  --base-url "http://127.0.0.1:$port" \
+  --down-url "http://127.0.0.1:$down_port" \
+  --cron-token "$secret" \
+  --router common/src/api/router.rs \
+  --schemathesis "$VENV/bin/schemathesis" \
+  --max-examples "${OPENAPI_FUZZ_EXAMPLES:-30}" \
+  --seed "${OPENAPI_FUZZ_SEED:-1}" \
+  --fuzz-timeout 180 \
+  --log-dir "$LOCAL_DIR"
