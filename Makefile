@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-.PHONY: help dev test bench fmt clean
+.PHONY: help dev test build-lambdas bench soak fmt clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,5 +20,11 @@ clean: ## Remove build output and local clusters
 	-scripts/pg.sh destroy pg-dev
 	rm -rf target .local
 
+build-lambdas: ## arm64 Lambda zips of every function (cargo lambda), with their sizes
+	@scripts/build-lambdas.sh
+
 bench: ## Benchmarks (release builds, ~20-40 min); writes docs/benchmarks.md
 	@scripts/bench.sh
+
+soak: ## Load, and load through a PostgreSQL crash and restart (bounded); writes docs/load.md
+	@scripts/soak.sh

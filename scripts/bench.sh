@@ -75,15 +75,13 @@ say "cold starts (${BENCH_COLD_RUNS:-20} fresh processes per function)"
 timeout 1800 "$bin/bench" cold-start --bin-dir "$bin" --runs "${BENCH_COLD_RUNS:-20}" >"$out/cold_start.json"
 
 if [ -z "${BENCH_SKIP_ZIP:-}" ]; then
-  say "arm64 Lambda zips (cargo lambda build --release --arm64 --output-format zip)"
-  ensure_tool cargo-lambda cargo-lambda
-  PATH="$VENV/bin:$PATH" timeout 3600 cargo lambda build --release --arm64 --output-format zip --workspace \
-    $(for f in functions/*/; do printf -- '--bin %s ' "$(basename "$f")"; done) >&2
+  say "arm64 Lambda zips (scripts/build-lambdas.sh; incremental after the first build)"
+  scripts/build-lambdas.sh | tee "$out/zips-table.txt" >&2 || true
   : >"$out/zips.txt"
   for f in functions/*/; do
     name=$(basename "$f")
     zip="target/lambda/$name/bootstrap.zip"
-    [ -f "$zip" ] && echo "$name $(stat -c %s "$zip")" >>"$out/zips.txt"
+    if [ -f "$zip" ]; then echo "$name $(stat -c %s "$zip")" >>"$out/zips.txt"; fi
   done
 fi
 

@@ -321,16 +321,54 @@ def check_cron_auth_filter(raw: dict) -> None:
         error(f'no metric filter matches the cron-trigger log phrase "{CRON_AUTH_PHRASE}"')
 
 
-def warn_missing_crates(root: Path) -> None:
-    """Warnings only: crates are written by others and may not exist yet."""
+def check_crates(root: Path, by_binary: dict[str, tuple[str, dict]]) -> None:
+    """Every crate under functions/ has exactly one template resource, and back."""
     declared = set()
     for manifest in root.glob("functions/*/Cargo.toml"):
         text = manifest.read_text(encoding="utf-8", errors="replace")
         declared.update(re.findall(r'^\s*name\s*=\s*"([^"]+)"', text, flags=re.M))
-    missing = [b for b in EXPECTED_FUNCTIONS if b not in declared]
-    if missing:
-        print(f"warning: no crate under functions/ defines {', '.join(missing)} yet "
-              "(sam build will fail for those until they exist)", file=sys.stderr)
+    for crate in sorted(declared - set(by_binary)):
+        error(f"crate functions/{crate} has no template resource")
+    for binary in sorted(set(by_binary) - declared):
+        error(f"template resource {by_binary[binary][0]} builds {binary!r}, which no crate under functions/ defines")
+
+
+def check_openapi(root: Path, by_binary: dict[str, tuple[str, dict]]) -> None:
+    """The template's HTTP routes and openapi.yaml's operations are the same set."""
+    path = root / "openapi.yaml"
+    if not path.is_file():
+        error("openapi.yaml is missing")
+        return
+    from cfnlint.decode import decode  # a YAML loader we already have; OpenAPI is plain YAML
+
+    doc, matches = decode(str(path))
+    if matches or not doc:
+        error(f"openapi.yaml cannot be parsed: {matches}")
+        return
+    methods = {"get", "put", "post", "delete", "patch", "head", "options"}
+    documented = {(m.upper(), p) for p, item in plain(doc).get("paths", {}).items() for m in item if m in methods}
+    routed = set()
+    for name, res in by_binary.values():
+        for ev in res.get("Properties", {}).get("Events", {}).values():
+            if ev.get("Type") == "HttpApi":
+                routed.add((str(ev["Properties"].get("Method", "")).upper(), ev["Properties"].get("Path", "")))
+    for m, p in sorted(routed - documented):
+        error(f"template route {m} {p} is not in openapi.yaml")
+    for m, p in sorted(documented - routed):
+        error(f"openapi.yaml operation {m} {p} has no template route")
+
+
+def check_cloudfront(raw: dict) -> None:
+    for name, res in raw.get("Resources", {}).items():
+        if res.get("Type") != "AWS::CloudFront::Distribution":
+            continue
+        config = res.get("Properties", {}).get("DistributionConfig", {})
+        default = config.get("DefaultCacheBehavior", {})
+        if default.get("ViewerProtocolPolicy") != "redirect-to-https":
+            error(f"{name}: the default behaviour must redirect HTTP to HTTPS")
+        for b in config.get("CacheBehaviors", []):
+            if b.get("ViewerProtocolPolicy") not in ("redirect-to-https", "https-only"):
+                error(f"{name}: behaviour {b.get('PathPattern')} must be HTTPS only")
 
 
 def main() -> int:
@@ -347,7 +385,9 @@ def main() -> int:
         check_database(raw)
         check_cron_auth_filter(raw)
         check_iam(raw, translate(raw))
-        warn_missing_crates(path.resolve().parent)
+        check_crates(path.resolve().parent, by_binary)
+        check_openapi(path.resolve().parent, by_binary)
+        check_cloudfront(raw)
     if errors:
         for e in errors:
             print(f"error: {e}", file=sys.stderr)

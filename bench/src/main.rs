@@ -4,6 +4,7 @@
 mod cold_start;
 mod fetch;
 mod handlers;
+mod load;
 mod stats;
 mod write_path;
 
@@ -39,6 +40,17 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
     },
+    /// Bounded HTTP load on `paths` of a running server (`make soak`).
+    Load {
+        #[arg(long)]
+        base_url: String,
+        #[arg(long, required = true)]
+        path: Vec<String>,
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// Cold starts of every function binary against a minimal Lambda Runtime API.
     ColdStart {
         /// Directory holding the release binaries.
@@ -62,6 +74,12 @@ async fn main() {
             database_url,
             iterations,
         } => handlers::run(&database_url, iterations).await,
+        Command::Load {
+            base_url,
+            path,
+            seconds,
+            concurrency,
+        } => load::run(&base_url, &path, seconds.min(600), concurrency.min(512)).await,
         Command::ColdStart {
             bin_dir,
             database_url,

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make build-lambdas`: every function as an arm64 Lambda zip (provided.al2023), with
+# cargo-lambda (and its zig) from PyPI in .local/venv. Prints each zip's size against the
+# targets: read functions at most 4 MB, ingest at most 6 MB. Output: target/lambda/<name>/bootstrap.zip
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+ensure_tool cargo-lambda cargo-lambda
+export PATH="$VENV/bin:$PATH" # cargo-lambda finds zig here
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -q '^aarch64-unknown-linux-gnu$'; then
+  say "adding the aarch64-unknown-linux-gnu Rust target"
+  rustup target add aarch64-unknown-linux-gnu >&2
+fi
+
+functions=()
+for dir in functions/*/; do functions+=("$(basename "$dir")"); done
+say "cargo lambda build --release --arm64 --output-format zip (${#functions[@]} functions)"
+cargo lambda build --release --arm64 --output-format zip $(printf -- '--bin %s ' "${functions[@]}") >&2
+
+status=0
+printf '%-16s %10s %10s\n' function "zip KiB" "target KiB"
+for name in "${functions[@]}"; do
+  zip="target/lambda/$name/bootstrap.zip"
+  [ -f "$zip" ] || die "missing $zip"
+  size=$(stat -c %s "$zip")
+  limit=$((4 * 1024 * 1024))
+  [ "$name" = ingest ] && limit=$((6 * 1024 * 1024))
+  mark=""
+  if [ "$size" -gt "$limit" ]; then mark="  OVER"; status=1; fi
+  printf '%-16s %10d %10d%s\n' "$name" $((size / 1024)) $((limit / 1024)) "$mark"
+done
+exit $status
