@@ -55,6 +55,9 @@ COINGECKO_BASE_URL="http://127.0.0.1:$sim_port/api/v3" COINGECKO_RATE_LIMIT_PER_
 say "handler latency in process"
 timeout 600 "$bin/bench" handlers --iterations 2000 >"$out/handlers.json"
 
+say "10x the rows: size and read latency (bench scale)"
+timeout 900 "$bin/bench" scale --database-url "$admin_url" --factor 10 >"$out/scale.json"
+
 say "wrk against crypto-dashboard serve"
 port=$(free_port)
 background "$bin/crypto-dashboard" serve --port "$port" --pool-size 8 2>/dev/null

@@ -107,6 +107,23 @@ if h:
         lines.append(f"| `{r['path']}` | {r['items']} | {r['bytes']:,} | {r['p50_ms']} | {r['p99_ms']} | {r['max_ms']} | {r['iterations']} |")
     lines.append("")
 
+sc = load("scale.json")
+if sc:
+    mib = lambda b: b / 1024 / 1024
+    lines += [
+        "## 10x the rows (measured; analysis in docs/scaling.md)",
+        "",
+        f"{sc['coins']} coins x {sc['currencies']} currencies x 90 days, generated in SQL in {sc['generated_seconds']} s: "
+        f"{sc['rows']['hourly']:,} hourly + {sc['rows']['daily']:,} daily rows; price_hourly {mib(sc['bytes']['price_hourly']):.0f} MiB, "
+        f"price_daily {mib(sc['bytes']['price_daily']):.1f} MiB, database {mib(sc['bytes']['database']):.0f} MiB (tables with indexes).",
+        "",
+        "| route | p50 ms | p99 ms | iterations |",
+        "|---|---|---|---|",
+    ]
+    for r in sc["routes"].values():
+        lines.append(f"| `{r['path']}` | {r['p50_ms']} | {r['p99_ms']} | {r['iterations']} |")
+    lines.append("")
+
 wrk = load("wrk.txt")
 if wrk:
     results = {}

@@ -5,6 +5,7 @@ mod cold_start;
 mod fetch;
 mod handlers;
 mod load;
+mod scale;
 mod stats;
 mod write_path;
 
@@ -38,6 +39,15 @@ enum Command {
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
         #[arg(long, default_value_t = 2000)]
+        iterations: usize,
+    },
+    /// Read-route latency over 10x the rows (generated), and the size on disk.
+    Scale {
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value_t = 10)]
+        factor: usize,
+        #[arg(long, default_value_t = 1000)]
         iterations: usize,
     },
     /// Bounded HTTP load on `paths` of a running server (`make soak`).
@@ -74,6 +84,11 @@ async fn main() {
             database_url,
             iterations,
         } => handlers::run(&database_url, iterations).await,
+        Command::Scale {
+            database_url,
+            factor,
+            iterations,
+        } => scale::run(&database_url, factor, iterations).await,
         Command::Load {
             base_url,
             path,
