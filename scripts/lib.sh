@@ -123,3 +123,28 @@ build_dashboard() {
   say "building the dashboard"
   (cd "$ROOT/dashboard" && npm run --silent build >&2) || die "dashboard build failed"
 }
+
+# With BIN (a crypto-dashboard binary): starts the CoinGecko simulator in the background,
+# migrates DATABASE_URL and runs one full ingestion of simulated prices. Exports
+# COINGECKO_BASE_URL so later commands talk to the same simulator.
+simulated_ingestion() {
+  local bin=$1 port
+  port=$(free_port)
+  background "$bin" simulate-coingecko --port "$port" 2>/dev/null
+  wait_for_port "$port" 30 || die "the CoinGecko simulator did not start"
+  export COINGECKO_BASE_URL="http://127.0.0.1:$port/api/v3"
+  export COINGECKO_RATE_LIMIT_PER_MIN=${COINGECKO_RATE_LIMIT_PER_MIN:-100000}
+  timeout 60 "$bin" migrate 2>/dev/null || die "migrations failed"
+  timeout 300 "$bin" ingest --mode full >"$LOCAL_DIR/simulated-ingest.json" 2>"$LOCAL_DIR/simulated-ingest.log" ||
+    die "the simulated ingestion failed: see .local/simulated-ingest.log"
+}
+
+# With BIN: starts `serve` on a free port whose database does not exist (every data route
+# answers 503) and sets DOWN_PORT to that port.
+serve_without_database() {
+  local bin=$1
+  DOWN_PORT=$(free_port)
+  DATABASE_URL="postgres://nobody@127.0.0.1:$(free_port)/none" DB_CONNECT_TIMEOUT_SECS=1 \
+    background "$bin" serve --port "$DOWN_PORT" >/dev/null 2>&1
+  wait_for_port "$DOWN_PORT" 30 || die "the database-down server did not start"
+}

@@ -26,12 +26,7 @@ fi
 
 DATABASE_URL=$("$ROOT/scripts/pg.sh" start "$cluster" --fast)
 export DATABASE_URL
-sim_port=$(free_port)
-background "$bin/crypto-dashboard" simulate-coingecko --port "$sim_port" 2>/dev/null
-wait_for_port "$sim_port" 30 || die "simulator did not start"
-export COINGECKO_BASE_URL="http://127.0.0.1:$sim_port/api/v3" COINGECKO_RATE_LIMIT_PER_MIN=100000
-"$bin/crypto-dashboard" migrate 2>/dev/null
-"$bin/crypto-dashboard" ingest --mode full >/dev/null 2>&1 || die "ingestion failed"
+simulated_ingestion "$bin/crypto-dashboard"
 
 port=$(free_port)
 DB_CONNECT_TIMEOUT_SECS=1 background "$bin/crypto-dashboard" serve --port "$port" --pool-size 8 2>"$out/serve.log"

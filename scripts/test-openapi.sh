@@ -28,21 +28,14 @@ secret=openapi-test-secret
 
 DATABASE_URL=$(fresh_database openapi_e2e)
 export DATABASE_URL
-sim_port=$(free_port)
-background "$bin" simulate-coingecko --port "$sim_port" 2>/dev/null
-wait_for_port "$sim_port" 30 || die "simulator did not start"
-export COINGECKO_BASE_URL="http://127.0.0.1:$sim_port/api/v3" COINGECKO_RATE_LIMIT_PER_MIN=6000
-timeout 60 "$bin" migrate 2>/dev/null
-timeout 120 "$bin" ingest --mode full >/dev/null 2>"$LOCAL_DIR/openapi-ingest.log" || die "ingestion failed: see .local/openapi-ingest.log"
+simulated_ingestion "$bin"
 
 port=$(free_port)
 CRON_SECRET=$secret background "$bin" serve --port "$port" 2>"$LOCAL_DIR/openapi-serve.log"
 wait_for_port "$port" 30 || die "serve did not start: see .local/openapi-serve.log"
 
-down_port=$(free_port)
-DATABASE_URL="postgres://nobody@127.0.0.1:$(free_port)/none" DB_CONNECT_TIMEOUT_SECS=1 \
-  background "$bin" serve --port "$down_port" 2>/dev/null
-wait_for_port "$down_port" 30 || die "the database-down server did not start"
+serve_without_database "$bin"
+down_port=$DOWN_PORT
 
 say "openapi conformance against http://127.0.0.1:$port (database down: :$down_port)"
 timeout 240 "$VENV/bin/python" scripts/openapi_conformance.py \

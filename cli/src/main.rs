@@ -1,10 +1,14 @@
 //! `crypto-dashboard`: the local binary. Same code as the Lambdas, driven from a terminal.
 
 mod commands;
+mod logging;
+mod progress;
+mod table;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use indicatif::{MultiProgress, ProgressDrawTarget};
 
 #[derive(Parser)]
 #[command(
@@ -13,7 +17,13 @@ use clap::{Parser, Subcommand};
     about = "Crypto price history: ingest from CoinGecko, serve the API and dashboard",
     long_about = "Crypto price history: ingest from CoinGecko into PostgreSQL, serve the HTTP API and the \
                   dashboard, and report data coverage. Configuration comes from the environment \
-                  (DATABASE_URL, COINGECKO_*, TRACKED_*; see README.md)."
+                  (DATABASE_URL, COINGECKO_*, TRACKED_*; see README.md).",
+    after_help = "Examples:\n  \
+                  export DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres\n  \
+                  crypto-dashboard migrate && crypto-dashboard ingest > report.json\n  \
+                  crypto-dashboard status\n  \
+                  crypto-dashboard serve --port 3000\n\n\
+                  Each command explains itself: crypto-dashboard <COMMAND> --help"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,12 +37,24 @@ enum Command {
         after_help = "Example:\n  DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres crypto-dashboard migrate"
     )]
     Migrate,
-    /// Run one ingestion and print its JSON report on stdout.
-    #[command(
-        after_help = "Examples:\n  crypto-dashboard ingest\n  crypto-dashboard ingest --mode full --clean-first\n  \
-                            COINGECKO_BASE_URL=http://127.0.0.1:8090/api/v3 crypto-dashboard ingest --json"
-    )]
+    /// Run one ingestion: live progress on stderr, the JSON run report on stdout.
+    #[command(after_help = "Output:\n  \
+                      stdout  the JSON run report, and nothing else (empty when the run cannot start)\n  \
+                      stderr  on a terminal: live progress (pairs, calls, rate-limit waits, rows, failures),\n          \
+                      then a table of the pairs and a summary; otherwise the summary only;\n          \
+                      the failures in every case\n  \
+                      exit    1 when the run failed or could not start\n\n\
+                      Examples:\n  crypto-dashboard ingest\n  crypto-dashboard ingest --mode full --clean-first\n  \
+                      crypto-dashboard ingest --deadline 600 --quiet > report.json\n  \
+                      COINGECKO_BASE_URL=http://127.0.0.1:8090/api/v3 crypto-dashboard ingest --json | jq .status")]
     Ingest(commands::ingest::Args),
+    /// Data coverage and freshness per coin x currency (range, gaps, age), and the last runs.
+    #[command(
+        after_help = "Gaps are UTC hours missing between a pair's first and last stored hour;\n\
+                      \"age\" is the time since its newest point.\n\n\
+                      Examples:\n  crypto-dashboard status\n  crypto-dashboard status --json | jq '.pairs[] | select(.gaps > 0)'"
+    )]
+    Status(commands::status::Args),
     /// Serve the HTTP API and the dashboard on one local origin (as CloudFront does in AWS).
     #[command(
         after_help = "Examples:\n  crypto-dashboard serve\n  crypto-dashboard serve --port 8080 --dashboard-dir dashboard/dist\n  \
@@ -50,11 +72,19 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    common::telemetry::init();
     let cli = Cli::parse();
+    // Drawn only by `ingest` on a terminal; logs are printed above it.
+    let bars = MultiProgress::with_draw_target(ProgressDrawTarget::hidden());
+    // `ingest` tells its own story on stderr: its logs would repeat it.
+    let level = match cli.command {
+        Command::Ingest(_) => "error",
+        _ => "info",
+    };
+    logging::init(level, bars.clone());
     let result = match cli.command {
         Command::Migrate => commands::migrate().await,
-        Command::Ingest(args) => commands::ingest::run(args).await,
+        Command::Ingest(args) => commands::ingest::run(args, bars).await,
+        Command::Status(args) => commands::status::run(args).await,
         Command::Serve(args) => commands::serve::run(args).await,
         Command::SimulateCoingecko(args) => commands::simulate::run(args).await,
     };
@@ -63,6 +93,33 @@ async fn main() -> ExitCode {
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_command_has_an_example_and_every_flag_a_help_text() {
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        for command in cli.get_subcommands() {
+            let name = command.get_name();
+            let after = command.get_after_help().map(|h| h.to_string());
+            assert!(
+                after.is_some_and(|h| h.contains("Example")),
+                "{name} has no example"
+            );
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if arg.is_positional() {
+                    continue;
+                }
+                assert!(arg.get_help().is_some(), "{name} --{id} has no help");
+            }
         }
     }
 }

@@ -41,6 +41,7 @@ pub struct Args {
     /// Share of requests delayed by --slow-ms.
     #[arg(long, default_value_t = 0.0)]
     slow_rate: f64,
+    /// How long a slow response is delayed, in milliseconds.
     #[arg(long, default_value_t = 5000)]
     slow_ms: u64,
     /// Answer the first N requests with 429.

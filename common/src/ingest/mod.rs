@@ -160,10 +160,13 @@ impl<'a> Ingester<'a> {
             }
         }
         if let Err(e) = store::start_run(&client, &report).await {
-            report.failures.push(run_failure(
-                "DATABASE_UNAVAILABLE",
-                &DbError::from(e).to_string(),
-            ));
+            let e = DbError::from(e);
+            let code = if e.is_unavailable() {
+                "DATABASE_UNAVAILABLE"
+            } else {
+                "DATABASE_ERROR"
+            };
+            report.failures.push(run_failure(code, &e.to_string()));
             return finish(report, started, None).await;
         }
         self.emit(IngestEvent::Started {

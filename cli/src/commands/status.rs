@@ -1,0 +1,146 @@
+//! `crypto-dashboard status`: how fresh and complete the stored prices are, per tracked
+//! coin x currency, and how the last runs went.
+
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use common::coverage::{self, Coverage, PairCoverage, RecentRun};
+use common::db::DbError;
+
+use crate::table::{age, count, render, thousands, Align};
+
+/// Runs listed under the coverage table.
+const RUNS: i64 = 5;
+
+/// Flags of `status`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print the report as pretty JSON (for scripts) instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints the coverage report on stdout.
+pub async fn run(args: Args) -> Result<ExitCode, String> {
+    let state = super::state().await?;
+    let (config, db_config) = (&state.config, &state.config.database);
+    let client = state
+        .db
+        .client()
+        .await
+        .map_err(|e| super::db_error(&e, db_config))?;
+    let coverage = coverage::report(
+        &client,
+        &config.tracked_coins,
+        &config.tracked_currencies,
+        RUNS,
+    )
+    .await
+    .map_err(|e| super::db_error(&DbError::from(e), db_config))?;
+    let out = if args.json {
+        serde_json::to_string_pretty(&coverage).expect("the report serialises") + "\n"
+    } else {
+        text(&coverage)
+    };
+    super::print_stdout(&out)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human report: two summary lines, the pairs, the last runs (about 120 columns).
+fn text(c: &Coverage) -> String {
+    let s = &c.summary;
+    let mut out = format!(
+        "{}/{} pairs have data · {} stored · {} with gaps ({} missing)\n",
+        s.pairs_with_data,
+        s.pairs,
+        count(s.hours, "hour"),
+        s.pairs_with_gaps,
+        count(s.missing_hours, "hour")
+    );
+    match &s.stalest {
+        Some(st) => out.push_str(&format!(
+            "stalest pair: {}/{}, newest point {} ({} ago) · as of {} UTC\n",
+            st.coin,
+            st.currency,
+            hour(st.last_hour),
+            age(st.age_seconds),
+            hour(c.as_of)
+        )),
+        None => out.push_str("no prices stored yet: run `crypto-dashboard ingest`\n"),
+    }
+    out.push('\n');
+    let columns = [
+        ("coin", Align::Left),
+        ("cur", Align::Left),
+        ("first (UTC)", Align::Left),
+        ("last (UTC)", Align::Left),
+        ("age", Align::Right),
+        ("hours", Align::Right),
+        ("days", Align::Right),
+        ("missing", Align::Right),
+        ("gaps", Align::Right),
+        ("largest gap", Align::Left),
+    ];
+    let rows: Vec<Vec<String>> = c.pairs.iter().map(pair_row).collect();
+    out.push_str(&render(&columns, &rows));
+    out.push('\n');
+    if c.runs.is_empty() {
+        out.push_str("no ingestion runs recorded yet\n");
+    } else {
+        out.push_str("last runs\n");
+        let columns = [
+            ("started (UTC)", Align::Left),
+            ("trigger", Align::Left),
+            ("mode", Align::Left),
+            ("status", Align::Left),
+            ("took", Align::Right),
+            ("pairs ok/failed/skipped", Align::Right),
+            ("hourly rows", Align::Right),
+            ("prices", Align::Left),
+        ];
+        let rows: Vec<Vec<String>> = c.runs.iter().map(run_row).collect();
+        out.push_str(&render(&columns, &rows));
+    }
+    out
+}
+
+fn pair_row(p: &PairCoverage) -> Vec<String> {
+    let or_dash = |t: Option<DateTime<Utc>>| t.map_or("-".into(), hour);
+    vec![
+        p.coin.clone(),
+        p.currency.clone(),
+        or_dash(p.first_hour),
+        or_dash(p.last_hour),
+        p.age_seconds.map_or("never".into(), age),
+        thousands(p.hours),
+        thousands(p.days),
+        thousands(p.missing_hours),
+        thousands(p.gaps),
+        p.largest_gap.as_ref().map_or(String::new(), |g| {
+            format!("{}h from {}", g.hours, hour(g.start))
+        }),
+    ]
+}
+
+fn run_row(r: &RecentRun) -> Vec<String> {
+    vec![
+        hour(r.run.started_at),
+        r.run.trigger.clone(),
+        r.run.mode.clone(),
+        r.run.status.clone(),
+        r.duration_ms
+            .map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
+        r.pairs.as_ref().map_or("-".into(), |p| {
+            format!("{}/{}/{}", p.ok, p.failed, p.skipped)
+        }),
+        r.rows
+            .as_ref()
+            .map_or("-".into(), |rows| thousands(rows.hourly)),
+        if r.run.simulated { "SIMULATED" } else { "live" }.into(),
+    ]
+}
+
+/// `2025-11-27 16:00`.
+fn hour(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M").to_string()
+}

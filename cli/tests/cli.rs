@@ -1,0 +1,368 @@
+//! The real `crypto-dashboard` binary, as an operator or a script runs it: what goes to
+//! stdout and stderr, help texts, error messages and the coverage report.
+//!
+//! These tests live in the binary's own package so Cargo builds the binary first and
+//! hands its path over as `CARGO_BIN_EXE_crypto-dashboard`; the databases and the CoinGecko
+//! simulator come from the `integration-tests` support library. Each child process gets a
+//! cleared environment, so nothing of the test runner's (its admin `DATABASE_URL`) leaks in.
+//! Its stdout and stderr are pipes, never a terminal: this is the non-interactive mode.
+
+use chrono::{DateTime, TimeZone, Utc};
+use common::simulator::{RunningSimulator, SimulatorConfig};
+use integration_tests::{unreachable_database_url, TestDb};
+use serde_json::Value;
+
+/// What one run of the binary printed.
+#[derive(Debug)]
+struct Outcome {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {self:?}"))
+    }
+
+    fn assert_no_control_characters(&self) {
+        for (name, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            assert!(
+                !text.contains('\x1b'),
+                "escape sequence in {name}: {text:?}"
+            );
+            assert!(!text.contains('\r'), "carriage return in {name}: {text:?}");
+        }
+    }
+}
+
+/// Runs the binary with only `env` set (blocking: for tests without a runtime).
+fn run_blocking(args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_crypto-dashboard"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("the binary runs");
+    Outcome {
+        code: output.status.code(),
+        stdout: String::from_utf8(output.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// Runs the binary off the runtime's threads, so an in-process simulator keeps answering.
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        run_blocking(&args, &env)
+    })
+    .await
+    .expect("the runner thread does not panic")
+}
+
+/// A migrated database and a simulator tracking `coins` in usd and eur.
+struct Setup {
+    db: TestDb,
+    sim: RunningSimulator,
+    coins: String,
+}
+
+impl Setup {
+    async fn start(coins: &str) -> Setup {
+        let sim =
+            common::simulator::start(SimulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
+                .await
+                .expect("simulator starts");
+        Setup {
+            db: TestDb::migrated().await,
+            sim,
+            coins: coins.into(),
+        }
+    }
+
+    async fn run(&self, args: &[&str]) -> Outcome {
+        let base = self.sim.base_url();
+        run(
+            args,
+            &[
+                ("DATABASE_URL", &self.db.url),
+                ("COINGECKO_BASE_URL", &base),
+                ("COINGECKO_RATE_LIMIT_PER_MIN", "100000"),
+                ("TRACKED_COINS", &self.coins),
+                ("TRACKED_CURRENCIES", "usd,eur"),
+            ],
+        )
+        .await
+    }
+}
+
+#[test]
+fn every_command_explains_itself_with_an_example() {
+    for command in [
+        vec![],
+        vec!["migrate"],
+        vec!["ingest"],
+        vec!["status"],
+        vec!["serve"],
+        vec!["simulate-coingecko"],
+    ] {
+        let mut args = command.clone();
+        args.push("--help");
+        let out = run_blocking(&args, &[]);
+        assert_eq!(out.code, Some(0), "{args:?}: {out:?}");
+        assert!(out.stdout.contains("Example"), "{args:?}: {}", out.stdout);
+    }
+}
+
+#[tokio::test]
+async fn ingest_off_a_terminal_prints_exactly_the_report_and_a_plain_summary() {
+    let s = Setup::start("bitcoin,ethereum").await;
+    let out = s.run(&["ingest"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    out.assert_no_control_characters();
+    let report = out.json();
+    assert_eq!(report["status"], "succeeded", "{report}");
+    assert_eq!(report["pairs"]["ok"], 4);
+    assert!(out.stdout.lines().count() > 1, "pretty-printed by default");
+    // No progress bars: a short plain summary only.
+    assert!(out.stderr.starts_with("ingest succeeded"), "{}", out.stderr);
+    assert!(out.stderr.lines().count() <= 3, "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn json_prints_one_line_and_quiet_prints_nothing_on_success() {
+    let s = Setup::start("bitcoin").await;
+    let out = s.run(&["ingest", "--json", "--quiet"]).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert_eq!(out.json()["pairs"]["ok"], 2);
+    assert_eq!(out.stderr, "");
+
+    let out = s.run(&["ingest", "--json"]).await;
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    assert!(out.stderr.contains("ingest succeeded"), "{}", out.stderr);
+    out.assert_no_control_characters();
+}
+
+#[tokio::test]
+async fn an_unknown_coin_is_reported_with_the_closest_known_ids() {
+    let s = Setup::start("bitcoinn").await;
+    let out = s.run(&["ingest", "--quiet"]).await;
+    assert_eq!(out.code, Some(1), "every pair failed: {out:?}");
+    assert!(
+        out.stderr
+            .contains("TRACKED_COINS names \"bitcoinn\", which CoinGecko's /coins/list does not know; closest ids: bitcoin"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.json()["failures"][0]["code"], "UNKNOWN_COIN");
+}
+
+#[test]
+fn a_missing_database_url_is_named_with_an_example() {
+    let out = run_blocking(&["status"], &[]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr.starts_with("error: DATABASE_URL is not set"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("postgres://"), "{}", out.stderr);
+}
+
+#[test]
+fn a_malformed_rate_limit_is_named_with_an_example() {
+    let out = run_blocking(
+        &["ingest"],
+        &[
+            ("DATABASE_URL", "postgres://app@127.0.0.1:5432/crypto"),
+            ("COINGECKO_RATE_LIMIT_PER_MIN", "fast"),
+        ],
+    );
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .starts_with("error: COINGECKO_RATE_LIMIT_PER_MIN is invalid"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("example: 30"), "{}", out.stderr);
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn an_unreachable_database_says_where_it_was_looked_for_but_not_the_password() {
+    let url = unreachable_database_url();
+    let port = url.rsplit(':').next().unwrap().split('/').next().unwrap();
+    for command in ["status", "ingest", "migrate"] {
+        let out = run_blocking(&[command], &[("DATABASE_URL", &url)]);
+        assert_eq!(out.code, Some(1), "{command}: {out:?}");
+        assert_eq!(out.stdout, "", "{command}");
+        let tried = format!("tried: 127.0.0.1:{port}/crypto (user app)");
+        assert!(out.stderr.contains(&tried), "{command}: {}", out.stderr);
+        assert!(out.stderr.contains("make dev"), "{command}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("DATABASE_URL"),
+            "{command}: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stderr.contains("supersecret"),
+            "{command}: {}",
+            out.stderr
+        );
+    }
+}
+
+fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
+}
+
+/// bitcoin/usd: 48 hours from 2025-01-01 00:00 less 05:00, 10:00-12:00 and 06:00 the next
+/// day (5 missing hours in 3 gaps, the largest 3 hours at 10:00); bitcoin/eur: nothing;
+/// ethereum/usd: the last 5 hours without a gap; ethereum/eur: one hour.
+async fn database_with_known_gaps() -> TestDb {
+    let db = TestDb::migrated().await;
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar'), ('eur', 'Euro');
+             INSERT INTO coins (id, symbol, name) VALUES ('bitcoin', 'btc', 'Bitcoin'), ('ethereum', 'eth', 'Ethereum');
+             INSERT INTO price_hourly (coin_id, currency_code, ts, price)
+             SELECT 'bitcoin', 'usd', ts, 100
+               FROM generate_series(timestamptz '2025-01-01 00:00Z', timestamptz '2025-01-02 23:00Z', interval '1 hour') ts
+              WHERE ts NOT IN ('2025-01-01 05:00Z', '2025-01-01 10:00Z', '2025-01-01 11:00Z',
+                               '2025-01-01 12:00Z', '2025-01-02 06:00Z');
+             INSERT INTO price_hourly (coin_id, currency_code, ts, price)
+             SELECT 'ethereum', 'usd', ts, 5
+               FROM generate_series(date_trunc('hour', now()) - interval '4 hours', date_trunc('hour', now()), interval '1 hour') ts;
+             INSERT INTO price_hourly (coin_id, currency_code, ts, price)
+             VALUES ('ethereum', 'eur', date_trunc('hour', now()), 4);
+             INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
+             VALUES ('bitcoin', 'usd', '2025-01-01', 100, 20), ('bitcoin', 'usd', '2025-01-02', 100, 23);
+             INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at, report, simulated)
+             VALUES (gen_random_uuid(), 'cli', 'full', 'partial', now() - interval '1 minute', now(),
+                     '{\"durationMs\": 1500, \"pairs\": {\"ok\": 3, \"failed\": 1, \"skipped\": 0},
+                       \"rows\": {\"hourly\": 49, \"daily\": 2, \"metadata\": 0}}', true);",
+        )
+        .await
+        .expect("fixture rows insert");
+    db
+}
+
+#[tokio::test]
+async fn the_coverage_report_finds_the_known_gaps() {
+    let db = database_with_known_gaps().await;
+    let pool = db.database().await;
+    let client = pool.client().await.unwrap();
+    let ids = |s: &str| s.split(',').map(String::from).collect::<Vec<_>>();
+    let c = common::coverage::report(&client, &ids("bitcoin,ethereum"), &ids("usd,eur"), 5)
+        .await
+        .unwrap();
+
+    let pairs: Vec<(&str, &str)> = c
+        .pairs
+        .iter()
+        .map(|p| (p.coin.as_str(), p.currency.as_str()))
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("bitcoin", "usd"),
+            ("bitcoin", "eur"),
+            ("ethereum", "usd"),
+            ("ethereum", "eur")
+        ]
+    );
+    let btc = &c.pairs[0];
+    assert_eq!(btc.first_hour, Some(utc(2025, 1, 1, 0)));
+    assert_eq!(btc.last_hour, Some(utc(2025, 1, 2, 23)));
+    assert_eq!((btc.hours, btc.days), (43, 2));
+    assert_eq!((btc.missing_hours, btc.gaps), (5, 3));
+    let gap = btc.largest_gap.as_ref().unwrap();
+    assert_eq!((gap.start, gap.hours), (utc(2025, 1, 1, 10), 3));
+    assert!(btc.age_seconds.unwrap() > 86_400);
+
+    let none = &c.pairs[1];
+    assert_eq!(
+        (none.hours, none.first_hour, none.age_seconds),
+        (0, None, None)
+    );
+    let eth = &c.pairs[2];
+    assert_eq!((eth.hours, eth.missing_hours, eth.gaps), (5, 0, 0));
+    assert_eq!(eth.largest_gap, None);
+    assert!(eth.age_seconds.unwrap() < 3_600);
+
+    let s = &c.summary;
+    assert_eq!((s.pairs, s.pairs_with_data, s.hours), (4, 3, 49));
+    assert_eq!((s.pairs_with_gaps, s.missing_hours), (1, 5));
+    let stalest = s.stalest.as_ref().unwrap();
+    assert_eq!(
+        (stalest.coin.as_str(), stalest.currency.as_str()),
+        ("bitcoin", "usd")
+    );
+
+    assert_eq!(c.runs.len(), 1);
+    assert_eq!(c.runs[0].run.status, "partial");
+    assert_eq!(c.runs[0].pairs.as_ref().unwrap().failed, 1);
+    assert_eq!(c.runs[0].duration_ms, Some(1500));
+}
+
+#[tokio::test]
+async fn status_prints_the_same_coverage_as_json_and_as_a_table() {
+    let db = database_with_known_gaps().await;
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("TRACKED_COINS", "bitcoin,ethereum"),
+        ("TRACKED_CURRENCIES", "usd,eur"),
+    ];
+    let out = run(&["status", "--json"], &env).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let json = out.json();
+    let btc = &json["pairs"][0];
+    assert_eq!(btc["coin"], "bitcoin");
+    assert_eq!(btc["firstHour"], "2025-01-01T00:00:00Z");
+    assert_eq!(btc["lastHour"], "2025-01-02T23:00:00Z");
+    assert_eq!(btc["hours"], 43);
+    assert_eq!(btc["missingHours"], 5);
+    assert_eq!(btc["gaps"], 3);
+    assert_eq!(btc["largestGap"]["start"], "2025-01-01T10:00:00Z");
+    assert_eq!(btc["largestGap"]["hours"], 3);
+    assert_eq!(json["summary"]["pairsWithGaps"], 1);
+    assert_eq!(json["runs"][0]["status"], "partial");
+
+    let out = run(&["status"], &env).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    out.assert_no_control_characters();
+    let text = &out.stdout;
+    assert!(
+        text.starts_with("3/4 pairs have data · 49 hours stored · 1 with gaps (5 hours missing)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("stalest pair: bitcoin/usd, newest point 2025-01-02 23:00"),
+        "{text}"
+    );
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("bitcoin   usd"))
+        .expect(text);
+    for cell in [
+        "2025-01-01 00:00",
+        "2025-01-02 23:00",
+        " 43 ",
+        "3h from 2025-01-01 10:00",
+    ] {
+        assert!(row.contains(cell), "{cell:?} not in {row:?}");
+    }
+    assert!(text.contains("partial"), "{text}");
+    assert!(text.lines().all(|l| l.chars().count() <= 120), "{text}");
+}
