@@ -36,6 +36,8 @@ def mmm(s, unit="", scale=1.0, digits=3):
 
 
 cpu = run("lscpu | sed -n 's/^Model name: *//p'") or platform.processor()
+mem_gib = run("free -g | awk '/^Mem:/ {print $2}'")
+postgres = run("postgres --version 2>/dev/null || ls /usr/lib/postgresql").replace("\n", " ")
 lines = [
     "# Benchmarks",
     "",
@@ -43,8 +45,8 @@ lines = [
     "repeated runs with (min-max); comparisons are ratios measured in the same run.",
     "",
     f"- date: {datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
-    f"- machine: {cpu}, {os.cpu_count()} cores, {run('free -g | awk \"/^Mem:/ {print $2}\"')} GiB RAM, {platform.system()} {platform.release()}",
-    f"- toolchain: {run('rustc --version')}; PostgreSQL {run('postgres --version 2>/dev/null || ls /usr/lib/postgresql')}".replace("\n", " "),
+    f"- machine: {cpu}, {os.cpu_count()} cores, {mem_gib} GiB RAM, {platform.system()} {platform.release()}",
+    f"- toolchain: {run('rustc --version')}; PostgreSQL: {postgres}",
     "- PostgreSQL: a local cluster with default durability (fsync on), same machine",
     "- command: `make bench`",
     "",
