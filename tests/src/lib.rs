@@ -21,6 +21,18 @@ pub fn moto_endpoint() -> String {
         .expect("MOTO_ENDPOINT is not set: run the tests with `make test` (it starts moto_server)")
 }
 
+/// A Secrets Manager client of the real AWS SDK pointed at moto_server.
+pub async fn moto_secrets_client() -> aws_sdk_secretsmanager::Client {
+    use aws_sdk_secretsmanager::config::{Credentials, Region};
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(moto_endpoint())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await;
+    aws_sdk_secretsmanager::Client::new(&sdk)
+}
+
 /// `url` with its database name replaced by `db`.
 pub fn with_database(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_secretsmanager::config::{Credentials, Region};
 use common::api::AppState;
 use common::secrets::{SecretCache, Secrets};
-use integration_tests::{event, moto_endpoint, TestDb};
+use integration_tests::{event, TestDb};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -15,13 +14,7 @@ async fn reader_secret(
     username: &str,
     password: &str,
 ) -> (String, Secrets, aws_sdk_secretsmanager::Client) {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let client = integration_tests::moto_secrets_client().await;
     let value = serde_json::json!({"username": username, "password": password}).to_string();
     let arn = client
         .create_secret()

@@ -4,22 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_secretsmanager::config::{Credentials, Region};
 use common::config::SecretSource;
 use common::db::Database;
 use common::secrets::{SecretCache, Secrets};
-use integration_tests::{config_from, moto_endpoint, TestDb};
+use integration_tests::{config_from, TestDb};
 use secrecy::ExposeSecret;
 
-async fn moto_client() -> aws_sdk_secretsmanager::Client {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(moto_endpoint())
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
-    aws_sdk_secretsmanager::Client::new(&sdk)
-}
+use integration_tests::moto_secrets_client as moto_client;
 
 async fn create_secret(client: &aws_sdk_secretsmanager::Client, value: &str) -> String {
     let name = format!("crypto-dashboard/test-{}", uuid::Uuid::new_v4().simple());
