@@ -31,7 +31,7 @@ pub struct LambdaLauncher {
 impl LambdaLauncher {
     /// A launcher for `function_name`, with the SDK configured from the environment.
     pub async fn from_env(function_name: String) -> Self {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = crate::aws::sdk_config().await;
         LambdaLauncher {
             client: aws_sdk_lambda::Client::new(&sdk),
             function_name,

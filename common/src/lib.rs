@@ -1,6 +1,7 @@
 //! crypto-dashboard's shared library: everything but the wiring of each Lambda.
 //!
 //! - [`config`]: typed configuration from the environment, failing fast.
+//! - [`aws`]: the AWS SDK configuration (HTTPS on rustls with ring).
 //! - [`secrets`]: Secrets Manager reads with a TTL cache.
 //! - [`db`]: the PostgreSQL pool (verified recycling, TLS, rotation) and migrations.
 //! - [`api`]: HTTP routing, handlers, the envelope and caching headers.
@@ -8,6 +9,7 @@
 //! - [`telemetry`]: logging set-up for Lambda and local runs.
 
 pub mod api;
+pub mod aws;
 pub mod coingecko;
 pub mod config;
 pub mod coverage;

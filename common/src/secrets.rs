@@ -54,7 +54,7 @@ impl SecretCache {
     /// Builds the SDK client from the default AWS configuration chain (region, credentials,
     /// `AWS_ENDPOINT_URL`).
     pub async fn from_env() -> Self {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = crate::aws::sdk_config().await;
         Self::new(aws_sdk_secretsmanager::Client::new(&sdk), MAX_TTL)
     }
 

@@ -24,7 +24,7 @@ pub fn moto_endpoint() -> String {
 /// A Secrets Manager client of the real AWS SDK pointed at moto_server.
 pub async fn moto_secrets_client() -> aws_sdk_secretsmanager::Client {
     use aws_sdk_secretsmanager::config::{Credentials, Region};
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let sdk = common::aws::sdk_config_loader()
         .endpoint_url(moto_endpoint())
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
