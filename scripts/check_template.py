@@ -16,6 +16,9 @@ Fails (exit 1, one "error:" line per finding) when:
     rust-cargolambda with BuildProperties.Binary, or a crate of the list is missing or doubled;
   - an HTTP route of the SPEC is missing, extra, or wired to the wrong binary;
   - the ingest function lost its schedule, reserved concurrency 1, timeout, or DLQ destination;
+  - a function connects with another database role than its own (owner: migrate only;
+    dashboard_writer: ingest; dashboard_reader: every other function), or may read the owner
+    secret without being the migrate function;
   - the migrations custom resource, the database settings, log retention or the cron
     authentication metric filter are not what docs/deploy.md promises.
 """
@@ -47,6 +50,11 @@ ALLOWED_MANAGED_POLICIES = {
     "AWSLambdaBasicExecutionRole",
     "AWSLambdaVPCAccessExecutionRole",
 }
+# Binary -> the secret (logical id) of the database role it connects as; every other
+# function uses the read-only role.
+DATABASE_ROLE_SECRETS = {"migrate": "DatabaseSecret", "ingest": "DatabaseWriterSecret"}
+READ_ONLY_SECRET = "DatabaseReaderSecret"
+OWNER_SECRET = "DatabaseSecret"
 INGEST_SCHEDULE = "cron(0 2 * * ? *)"
 CRON_AUTH_PHRASE = "cron authentication failed"
 
@@ -295,6 +303,30 @@ def check_migrations(raw: dict, by_binary) -> None:
         error(f"no custom resource invokes {migrate} (migrations on deploy)")
 
 
+def check_database_roles(by_binary) -> None:
+    """Least privilege in the database: each function logs in as its own role."""
+    for binary, (name, res) in by_binary.items():
+        props = res.get("Properties", {})
+        variables = props.get("Environment", {}).get("Variables", {})
+        expected = DATABASE_ROLE_SECRETS.get(binary, READ_ONLY_SECRET)
+        if variables.get("DATABASE_SECRET_ARN") != {"Ref": expected}:
+            error(f"{name}: DATABASE_SECRET_ARN must be !Ref {expected}")
+        if binary != "migrate" and {"Ref": OWNER_SECRET} in walk_refs(props.get("Policies")):
+            error(f"{name}: only the migrate function may read {OWNER_SECRET} (the owner)")
+
+
+def walk_refs(node):
+    """Every {"Ref": ...} inside node."""
+    if isinstance(node, dict):
+        if set(node) == {"Ref"}:
+            yield node
+        for value in node.values():
+            yield from walk_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from walk_refs(value)
+
+
 def check_database(raw: dict) -> None:
     dbs = {n: r for n, r in raw.get("Resources", {}).items() if r.get("Type") == "AWS::RDS::DBInstance"}
     if not dbs:
@@ -382,6 +414,7 @@ def main() -> int:
         check_routes(by_binary)
         check_ingest(by_binary)
         check_migrations(raw, by_binary)
+        check_database_roles(by_binary)
         check_database(raw)
         check_cron_auth_filter(raw)
         check_iam(raw, translate(raw))

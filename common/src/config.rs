@@ -151,6 +151,9 @@ pub struct Config {
     /// `DATABASE_READER_SECRET_ARN`: the read-only role's credentials, kept in step by the
     /// migrate function.
     pub reader_secret_arn: Option<String>,
+    /// `DATABASE_WRITER_SECRET_ARN`: the ingester's role's credentials, kept in step by the
+    /// migrate function.
+    pub writer_secret_arn: Option<String>,
 }
 
 impl Config {
@@ -292,6 +295,7 @@ impl Config {
             cors_allowed_origins,
             ingest_function_name: get("INGEST_FUNCTION_NAME"),
             reader_secret_arn: get("DATABASE_READER_SECRET_ARN"),
+            writer_secret_arn: get("DATABASE_WRITER_SECRET_ARN"),
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The migrate Lambda's work: a CloudFormation custom resource that applies the migrations
-//! on every deploy and keeps the read-only database role in step with its secret.
+//! on every deploy and keeps the application's database roles (read-only for the HTTP
+//! functions, read-write for the ingester) in step with their secrets.
 //!
 //! CloudFormation waits for an HTTP `PUT` to the pre-signed `ResponseURL`, so every request
 //! is answered SUCCESS or FAILED (never left to time out), and the handler itself returns
@@ -23,42 +24,85 @@ pub struct MigrationOutcome {
     pub applied: Vec<String>,
     /// The read-only role created or updated, if a reader secret is configured.
     pub reader_role: Option<String>,
+    /// The ingester's role created or updated, if a writer secret is configured.
+    pub writer_role: Option<String>,
 }
 
-/// Applies pending migrations, then creates or updates the read-only role.
+/// A login role of the application, with the table privileges it is granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppRole {
+    /// The HTTP functions (and the cron trigger): `SELECT` only.
+    Reader,
+    /// The ingester: reads and writes rows, but cannot change the schema, truncate, or touch
+    /// the migration history.
+    Writer,
+}
+
+impl AppRole {
+    fn label(self) -> &'static str {
+        match self {
+            AppRole::Reader => "reader",
+            AppRole::Writer => "writer",
+        }
+    }
+
+    /// Privileges on every table, and by default on tables later migrations create.
+    fn table_privileges(self) -> &'static str {
+        match self {
+            AppRole::Reader => "SELECT",
+            AppRole::Writer => "SELECT, INSERT, UPDATE, DELETE",
+        }
+    }
+}
+
+/// Applies pending migrations, then creates or updates the roles whose secrets are configured.
 pub async fn migrate(state: &AppState) -> Result<MigrationOutcome, String> {
     let applied = state.db.migrate().await.map_err(|e| e.to_string())?;
-    let reader_role = match &state.config.reader_secret_arn {
-        None => None,
-        Some(arn) => Some(ensure_reader_role(state, arn).await?),
-    };
+    let reader_role =
+        ensure_configured_role(state, AppRole::Reader, &state.config.reader_secret_arn).await?;
+    let writer_role =
+        ensure_configured_role(state, AppRole::Writer, &state.config.writer_secret_arn).await?;
     Ok(MigrationOutcome {
         applied,
         reader_role,
+        writer_role,
     })
 }
 
+async fn ensure_configured_role(
+    state: &AppState,
+    role: AppRole,
+    secret_arn: &Option<String>,
+) -> Result<Option<String>, String> {
+    match secret_arn {
+        None => Ok(None),
+        Some(arn) => ensure_role(state, role, arn).await.map(Some),
+    }
+}
+
 #[derive(Deserialize)]
-struct ReaderSecret {
+struct RoleSecret {
     username: String,
     password: String,
 }
 
-/// `CREATE ROLE` (or `ALTER ROLE`) with the secret's password and SELECT-only grants. The
+/// `CREATE ROLE` (or `ALTER ROLE`) with the secret's password, then the role's grants. The
 /// statements are built server-side with `format('%I', '%L')`, so names and the password are
 /// quoted by PostgreSQL itself; the password is never logged.
-async fn ensure_reader_role(state: &AppState, arn: &str) -> Result<String, String> {
+async fn ensure_role(state: &AppState, role: AppRole, arn: &str) -> Result<String, String> {
+    let label = role.label();
     // Always read afresh: a deploy after a rotation must use the new password.
     let raw = state
         .secrets
         .refresh(&SecretSource::SecretsManager(arn.to_owned()))
         .await
         .map_err(|e| e.to_string())?;
-    let secret: ReaderSecret = serde_json::from_str(raw.expose_secret())
-        .map_err(|e| format!("reader secret {arn} must be JSON with username and password: {e}"))?;
+    let secret: RoleSecret = serde_json::from_str(raw.expose_secret()).map_err(|e| {
+        format!("{label} secret {arn} must be JSON with username and password: {e}")
+    })?;
     if !crate::config::is_coin_id(&secret.username.replace('_', "-")) {
         return Err(format!(
-            "reader secret {arn}: the username must be lowercase letters, digits and underscores"
+            "{label} secret {arn}: the username must be lowercase letters, digits and underscores"
         ));
     }
     let client = state.db.client().await.map_err(|e| e.to_string())?;
@@ -71,7 +115,7 @@ async fn ensure_reader_role(state: &AppState, arn: &str) -> Result<String, Strin
             &[&secret.username, &secret.password],
         )
         .await
-        .map_err(|e| format!("preparing the reader role: {}", db_message(&e)))?
+        .map_err(|e| format!("preparing the {label} role: {}", db_message(&e)))?
         .get(0);
     client
         .batch_execute(&create)
@@ -79,26 +123,31 @@ async fn ensure_reader_role(state: &AppState, arn: &str) -> Result<String, Strin
         // Only the SQLSTATE: the statement holds the password.
         .map_err(|e| {
             format!(
-                "creating the reader role failed (SQLSTATE {})",
+                "creating the {label} role failed (SQLSTATE {})",
                 e.code().map(|c| c.code()).unwrap_or("?")
             )
         })?;
+    // The privileges are constants of this file, never input.
+    let privileges = role.table_privileges();
     let grants: String = client
         .query_one(
-            "SELECT format('GRANT CONNECT ON DATABASE %I TO %I; GRANT USAGE ON SCHEMA public TO %I;
-                            GRANT SELECT ON ALL TABLES IN SCHEMA public TO %I;
-                            ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO %I;',
-                           current_database(), $1::text, $1::text, $1::text, $1::text)",
+            &format!(
+                "SELECT format('GRANT CONNECT ON DATABASE %I TO %I; GRANT USAGE ON SCHEMA public TO %I;
+                                GRANT {privileges} ON ALL TABLES IN SCHEMA public TO %I;
+                                REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON refinery_schema_history FROM %I;
+                                ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {privileges} ON TABLES TO %I;',
+                               current_database(), $1::text, $1::text, $1::text, $1::text, $1::text)"
+            ),
             &[&secret.username],
         )
         .await
-        .map_err(|e| format!("preparing the grants: {}", db_message(&e)))?
+        .map_err(|e| format!("preparing the {label} grants: {}", db_message(&e)))?
         .get(0);
     client
         .batch_execute(&grants)
         .await
-        .map_err(|e| format!("granting the reader role: {}", db_message(&e)))?;
-    tracing::info!(role = %secret.username, "read-only role is in step with its secret");
+        .map_err(|e| format!("granting the {label} role: {}", db_message(&e)))?;
+    tracing::info!(role = %secret.username, kind = label, "database role is in step with its secret");
     Ok(secret.username)
 }
 
@@ -159,6 +208,7 @@ pub async fn handle(
         Ok(MigrationOutcome {
             applied: vec![],
             reader_role: None,
+            writer_role: None,
         })
     } else {
         // Answer FAILED with time to spare rather than let CloudFormation wait for an hour.
@@ -184,7 +234,11 @@ pub async fn handle(
                     outcome.applied.join(", ")
                 }
             ),
-            json!({"Applied": outcome.applied.join(","), "ReaderRole": outcome.reader_role.clone().unwrap_or_default()}),
+            json!({
+                "Applied": outcome.applied.join(","),
+                "ReaderRole": outcome.reader_role.clone().unwrap_or_default(),
+                "WriterRole": outcome.writer_role.clone().unwrap_or_default(),
+            }),
         ),
         Err(e) => {
             tracing::error!(error = %e, "migrations failed");

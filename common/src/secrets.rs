@@ -129,7 +129,8 @@ impl Secrets {
                 Some(SecretSource::SecretsManager(_))
             )
             || matches!(config.cron_secret, Some(SecretSource::SecretsManager(_)))
-            || config.reader_secret_arn.is_some();
+            || config.reader_secret_arn.is_some()
+            || config.writer_secret_arn.is_some();
         if needs_sdk {
             Self::with_cache(Arc::new(SecretCache::from_env().await))
         } else {

@@ -1,5 +1,5 @@
 //! The migrate function as CloudFormation drives it: the event of `events/migrate-create.json`
-//! with its ResponseURL pointed at a wiremock double, the reader secret in moto_server.
+//! with its ResponseURL pointed at a wiremock double, the role secrets in moto_server.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,16 +10,26 @@ use integration_tests::{event, TestDb};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-async fn reader_secret(
+/// A fresh role name (roles are cluster-wide, tests run in parallel).
+fn role_name(kind: &str) -> String {
+    format!(
+        "{kind}_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+/// Creates `crypto-dashboard/database-<kind>-<uuid>` holding the role's RDS-style JSON.
+async fn create_role_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    kind: &str,
     username: &str,
     password: &str,
-) -> (String, Secrets, aws_sdk_secretsmanager::Client) {
-    let client = integration_tests::moto_secrets_client().await;
+) -> String {
     let value = serde_json::json!({"username": username, "password": password}).to_string();
-    let arn = client
+    client
         .create_secret()
         .name(format!(
-            "crypto-dashboard/database-reader-{}",
+            "crypto-dashboard/database-{kind}-{}",
             uuid::Uuid::new_v4().simple()
         ))
         .secret_string(value)
@@ -28,7 +38,15 @@ async fn reader_secret(
         .unwrap()
         .arn()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+async fn reader_secret(
+    username: &str,
+    password: &str,
+) -> (String, Secrets, aws_sdk_secretsmanager::Client) {
+    let client = integration_tests::moto_secrets_client().await;
+    let arn = create_role_secret(&client, "reader", username, password).await;
     let secrets = Secrets::with_cache(Arc::new(SecretCache::new(
         client.clone(),
         Duration::from_secs(60),
@@ -48,7 +66,11 @@ fn cloudformation_event(kind: &str, response_url: &str) -> serde_json::Value {
 }
 
 async fn state(db: &TestDb, reader_arn: &str, secrets: Secrets) -> AppState {
-    let config = db.config(&[("DATABASE_READER_SECRET_ARN", reader_arn)]);
+    state_with(db, &[("DATABASE_READER_SECRET_ARN", reader_arn)], secrets).await
+}
+
+async fn state_with(db: &TestDb, vars: &[(&str, &str)], secrets: Secrets) -> AppState {
+    let config = db.config(vars);
     let database = common::db::Database::connect(&config.database, &secrets)
         .await
         .unwrap();
@@ -59,13 +81,20 @@ async fn state(db: &TestDb, reader_arn: &str, secrets: Secrets) -> AppState {
     }
 }
 
+/// A URL of the test database as `role`.
+fn login_url(db: &TestDb, role: &str, password: &str) -> String {
+    let pg: tokio_postgres::Config = db.url.parse().unwrap();
+    format!(
+        "postgres://{role}:{password}@127.0.0.1:{}/{}",
+        pg.get_ports()[0],
+        db.name
+    )
+}
+
 #[tokio::test]
 async fn create_applies_migrations_creates_a_select_only_role_and_answers_success() {
     let db = TestDb::empty().await;
-    let role = format!(
-        "reader_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    );
+    let role = role_name("reader");
     let (arn, secrets, _) = reader_secret(&role, "reader-pass-1").await;
     let state = state(&db, &arn, secrets).await;
     let cloudformation = MockServer::start().await;
@@ -107,13 +136,7 @@ async fn create_applies_migrations_creates_a_select_only_role_and_answers_succes
     );
 
     // The role can read and cannot write.
-    let pg: tokio_postgres::Config = db.url.parse().unwrap();
-    let url = format!(
-        "postgres://{role}:reader-pass-1@127.0.0.1:{}/{}",
-        pg.get_ports()[0],
-        db.name
-    );
-    let reader = integration_tests::connect(&url).await;
+    let reader = integration_tests::connect(&login_url(&db, &role, "reader-pass-1")).await;
     reader
         .query("SELECT count(*) FROM price_hourly", &[])
         .await
@@ -128,10 +151,7 @@ async fn create_applies_migrations_creates_a_select_only_role_and_answers_succes
 #[tokio::test]
 async fn update_is_idempotent_and_follows_a_rotated_reader_password() {
     let db = TestDb::empty().await;
-    let role = format!(
-        "reader_{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..10]
-    );
+    let role = role_name("reader");
     let (arn, secrets, sm) = reader_secret(&role, "first-password").await;
     let state = state(&db, &arn, secrets).await;
     let cloudformation = MockServer::start().await;
@@ -172,14 +192,7 @@ async fn update_is_idempotent_and_follows_a_rotated_reader_password() {
         answer["PhysicalResourceId"],
         "crypto-dashboard-database-migrations"
     );
-    let pg: tokio_postgres::Config = db.url.parse().unwrap();
-    let login = |password: &str| {
-        format!(
-            "postgres://{role}:{password}@127.0.0.1:{}/{}",
-            pg.get_ports()[0],
-            db.name
-        )
-    };
+    let login = |password: &str| login_url(&db, &role, password);
     assert!(
         tokio_postgres::connect(&login("second-password"), tokio_postgres::NoTls)
             .await
@@ -246,4 +259,100 @@ async fn delete_touches_nothing_and_failures_answer_failed_without_secrets() {
     let reason = answer["Reason"].as_str().unwrap();
     assert!(!reason.contains("supersecret"), "{reason}");
     assert!(reason.contains("unreachable"), "{reason}");
+}
+
+#[tokio::test]
+async fn the_writer_role_runs_a_whole_ingestion_and_cannot_change_the_schema() {
+    let db = TestDb::empty().await;
+    let (reader, writer) = (role_name("reader"), role_name("writer"));
+    let sm = integration_tests::moto_secrets_client().await;
+    let reader_arn = create_role_secret(&sm, "reader", &reader, "reader-pw").await;
+    let writer_arn = create_role_secret(&sm, "writer", &writer, "writer-pw").await;
+    let secrets = Secrets::with_cache(Arc::new(SecretCache::new(sm, Duration::from_secs(60))));
+    let state = state_with(
+        &db,
+        &[
+            ("DATABASE_READER_SECRET_ARN", &reader_arn),
+            ("DATABASE_WRITER_SECRET_ARN", &writer_arn),
+        ],
+        secrets,
+    )
+    .await;
+    let outcome = common::migrations_resource::migrate(&state).await.unwrap();
+    assert_eq!(outcome.reader_role.as_deref(), Some(reader.as_str()));
+    assert_eq!(outcome.writer_role.as_deref(), Some(writer.as_str()));
+
+    // A real run as the writer, the way the ingest function connects in AWS: lock, upserts,
+    // metadata, the run record, and cleanFirst's deletes.
+    let now = chrono::Utc::now();
+    let sim = common::simulator::start(
+        common::simulator::SimulatorConfig {
+            coins: vec!["bitcoin".into()],
+            now_ms: Some(now.timestamp_millis()),
+            ..Default::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let base = sim.base_url();
+    let writer_url = login_url(&db, &writer, "writer-pw");
+    let as_writer = AppState::new(integration_tests::config_from(&[
+        ("DATABASE_URL", &writer_url),
+        ("COINGECKO_BASE_URL", &base),
+        ("COINGECKO_RATE_LIMIT_PER_MIN", "100000"),
+        ("TRACKED_COINS", "bitcoin"),
+        ("TRACKED_CURRENCIES", "usd"),
+    ]))
+    .await
+    .unwrap();
+    let ingester = common::ingest::Ingester {
+        retry: integration_tests::fast_retry(),
+        clock: Arc::new(move || now),
+        ..common::ingest::Ingester::new(&as_writer.config, &as_writer.secrets, &as_writer.db)
+    };
+    for clean_first in [false, true] {
+        let report = ingester
+            .run(
+                common::ingest::RunRequest {
+                    mode: common::ingest::Mode::Full,
+                    clean_first,
+                    trigger: common::ingest::Trigger::Manual,
+                    run_id: None,
+                },
+                None,
+            )
+            .await;
+        assert_eq!(
+            report.status,
+            common::ingest::Status::Succeeded,
+            "{:?}",
+            report.failures
+        );
+        assert!(report.rows.hourly > 1000, "{:?}", report.rows);
+    }
+
+    // What the writer may not do: change the schema, empty a table wholesale, or rewrite the
+    // migration history.
+    let client = integration_tests::connect(&writer_url).await;
+    for statement in [
+        "CREATE TABLE extra (id int)",
+        "DROP TABLE price_daily",
+        "ALTER TABLE coins ADD COLUMN x int",
+        "TRUNCATE price_hourly",
+        "DELETE FROM refinery_schema_history",
+        "CREATE ROLE intruder LOGIN",
+    ] {
+        let err = client.batch_execute(statement).await.unwrap_err();
+        let code = err.code().map(|c| c.code());
+        assert!(code == Some("42501"), "{statement}: {err:?}");
+    }
+    // The reader sees the writer's rows.
+    let rows: i64 = integration_tests::connect(&login_url(&db, &reader, "reader-pw"))
+        .await
+        .query_one("SELECT count(*) FROM price_hourly", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(rows > 1000);
 }
