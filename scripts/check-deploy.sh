@@ -8,7 +8,8 @@
 #  3. scripts/check_template.py                   (our rules: no IAM wildcards, every function
 #                                                   arm64/provided.al2023/rust-cargolambda, every
 #                                                   SPEC route present, ingest/migrate/RDS settings)
-#  4. samconfig.toml parses and names the stack
+#  4. samconfig.toml parses, names the stack, builds in parallel, lints, sets no profile and
+#     gives defaults for the environment, CoinGecko plan, alarm e-mail, RDS Proxy and WAF
 #
 # cfn-lint and aws-sam-cli are installed on first use into .local/deploy-venv (git-ignored). It is
 # a venv of its own, not .local/venv: aws-sam-cli pins boto3/botocore/click/pydantic to versions
@@ -67,6 +68,7 @@ fi
 
 say "samconfig.toml"
 if python - <<'PY'
+import re
 import sys
 try:
     import tomllib  # Python 3.11+
@@ -89,6 +91,28 @@ if "CAPABILITY_IAM" not in str(deploy.get("capabilities", "")):
     problems.append("default.deploy.parameters.capabilities must include CAPABILITY_IAM")
 if deploy.get("resolve_s3") is not True:
     problems.append("default.deploy.parameters.resolve_s3 must be true")
+build = cfg.get("default", {}).get("build", {}).get("parameters", {})
+if build.get("parallel") is not True:
+    problems.append("default.build.parameters.parallel must be true")
+if cfg.get("default", {}).get("validate", {}).get("parameters", {}).get("lint") is not True:
+    problems.append("default.validate.parameters.lint must be true")
+# Portable: no named AWS profile (each user's credentials chain decides).
+for env, commands in cfg.items():
+    if not isinstance(commands, dict):
+        continue
+    for command, section in commands.items():
+        if isinstance(section, dict) and "profile" in section.get("parameters", {}):
+            problems.append(f"{env}.{command}.parameters sets a profile")
+overrides = dict(re.findall(r'(\w+)=("[^"]*"|\S*)', str(deploy.get("parameter_overrides", ""))))
+for key in ("EnvironmentName", "CoinGeckoApiPlan", "AlarmEmail", "EnableRdsProxy", "EnableWaf"):
+    if key not in overrides:
+        problems.append(f"default.deploy.parameters.parameter_overrides must set {key}")
+template = open("template.yaml", encoding="utf-8").read()
+section = re.search(r"^Parameters:\n(.*?)^\S", template, re.M | re.S)
+declared = set(re.findall(r"^  (\w+):", section.group(1), re.M)) if section else set()
+for key in overrides:
+    if key not in declared:
+        problems.append(f"parameter_overrides sets {key}, which template.yaml does not declare")
 for p in problems:
     print(f"error: {p}", file=sys.stderr)
 if problems:
