@@ -189,12 +189,7 @@ impl Harness {
 
     /// An ingester with fast retries and the harness's fixed clock.
     pub fn ingester(&self) -> common::ingest::Ingester<'_> {
-        let now = self.now;
-        common::ingest::Ingester {
-            retry: fast_retry(),
-            clock: std::sync::Arc::new(move || now),
-            ..common::ingest::Ingester::new(&self.state.config, &self.state.secrets, &self.state.db)
-        }
+        fast_ingester(&self.state, self.now)
     }
 
     /// Runs one ingestion without a deadline.
@@ -214,6 +209,18 @@ impl Harness {
                 None,
             )
             .await
+    }
+}
+
+/// An ingester over `state` with [`fast_retry`] and a clock fixed at `now`.
+pub fn fast_ingester(
+    state: &common::api::AppState,
+    now: chrono::DateTime<chrono::Utc>,
+) -> common::ingest::Ingester<'_> {
+    common::ingest::Ingester {
+        retry: fast_retry(),
+        clock: std::sync::Arc::new(move || now),
+        ..common::ingest::Ingester::new(&state.config, &state.secrets, &state.db)
     }
 }
 

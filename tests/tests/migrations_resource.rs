@@ -306,11 +306,7 @@ async fn the_writer_role_runs_a_whole_ingestion_and_cannot_change_the_schema() {
     ]))
     .await
     .unwrap();
-    let ingester = common::ingest::Ingester {
-        retry: integration_tests::fast_retry(),
-        clock: Arc::new(move || now),
-        ..common::ingest::Ingester::new(&as_writer.config, &as_writer.secrets, &as_writer.db)
-    };
+    let ingester = integration_tests::fast_ingester(&as_writer, now);
     for clean_first in [false, true] {
         let report = ingester
             .run(
