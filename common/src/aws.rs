@@ -3,9 +3,17 @@
 
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
-/// Loads the SDK configuration from the environment with the ring-based HTTPS client.
+static SDK_CONFIG: tokio::sync::OnceCell<aws_config::SdkConfig> =
+    tokio::sync::OnceCell::const_new();
+
+/// The SDK configuration from the environment with the ring-based HTTPS client, loaded once
+/// per process: every client built from it (Secrets Manager, Lambda) shares the credentials
+/// chain and the HTTPS client with its root certificates and connections.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    sdk_config_loader().load().await
+    SDK_CONFIG
+        .get_or_init(|| sdk_config_loader().load())
+        .await
+        .clone()
 }
 
 /// The default configuration loader with the ring-based HTTPS client, for callers that set
