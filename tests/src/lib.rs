@@ -159,6 +159,15 @@ impl Harness {
         .await
     }
 
+    /// [`Harness::start`] with the default simulator injecting `faults`.
+    pub async fn with_faults(faults: common::simulator::Faults, extra: &[(&str, &str)]) -> Harness {
+        let sim = common::simulator::SimulatorConfig {
+            faults,
+            ..Default::default()
+        };
+        Self::start(sim, extra).await
+    }
+
     /// [`Harness::start`] with a given fixed "now" (to reproduce another harness's run).
     pub async fn start_at(
         mut sim: common::simulator::SimulatorConfig,
@@ -348,6 +357,11 @@ impl DbProxy {
     pub fn restore(&self) {
         self.up.store(true, std::sync::atomic::Ordering::SeqCst);
     }
+}
+
+/// A `GET` of `uri` without headers or body.
+pub fn get(uri: &str) -> lambda_http::Request {
+    request("GET", uri, &[], "")
 }
 
 /// Builds a request as API Gateway would deliver it for `method` `uri`.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use common::api::{Api, AppState, Endpoint};
-use integration_tests::{event, json_body, request, DbProxy, TestDb};
+use integration_tests::{event, get, json_body, request, DbProxy, TestDb};
 use lambda_http::Body;
 
 const SECRET: &str = "local-dev-cron-secret";
@@ -102,13 +102,9 @@ async fn coin_detail_event_gives_plain_text_and_latest_prices() {
     assert_eq!(at, latest);
     assert!(data["latest"]["usd"].is_null(), "no usd rows");
 
-    let missing = api
-        .handle(request("GET", "/api/coins/dogecoin", &[], ""))
-        .await;
+    let missing = api.handle(get("/api/coins/dogecoin")).await;
     assert_eq!(missing.status(), 404, "stored but not tracked");
-    let missing = api
-        .handle(request("GET", "/api/coins/solana", &[], ""))
-        .await;
+    let missing = api.handle(get("/api/coins/solana")).await;
     assert_eq!(json_body(&missing)["error"]["code"], "NOT_FOUND");
 }
 
@@ -166,11 +162,8 @@ async fn prices_defaults_are_thirty_days_daily_and_seven_days_hourly_up_to_now()
     let (db, latest) = seeded().await;
     let api = api(&db, &[]).await;
     let body = json_body(
-        &api.handle(request(
-            "GET",
+        &api.handle(get(
             "/api/coins/bitcoin/prices?currency=eur&interval=hourly",
-            &[],
-            "",
         ))
         .await,
     );
@@ -182,13 +175,8 @@ async fn prices_defaults_are_thirty_days_daily_and_seven_days_hourly_up_to_now()
         latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
     );
     let body = json_body(
-        &api.handle(request(
-            "GET",
-            "/api/coins/ethereum/prices?currency=eur",
-            &[],
-            "",
-        ))
-        .await,
+        &api.handle(get("/api/coins/ethereum/prices?currency=eur"))
+            .await,
     );
     let today = Utc::now().date_naive();
     assert_eq!(body["data"]["interval"], "daily");
@@ -199,11 +187,8 @@ async fn prices_defaults_are_thirty_days_daily_and_seven_days_hourly_up_to_now()
     );
     // A known coin with no rows in range is an empty list, not a 404.
     let body = json_body(
-        &api.handle(request(
-            "GET",
+        &api.handle(get(
             "/api/coins/bitcoin/prices?from=2020-01-01&to=2020-01-31",
-            &[],
-            "",
         ))
         .await,
     );
@@ -241,12 +226,7 @@ async fn every_prices_rule_violation_is_a_400_that_says_what_is_allowed() {
     ];
     for (query, message) in cases {
         let response = api
-            .handle(request(
-                "GET",
-                &format!("/api/coins/bitcoin/prices?{query}"),
-                &[],
-                "",
-            ))
+            .handle(get(&format!("/api/coins/bitcoin/prices?{query}")))
             .await;
         assert_eq!(response.status(), 400, "{query}");
         let body = json_body(&response);
@@ -263,18 +243,11 @@ async fn every_prices_rule_violation_is_a_400_that_says_what_is_allowed() {
         "utm_source=x&currency=eur",
     ] {
         let response = api
-            .handle(request(
-                "GET",
-                &format!("/api/coins/bitcoin/prices?{query}"),
-                &[],
-                "",
-            ))
+            .handle(get(&format!("/api/coins/bitcoin/prices?{query}")))
             .await;
         assert_eq!(response.status(), 200, "{query}");
     }
-    let unknown = api
-        .handle(request("GET", "/api/coins/not-a-coin/prices", &[], ""))
-        .await;
+    let unknown = api.handle(get("/api/coins/not-a-coin/prices")).await;
     assert_eq!(unknown.status(), 404);
 }
 
@@ -318,13 +291,11 @@ async fn market_event_computes_changes_and_sparklines_in_one_request() {
         ((1047.0 - 1023.0) / 1023.0 * 100.0 * 1e4_f64).round() / 1e4
     );
 
-    let usd = json_body(&api.handle(request("GET", "/api/market", &[], "")).await);
+    let usd = json_body(&api.handle(get("/api/market")).await);
     assert!(usd["data"][0]["price"].is_null(), "no usd data yet");
     assert_eq!(usd["data"][0]["sparkline7d"], serde_json::json!([]));
     assert_eq!(
-        api.handle(request("GET", "/api/market?currency=xyz", &[], ""))
-            .await
-            .status(),
+        api.handle(get("/api/market?currency=xyz")).await.status(),
         400
     );
 }
@@ -359,14 +330,7 @@ async fn ingestion_runs_event_lists_recent_runs_sanitised_and_uncached() {
     );
     assert!(text.contains("CoinGecko answered HTTP 502"));
     for bad in ["limit=0", "limit=101", "limit=ten"] {
-        let r = api
-            .handle(request(
-                "GET",
-                &format!("/api/ingestion/runs?{bad}"),
-                &[],
-                "",
-            ))
-            .await;
+        let r = api.handle(get(&format!("/api/ingestion/runs?{bad}"))).await;
         assert_eq!(r.status(), 400, "{bad}");
     }
 }
@@ -376,11 +340,8 @@ async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
     let (db, _) = seeded().await;
     let api = api(&db, &[]).await;
     let first = api
-        .handle(request(
-            "GET",
+        .handle(get(
             "/api/coins/ethereum/prices?currency=eur&from=2025-11-01&to=2025-11-27",
-            &[],
-            "",
         ))
         .await;
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
@@ -403,7 +364,7 @@ async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
         "/api/currencies",
         "/api/market?currency=eur",
     ] {
-        let r = api.handle(request("GET", path, &[], "")).await;
+        let r = api.handle(get(path)).await;
         assert!(r.headers().contains_key("etag"), "{path}");
         assert_eq!(
             r.headers()["cache-control"],
@@ -412,7 +373,7 @@ async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
         );
     }
     for path in ["/api/health", "/api/ingestion/runs"] {
-        let r = api.handle(request("GET", path, &[], "")).await;
+        let r = api.handle(get(path)).await;
         assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
         assert!(!r.headers().contains_key("etag"), "{path}");
     }
@@ -469,13 +430,9 @@ async fn wrong_methods_are_405_and_unknown_paths_404_with_the_envelope() {
     assert_eq!(r.status(), 405);
     assert_eq!(r.headers()["allow"], "GET");
     assert_eq!(json_body(&r)["error"]["code"], "METHOD_NOT_ALLOWED");
-    let r = api
-        .handle(request("GET", "/api/cron/fetch-data", &[], ""))
-        .await;
+    let r = api.handle(get("/api/cron/fetch-data")).await;
     assert_eq!(r.status(), 405);
-    let r = api
-        .handle(request("GET", "/api/nothing-here", &[], ""))
-        .await;
+    let r = api.handle(get("/api/nothing-here")).await;
     assert_eq!(r.status(), 404);
     assert_eq!(json_body(&r)["error"]["code"], "NOT_FOUND");
 }
@@ -496,10 +453,7 @@ async fn a_database_outage_gives_503_envelopes_and_the_next_request_after_it_suc
     .unwrap();
     let api = Api::new(Arc::new(state));
     let path = "/api/market?currency=eur";
-    assert_eq!(
-        api.handle(request("GET", path, &[], "")).await.status(),
-        200
-    );
+    assert_eq!(api.handle(get(path)).await.status(), 200);
 
     proxy.cut();
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -509,7 +463,7 @@ async fn a_database_outage_gives_503_envelopes_and_the_next_request_after_it_suc
         "/api/coins/ethereum/prices?currency=eur",
         "/api/health",
     ] {
-        let r = api.handle(request("GET", path, &[], "")).await;
+        let r = api.handle(get(path)).await;
         assert_eq!(r.status(), 503, "{path}");
         let text = String::from_utf8_lossy(r.body().as_ref()).to_string();
         assert!(text.contains("SERVICE_UNAVAILABLE"), "{text}");
@@ -523,7 +477,7 @@ async fn a_database_outage_gives_503_envelopes_and_the_next_request_after_it_suc
 
     proxy.restore();
     // The pooled connections died with the outage; verified recycling replaces them.
-    let r = api.handle(request("GET", path, &[], "")).await;
+    let r = api.handle(get(path)).await;
     assert_eq!(
         r.status(),
         200,
@@ -536,12 +490,7 @@ async fn a_database_outage_gives_503_envelopes_and_the_next_request_after_it_suc
 async fn connections_killed_between_requests_are_replaced_transparently() {
     let (db, _) = seeded().await;
     let api = api(&db, &[("DB_POOL_MAX_SIZE", "1")]).await;
-    assert_eq!(
-        api.handle(request("GET", "/api/coins", &[], ""))
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(api.handle(get("/api/coins")).await.status(), 200);
     db.client()
         .await
         .execute(
@@ -551,11 +500,6 @@ async fn connections_killed_between_requests_are_replaced_transparently() {
         .await
         .unwrap();
     for _ in 0..3 {
-        assert_eq!(
-            api.handle(request("GET", "/api/coins", &[], ""))
-                .await
-                .status(),
-            200
-        );
+        assert_eq!(api.handle(get("/api/coins")).await.status(), 200);
     }
 }

@@ -119,16 +119,12 @@ async fn a_hostile_upstream_ends_succeeded_or_partial_with_exact_accounting_and_
 async fn a_429_storm_in_html_is_backed_off_and_a_long_retry_after_beyond_the_deadline_fails_the_pair_cleanly(
 ) {
     // The CDN's HTML 429 page, no Retry-After: exponential backoff, then success.
-    let sim = SimulatorConfig {
-        faults: Faults {
+    let h = Harness::with_faults(
+        Faults {
             storm: 3,
             storm_html: true,
             ..Faults::default()
         },
-        ..SimulatorConfig::default()
-    };
-    let h = Harness::start(
-        sim,
         &[
             ("TRACKED_COINS", "bitcoin"),
             ("TRACKED_CURRENCIES", "usd,eur"),
@@ -140,16 +136,12 @@ async fn a_429_storm_in_html_is_backed_off_and_a_long_retry_after_beyond_the_dea
     assert_eq!(report.rate_limited, 3);
 
     // Retry-After: 119 with a deadline 5 s away: not waited for; the run stops cleanly.
-    let sim = SimulatorConfig {
-        faults: Faults {
+    let h = Harness::with_faults(
+        Faults {
             storm: 1000,
             storm_retry_after: Some(119),
             ..Faults::default()
         },
-        ..SimulatorConfig::default()
-    };
-    let h = Harness::start(
-        sim,
         &[
             ("TRACKED_COINS", "bitcoin"),
             ("TRACKED_CURRENCIES", "usd,eur"),
@@ -307,16 +299,12 @@ async fn connections_killed_between_runs_do_not_fail_the_next_run() {
 
 #[tokio::test]
 async fn of_five_concurrent_runs_exactly_one_does_the_work() {
-    let sim = SimulatorConfig {
-        faults: Faults {
+    let h = Harness::with_faults(
+        Faults {
             slow_rate: 1.0,
             slow: Duration::from_millis(20),
             ..Faults::default()
         },
-        ..SimulatorConfig::default()
-    };
-    let h = Harness::start(
-        sim,
         &[
             ("TRACKED_COINS", "bitcoin,ethereum"),
             ("TRACKED_CURRENCIES", "usd,eur"),

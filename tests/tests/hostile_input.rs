@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use common::api::{Api, AppState};
-use integration_tests::{json_body, request, TestDb};
+use integration_tests::{get, json_body, request, TestDb};
 
 /// Values as they appear in a URL (already percent-encoded where needed).
 fn hostile_values() -> Vec<String> {
@@ -115,9 +115,7 @@ async fn every_route_answers_hostile_values_with_400_or_404_envelopes() {
             let Ok(parsed) = uri.parse::<http::Uri>() else {
                 continue; // not even a valid request line; API Gateway would reject it
             };
-            let response = api
-                .handle(request("GET", &parsed.to_string(), &[], ""))
-                .await;
+            let response = api.handle(get(&parsed.to_string())).await;
             check(&uri, &response, allowed);
             checked += 1;
         }
@@ -151,7 +149,7 @@ async fn every_route_answers_hostile_values_with_400_or_404_envelopes() {
         "/api/market?currency=usd&currency=eur",
         "/api/ingestion/runs?limit=1&limit=2",
     ] {
-        check(uri, &api.handle(request("GET", uri, &[], "")).await, &[400]);
+        check(uri, &api.handle(get(uri)).await, &[400]);
     }
     // Nothing was harmed.
     let coins: i64 = db
@@ -163,12 +161,7 @@ async fn every_route_answers_hostile_values_with_400_or_404_envelopes() {
         .get(0);
     assert_eq!(coins, 1);
     let ok = api
-        .handle(request(
-            "GET",
-            "/api/coins/bitcoin/prices?currency=usd",
-            &[],
-            "",
-        ))
+        .handle(get("/api/coins/bitcoin/prices?currency=usd"))
         .await;
     assert_eq!(ok.status(), 200);
 }

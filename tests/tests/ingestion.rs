@@ -16,6 +16,15 @@ fn query_param(query: &str, name: &str) -> Option<i64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The `/coins/{id}/market_chart/range` calls the simulator has seen.
+fn range_requests(h: &Harness) -> Vec<common::simulator::LoggedRequest> {
+    h.sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/range"))
+        .collect()
+}
+
 /// Daily averages computed here from the simulator's own answers, independently of the
 /// ingester: mean per UTC hour, then mean of the hours of each UTC day.
 async fn expected_daily(
@@ -75,12 +84,7 @@ async fn a_full_run_writes_every_pair_and_daily_averages_match_an_independent_co
     assert_eq!(digest.daily, 44 * 91);
 
     // Each pair asked for exactly 90 days ending at the fixed now.
-    let ranges: Vec<_> = h
-        .sim
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/range"))
-        .collect();
+    let ranges = range_requests(&h);
     assert_eq!(ranges.len(), 44);
     for r in &ranges {
         let (from, to) = (
@@ -151,12 +155,7 @@ async fn a_second_identical_run_changes_nothing_and_incremental_runs_fetch_short
     let incremental = h.run(Mode::Incremental, false).await;
     assert_eq!(incremental.status, Status::Succeeded);
     assert_eq!(table_digest(&client, None).await, first);
-    let ranges: Vec<_> = h
-        .sim
-        .requests()
-        .into_iter()
-        .filter(|r| r.path.ends_with("/range"))
-        .collect();
+    let ranges = range_requests(&h);
     assert_eq!(ranges.len(), 44);
     for r in ranges {
         let span = query_param(&r.query, "to").unwrap() - query_param(&r.query, "from").unwrap();
@@ -171,15 +170,15 @@ async fn a_second_identical_run_changes_nothing_and_incremental_runs_fetch_short
 
 #[tokio::test]
 async fn two_concurrent_runs_one_works_the_other_is_skipped() {
-    let sim = SimulatorConfig {
-        faults: Faults {
+    let h = Harness::with_faults(
+        Faults {
             slow_rate: 1.0,
             slow: Duration::from_millis(30),
             ..Faults::default()
         },
-        ..SimulatorConfig::default()
-    };
-    let h = Harness::start(sim, &[("TRACKED_COINS", "bitcoin,ethereum")]).await;
+        &[("TRACKED_COINS", "bitcoin,ethereum")],
+    )
+    .await;
     let (a, b) = tokio::join!(h.run(Mode::Full, false), h.run(Mode::Full, false));
     let mut statuses = [a.status, b.status];
     statuses.sort_by_key(|s| s.as_str());
@@ -201,17 +200,13 @@ async fn two_concurrent_runs_one_works_the_other_is_skipped() {
 
 #[tokio::test]
 async fn rate_limits_and_server_errors_are_retried_until_the_run_succeeds() {
-    let sim = SimulatorConfig {
-        faults: Faults {
+    let h = Harness::with_faults(
+        Faults {
             storm: 2,
             storm_retry_after: Some(1),
             fail_first: 2,
             ..Faults::default()
         },
-        ..SimulatorConfig::default()
-    };
-    let h = Harness::start(
-        sim,
         &[
             ("TRACKED_COINS", "bitcoin"),
             ("TRACKED_CURRENCIES", "usd,eur"),
@@ -236,14 +231,14 @@ async fn rate_limits_and_server_errors_are_retried_until_the_run_succeeds() {
 
 #[tokio::test]
 async fn a_pair_failing_persistently_ends_the_run_partial_with_the_others_written() {
-    let sim = SimulatorConfig {
-        faults: Faults {
+    let h = Harness::with_faults(
+        Faults {
             fail_coins: vec!["dogecoin".into()],
             ..Faults::default()
         },
-        ..SimulatorConfig::default()
-    };
-    let h = Harness::start(sim, &[]).await;
+        &[],
+    )
+    .await;
     let report = h.run(Mode::Full, false).await;
     assert_eq!(report.status, Status::Partial);
     assert_eq!(
@@ -353,12 +348,7 @@ async fn clean_first_with_a_failing_upstream_keeps_the_old_rows() {
         h.ingester().run(request, None).await.status,
         Status::Succeeded
     );
-    for r in h
-        .sim
-        .requests()
-        .iter()
-        .filter(|r| r.path.ends_with("/range"))
-    {
+    for r in range_requests(&h) {
         let span = query_param(&r.query, "to").unwrap() - query_param(&r.query, "from").unwrap();
         assert_eq!(span, 90 * 86_400, "{}", r.query);
     }

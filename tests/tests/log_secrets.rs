@@ -8,7 +8,7 @@ use common::api::{Api, AppState};
 use common::ingest::{Ingester, Mode, RunRequest, Status, Trigger};
 use common::launcher::LocalLauncher;
 use common::simulator::{self, SimPlan, SimulatorConfig};
-use integration_tests::{config_from, fast_retry, request, TestDb};
+use integration_tests::{config_from, fast_retry, get, request, TestDb};
 
 #[derive(Clone)]
 struct Capture(Arc<Mutex<Vec<u8>>>);
@@ -119,7 +119,7 @@ async fn secrets_never_appear_in_any_log_line() {
         "/api/market?currency=eur",
         "/api/coins/bitcoin",
     ] {
-        api.handle(request("GET", path, &[], "")).await;
+        api.handle(get(path)).await;
     }
 
     // A failing run: the key is wrong (CoinGecko error 10002).

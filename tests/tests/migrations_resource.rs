@@ -81,6 +81,18 @@ async fn state_with(db: &TestDb, vars: &[(&str, &str)], secrets: Secrets) -> App
     }
 }
 
+/// A double of CloudFormation's pre-signed response URL: answers every `PUT` with 200,
+/// expecting exactly `puts` of them when given.
+async fn cloudformation_double(puts: Option<u64>) -> MockServer {
+    let server = MockServer::start().await;
+    let mock = Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200));
+    match puts {
+        Some(n) => mock.expect(n).mount(&server).await,
+        None => mock.mount(&server).await,
+    }
+    server
+}
+
 /// A URL of the test database as `role`.
 fn login_url(db: &TestDb, role: &str, password: &str) -> String {
     let pg: tokio_postgres::Config = db.url.parse().unwrap();
@@ -97,12 +109,7 @@ async fn create_applies_migrations_creates_a_select_only_role_and_answers_succes
     let role = role_name("reader");
     let (arn, secrets, _) = reader_secret(&role, "reader-pass-1").await;
     let state = state(&db, &arn, secrets).await;
-    let cloudformation = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(200))
-        .expect(1)
-        .mount(&cloudformation)
-        .await;
+    let cloudformation = cloudformation_double(Some(1)).await;
 
     let payload = cloudformation_event(
         "Create",
@@ -154,11 +161,7 @@ async fn update_is_idempotent_and_follows_a_rotated_reader_password() {
     let role = role_name("reader");
     let (arn, secrets, sm) = reader_secret(&role, "first-password").await;
     let state = state(&db, &arn, secrets).await;
-    let cloudformation = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&cloudformation)
-        .await;
+    let cloudformation = cloudformation_double(None).await;
     let http = reqwest::Client::new();
     let url = format!("{}/r", cloudformation.uri());
     common::migrations_resource::handle(
@@ -210,11 +213,7 @@ async fn delete_touches_nothing_and_failures_answer_failed_without_secrets() {
     let db = TestDb::empty().await;
     let (arn, secrets, _) = reader_secret("dashboard_reader_x", "pw").await;
     let state = state(&db, &arn, secrets).await;
-    let cloudformation = MockServer::start().await;
-    Mock::given(method("PUT"))
-        .respond_with(ResponseTemplate::new(200))
-        .mount(&cloudformation)
-        .await;
+    let cloudformation = cloudformation_double(None).await;
     let url = format!("{}/r", cloudformation.uri());
     let answer = common::migrations_resource::handle(
         &state,
