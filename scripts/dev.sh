@@ -64,7 +64,7 @@ say "ingesting (incremental: 90 days for pairs without data)"
 "$bin" ingest >"$LOCAL_DIR/last-run.json" || say "ingestion failed; see the messages above and .local/last-run.json"
 
 build_dashboard
-export CRON_SECRET=${CRON_SECRET:-local-dev-cron-secret}
+export CRON_SECRET=${CRON_SECRET:-local-dev-cron-secret-not-for-production}
 say "serving on http://127.0.0.1:${PORT:-3000} (dashboard at /, API at /api; Ctrl-C to stop)"
 say "try: curl -s 'http://127.0.0.1:${PORT:-3000}/api/market?currency=eur'"
 "$bin" serve --port "${PORT:-3000}"

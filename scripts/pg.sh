@@ -7,8 +7,11 @@
 #   scripts/pg.sh destroy NAME          stop it and delete its data
 #   scripts/pg.sh url NAME              the admin URL of a running cluster
 #
-# --fast turns fsync off (tests). Trust authentication on loopback only; nothing listens
-# elsewhere. initdb runs as the postgres OS user when we are root.
+# --fast turns fsync off and sets the server's TimeZone to a half-hour zone (tests): every time
+# rule must hold in UTC whatever the server's zone, and Asia/Kolkata (+05:30) breaks any SQL
+# that truncates or adds days in the session's zone. PG_TIMEZONE overrides the zone.
+# Trust authentication on loopback only; nothing listens elsewhere. initdb runs as the
+# postgres OS user when we are root.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -41,7 +44,12 @@ HBA
     # A crashed cluster comes back on the same port, so clients can reconnect.
     if [ -f "$port_file" ]; then port=$(cat "$port_file"); else port=$(free_port); fi
     opts="-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$base -c max_connections=200"
-    [ "$fast" = --fast ] && opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    if [ "$fast" = --fast ]; then
+      opts="$opts -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+      opts="$opts -c TimeZone=${PG_TIMEZONE:-Asia/Kolkata}"
+    elif [ -n "${PG_TIMEZONE:-}" ]; then
+      opts="$opts -c TimeZone=$PG_TIMEZONE"
+    fi
     as_pg_user "$bin/pg_ctl" -D "$data" -l "$base/server.log" -o "$opts" -w -t 60 start >/dev/null ||
       die "PostgreSQL did not start: see $base/server.log"
     echo "$port" >"$port_file"

@@ -9,7 +9,8 @@ trap stop_background EXIT
 
 ensure_tool cargo-lambda cargo-lambda
 export PATH="$VENV/bin:$PATH" # cargo-lambda finds its zig here
-cargo build --quiet --bin crypto-dashboard --bin health --bin coins-list --bin prices --bin market --bin ingest
+cargo build --quiet --bin crypto-dashboard --bin health --bin coins-list --bin prices --bin market --bin ingest \
+  --bin cron-trigger --bin migrate
 
 DATABASE_URL=$(fresh_database lambda_emulator)
 export DATABASE_URL TRACKED_COINS=bitcoin,ethereum TRACKED_CURRENCIES=usd,eur
@@ -43,4 +44,38 @@ invoke market market.json |
   check "market market.json" 'b=json.loads(r["body"]); assert r["headers"]["cache-control"] == "public, max-age=300" and all(c["price"] > 0 for c in b["data"]), b'
 invoke prices prices.json |
   check "prices prices.json" 'b=json.loads(r["body"]); assert r["statusCode"] == 200 and b["data"]["coinId"] == "ethereum", b'
-echo "lambda emulator: 6 passed, 0 failed"
+
+# TRACE through the real runtime path: at TRACE lambda_runtime logs every raw event (the
+# bearer token, CloudFormation's pre-signed response URL). The functions cap those targets at
+# INFO, so neither may appear anywhere in the output of a second emulator run at TRACE.
+token=$(python3 -c 'import json; print(json.load(open("events/cron-trigger.json"))["headers"]["authorization"].split()[1])')
+signature=$(python3 -c 'import json,urllib.parse as u; q=u.parse_qs(u.urlsplit(json.load(open("events/migrate-create.json"))["ResponseURL"]).query); print(q["X-Amz-Signature"][0])')
+closed_port=$(free_port)
+python3 - "$closed_port" <events/migrate-create.json >"$LOCAL_DIR/migrate-local.json" <<'PY'
+import json, sys, urllib.parse as u
+e = json.load(sys.stdin)
+parts = u.urlsplit(e["ResponseURL"])
+e["ResponseURL"] = u.urlunsplit(("http", "127.0.0.1:" + sys.argv[1], parts.path, parts.query, ""))
+json.dump(e, sys.stdout)
+PY
+trace_port=$(free_port)
+AWS_LAMBDA_LOG_LEVEL=TRACE CRON_SECRET="$token" INGEST_FUNCTION_NAME=ingest \
+  AWS_ENDPOINT_URL_LAMBDA="http://127.0.0.1:$trace_port" AWS_REGION=us-east-1 \
+  AWS_ACCESS_KEY_ID=emulator AWS_SECRET_ACCESS_KEY=emulator \
+  background cargo lambda watch --invoke-port "$trace_port" --timeout 300 >"$LOCAL_DIR/lambda-watch-trace.log" 2>&1
+wait_for_port "$trace_port" 60 || die "cargo lambda watch (TRACE) did not start: see .local/lambda-watch-trace.log"
+timeout 300 cargo lambda invoke cron-trigger --invoke-port "$trace_port" --data-file events/cron-trigger.json 2>>"$LOCAL_DIR/lambda-watch-trace.log" |
+  check "cron-trigger cron-trigger.json at TRACE" 'b=json.loads(r["body"]); assert r["statusCode"] == 202 and b["data"]["runId"], r'
+timeout 300 cargo lambda invoke migrate --invoke-port "$trace_port" --data-file "$LOCAL_DIR/migrate-local.json" 2>>"$LOCAL_DIR/lambda-watch-trace.log" |
+  check "migrate migrate-create.json at TRACE" 'assert r["Status"] == "SUCCESS", r'
+sleep 2 # the accepted run's async invoke of ingest logs into the same file
+grep -q '"level":"TRACE"\|TRACE' "$LOCAL_DIR/lambda-watch-trace.log" ||
+  die "the TRACE run logged nothing at TRACE: the level did not take effect (see .local/lambda-watch-trace.log)"
+if grep -qF "$token" "$LOCAL_DIR/lambda-watch-trace.log"; then
+  die "the cron bearer token appears in the TRACE logs (.local/lambda-watch-trace.log)"
+fi
+if grep -qF "$signature" "$LOCAL_DIR/lambda-watch-trace.log"; then
+  die "the response URL's signature appears in the TRACE logs (.local/lambda-watch-trace.log)"
+fi
+echo "ok - no token or signature in TRACE logs"
+echo "lambda emulator: 9 passed, 0 failed"

@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 cluster="pg-test-$$"
 started_pg=""
 cleanup() {
-  "$ROOT/scripts/moto.sh" stop || true
+  "$ROOT/scripts/moto.sh" stop "$cluster" || true
   [ -n "$started_pg" ] && "$ROOT/scripts/pg.sh" destroy "$cluster" || true
 }
 trap cleanup EXIT
@@ -28,7 +28,7 @@ fi
 export TEST_PG_CLUSTER_DIR=${started_pg:+$LOCAL_DIR/$cluster/data}
 
 say "starting moto_server (Secrets Manager emulator)"
-MOTO_ENDPOINT=$("$ROOT/scripts/moto.sh" start)
+MOTO_ENDPOINT=$("$ROOT/scripts/moto.sh" start "$cluster")
 export MOTO_ENDPOINT
 
 "$@"

@@ -189,7 +189,7 @@ pub async fn run(bin_dir: &Path, database_url: &str, runs: usize) -> Value {
             ("AWS_SECRET_ACCESS_KEY", "bench"),
             ("AWS_EC2_METADATA_DISABLED", "true"),
             ("DB_POOL_MAX_SIZE", "1"),
-            ("CRON_SECRET", "bench-secret"),
+            ("CRON_SECRET", "bench-cron-secret-of-at-least-32-bytes"),
             ("INGEST_FUNCTION_NAME", "ingest"),
             ("RUST_LOG", "warn"),
         ]

@@ -5,6 +5,8 @@ use std::io::{IsTerminal, Write};
 
 use indicatif::MultiProgress;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber. `RUST_LOG` wins over `default_level`.
@@ -19,6 +21,8 @@ pub fn init(default_level: &str, bars: MultiProgress) {
         .with_target(false)
         .with_ansi(ansi)
         .with_writer(AboveBars(bars))
+        .finish()
+        .with(common::telemetry::pinned_targets())
         .try_init();
 }
 

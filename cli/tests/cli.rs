@@ -243,9 +243,9 @@ async fn database_with_known_gaps() -> TestDb {
                                '2025-01-01 12:00Z', '2025-01-02 06:00Z');
              INSERT INTO price_hourly (coin_id, currency_code, ts, price)
              SELECT 'ethereum', 'usd', ts, 5
-               FROM generate_series(date_trunc('hour', now()) - interval '4 hours', date_trunc('hour', now()), interval '1 hour') ts;
+               FROM generate_series(date_trunc('hour', now(), 'UTC') - interval '4 hours', date_trunc('hour', now(), 'UTC'), interval '1 hour') ts;
              INSERT INTO price_hourly (coin_id, currency_code, ts, price)
-             VALUES ('ethereum', 'eur', date_trunc('hour', now()), 4);
+             VALUES ('ethereum', 'eur', date_trunc('hour', now(), 'UTC'), 4);
              INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
              VALUES ('bitcoin', 'usd', '2025-01-01', 100, 20), ('bitcoin', 'usd', '2025-01-02', 100, 23);
              INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at, report, simulated)

@@ -229,6 +229,9 @@ impl CoinGecko {
             .user_agent(concat!("crypto-dashboard/", env!("CARGO_PKG_VERSION")))
             .timeout(policy.request_timeout)
             .connect_timeout(Duration::from_secs(5).min(policy.request_timeout))
+            // A redirect would carry the Pro key header to whatever host it names. CoinGecko
+            // does not redirect API calls, so a 3xx is an error, not a hop.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("a reqwest client with static settings always builds");
         // A steady pace with no burst: at 30/min one call every 2 s, which never trips
@@ -255,7 +258,9 @@ impl CoinGecko {
         }
     }
 
-    /// No call or retry wait will run past `deadline`.
+    /// No call, retry wait or request will run past `deadline`: a retry is only made when its
+    /// wait plus a whole request timeout fit before it, and every request's timeout is cut to
+    /// the time left. Callers pass their deadline minus the time they need afterwards.
     pub fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
         self.deadline = deadline;
         self
@@ -410,7 +415,7 @@ impl CoinGecko {
     }
 
     /// The wait before the next attempt: `Retry-After` (capped) for 429s, else the backoff;
-    /// `None` (give up) when the wait would pass the deadline.
+    /// `None` (give up) when the wait plus a whole request would pass the deadline.
     fn retry_delay(&self, error: &CgError, backoff: Option<Duration>) -> Option<Duration> {
         let backoff = backoff?;
         let wait = match error {
@@ -425,7 +430,9 @@ impl CoinGecko {
             _ => backoff,
         };
         match self.deadline {
-            Some(deadline) if Instant::now() + wait >= deadline => None,
+            Some(deadline) if Instant::now() + wait + self.policy.request_timeout > deadline => {
+                None
+            }
             _ => Some(wait),
         }
     }
@@ -435,21 +442,32 @@ impl CoinGecko {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<T, CgError> {
-        match self.deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, self.limiter.until_ready())
+        let mut timeout = self.policy.request_timeout;
+        if let Some(deadline) = self.deadline {
+            tokio::time::timeout_at(deadline, self.limiter.until_ready())
                 .await
-                .map_err(|_| CgError::Deadline)?,
-            None => self.limiter.until_ready().await,
+                .map_err(|_| CgError::Deadline)?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(CgError::Deadline);
+            }
+            timeout = timeout.min(left);
+        } else {
+            self.limiter.until_ready().await;
         }
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .http
             .get(format!("{}{path}", self.base_url))
-            .query(query);
+            .query(query)
+            .timeout(timeout);
         if let Some((header, key)) = &self.key {
             request = request.header(*header, key.expose_secret());
         }
-        let response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e, timeout))?;
         let status = response.status();
         if response.headers().contains_key(SIMULATOR_HEADER) {
             self.simulated.store(true, Ordering::Relaxed);
@@ -473,8 +491,16 @@ impl CoinGecko {
         let body = response
             .bytes()
             .await
-            .map_err(|e| self.transport_error(e))?;
+            .map_err(|e| self.transport_error(e, timeout))?;
         let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
+        if status.is_redirection() {
+            return Err(CgError::Rejected {
+                status: status.as_u16(),
+                message: "CoinGecko answered with a redirect, which is not followed (it would \
+                          carry the API key to another address); check COINGECKO_BASE_URL"
+                    .into(),
+            });
+        }
         if status.is_server_error() {
             return Err(CgError::Server {
                 status: status.as_u16(),
@@ -495,9 +521,9 @@ impl CoinGecko {
         })
     }
 
-    fn transport_error(&self, e: reqwest::Error) -> CgError {
+    fn transport_error(&self, e: reqwest::Error, timeout: Duration) -> CgError {
         if e.is_timeout() {
-            CgError::Timeout(self.policy.request_timeout)
+            CgError::Timeout(timeout)
         } else if e.is_body() || e.is_decode() {
             CgError::Malformed {
                 status: e.status().map(|s| s.as_u16()).unwrap_or(200),

@@ -140,6 +140,9 @@ pub struct Config {
     pub coingecko: CoinGeckoConfig,
     /// `CRON_SECRET` or `CRON_SECRET_ARN`; `None` makes the cron route answer 503 (fail closed).
     pub cron_secret: Option<SecretSource>,
+    /// `ORIGIN_VERIFY_SECRET` or `ORIGIN_VERIFY_SECRET_ARN`: the value CloudFront sends in
+    /// `X-Origin-Verify`; when set, requests without it are 403. `None`: no check (local).
+    pub origin_verify_secret: Option<SecretSource>,
     /// `TRACKED_COINS` (comma-separated CoinGecko ids), in display order.
     pub tracked_coins: Vec<String>,
     /// `TRACKED_CURRENCIES` (comma-separated lowercase codes).
@@ -290,6 +293,10 @@ impl Config {
             database,
             coingecko,
             cron_secret: secret_source(get("CRON_SECRET"), get("CRON_SECRET_ARN")),
+            origin_verify_secret: secret_source(
+                get("ORIGIN_VERIFY_SECRET"),
+                get("ORIGIN_VERIFY_SECRET_ARN"),
+            ),
             tracked_coins,
             tracked_currencies,
             cors_allowed_origins,

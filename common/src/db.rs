@@ -1,7 +1,8 @@
 //! The PostgreSQL pool, built once per container, and the schema migrations.
 //!
-//! Connections are checked before reuse ([`RecyclingMethod::Verified`]): a Lambda container
-//! can be frozen for minutes and its sockets silently dropped. When PostgreSQL rejects the
+//! Connections are checked before reuse (a statement runs on each before it is handed out,
+//! which also clears stale advisory locks): a Lambda container can be frozen for minutes and
+//! its sockets silently dropped. When PostgreSQL rejects the
 //! password (SQLSTATE 28P01) and the credentials come from Secrets Manager, the secret is read
 //! again and the pool rebuilt once, so a rotation causes no outage.
 
@@ -191,8 +192,10 @@ fn build_pool(config: &DatabaseConfig, url: &SecretString) -> Result<Pool, DbErr
     if pg.get_application_name().is_none() {
         pg.application_name("crypto-dashboard");
     }
+    // Verified recycling with a statement that also drops any session advisory lock a
+    // connection still holds: a run lock that leaked past its run never outlives a checkout.
     let manager_config = ManagerConfig {
-        recycling_method: RecyclingMethod::Verified,
+        recycling_method: RecyclingMethod::Custom("SELECT pg_advisory_unlock_all()".into()),
     };
     let manager = match config.ssl_mode {
         SslMode::Disable => Manager::from_config(pg, tokio_postgres::NoTls, manager_config),

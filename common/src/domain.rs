@@ -27,6 +27,8 @@ pub struct Normalised {
     pub dropped: usize,
     /// Samples with exactly the same timestamp as an earlier one.
     pub duplicates: usize,
+    /// Hours dropped because their mean is not a finite positive number.
+    pub unusable_hours: usize,
 }
 
 /// Drops unusable samples, sorts, removes exact duplicates and averages per UTC hour.
@@ -51,39 +53,42 @@ pub fn normalise(points: &[RawPoint], from_ms: i64, to_ms: i64) -> Normalised {
     let duplicates = before - valid.len();
 
     let mut hours: Vec<HourlyPrice> = Vec::new();
-    let mut sum = 0.0;
-    let mut count = 0u32;
-    let mut current: Option<i64> = None;
-    let flush = |hour: i64, sum: f64, count: u32, hours: &mut Vec<HourlyPrice>| {
-        if let Some(ts) = Utc.timestamp_millis_opt(hour * HOUR_MS).single() {
-            hours.push(HourlyPrice {
+    let mut unusable_hours = 0;
+    for samples in valid.chunk_by(|a, b| a.0.div_euclid(HOUR_MS) == b.0.div_euclid(HOUR_MS)) {
+        let hour = samples[0].0.div_euclid(HOUR_MS);
+        let Some(ts) = Utc.timestamp_millis_opt(hour * HOUR_MS).single() else {
+            continue;
+        };
+        match mean(samples.iter().map(|&(_, p)| p)) {
+            Some(price) => hours.push(HourlyPrice {
                 ts,
-                price: sum / count as f64,
-                samples: count,
-            });
+                price,
+                samples: samples.len() as u32,
+            }),
+            None => unusable_hours += 1,
         }
-    };
-    for (ms, price) in valid {
-        let hour = ms.div_euclid(HOUR_MS);
-        if current != Some(hour) {
-            if let Some(h) = current {
-                flush(h, sum, count, &mut hours);
-            }
-            current = Some(hour);
-            sum = 0.0;
-            count = 0;
-        }
-        sum += price;
-        count += 1;
-    }
-    if let Some(h) = current {
-        flush(h, sum, count, &mut hours);
     }
     Normalised {
         hours,
         dropped,
         duplicates,
+        unusable_hours,
     }
+}
+
+/// The mean of finite positive values: their sum divided by their count, or, when the sum
+/// overflows (values near `f64::MAX`), the mean of the values scaled by their maximum.
+/// `None` when even that is not a finite positive number.
+fn mean(values: impl Iterator<Item = f64> + Clone) -> Option<f64> {
+    let count = values.clone().count() as f64;
+    let sum: f64 = values.clone().sum();
+    let mean = if sum.is_finite() {
+        sum / count
+    } else {
+        let max = values.clone().fold(0.0, f64::max);
+        max * (values.map(|v| v / max).sum::<f64>() / count)
+    };
+    (mean.is_finite() && mean > 0.0).then_some(mean)
 }
 
 /// English name of a currency code as CoinGecko spells the `vs_currency`.
@@ -162,6 +167,33 @@ mod tests {
         let n = normalise(&points, at(0, 0), at(2, 0));
         assert_eq!(n.hours.len(), 1);
         assert_eq!(n.dropped, 2);
+    }
+
+    #[test]
+    fn hours_near_the_largest_float_average_without_overflow() {
+        let big = f64::MAX / 1.5;
+        let points = vec![(at(0, 10), Some(big)), (at(0, 20), Some(big))];
+        let n = normalise(&points, at(0, 0), at(1, 0));
+        assert_eq!(n.hours.len(), 1);
+        assert_eq!(n.hours[0].price, big);
+        assert_eq!(n.unusable_hours, 0);
+        let points = vec![
+            (at(0, 10), Some(f64::MAX)),
+            (at(0, 20), Some(f64::MAX / 2.0)),
+        ];
+        let n = normalise(&points, at(0, 0), at(1, 0));
+        assert_eq!(n.hours[0].price, f64::MAX * 0.75);
+    }
+
+    #[test]
+    fn the_mean_is_finite_and_positive_or_none() {
+        assert_eq!(
+            mean([f64::MIN_POSITIVE / 4.0].into_iter()),
+            Some(f64::MIN_POSITIVE / 4.0)
+        );
+        assert_eq!(mean([f64::MAX, f64::MAX].into_iter()), Some(f64::MAX));
+        assert_eq!(mean([1.0, 2.0].into_iter()), Some(1.5));
+        assert_eq!(mean(std::iter::empty()), None);
     }
 
     #[test]

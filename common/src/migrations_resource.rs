@@ -86,9 +86,9 @@ struct RoleSecret {
     password: String,
 }
 
-/// `CREATE ROLE` (or `ALTER ROLE`) with the secret's password, then the role's grants. The
-/// statements are built server-side with `format('%I', '%L')`, so names and the password are
-/// quoted by PostgreSQL itself; the password is never logged.
+/// `CREATE ROLE` (or `ALTER ROLE`) with the SCRAM verifier of the secret's password, then
+/// the role's grants. The statements are built server-side with `format('%I', '%L')`, so
+/// names are quoted by PostgreSQL itself; the password is never logged or sent.
 async fn ensure_role(state: &AppState, role: AppRole, arn: &str) -> Result<String, String> {
     let label = role.label();
     // Always read afresh: a deploy after a rotation must use the new password.
@@ -106,13 +106,16 @@ async fn ensure_role(state: &AppState, role: AppRole, arn: &str) -> Result<Strin
         ));
     }
     let client = state.db.client().await.map_err(|e| e.to_string())?;
+    // The server gets a SCRAM-SHA-256 verifier computed here, never the password: a failed or
+    // slow statement (and its parameters) lands in PostgreSQL's log, which RDS exports.
+    let verifier = postgres_protocol::password::scram_sha_256(secret.password.as_bytes());
     let create: String = client
         .query_one(
             "SELECT format(CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1::text)
                                 THEN 'ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L'
                                 ELSE 'CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L' END,
                            $1::text, $2::text)",
-            &[&secret.username, &secret.password],
+            &[&secret.username, &verifier],
         )
         .await
         .map_err(|e| format!("preparing the {label} role: {}", db_message(&e)))?
@@ -120,7 +123,7 @@ async fn ensure_role(state: &AppState, role: AppRole, arn: &str) -> Result<Strin
     client
         .batch_execute(&create)
         .await
-        // Only the SQLSTATE: the statement holds the password.
+        // Only the SQLSTATE: the statement holds the password's verifier.
         .map_err(|e| {
             format!(
                 "creating the {label} role failed (SQLSTATE {})",

@@ -129,6 +129,10 @@ impl Secrets {
                 Some(SecretSource::SecretsManager(_))
             )
             || matches!(config.cron_secret, Some(SecretSource::SecretsManager(_)))
+            || matches!(
+                config.origin_verify_secret,
+                Some(SecretSource::SecretsManager(_))
+            )
             || config.reader_secret_arn.is_some()
             || config.writer_secret_arn.is_some();
         if needs_sdk {

@@ -424,6 +424,16 @@ impl PrivateCluster {
         PrivateCluster { name, admin_url }
     }
 
+    /// What the server has logged so far.
+    pub fn server_log(&self) -> String {
+        let path = format!(
+            "{}/../.local/{}/server.log",
+            env!("CARGO_MANIFEST_DIR"),
+            self.name
+        );
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+    }
+
     /// Stops the server like a power cut (`pg_ctl stop -m immediate`).
     pub fn crash(&self) {
         Self::script(&["crash", &self.name]);

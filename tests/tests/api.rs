@@ -8,7 +8,7 @@ use common::api::{Api, AppState, Endpoint};
 use integration_tests::{event, get, json_body, request, DbProxy, TestDb};
 use lambda_http::Body;
 
-const SECRET: &str = "local-dev-cron-secret";
+const SECRET: &str = "local-dev-cron-secret-not-for-production";
 
 /// Rows whose API answers are known:
 /// - ethereum/eur daily 2025-11-01..27 with price = day of month; hourly 2025-11-26..27
@@ -210,7 +210,7 @@ async fn every_prices_rule_violation_is_a_400_that_says_what_is_allowed() {
         ("from=-001-01-01", "from must be a date"),
         ("from=99999-01-01", "from must be a date"),
         ("from=2025-11-10&to=2025-11-01", "from must not be after to"),
-        ("from=2024-01-01&to=2025-06-01", "at most 366 days"),
+        ("from=2014-01-01&to=2025-06-01", "at most 3660 days"),
         (
             "interval=hourly&from=2025-01-01&to=2025-06-01",
             "at most 90 days",

@@ -10,7 +10,7 @@ use common::launcher::LocalLauncher;
 use common::simulator::{Faults, SimulatorConfig};
 use integration_tests::{event, json_body, request, Harness};
 
-const SECRET: &str = "local-dev-cron-secret";
+const SECRET: &str = "local-dev-cron-secret-not-for-production";
 
 async fn harness(slow_ms: u64, extra: &[(&str, &str)]) -> (Harness, Api) {
     let sim = SimulatorConfig {
@@ -79,8 +79,14 @@ async fn missing_malformed_and_wrong_tokens_are_401_without_starting_anything() 
         vec![],
         vec![("authorization", "Basic bG9jYWw6ZGV2")],
         vec![("authorization", "Bearer")],
-        vec![("authorization", "Bearer local-dev-cron-secreT")],
-        vec![("authorization", "Bearer local-dev-cron-secret-and-more")],
+        vec![(
+            "authorization",
+            "Bearer local-dev-cron-secret-not-for-productioN",
+        )],
+        vec![(
+            "authorization",
+            "Bearer local-dev-cron-secret-not-for-production-and-more",
+        )],
         vec![("authorization", SECRET)],
     ] {
         let r = api
@@ -107,7 +113,10 @@ async fn missing_malformed_and_wrong_tokens_are_401_without_starting_anything() 
 #[tokio::test]
 async fn an_accepted_request_starts_exactly_one_run_and_a_second_one_meanwhile_is_409() {
     let (h, api) = harness(40, &[("CRON_SECRET", SECRET)]).await;
-    let auth = [("authorization", "Bearer local-dev-cron-secret")];
+    let auth = [(
+        "authorization",
+        "Bearer local-dev-cron-secret-not-for-production",
+    )];
     let accepted = api
         .handle(request(
             "POST",
@@ -166,7 +175,10 @@ async fn an_accepted_request_starts_exactly_one_run_and_a_second_one_meanwhile_i
 #[tokio::test]
 async fn the_cron_event_payload_is_accepted_and_bad_bodies_are_400() {
     let (h, api) = harness(0, &[("CRON_SECRET", SECRET)]).await;
-    let auth = [("authorization", "Bearer local-dev-cron-secret")];
+    let auth = [(
+        "authorization",
+        "Bearer local-dev-cron-secret-not-for-production",
+    )];
     for body in [
         "{\"mode\":\"weekly\"}",
         "not json",

@@ -54,7 +54,7 @@ async fn api() -> (TestDb, Api) {
     let config = db.config(&[
         ("TRACKED_COINS", "bitcoin"),
         ("TRACKED_CURRENCIES", "usd"),
-        ("CRON_SECRET", "s3cret"),
+        ("CRON_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret"),
     ]);
     let api = Api::new(Arc::new(AppState::new(config).await.unwrap()));
     (db, api)
@@ -134,7 +134,7 @@ async fn every_route_answers_hostile_values_with_400_or_404_envelopes() {
             .handle(request(
                 "POST",
                 "/api/cron/fetch-data",
-                &[("authorization", "Bearer s3cret")],
+                &[("authorization", "Bearer s3cret-s3cret-s3cret-s3cret-s3cret")],
                 &v,
             ))
             .await;

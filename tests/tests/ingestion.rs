@@ -77,13 +77,16 @@ async fn a_full_run_writes_every_pair_and_daily_averages_match_an_independent_co
 
     let client = h.db.client().await;
     let digest = table_digest(&client, None).await;
-    // 44 pairs x 90 days x 24 hours, less the simulator's rare missing hours.
-    assert!((94_000..=95_100).contains(&digest.hourly), "{digest:?}");
+    // 44 pairs x (89 whole days + today's hours so far) x 24, less the simulator's rare
+    // missing hours.
+    assert!((93_000..=95_100).contains(&digest.hourly), "{digest:?}");
     assert_eq!(digest.hourly as u64, report.rows.hourly);
     assert_eq!(digest.daily as u64, report.rows.daily);
-    assert_eq!(digest.daily, 44 * 91);
+    // The window starts at the first UTC midnight within 90 days: 89 whole days and today.
+    assert_eq!(digest.daily, 44 * 90);
 
-    // Each pair asked for exactly 90 days ending at the fixed now.
+    // Each pair asked for the full window ending at the fixed now.
+    let full_start = ingest::window_start(Mode::Full, None, h.now).timestamp();
     let ranges = range_requests(&h);
     assert_eq!(ranges.len(), 44);
     for r in &ranges {
@@ -91,7 +94,9 @@ async fn a_full_run_writes_every_pair_and_daily_averages_match_an_independent_co
             query_param(&r.query, "from").unwrap(),
             query_param(&r.query, "to").unwrap(),
         );
-        assert_eq!(to - from, 90 * 86_400, "{}", r.query);
+        assert_eq!(from, full_start, "{}", r.query);
+        assert_eq!(from % 86_400, 0, "a UTC midnight: {}", r.query);
+        assert!(to - from > 89 * 86_400 && to - from <= 90 * 86_400);
         assert_eq!(to, h.now.timestamp());
     }
 
@@ -348,9 +353,14 @@ async fn clean_first_with_a_failing_upstream_keeps_the_old_rows() {
         h.ingester().run(request, None).await.status,
         Status::Succeeded
     );
+    let full_start = ingest::window_start(Mode::Full, None, h.now).timestamp();
     for r in range_requests(&h) {
-        let span = query_param(&r.query, "to").unwrap() - query_param(&r.query, "from").unwrap();
-        assert_eq!(span, 90 * 86_400, "{}", r.query);
+        assert_eq!(
+            query_param(&r.query, "from").unwrap(),
+            full_start,
+            "{}",
+            r.query
+        );
     }
     assert_eq!(
         table_digest(&client, Some(("bitcoin", "usd"))).await,

@@ -25,7 +25,7 @@ impl Write for Capture {
 
 const DB_PASSWORD: &str = "pgSECRETpw7731";
 const API_KEY: &str = "CG-SECRETkey9942";
-const CRON: &str = "cronSECRET5518";
+const CRON: &str = "cronSECRET5518-cronSECRET5518-cronSECRET5518";
 
 #[tokio::test]
 async fn secrets_never_appear_in_any_log_line() {

@@ -2,13 +2,11 @@
 
 use http::header::AUTHORIZATION;
 use http::StatusCode;
-use secrecy::ExposeSecret;
+use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::{ApiError, AppState, CachePolicy, Reply, Request};
+use super::{secret_check, ApiError, AppState, CachePolicy, Reply, Request};
 use crate::ingest::{store, Mode, RunRequest, Trigger};
 use crate::launcher::IngestLauncher;
 
@@ -39,11 +37,8 @@ pub(super) async fn trigger(
             "the cron trigger is disabled: no cron secret is configured".into(),
         ));
     };
-    let expected = state.secrets.resolve(source).await.map_err(|e| {
-        tracing::error!(error = %e, "cron secret unavailable");
-        ApiError::ServiceUnavailable("the cron secret is unavailable; try again shortly".into())
-    })?;
-    authenticate(request, expected.expose_secret())?;
+    let expected = secret_check::expected(state, source, "cron secret").await?;
+    authenticate(request, &expected)?;
 
     let invalid_body = || {
         ApiError::InvalidParameter(
@@ -60,31 +55,44 @@ pub(super) async fn trigger(
             _ => return Err(invalid_body()),
         },
     };
-    let client = state.db.client().await?;
-    if store::run_in_progress(&client).await? {
+    let launcher = launcher.ok_or_else(|| {
+        ApiError::ServiceUnavailable("no ingestion launcher is configured".into())
+    })?;
+    // The claim records the run as `running` before it is launched, atomically, so of two
+    // requests in flight at once exactly one is accepted (the other sees the claim: 409).
+    let run_id = Uuid::new_v4();
+    let mut client = state.db.client().await?;
+    let mode = body.mode.as_str();
+    if !store::claim_run(&mut client, run_id, Trigger::Http.as_str(), mode).await? {
         return Err(ApiError::Conflict(
             "an ingestion run is already in progress".into(),
         ));
     }
+    // A local launcher runs the ingestion on this pool: leave the connection to it.
     drop(client);
-    let launcher = launcher.ok_or_else(|| {
-        ApiError::ServiceUnavailable("no ingestion launcher is configured".into())
-    })?;
-    let run_id = Uuid::new_v4();
-    launcher
+    let launched = launcher
         .launch(RunRequest {
             mode: body.mode,
             clean_first: body.clean_first,
             trigger: Trigger::Http,
             run_id: Some(run_id),
         })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "could not start the ingestion run");
-            ApiError::ServiceUnavailable(
-                "the ingestion run could not be started; try again shortly".into(),
-            )
-        })?;
+        .await;
+    if let Err(e) = launched {
+        tracing::error!(error = %e, "could not start the ingestion run");
+        let withdrawn = match state.db.client().await {
+            Ok(client) => store::withdraw_claim(&client, run_id)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = withdrawn {
+            tracing::error!(error = %e, "could not withdraw the run's claim; it expires by itself");
+        }
+        return Err(ApiError::ServiceUnavailable(
+            "the ingestion run could not be started; try again shortly".into(),
+        ));
+    }
     tracing::info!(%run_id, mode = body.mode.as_str(), clean_first = body.clean_first, "ingestion run accepted");
     Reply::ok(
         StatusCode::ACCEPTED,
@@ -93,9 +101,8 @@ pub(super) async fn trigger(
     )
 }
 
-/// 401 unless the request carries `Authorization: Bearer <expected>`. Both sides are
-/// hashed first so the comparison takes the same time whatever the token's length.
-fn authenticate(request: &Request, expected: &str) -> Result<(), ApiError> {
+/// 401 unless the request carries `Authorization: Bearer <expected>`.
+fn authenticate(request: &Request, expected: &SecretString) -> Result<(), ApiError> {
     let failure = |reason: &str| {
         // The token itself is never logged. The deploy's metric filter counts this line.
         tracing::warn!(reason, "cron authentication failed");
@@ -110,9 +117,7 @@ fn authenticate(request: &Request, expected: &str) -> Result<(), ApiError> {
     }) else {
         return Err(failure("not a Bearer token"));
     };
-    let given = Sha256::digest(token.trim().as_bytes());
-    let wanted = Sha256::digest(expected.as_bytes());
-    if bool::from(given.ct_eq(&wanted)) {
+    if secret_check::matches(token, expected) {
         Ok(())
     } else {
         Err(failure("wrong token"))

@@ -14,6 +14,10 @@ pub enum ApiError {
     /// 401: missing or wrong credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: the request did not come through CloudFront (origin verification is configured
+    /// and `X-Origin-Verify` is missing or wrong).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: unknown route or resource.
     #[error("{0}")]
     NotFound(String),
@@ -37,6 +41,7 @@ impl ApiError {
         match self {
             ApiError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -50,6 +55,7 @@ impl ApiError {
         match self {
             ApiError::InvalidParameter(_) => "INVALID_PARAMETER",
             ApiError::Unauthorized(_) => "UNAUTHORIZED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
             ApiError::Conflict(_) => "CONFLICT",

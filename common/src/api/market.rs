@@ -26,6 +26,9 @@ struct MarketRow {
     updated_at: Option<DateTime<Utc>>,
 }
 
+/// Intervals are in hours, never days: `timestamptz - interval '7 days'` counts days in the
+/// session's TimeZone, 167 or 169 hours across a DST change.
+///
 /// One query: each coin's latest price, its reference prices 24 h and 7 d earlier, and its
 /// 7-day sparkline, every part an index range scan on the price_hourly primary key. The
 /// sparkline is an `ARRAY(subquery)`, which keeps the index order, rather than
@@ -34,7 +37,7 @@ struct MarketRow {
 const MARKET_SQL: &str = "
 SELECT c.id, c.symbol, c.name, m.image_url, l.price, l.ts, p24.price, p7.price,
        ARRAY(SELECT price FROM price_hourly
-              WHERE coin_id = c.id AND currency_code = $2 AND ts > l.ts - interval '7 days'
+              WHERE coin_id = c.id AND currency_code = $2 AND ts > l.ts - interval '168 hours'
               ORDER BY ts)
   FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)
   JOIN coins c ON c.id = t.id
@@ -46,7 +49,7 @@ SELECT c.id, c.symbol, c.name, m.image_url, l.price, l.ts, p24.price, p7.price,
                       WHERE coin_id = c.id AND currency_code = $2 AND ts <= l.ts - interval '24 hours'
                       ORDER BY ts DESC LIMIT 1) p24 ON true
   LEFT JOIN LATERAL (SELECT price FROM price_hourly
-                      WHERE coin_id = c.id AND currency_code = $2 AND ts <= l.ts - interval '7 days'
+                      WHERE coin_id = c.id AND currency_code = $2 AND ts <= l.ts - interval '168 hours'
                       ORDER BY ts DESC LIMIT 1) p7 ON true
  ORDER BY t.ord";
 

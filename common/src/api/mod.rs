@@ -13,6 +13,7 @@ mod query;
 mod response;
 mod router;
 mod runs;
+mod secret_check;
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub use prices::{parse_prices_query, Interval, PricesQuery};
 pub use query::Query;
 pub use response::{strong_etag, CachePolicy, Cors, Reply};
 pub use router::{match_route, Endpoint, Route};
+pub use secret_check::MIN_SECRET_BYTES;
 
 use crate::config::Config;
 use crate::db::Database;
@@ -34,6 +36,9 @@ use crate::secrets::Secrets;
 pub type Request = http::Request<Body>;
 /// An HTTP response as `lambda_http` returns it to API Gateway.
 pub type Response = http::Response<Body>;
+
+/// The header CloudFront adds to every API request, carrying the origin verification secret.
+pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 
 /// What handlers need, built once per container (or once per local server).
 pub struct AppState {
@@ -103,7 +108,9 @@ impl Api {
     /// Answers one request. Never fails: every error becomes an envelope with its status.
     #[tracing::instrument(name = "http", skip_all, fields(method = %request.method(), path = %request.uri().path(), status))]
     pub async fn handle(&self, request: Request) -> Response {
-        let mut response = if request.method() == http::Method::OPTIONS {
+        let mut response = if let Err(error) = self.verify_origin(&request).await {
+            response::error_response(&error)
+        } else if request.method() == http::Method::OPTIONS {
             self.cors.preflight(&request)
         } else {
             match self.dispatch(&request).await {
@@ -116,6 +123,29 @@ impl Api {
         }
         tracing::Span::current().record("status", response.status().as_u16());
         response
+    }
+
+    /// With origin verification configured, only requests carrying CloudFront's
+    /// `X-Origin-Verify` secret get through; the rest are 403 (the execute-api URL is public).
+    async fn verify_origin(&self, request: &Request) -> Result<(), ApiError> {
+        let Some(source) = &self.state.config.origin_verify_secret else {
+            return Ok(());
+        };
+        let expected =
+            secret_check::expected(&self.state, source, "origin verification secret").await?;
+        let given = request
+            .headers()
+            .get(ORIGIN_VERIFY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        if secret_check::matches(given, &expected) {
+            Ok(())
+        } else {
+            tracing::warn!("request without a valid origin header (not through CloudFront)");
+            Err(ApiError::Forbidden(
+                "requests must come through the dashboard's CloudFront distribution".into(),
+            ))
+        }
     }
 
     async fn dispatch(&self, request: &Request) -> Result<Reply, ApiError> {

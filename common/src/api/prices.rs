@@ -26,7 +26,7 @@ impl Interval {
     }
     fn max_span(self) -> Duration {
         match self {
-            Interval::Daily => Duration::days(366),
+            Interval::Daily => Duration::days(3660),
             Interval::Hourly => Duration::days(90),
         }
     }
@@ -75,14 +75,15 @@ pub fn parse_prices_query(
             "from must not be after to".into(),
         ));
     }
-    // A daily range counts whole days: from 2025-01-01 to 2026-01-01 is 366 days.
+    // A daily range counts whole days: from 2025-01-01 to 2026-01-01 is 365 days (history
+    // accumulates for years, so up to ten years fit).
     let span = match interval {
         Interval::Daily => Duration::days((to.date_naive() - from.date_naive()).num_days()),
         Interval::Hourly => to - from,
     };
     if span > interval.max_span() {
         return Err(ApiError::InvalidParameter(match interval {
-            Interval::Daily => "daily ranges can span at most 366 days".into(),
+            Interval::Daily => "daily ranges can span at most 3660 days".into(),
             Interval::Hourly => {
                 "hourly ranges can span at most 90 days; use interval=daily for longer ranges"
                     .into()

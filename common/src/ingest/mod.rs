@@ -135,7 +135,7 @@ impl<'a> Ingester<'a> {
             pair_results: Vec::new(),
         };
 
-        let mut client = match self.db.client().await {
+        let client = match self.db.client().await {
             Ok(c) => c,
             Err(e) => {
                 report
@@ -144,9 +144,9 @@ impl<'a> Ingester<'a> {
                 return finish(report, started, None).await;
             }
         };
-        match store::try_lock(&client).await {
-            Ok(true) => {}
-            Ok(false) => {
+        let mut lock = match store::RunLock::try_acquire(client).await {
+            Ok(Ok(lock)) => lock,
+            Ok(Err(mut client)) => {
                 report.status = Status::Skipped;
                 tracing::info!("another ingestion run holds the lock; skipping");
                 return finish(report, started, Some(&mut client)).await;
@@ -158,27 +158,32 @@ impl<'a> Ingester<'a> {
                 ));
                 return finish(report, started, None).await;
             }
-        }
-        if let Err(e) = store::start_run(&client, &report).await {
+        };
+        // From here on every path releases the lock (and a panic drops the guard, which
+        // closes the connection, which releases it too).
+        if let Err(e) = store::start_run(lock.client(), &report).await {
             let e = DbError::from(e);
             let code = if e.is_unavailable() {
                 "DATABASE_UNAVAILABLE"
             } else {
                 "DATABASE_ERROR"
             };
+            tracing::error!(error = %e, "could not record the run as started");
             report.failures.push(run_failure(code, &e.to_string()));
-            return finish(report, started, None).await;
+            // Still try to close the row (an accepted run's row exists already).
+            let report = finish(report, started, Some(lock.client())).await;
+            lock.release().await;
+            return report;
         }
         self.emit(IngestEvent::Started {
             run_id: report.run_id,
         });
 
-        self.run_locked(&mut report, &mut client, deadline).await;
+        self.run_locked(&mut report, lock.client(), deadline).await;
 
-        if store::unlock(&client).await.is_err() {
-            tracing::warn!("could not release the run lock; it ends with the session");
-        }
-        finish(report, started, Some(&mut client)).await
+        let report = finish(report, started, Some(lock.client())).await;
+        lock.release().await;
+        report
     }
 
     async fn run_locked(
@@ -220,7 +225,10 @@ impl<'a> Ingester<'a> {
             ) as crate::coingecko::EventSink
         });
         let gecko = CoinGecko::new(&self.config.coingecko, api_key, self.retry.clone())
-            .with_deadline(deadline)
+            // The client stops a reserve early, so the run always has time to write and record.
+            .with_deadline(
+                deadline.map(|d| d.checked_sub(self.reserve).unwrap_or_else(Instant::now)),
+            )
             .with_events(events);
 
         let (known, unavailable) = self.reference_data(report, client, &gecko).await;
@@ -417,7 +425,9 @@ impl<'a> Ingester<'a> {
                     &currency,
                     from,
                     now,
-                    report.clean_first,
+                    report
+                        .clean_first
+                        .then_some(store::Window { from, to: now }),
                 )
                 .await;
             let elapsed = pair_started.elapsed();
@@ -465,7 +475,7 @@ impl<'a> Ingester<'a> {
         currency: &str,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-        clean_first: bool,
+        clean_first: Option<store::Window>,
     ) -> Result<PairRows, (String, String)> {
         let points = gecko
             .market_chart_range(coin, currency, from.timestamp(), to.timestamp())
@@ -480,6 +490,14 @@ impl<'a> Ingester<'a> {
                     normalised.dropped
                 ),
             ));
+        }
+        if normalised.unusable_hours > 0 {
+            tracing::warn!(
+                %coin,
+                %currency,
+                hours = normalised.unusable_hours,
+                "hours without a finite average were dropped"
+            );
         }
         store::write_pair(client, coin, currency, &normalised.hours, clean_first)
             .await
@@ -506,17 +524,32 @@ fn fail_pair(report: &mut RunReport, coin: &str, currency: &str, code: &str, mes
 }
 
 /// The first instant to fetch for a pair whose newest stored hour is `newest`.
+///
+/// A full window starts at the first UTC midnight within the last 90 days, so its first day
+/// is a whole day (a window starting at "now - 90 days" would store a first day of a few
+/// hours that no later run corrects). An incremental window re-fetches 48 hours before the
+/// newest stored hour, is never shorter than 2 days, and never starts before the full one.
 pub fn window_start(
     mode: Mode,
     newest: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
 ) -> DateTime<Utc> {
-    let earliest = now - FULL_WINDOW;
+    let earliest = next_utc_midnight(now - FULL_WINDOW);
     match (mode, newest) {
         (Mode::Full, _) | (Mode::Incremental, None) => earliest,
         (Mode::Incremental, Some(newest)) => {
             (newest - INCREMENTAL_OVERLAP).clamp(earliest, now - MIN_WINDOW)
         }
+    }
+}
+
+/// `t` if it is a UTC midnight, else the next one.
+fn next_utc_midnight(t: DateTime<Utc>) -> DateTime<Utc> {
+    let midnight = t.date_naive().and_time(chrono::NaiveTime::MIN).and_utc();
+    if midnight == t {
+        t
+    } else {
+        midnight + chrono::Duration::days(1)
     }
 }
 
@@ -635,12 +668,13 @@ mod tests {
 
     #[test]
     fn windows_follow_the_spec() {
+        // 2025-11-24T16:00:00Z
         let now = utc_from_secs(1_764_000_000);
-        assert_eq!(window_start(Mode::Full, Some(now), now), now - FULL_WINDOW);
-        assert_eq!(
-            window_start(Mode::Incremental, None, now),
-            now - FULL_WINDOW
-        );
+        // Full: the first UTC midnight within 90 days, 2025-08-27T00:00:00Z (89 days 16 h).
+        let full_start = utc_from_secs(1_756_252_800);
+        assert_eq!(full_start.to_rfc3339(), "2025-08-27T00:00:00+00:00");
+        assert_eq!(window_start(Mode::Full, Some(now), now), full_start);
+        assert_eq!(window_start(Mode::Incremental, None, now), full_start);
         let newest = now - chrono::Duration::hours(30);
         assert_eq!(
             window_start(Mode::Incremental, Some(newest), now),
@@ -651,12 +685,15 @@ mod tests {
             window_start(Mode::Incremental, Some(now), now),
             now - MIN_WINDOW
         );
-        // Very old data: never more than 90 days.
+        // Very old data: never more than the full window.
         let ancient = now - chrono::Duration::days(400);
         assert_eq!(
             window_start(Mode::Incremental, Some(ancient), now),
-            now - FULL_WINDOW
+            full_start
         );
+        // Exactly 90 days after a midnight, the window starts at that midnight.
+        let at_midnight = full_start + FULL_WINDOW;
+        assert_eq!(window_start(Mode::Full, None, at_midnight), full_start);
     }
 
     #[test]

@@ -12,6 +12,13 @@ use crate::domain::HourlyPrice;
 /// The advisory lock key that serialises ingestion runs ("crypto-db" in ASCII).
 pub const LOCK_KEY: i64 = 0x6372_7970_746f_6462;
 
+/// The instants a pair was fetched for, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
 /// Rows written for one pair.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PairRows {
@@ -19,20 +26,67 @@ pub struct PairRows {
     pub daily: u64,
 }
 
-/// Tries to take the run lock on this session; false if another session holds it.
-pub async fn try_lock(client: &impl GenericClient) -> Result<bool, Error> {
-    Ok(client
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
-        .await?
-        .get(0))
+/// The run lock, held by one pooled connection. Release it with [`RunLock::release`]; a lock
+/// that is dropped unreleased (a panic, a cancelled future) takes its connection out of the
+/// pool, and closing the session is what frees a session-level advisory lock.
+pub struct RunLock {
+    client: Option<deadpool_postgres::Object>,
 }
 
-/// Releases the run lock held by this session.
-pub async fn unlock(client: &impl GenericClient) -> Result<(), Error> {
-    client
-        .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
-        .await?;
-    Ok(())
+impl RunLock {
+    /// Tries to take the run lock on `client`'s session: `Ok(Err(client))` gives the connection
+    /// back when another session holds the lock.
+    pub async fn try_acquire(
+        client: deadpool_postgres::Object,
+    ) -> Result<Result<RunLock, deadpool_postgres::Object>, Error> {
+        let locked: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
+            .await?
+            .get(0);
+        Ok(if locked {
+            Ok(RunLock {
+                client: Some(client),
+            })
+        } else {
+            Err(client)
+        })
+    }
+
+    /// The connection holding the lock.
+    pub fn client(&mut self) -> &mut deadpool_postgres::Object {
+        self.client.as_mut().expect("present until released")
+    }
+
+    /// Releases the lock and returns the connection to the pool. A connection whose unlock
+    /// failed (or found no lock to release) is discarded instead, so no pooled session can
+    /// keep the lock.
+    pub async fn release(mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        match client
+            .query_one("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+            .await
+        {
+            Ok(row) if row.get::<_, bool>(0) => {}
+            outcome => {
+                tracing::warn!(
+                    error = ?outcome.err().map(|e| e.to_string()),
+                    "the run lock could not be released; discarding its connection"
+                );
+                drop(deadpool_postgres::Object::take(client));
+            }
+        }
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            tracing::warn!("run lock dropped unreleased; closing its connection");
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
 }
 
 /// True while some session holds the run lock.
@@ -52,18 +106,68 @@ pub async fn run_in_progress(client: &impl GenericClient) -> Result<bool, Error>
         .get(0))
 }
 
-/// Records a run as started. Runs left `running` by a crashed container are closed as
-/// failed first: whoever holds the lock knows no other run is alive.
+/// How long a `running` row that no session backs with the lock (an accepted run whose
+/// invoke was lost, or a run killed mid-way) blocks new requests: the ingest function's
+/// longest run.
+pub const CLAIM_EXPIRY_MINUTES: i32 = 15;
+
+/// Records a run as started. Runs left `running` by a crashed container (or accepted and
+/// never started) are closed as failed first: whoever holds the lock knows no other run is
+/// alive.
 pub async fn start_run(client: &impl GenericClient, report: &RunReport) -> Result<(), Error> {
     client
         .execute(
             "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
                     report = coalesce(report, '{}'::jsonb) || '{\"interrupted\": true}'::jsonb
-              WHERE status = 'running'",
-            &[],
+              WHERE status = 'running' AND id <> $1",
+            &[&report.run_id],
         )
         .await?;
     insert_run(client, report, "running", None).await
+}
+
+/// Claims the right to start a run for the cron route, atomically: records `run_id` as
+/// `running` unless a run holds the lock or another accepted run is waiting to start (at
+/// most one `running` row exists; see migration V3). Returns false when the claim lost.
+pub async fn claim_run(
+    client: &mut deadpool_postgres::Object,
+    run_id: uuid::Uuid,
+    trigger: &str,
+    mode: &str,
+) -> Result<bool, Error> {
+    let tx = client.transaction().await?;
+    if run_in_progress(&tx).await? {
+        return Ok(false);
+    }
+    // An accepted run that never started (its invoke was lost) stops blocking after a while.
+    tx.execute(
+        "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
+                report = '{\"interrupted\": true}'::jsonb
+          WHERE status = 'running' AND started_at < now() - make_interval(mins => $1)",
+        &[&CLAIM_EXPIRY_MINUTES],
+    )
+    .await?;
+    let inserted = tx
+        .execute(
+            "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at)
+             VALUES ($1, $2, $3, 'running', now())
+             ON CONFLICT DO NOTHING",
+            &[&run_id, &trigger, &mode],
+        )
+        .await?;
+    tx.commit().await?;
+    Ok(inserted == 1)
+}
+
+/// Withdraws a claim whose run could not be launched (nothing ran, so nothing is kept).
+pub async fn withdraw_claim(client: &impl GenericClient, run_id: uuid::Uuid) -> Result<(), Error> {
+    client
+        .execute(
+            "DELETE FROM ingestion_runs WHERE id = $1 AND status = 'running' AND report IS NULL",
+            &[&run_id],
+        )
+        .await?;
+    Ok(())
 }
 
 /// Records a finished run (insert or update of its row).
@@ -217,15 +321,16 @@ pub async fn newest_hours(
         .collect())
 }
 
-/// Writes one pair in one transaction: optionally deletes its rows first (`clean_first`),
-/// upserts the hourly prices in one statement, and recomputes the daily average of every
-/// UTC day those hours touch from the stored hourly rows.
+/// Writes one pair in one transaction: optionally deletes its rows inside the refetched
+/// window first (`clean_first`; older history survives), upserts the hourly prices in one
+/// statement, and recomputes the daily average of every UTC day those hours touch from the
+/// stored hourly rows.
 pub async fn write_pair(
     client: &mut deadpool_postgres::Object,
     coin: &str,
     currency: &str,
     hours: &[HourlyPrice],
-    clean_first: bool,
+    clean_first: Option<Window>,
 ) -> Result<PairRows, Error> {
     let (Some(first), Some(last)) = (hours.first(), hours.last()) else {
         return Ok(PairRows::default());
@@ -236,15 +341,19 @@ pub async fn write_pair(
     let prices: Vec<f64> = hours.iter().map(|h| h.price).collect();
 
     let tx = client.transaction().await?;
-    if clean_first {
+    if let Some(window) = clean_first {
+        // The daily rows of the window's days: a full window starts at a UTC midnight, and
+        // every day from there to `to` is recomputed from the hours written below.
+        let first_day = window.from.date_naive();
+        let last_day = window.to.date_naive();
         tx.execute(
-            "DELETE FROM price_hourly WHERE coin_id = $1 AND currency_code = $2",
-            &[&coin, &currency],
+            "DELETE FROM price_hourly WHERE coin_id = $1 AND currency_code = $2 AND ts >= $3 AND ts <= $4",
+            &[&coin, &currency, &window.from, &window.to],
         )
         .await?;
         tx.execute(
-            "DELETE FROM price_daily WHERE coin_id = $1 AND currency_code = $2",
-            &[&coin, &currency],
+            "DELETE FROM price_daily WHERE coin_id = $1 AND currency_code = $2 AND date >= $3 AND date <= $4",
+            &[&coin, &currency, &first_day, &last_day],
         )
         .await?;
     }
@@ -262,7 +371,11 @@ pub async fn write_pair(
     let recompute_daily = tx
         .prepare_cached(
             "INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
-             SELECT coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date, avg(price), count(*)
+             SELECT coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date,
+                    -- avg(price) sums first and overflows near f64::MAX; a UTC day has at
+                    -- most 24 hours, so the sum of price/24 cannot, and the mean of finite
+                    -- prices never exceeds their maximum.
+                    least(sum(price / 24) * (24.0 / count(*)), max(price)), count(*)
                FROM price_hourly
               WHERE coin_id = $1 AND currency_code = $2 AND ts >= $3 AND ts < $4
               GROUP BY coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date

@@ -1,0 +1,60 @@
+//! Shared-secret checks of the HTTP boundary: the cron route's bearer token and the origin
+//! header CloudFront adds. Both trim the configured value (a secret stored with a trailing
+//! newline must still work), refuse to run with a short one, and compare in constant time.
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, AppState};
+use crate::config::SecretSource;
+
+/// The shortest configured secret accepted; a shorter (or empty) one fails closed.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The configured secret `what`, trimmed; 503 when it cannot be read or is too short.
+pub(super) async fn expected(
+    state: &AppState,
+    source: &SecretSource,
+    what: &'static str,
+) -> Result<SecretString, ApiError> {
+    let unavailable =
+        || ApiError::ServiceUnavailable(format!("the {what} is unavailable; try again shortly"));
+    let value = state.secrets.resolve(source).await.map_err(|e| {
+        tracing::error!(error = %e, secret = what, "secret unavailable");
+        unavailable()
+    })?;
+    let trimmed = value.expose_secret().trim();
+    if trimmed.len() < MIN_SECRET_BYTES {
+        tracing::error!(
+            secret = what,
+            bytes = trimmed.len(),
+            minimum = MIN_SECRET_BYTES,
+            "the configured secret is empty or too short; refusing every request"
+        );
+        return Err(unavailable());
+    }
+    Ok(SecretString::from(trimmed.to_owned()))
+}
+
+/// Whether `given` (trimmed) equals `expected`. Both sides are hashed first so the
+/// comparison takes the same time whatever their lengths.
+pub(super) fn matches(given: &str, expected: &SecretString) -> bool {
+    let given = Sha256::digest(given.trim().as_bytes());
+    let wanted = Sha256::digest(expected.expose_secret().as_bytes());
+    bool::from(given.ct_eq(&wanted))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_trims_the_given_value_and_compares_exactly() {
+        let expected = SecretString::from("a".repeat(40));
+        assert!(matches(&format!(" {}\n", "a".repeat(40)), &expected));
+        assert!(!matches(&"a".repeat(39), &expected));
+        assert!(!matches(&"a".repeat(41), &expected));
+        assert!(!matches("", &expected));
+    }
+}
