@@ -50,10 +50,19 @@ invoke prices prices.json |
 # INFO, so neither may appear anywhere in the output of a second emulator run at TRACE.
 token=$(python3 -c 'import json; print(json.load(open("events/cron-trigger.json"))["headers"]["authorization"].split()[1])')
 signature=$(python3 -c 'import json,urllib.parse as u; q=u.parse_qs(u.urlsplit(json.load(open("events/migrate-create.json"))["ResponseURL"]).query); print(q["X-Amz-Signature"][0])')
-closed_port=$(free_port)
-python3 - "$closed_port" <events/migrate-create.json >"$LOCAL_DIR/migrate-local.json" <<'PY'
+response_port=$(free_port) # a stand-in for CloudFormation's response bucket: 200 to every PUT
+background python3 -c '
+import http.server, sys
+class Ok(http.server.BaseHTTPRequestHandler):
+    def do_PUT(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200); self.end_headers()
+    def log_message(self, *args): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Ok).serve_forever()' "$response_port"
+wait_for_port "$response_port" 10 || die "the response double did not start"
+python3 - "$response_port" events/migrate-create.json >"$LOCAL_DIR/migrate-local.json" <<'PY'
 import json, sys, urllib.parse as u
-e = json.load(sys.stdin)
+e = json.load(open(sys.argv[2]))
 parts = u.urlsplit(e["ResponseURL"])
 e["ResponseURL"] = u.urlunsplit(("http", "127.0.0.1:" + sys.argv[1], parts.path, parts.query, ""))
 json.dump(e, sys.stdout)
