@@ -222,14 +222,33 @@ async fn a_launch_failure_is_503_and_leaves_nothing_blocking() {
 
 #[tokio::test]
 async fn a_cron_secret_stored_with_a_trailing_newline_still_authenticates() {
+    use common::secrets::{SecretCache, Secrets};
+    // As `aws secretsmanager put-secret-value --secret-string "$(cat file)"` keeps it.
+    let sm = integration_tests::moto_secrets_client().await;
+    let arn = sm
+        .create_secret()
+        .name(format!(
+            "crypto-dashboard/cron-{}",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .secret_string(format!("{SECRET}\n"))
+        .send()
+        .await
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
     let db = TestDb::migrated().await;
-    let with_newline = format!("{SECRET}\n");
-    let state = Arc::new(
-        AppState::new(db.config(&[("CRON_SECRET", with_newline.as_str())]))
+    let config = db.config(&[("CRON_SECRET_ARN", arn.as_str())]);
+    let secrets = Secrets::with_cache(Arc::new(SecretCache::new(sm, Duration::from_secs(60))));
+    let state = AppState {
+        db: common::db::Database::connect(&config.database, &secrets)
             .await
             .unwrap(),
-    );
-    let api = Api::new(state).with_launcher(Arc::new(RecordingLauncher::default()));
+        config,
+        secrets,
+    };
+    let api = Api::new(Arc::new(state)).with_launcher(Arc::new(RecordingLauncher::default()));
     let r = api.handle(post_trigger(&bearer())).await;
     assert_eq!(r.status(), 202, "{}", json_body(&r));
 }
