@@ -7,7 +7,9 @@
 #  2. sam validate --lint --template template.yaml (SAM's own validation + cfn-lint)
 #  3. scripts/check_template.py                   (our rules: no IAM wildcards, every function
 #                                                   arm64/provided.al2023/rust-cargolambda, every
-#                                                   SPEC route present, ingest/migrate/RDS settings)
+#                                                   SPEC route present, ingest/migrate/RDS settings,
+#                                                   origin verification, the API cache key, read-only
+#                                                   egress, the RDS log group, the connection budget)
 #  4. samconfig.toml parses, names the stack, builds in parallel, lints, sets no profile and
 #     gives defaults for the environment, CoinGecko plan, alarm e-mail, RDS Proxy and WAF
 #
@@ -62,7 +64,7 @@ if ! sam validate --lint --template template.yaml; then
 fi
 
 say "template policy checks (scripts/check_template.py)"
-if ! python "$ROOT/scripts/check_template.py" template.yaml; then
+if ! python "$ROOT/scripts/check_template.py" --template template.yaml; then
   failed+=("scripts/check_template.py")
 fi
 

@@ -4,7 +4,11 @@
 Run by scripts/check-deploy.sh with the venv that holds cfn-lint (its YAML loader understands
 !Ref/!GetAtt/!Sub) and aws-sam-translator (to check the IAM roles SAM generates).
 
-    python scripts/check_template.py [template.yaml]
+    python scripts/check_template.py [--template PATH] [--root DIR] [PATH]
+
+PATH (or --template) defaults to template.yaml; DIR (the checkout whose functions/, openapi.yaml
+and docs/deploy.md the template is compared with) defaults to this script's repository, so a
+copy of the template elsewhere (e.g. a deliberately broken one) is checked against it.
 
 Fails (exit 1, one "error:" line per finding) when:
   - an IAM policy statement that allows something uses Action "*", a service wildcard
@@ -17,20 +21,37 @@ Fails (exit 1, one "error:" line per finding) when:
   - an HTTP route of the SPEC is missing, extra, or wired to the wrong binary;
   - the ingest function lost its schedule, reserved concurrency 1, timeout, or DLQ destination;
   - a function connects with another database role than its own (owner: migrate only;
-    dashboard_writer: ingest; dashboard_reader: every other function), or may read the owner
+    dashboard_writer: ingest and cron-trigger; dashboard_reader: the read functions), or may read the owner
     secret without being the migrate function;
   - the migrations custom resource, the database settings, log retention or the cron
-    authentication metric filter are not what docs/deploy.md promises.
+    authentication metric filter are not what docs/deploy.md promises;
+  - origin verification is incomplete: no generated <stack>/origin-verify secret (48+ letters
+    and digits), CloudFront's API origin does not send X-Origin-Verify from it, an HTTP
+    function lacks ORIGIN_VERIFY_SECRET_ARN, a function reads a secret outside its own list
+    (HTTP functions: their own plus the origin-verify secret), or an output exposes the
+    execute-api URL;
+  - the /api/* cache policy's query strings are not exactly the ones the API reads, or the
+    origin request policy forwards others;
+  - a read (GET) function is not in a security group of its own whose egress is only 5432 to
+    the database/proxy groups and 443 to the Secrets Manager endpoint's group (no 0.0.0.0/0),
+    or a group it sends to does not admit it;
+  - an RDS instance exporting PostgreSQL logs has no explicit, valid DBInstanceIdentifier, no
+    log group /aws/rds/instance/<id>/postgresql with retention, or does not depend on it;
+  - a read function has no reserved concurrency, or the connection budget of docs/deploy.md
+    (its table included) does not hold at the template's defaults, with and without RDS Proxy.
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import json
 import os
 import re
 import sys
 from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Binary name -> (method, path) of its HTTP API route, or None for non-HTTP functions.
 EXPECTED_FUNCTIONS = {
@@ -52,11 +73,40 @@ ALLOWED_MANAGED_POLICIES = {
 }
 # Binary -> the secret (logical id) of the database role it connects as; every other
 # function uses the read-only role.
-DATABASE_ROLE_SECRETS = {"migrate": "DatabaseSecret", "ingest": "DatabaseWriterSecret"}
+DATABASE_ROLE_SECRETS = {
+    "migrate": "DatabaseSecret",
+    "ingest": "DatabaseWriterSecret",
+    # Records the accepted run before launching it (one running row at a time).
+    "cron-trigger": "DatabaseWriterSecret",
+}
 READ_ONLY_SECRET = "DatabaseReaderSecret"
 OWNER_SECRET = "DatabaseSecret"
 INGEST_SCHEDULE = "cron(0 2 * * ? *)"
 CRON_AUTH_PHRASE = "cron authentication failed"
+# Binary -> the secrets (logical ids) it may read besides READ_ONLY_SECRET's default; HTTP
+# functions may also read the origin-verify secret, and nothing else.
+OWN_SECRETS = {
+    "migrate": {"DatabaseSecret", "DatabaseReaderSecret", "DatabaseWriterSecret"},
+    "ingest": {"DatabaseWriterSecret", "CoinGeckoApiKeySecret"},
+    "cron-trigger": {"DatabaseWriterSecret", "CronSecret"},
+}
+ORIGIN_VERIFY_HEADER = "x-origin-verify"
+ORIGIN_VERIFY_SECRET_SUFFIX = "/origin-verify"
+ORIGIN_VERIFY_MIN_LENGTH = 48
+# The query strings the API reads (prices: currency, interval, from, to; market: currency;
+# ingestion runs: limit). The API cache key holds exactly these.
+API_QUERY_STRINGS = {"currency", "interval", "from", "to", "limit"}
+POSTGRES_PORT = 5432
+# The database connection budget; docs/deploy.md "Database connection budget" shows the same
+# arithmetic. max_connections is LEAST(DBInstanceClassMemory/9531392, 5000), where
+# DBInstanceClassMemory is what is left of the class's memory after the OS and RDS's own
+# processes: 112 for a nominal 1 GiB, about 80-87 observed; plan with the low end.
+PLANNED_MAX_CONNECTIONS = {"db.t4g.micro": 80, "db.t3.micro": 80}
+SUPERUSER_RESERVED = 3 + 2  # superuser_reserved_connections + rds.rds_superuser_reserved_connections
+ROTATION_CONNECTIONS = 3  # the three hosted rotation Lambdas (all rotate when first set up)
+OPERATOR_HEADROOM = 5  # at least this many left for psql sessions, RDS's own, a manual migrate
+STACK_NAME_FOR_CHECKS = "crypto-dashboard"
+RDS_IDENTIFIER = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,62}$")
 
 errors: list[str] = []
 
@@ -403,8 +453,515 @@ def check_cloudfront(raw: dict) -> None:
                 error(f"{name}: behaviour {b.get('PathPattern')} must be HTTPS only")
 
 
+# --- evaluating intrinsic functions at the parameters' defaults ---------------------------------
+
+class Unresolved(Exception):
+    """An intrinsic function this small evaluator does not resolve (GetAtt, Ref to a resource)."""
+
+
+def defaults(raw: dict) -> dict:
+    return {k: v.get("Default") for k, v in raw.get("Parameters", {}).items() if "Default" in v}
+
+
+def evaluate(node, raw: dict, params: dict):
+    """node with Ref/Sub/If/Join/Equals/Not/And/Or/Condition resolved under params."""
+    if isinstance(node, list):
+        return [evaluate(n, raw, params) for n in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) != 1:
+        return {k: evaluate(v, raw, params) for k, v in node.items()}
+    (fn, arg), = node.items()
+    if fn == "Ref":
+        if arg in params:
+            return params[arg]
+        pseudo = {"AWS::StackName": STACK_NAME_FOR_CHECKS, "AWS::Region": "us-east-1",
+                  "AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+        if arg in pseudo:
+            return pseudo[arg]
+        raise Unresolved(f"Ref {arg}")
+    if fn == "Fn::Sub":
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
+
+        def one(m):
+            name = m.group(1)
+            if name in variables:
+                return str(evaluate(variables[name], raw, params))
+            return str(evaluate({"Ref": name}, raw, params))
+        return re.sub(r"\$\{([^!}][^}]*)\}", one, text)
+    if fn == "Fn::If":
+        branch = arg[1] if condition(arg[0], raw, params) else arg[2]
+        return evaluate(branch, raw, params)
+    if fn == "Fn::Join":
+        return str(arg[0]).join(str(evaluate(x, raw, params)) for x in arg[1])
+    if fn == "Fn::Equals":
+        a, b = (evaluate(x, raw, params) for x in arg)
+        return str(a) == str(b)
+    if fn == "Fn::Not":
+        return not evaluate(arg[0], raw, params)
+    if fn == "Fn::And":
+        return all(evaluate(x, raw, params) for x in arg)
+    if fn == "Fn::Or":
+        return any(evaluate(x, raw, params) for x in arg)
+    if fn == "Condition":
+        return condition(arg, raw, params)
+    if fn.startswith("Fn::"):
+        raise Unresolved(fn)
+    return {fn: evaluate(arg, raw, params)}
+
+
+def condition(name: str, raw: dict, params: dict) -> bool:
+    if name not in raw.get("Conditions", {}):
+        raise Unresolved(f"condition {name}")
+    return bool(evaluate(raw["Conditions"][name], raw, params))
+
+
+def active(res: dict, raw: dict, params: dict) -> bool:
+    """Whether a resource exists under params (its Condition, if any, holds)."""
+    return "Condition" not in res or condition(res["Condition"], raw, params)
+
+
+def ref_id(node):
+    """The logical id of {"Ref": id}, else None."""
+    return node.get("Ref") if isinstance(node, dict) and set(node) == {"Ref"} else None
+
+
+def of_type(raw: dict, type_: str) -> dict:
+    return {n: r for n, r in raw.get("Resources", {}).items() if r.get("Type") == type_}
+
+
+def http_binaries() -> set[str]:
+    return {b for b, route in EXPECTED_FUNCTIONS.items() if route}
+
+
+def read_binaries() -> set[str]:
+    return {b for b, route in EXPECTED_FUNCTIONS.items() if route and route[0] == "GET"}
+
+
+# --- origin verification ----------------------------------------------------------------------
+
+def origin_verify_secret(raw: dict) -> str | None:
+    """Checks the generated origin-verify secret; returns its logical id."""
+    found = None
+    for name, res in of_type(raw, "AWS::SecretsManager::Secret").items():
+        props = res.get("Properties", {})
+        try:
+            secret_name = evaluate(props.get("Name"), raw, defaults(raw))
+        except Unresolved:
+            continue
+        if not (isinstance(secret_name, str) and secret_name.endswith(ORIGIN_VERIFY_SECRET_SUFFIX)):
+            continue
+        found = name
+        if secret_name != STACK_NAME_FOR_CHECKS + ORIGIN_VERIFY_SECRET_SUFFIX:
+            error(f"{name}: Name must be ${{AWS::StackName}}{ORIGIN_VERIFY_SECRET_SUFFIX}, like the other secrets")
+        gen = props.get("GenerateSecretString")
+        if not isinstance(gen, dict) or "SecretString" in props:
+            error(f"{name}: the origin-verify value must be generated (GenerateSecretString), not given")
+            continue
+        if "SecretStringTemplate" in gen or "GenerateStringKey" in gen:
+            error(f"{name}: the origin-verify secret must be a plain string (no JSON template)")
+        if not isinstance(gen.get("PasswordLength"), int) or gen["PasswordLength"] < ORIGIN_VERIFY_MIN_LENGTH:
+            error(f"{name}: PasswordLength must be at least {ORIGIN_VERIFY_MIN_LENGTH} (the default is 32)")
+        if gen.get("ExcludePunctuation") is not True or gen.get("IncludeSpace") is True:
+            error(f"{name}: ExcludePunctuation must be true and IncludeSpace not set (header-safe value)")
+    if found is None:
+        error(f"no AWS::SecretsManager::Secret named ${{AWS::StackName}}{ORIGIN_VERIFY_SECRET_SUFFIX}")
+    return found
+
+
+def string_leaves(node):
+    """The template strings a value can take: each branch of Fn::If, the text of Fn::Sub."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict) and "Fn::If" in node:
+        for branch in node["Fn::If"][1:]:
+            yield from string_leaves(branch)
+    elif isinstance(node, dict) and "Fn::Sub" in node:
+        arg = node["Fn::Sub"]
+        yield arg if isinstance(arg, str) else arg[0]
+    else:
+        yield json.dumps(node)
+
+
+def api_behaviour(raw: dict):
+    """(distribution id, its config, the /api/* behaviour) or None."""
+    for name, res in of_type(raw, "AWS::CloudFront::Distribution").items():
+        config = res.get("Properties", {}).get("DistributionConfig", {})
+        for b in config.get("CacheBehaviors", []):
+            if b.get("PathPattern") == "/api/*":
+                return name, config, b
+    error("no CloudFront behaviour for /api/*")
+    return None
+
+
+def check_origin_header(raw: dict, secret: str | None) -> None:
+    found = api_behaviour(raw)
+    if not found or not secret:
+        return
+    name, config, behaviour = found
+    origins = {o.get("Id"): o for o in config.get("Origins", [])}
+    origin = origins.get(behaviour.get("TargetOriginId"))
+    if origin is None or "execute-api" not in json.dumps(origin.get("DomainName")):
+        error(f"{name}: the /api/* behaviour must target the HTTP API's execute-api origin")
+        return
+    headers = [h for h in origin.get("OriginCustomHeaders", [])
+               if str(h.get("HeaderName", "")).lower() == ORIGIN_VERIFY_HEADER]
+    if len(headers) != 1:
+        error(f"{name}: origin {origin.get('Id')} must send one X-Origin-Verify custom header")
+        return
+    reference = re.compile(r"^\{\{resolve:secretsmanager:\$\{" + re.escape(secret)
+                           + r"\}(:SecretString(:(?:[^:{}$]|\$\{\w+\})*){0,3})?\}\}$")
+    for text in string_leaves(headers[0].get("HeaderValue")):
+        if not reference.match(text):
+            error(f"{name}: X-Origin-Verify must be a {{{{resolve:secretsmanager:${{{secret}}}...}}}} "
+                  f"dynamic reference to the origin-verify secret, got {text!r}")
+
+
+def readable_secrets(props: dict) -> tuple[set[str], list[str]]:
+    """Logical ids of the secrets a function's Policies allow GetSecretValue on, and the
+    resources that are not a Ref to a secret."""
+    ids, others = set(), []
+    for _, stmt in walk_statements(props.get("Policies", []), "Policies"):
+        if stmt.get("Effect") != "Allow" or "secretsmanager:GetSecretValue" not in as_list(stmt.get("Action")):
+            continue
+        for resource in as_list(stmt.get("Resource")):
+            rid = ref_id(resource)
+            if rid:
+                ids.add(rid)
+            else:
+                others.append(json.dumps(resource))
+    return ids, others
+
+
+def check_function_secrets(raw: dict, by_binary, secret: str | None) -> None:
+    for binary, (name, res) in by_binary.items():
+        props = res.get("Properties", {})
+        variables = props.get("Environment", {}).get("Variables", {})
+        allowed = set(OWN_SECRETS.get(binary, {READ_ONLY_SECRET}))
+        is_http = binary in http_binaries()
+        if is_http and secret:
+            allowed.add(secret)
+            if ref_id(variables.get("ORIGIN_VERIFY_SECRET_ARN")) != secret:
+                error(f"{name}: an HTTP function needs ORIGIN_VERIFY_SECRET_ARN: !Ref {secret}")
+        elif is_http:
+            # No origin-verify secret found (reported once already): judge the rest only.
+            allowed.update(filter(None, [ref_id(variables.get("ORIGIN_VERIFY_SECRET_ARN"))]))
+        elif "ORIGIN_VERIFY_SECRET_ARN" in variables:
+            error(f"{name}: not an HTTP function; it has no use for ORIGIN_VERIFY_SECRET_ARN")
+        readable, others = readable_secrets(props)
+        for other in others:
+            error(f"{name}: secretsmanager:GetSecretValue on {other}; use !Ref of a secret of this template")
+        for extra in sorted(readable - allowed):
+            error(f"{name}: may read {extra}, but its secrets are {sorted(allowed)}")
+        if is_http and secret and secret not in readable:
+            error(f"{name}: needs secretsmanager:GetSecretValue on {secret} (ORIGIN_VERIFY_SECRET_ARN)")
+
+
+def check_outputs(raw: dict) -> None:
+    for name, out in raw.get("Outputs", {}).items():
+        text = json.dumps(out.get("Value"))
+        if "execute-api" in text or ref_id(out.get("Value")) == "Api":
+            error(f"Outputs.{name}: exposes the execute-api endpoint; the API's address is CloudFront's /api/")
+
+
+# --- API cache key ------------------------------------------------------------------------------
+
+def check_api_cache_key(raw: dict) -> None:
+    found = api_behaviour(raw)
+    if not found:
+        return
+    name, _, behaviour = found
+    resources = raw.get("Resources", {})
+    policy_id = ref_id(behaviour.get("CachePolicyId"))
+    policy = resources.get(policy_id, {})
+    if policy.get("Type") != "AWS::CloudFront::CachePolicy":
+        error(f"{name}: the /api/* behaviour must use a cache policy of this template")
+    else:
+        qs = (policy["Properties"].get("CachePolicyConfig", {})
+              .get("ParametersInCacheKeyAndForwardedToOrigin", {}).get("QueryStringsConfig", {}))
+        listed = as_list(qs.get("QueryStrings"))
+        if qs.get("QueryStringBehavior") != "whitelist" or set(listed) != API_QUERY_STRINGS \
+                or len(listed) != len(set(listed)):
+            error(f"{policy_id}: the cache key's query strings must be exactly the ones the API "
+                  f"reads (whitelist {sorted(API_QUERY_STRINGS)}), got "
+                  f"{qs.get('QueryStringBehavior')} {listed}")
+    orp_id = ref_id(behaviour.get("OriginRequestPolicyId"))
+    orp = resources.get(orp_id, {})
+    if orp.get("Type") == "AWS::CloudFront::OriginRequestPolicy":
+        qs = orp["Properties"].get("OriginRequestPolicyConfig", {}).get("QueryStringsConfig", {})
+        behaviour_qs = qs.get("QueryStringBehavior")
+        if behaviour_qs not in ("none", "whitelist") or not set(as_list(qs.get("QueryStrings"))) <= API_QUERY_STRINGS:
+            error(f"{orp_id}: forwards query strings outside the cache key ({behaviour_qs}); the "
+                  f"origin would answer for a request the key does not describe")
+
+
+# --- read functions' security group -------------------------------------------------------------
+
+def group_rules(raw: dict, group: str, direction: str) -> list[dict]:
+    """Inline and separate rules of a security group; direction is Egress or Ingress."""
+    resources = raw.get("Resources", {})
+    rules = [dict(r) for r in resources.get(group, {}).get("Properties", {}).get(f"SecurityGroup{direction}", [])]
+    for name, res in of_type(raw, f"AWS::EC2::SecurityGroup{direction}").items():
+        if ref_id(res.get("Properties", {}).get("GroupId")) == group:
+            rule = dict(res["Properties"])
+            rule["_resource"] = name
+            rule["_condition"] = res.get("Condition")
+            rules.append(rule)
+    return rules
+
+
+def check_read_security_group(raw: dict, translated: dict | None, by_binary) -> None:
+    if translated is None:
+        return
+    functions = translated.get("Resources", {})
+    database_groups = {ref_id(g) for r in of_type(raw, "AWS::RDS::DBInstance").values()
+                       for g in as_list(r.get("Properties", {}).get("VPCSecurityGroups"))}
+    proxy_groups = {ref_id(g) for r in of_type(raw, "AWS::RDS::DBProxy").values()
+                    for g in as_list(r.get("Properties", {}).get("VpcSecurityGroupIds"))}
+    endpoint_groups = {ref_id(g) for r in of_type(raw, "AWS::EC2::VPCEndpoint").values()
+                       if "secretsmanager" in json.dumps(r.get("Properties", {}).get("ServiceName"))
+                       for g in as_list(r.get("Properties", {}).get("SecurityGroupIds"))}
+    def groups_of(name):
+        return as_list(functions.get(name, {}).get("Properties", {}).get("VpcConfig", {}).get("SecurityGroupIds"))
+
+    users: dict[str, set[str]] = {}  # security group -> functions that are not read functions
+    for binary, (name, _) in by_binary.items():
+        if binary not in read_binaries():
+            for g in groups_of(name):
+                users.setdefault(ref_id(g), set()).add(name)
+    read_groups: set[str] = set()
+    for binary in sorted(read_binaries()):
+        if binary not in by_binary:
+            continue
+        name = by_binary[binary][0]
+        groups = groups_of(name)
+        ids = [ref_id(g) for g in groups]
+        if len(ids) != 1 or not ids[0]:
+            error(f"{name}: a read function needs exactly one security group, the read-only one "
+                  f"(after SAM's Globals merge it has {json.dumps(groups)})")
+            continue
+        if ids[0] in users:
+            error(f"{name}: its security group {ids[0]} is shared with {sorted(users[ids[0]])}; "
+                  f"read functions need a group of their own")
+        read_groups.add(ids[0])
+    if len(read_groups) > 1:
+        error(f"the read functions use different security groups {sorted(read_groups)}; give them one")
+    for group in sorted(read_groups):
+        res = raw.get("Resources", {}).get(group, {})
+        if res.get("Type") != "AWS::EC2::SecurityGroup":
+            error(f"read functions' security group {group} is not an AWS::EC2::SecurityGroup of this template")
+            continue
+        if not res.get("Properties", {}).get("SecurityGroupEgress"):
+            error(f"{group}: needs an inline SecurityGroupEgress; without one AWS adds allow-all egress")
+        for rule in group_rules(raw, group, "Egress"):
+            where = f"{group} egress {rule.get('_resource') or rule.get('Description', '')!r}"
+            cidr = rule.get("CidrIp") or rule.get("CidrIpv6") or rule.get("DestinationPrefixListId")
+            if cidr:
+                error(f"{where}: to {cidr}; read functions may only reach the database/proxy and "
+                      f"Secrets Manager endpoint groups (no 0.0.0.0/0)")
+                continue
+            target = ref_id(rule.get("DestinationSecurityGroupId"))
+            port = (rule.get("FromPort"), rule.get("ToPort"))
+            if str(rule.get("IpProtocol")) != "tcp":
+                error(f"{where}: protocol {rule.get('IpProtocol')!r}; only tcp")
+            elif port == (POSTGRES_PORT, POSTGRES_PORT) and target in database_groups | proxy_groups:
+                pass
+            elif port == (443, 443) and target in endpoint_groups:
+                pass
+            else:
+                error(f"{where}: ports {port} to {target}; only {POSTGRES_PORT} to the database/proxy "
+                      f"group and 443 to the Secrets Manager endpoint group")
+                continue
+            admitted = [i for i in group_rules(raw, target, "Ingress")
+                        if ref_id(i.get("SourceSecurityGroupId")) == group
+                        and (i.get("FromPort"), i.get("ToPort")) == port
+                        and i.get("_condition") in (None, rule.get("_condition"))]
+            if not admitted:
+                error(f"{target}: does not admit {group} on port {port[0]} (its egress rule {where})")
+
+
+# --- RDS PostgreSQL log group -------------------------------------------------------------------
+
+def check_rds_log_group(raw: dict) -> None:
+    resources = raw.get("Resources", {})
+    log_groups = of_type(raw, "AWS::Logs::LogGroup")
+    for name, res in of_type(raw, "AWS::RDS::DBInstance").items():
+        props = res.get("Properties", {})
+        if "postgresql" not in as_list(props.get("EnableCloudwatchLogsExports")):
+            continue
+        ident = props.get("DBInstanceIdentifier")
+        if ident is None:
+            error(f"{name}: exports PostgreSQL logs but has no DBInstanceIdentifier, so its log group "
+                  f"(/aws/rds/instance/<id>/postgresql) cannot be created, with retention, before RDS makes it")
+            continue
+        # Defaults, and the same with every empty parameter the identifier uses set.
+        base = defaults(raw)
+        used = {ref_id(r) for r in walk_refs(ident)} | set(re.findall(r"\$\{(\w+)\}", json.dumps(ident)))
+        variant = dict(base, **{k: "sample-db" for k in used if base.get(k) == ""})
+        matched = set()
+        for params in (base, variant):
+            try:
+                value = evaluate(ident, raw, params)
+            except Unresolved as exc:
+                error(f"{name}: DBInstanceIdentifier cannot be worked out from parameters ({exc})")
+                break
+            if not isinstance(value, str) or not RDS_IDENTIFIER.match(value):
+                error(f"{name}: DBInstanceIdentifier {value!r} is not a valid RDS identifier "
+                      f"(letters, digits, single hyphens, starting with a letter, at most 63)")
+            wanted = f"/aws/rds/instance/{value}/postgresql"
+            here = set()
+            for lg, lg_res in log_groups.items():
+                try:
+                    if active(lg_res, raw, params) and evaluate(
+                            lg_res.get("Properties", {}).get("LogGroupName"), raw, params) == wanted:
+                        here.add(lg)
+                except Unresolved:
+                    continue
+            if not here:
+                error(f"{name}: no log group named {wanted} (the PostgreSQL log export's group)")
+            matched |= here
+        for lg in sorted(matched):
+            if "RetentionInDays" not in resources[lg].get("Properties", {}):
+                error(f"{lg}: the PostgreSQL log group needs RetentionInDays")
+            if lg not in as_list(res.get("DependsOn")):
+                error(f"{name}: must DependsOn {lg}, or RDS may create the group first (without retention)")
+
+
+# --- connection budget --------------------------------------------------------------------------
+
+def number(node, raw: dict, params: dict, what: str):
+    try:
+        value = evaluate(node, raw, params)
+        return int(value)
+    except (Unresolved, TypeError, ValueError):
+        error(f"{what}: {json.dumps(node)} is not a number at the parameters' defaults")
+        return None
+
+
+def budget_table(root: Path) -> dict[str, int]:
+    """The 'Database connection budget' table of docs/deploy.md: first-cell text -> number."""
+    path = root / "docs" / "deploy.md"
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8")
+    section = re.search(r"^#+ Database connection budget\n(.*?)(?=^#)", text, re.M | re.S)
+    rows = {}
+    for line in (section.group(1) if section else "").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2:
+            m = re.fullmatch(r"[*\s]*[-−]?\s*(\d+)[*\s]*", cells[1])
+            if m:
+                rows[re.sub(r"[*`]", "", cells[0]).strip().lower()] = int(m.group(1))
+    return rows
+
+
+def check_connection_budget(raw: dict, by_binary, root: Path) -> None:
+    params = defaults(raw)
+    db_class = params.get("DbInstanceClass")
+    planned = PLANNED_MAX_CONNECTIONS.get(db_class)
+    if planned is None:
+        error(f"DbInstanceClass default {db_class!r} has no planned max_connections here; add it to "
+              f"PLANNED_MAX_CONNECTIONS and to docs/deploy.md's budget")
+        return
+
+    def consumer(binary, need_reserved):
+        name, res = by_binary[binary]
+        props = res.get("Properties", {})
+        pool = props.get("Environment", {}).get("Variables", {}).get("DB_POOL_MAX_SIZE")
+        pool = number(pool, raw, params, f"{name}.DB_POOL_MAX_SIZE") if pool is not None else None
+        if pool is None:
+            error(f"{name}: DB_POOL_MAX_SIZE must be set (the connection budget counts it)")
+        reserved = props.get("ReservedConcurrentExecutions")
+        if reserved is None:
+            if need_reserved:
+                error(f"{name}: ReservedConcurrentExecutions must be set (it bounds the function's "
+                      f"database connections; docs/deploy.md \"Database connection budget\")")
+            count = None if need_reserved else 1
+        else:
+            count = number(reserved, raw, params, f"{name}.ReservedConcurrentExecutions")
+        return count, pool
+
+    if any(b not in by_binary for b in EXPECTED_FUNCTIONS):
+        return
+    reads = [consumer(b, True) for b in sorted(read_binaries())]
+    cron = consumer("cron-trigger", True)
+    ingest = consumer("ingest", True)
+    migrate = consumer("migrate", False)  # one custom-resource invocation per deploy
+    parts = reads + [cron, ingest, migrate]
+    if any(c is None or p is None for c, p in parts):
+        return
+    usable = planned - SUPERUSER_RESERVED
+    line = {
+        "read functions": sum(c * p for c, p in reads),
+        "cron-trigger": cron[0] * cron[1],
+        "ingest": ingest[0] * ingest[1],
+        "migrate": migrate[0] * migrate[1],
+        "secret rotation": ROTATION_CONNECTIONS,
+    }
+    headroom = usable - sum(line.values())
+    if headroom < OPERATOR_HEADROOM:
+        error(f"connection budget on {db_class}: {usable} usable (max_connections {planned} - "
+              f"{SUPERUSER_RESERVED} reserved) - {line} leaves {headroom}, under the "
+              f"{OPERATOR_HEADROOM} kept for operators; lower ReadFunctionReservedConcurrency")
+    # The largest per-function read concurrency that fits, against the template's rule.
+    per_read = {p for _, p in reads}
+    fits = None
+    if len(per_read) == 1:
+        others = sum(v for k, v in line.items() if k != "read functions")
+        fits = (usable - OPERATOR_HEADROOM - others) // (len(reads) * per_read.pop())
+        allowed = None
+        for rule in raw.get("Rules", {}).values():
+            for a in rule.get("Assertions", []):
+                c = a.get("Assert", {}).get("Fn::Contains")
+                if c and ref_id(c[1]) == "ReadFunctionReservedConcurrency":
+                    allowed = {int(v) for v in c[0]}
+        if allowed is None:
+            error("no template rule bounds ReadFunctionReservedConcurrency on a micro instance class")
+        elif allowed != set(range(1, fits + 1)):
+            error(f"the rule on ReadFunctionReservedConcurrency allows {sorted(allowed)}; the budget "
+                  f"allows 1..{fits}")
+    # With RDS Proxy the proxy's pool is the bound; what connects directly still has to fit.
+    for name, res in of_type(raw, "AWS::RDS::DBProxyTargetGroup").items():
+        pct = res.get("Properties", {}).get("ConnectionPoolConfigurationInfo", {}).get("MaxConnectionsPercent")
+        if not isinstance(pct, int):
+            error(f"{name}: set ConnectionPoolConfigurationInfo.MaxConnectionsPercent (the proxy's share)")
+            continue
+        proxy = planned * pct // 100
+        direct = line["migrate"] + line["secret rotation"]
+        if proxy + direct + OPERATOR_HEADROOM > usable:
+            error(f"{name}: with RDS Proxy, {proxy} proxy connections ({pct}% of {planned}) + {direct} "
+                  f"direct + {OPERATOR_HEADROOM} for operators exceed the {usable} usable")
+    # docs/deploy.md shows the same numbers.
+    table = budget_table(root)
+    if not table:
+        error("docs/deploy.md has no \"Database connection budget\" table")
+        return
+    expected = dict(line, usable=usable, headroom=headroom)
+    if fits is not None:
+        expected["largest readfunctionreservedconcurrency"] = fits
+    for key, value in expected.items():
+        rows = [v for label, v in table.items() if label.startswith(key)]
+        if rows != [value]:
+            error(f"docs/deploy.md budget table: the row starting {key!r} should say {value}, "
+                  f"found {rows or 'none'}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", help="the template (default template.yaml)")
+    parser.add_argument("--template", help="the template (same as PATH)")
+    parser.add_argument("--root", type=Path, default=REPO_ROOT,
+                        help="the checkout holding functions/, openapi.yaml, docs/ (default: this repository)")
+    args = parser.parse_args(argv)
+    if args.path and args.template and args.path != args.template:
+        parser.error("give the template once (PATH or --template)")
+    args.template = Path(args.template or args.path or "template.yaml")
+    return args
+
+
 def main() -> int:
-    path = Path(sys.argv[1] if len(sys.argv) > 1 else "template.yaml")
+    args = parse_args(sys.argv[1:])
+    path, root = args.template, args.root.resolve()
     if not path.is_file():
         print(f"error: {path} not found", file=sys.stderr)
         return 1
@@ -417,17 +974,27 @@ def main() -> int:
         check_database_roles(by_binary)
         check_database(raw)
         check_cron_auth_filter(raw)
-        check_iam(raw, translate(raw))
-        check_crates(path.resolve().parent, by_binary)
-        check_openapi(path.resolve().parent, by_binary)
+        translated = translate(raw)
+        check_iam(raw, translated)
+        check_crates(root, by_binary)
+        check_openapi(root, by_binary)
         check_cloudfront(raw)
+        secret = origin_verify_secret(raw)
+        check_origin_header(raw, secret)
+        check_function_secrets(raw, by_binary, secret)
+        check_outputs(raw)
+        check_api_cache_key(raw)
+        check_read_security_group(raw, translated, by_binary)
+        check_rds_log_group(raw)
+        check_connection_budget(raw, by_binary, root)
     if errors:
         for e in errors:
             print(f"error: {e}", file=sys.stderr)
         print(f"check_template: {len(errors)} problem(s) in {path}", file=sys.stderr)
         return 1
     print(f"check_template: {path} OK ({len(EXPECTED_FUNCTIONS)} functions, "
-          f"{sum(1 for r in EXPECTED_FUNCTIONS.values() if r)} routes, IAM without wildcards)")
+          f"{sum(1 for r in EXPECTED_FUNCTIONS.values() if r)} routes, IAM without wildcards, "
+          f"origin verification, read-only egress, connection budget)")
     return 0
 
 
