@@ -33,6 +33,27 @@ pub async fn moto_secrets_client() -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(&sdk)
 }
 
+/// Creates `crypto-dashboard/<kind>-<uuid>` holding `value` in moto; returns its ARN.
+pub async fn create_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    kind: &str,
+    value: String,
+) -> String {
+    client
+        .create_secret()
+        .name(format!(
+            "crypto-dashboard/{kind}-{}",
+            uuid::Uuid::new_v4().simple()
+        ))
+        .secret_string(value)
+        .send()
+        .await
+        .expect("create_secret on moto")
+        .arn()
+        .expect("moto returns an ARN")
+        .to_owned()
+}
+
 /// `url` with its database name replaced by `db`.
 pub fn with_database(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
@@ -471,4 +492,23 @@ impl Drop for PrivateCluster {
             .args(["destroy", &self.name])
             .output();
     }
+}
+
+/// Waits (at most 20 s) until no run of `client`'s database is `running`.
+pub async fn wait_for_runs_to_finish(client: &tokio_postgres::Client) {
+    for _ in 0..400 {
+        let running: i64 = client
+            .query_one(
+                "SELECT count(*) FROM ingestion_runs WHERE status = 'running'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if running == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("a run was still running after 20 s");
 }

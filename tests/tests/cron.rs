@@ -8,7 +8,7 @@ use std::time::Duration;
 use common::api::{Api, Endpoint};
 use common::launcher::LocalLauncher;
 use common::simulator::{Faults, SimulatorConfig};
-use integration_tests::{event, json_body, request, Harness};
+use integration_tests::{event, json_body, request, wait_for_runs_to_finish, Harness};
 
 const SECRET: &str = "local-dev-cron-secret-not-for-production";
 
@@ -37,24 +37,6 @@ async fn harness(slow_ms: u64, extra: &[(&str, &str)]) -> (Harness, Api) {
         .serving(&[Endpoint::CronTrigger])
         .with_launcher(Arc::new(LocalLauncher::new(state)));
     (h, api)
-}
-
-async fn wait_for_runs_to_finish(client: &tokio_postgres::Client) {
-    for _ in 0..200 {
-        let running: i64 = client
-            .query_one(
-                "SELECT count(*) FROM ingestion_runs WHERE status = 'running'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if running == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the run did not finish within 10 s");
 }
 
 #[tokio::test]

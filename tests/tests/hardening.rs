@@ -14,7 +14,8 @@ use common::ingest::{store, Mode, RunRequest, Status};
 use common::launcher::{IngestLauncher, LaunchError, LaunchFuture, LocalLauncher};
 use common::simulator::SimulatorConfig;
 use integration_tests::{
-    config_from, fast_retry, get, json_body, request, table_digest, Harness, PrivateCluster, TestDb,
+    config_from, fast_retry, get, json_body, request, table_digest, wait_for_runs_to_finish,
+    Harness, PrivateCluster, TestDb,
 };
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -39,6 +40,25 @@ async fn serve_like(h: &Harness) -> Api {
         .with_launcher(Arc::new(LocalLauncher::new(state)))
 }
 
+/// A Secrets Manager secret in moto holding `value`, and a state reading secrets from there.
+async fn moto_secret(kind: &str, value: String) -> (String, common::secrets::Secrets) {
+    use common::secrets::{SecretCache, Secrets};
+    let sm = integration_tests::moto_secrets_client().await;
+    let arn = integration_tests::create_secret(&sm, kind, value).await;
+    let secrets = Secrets::with_cache(Arc::new(SecretCache::new(sm, Duration::from_secs(60))));
+    (arn, secrets)
+}
+
+async fn state_with(config: common::config::Config, secrets: common::secrets::Secrets) -> AppState {
+    AppState {
+        db: common::db::Database::connect(&config.database, &secrets)
+            .await
+            .unwrap(),
+        config,
+        secrets,
+    }
+}
+
 async fn run_statuses(client: &tokio_postgres::Client) -> Vec<String> {
     client
         .query("SELECT status FROM ingestion_runs ORDER BY started_at", &[])
@@ -47,24 +67,6 @@ async fn run_statuses(client: &tokio_postgres::Client) -> Vec<String> {
         .iter()
         .map(|r| r.get(0))
         .collect()
-}
-
-async fn wait_until_no_run_is_running(client: &tokio_postgres::Client) {
-    for _ in 0..400 {
-        let running: i64 = client
-            .query_one(
-                "SELECT count(*) FROM ingestion_runs WHERE status = 'running'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if running == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("a run was still running after 20 s");
 }
 
 #[tokio::test]
@@ -121,13 +123,13 @@ async fn a_failure_right_after_taking_the_lock_does_not_keep_it() {
 
     let first = api.handle(post_trigger(&bearer())).await;
     assert_eq!(first.status(), 202, "{}", json_body(&first));
-    wait_until_no_run_is_running(&client).await;
+    wait_for_runs_to_finish(&client).await;
     assert_eq!(run_statuses(&client).await, ["failed"]);
 
     // The same long-lived server: the next trigger starts and finishes a run.
     let second = api.handle(post_trigger(&bearer())).await;
     assert_eq!(second.status(), 202, "{}", json_body(&second));
-    wait_until_no_run_is_running(&client).await;
+    wait_for_runs_to_finish(&client).await;
     assert_eq!(run_statuses(&client).await, ["failed", "succeeded"]);
 }
 
@@ -222,32 +224,10 @@ async fn a_launch_failure_is_503_and_leaves_nothing_blocking() {
 
 #[tokio::test]
 async fn a_cron_secret_stored_with_a_trailing_newline_still_authenticates() {
-    use common::secrets::{SecretCache, Secrets};
     // As `aws secretsmanager put-secret-value --secret-string "$(cat file)"` keeps it.
-    let sm = integration_tests::moto_secrets_client().await;
-    let arn = sm
-        .create_secret()
-        .name(format!(
-            "crypto-dashboard/cron-{}",
-            uuid::Uuid::new_v4().simple()
-        ))
-        .secret_string(format!("{SECRET}\n"))
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let (arn, secrets) = moto_secret("cron", format!("{SECRET}\n")).await;
     let db = TestDb::migrated().await;
-    let config = db.config(&[("CRON_SECRET_ARN", arn.as_str())]);
-    let secrets = Secrets::with_cache(Arc::new(SecretCache::new(sm, Duration::from_secs(60))));
-    let state = AppState {
-        db: common::db::Database::connect(&config.database, &secrets)
-            .await
-            .unwrap(),
-        config,
-        secrets,
-    };
+    let state = state_with(db.config(&[("CRON_SECRET_ARN", arn.as_str())]), secrets).await;
     let api = Api::new(Arc::new(state)).with_launcher(Arc::new(RecordingLauncher::default()));
     let r = api.handle(post_trigger(&bearer())).await;
     assert_eq!(r.status(), 202, "{}", json_body(&r));
@@ -443,7 +423,6 @@ async fn prices_near_the_largest_float_average_into_a_finite_daily_row() {
 
 #[tokio::test]
 async fn role_passwords_never_reach_the_server_log() {
-    use common::secrets::{SecretCache, Secrets};
     let cluster = PrivateCluster::start();
     let admin = integration_tests::connect(&cluster.admin_url).await;
     admin.batch_execute("CREATE DATABASE scram").await.unwrap();
@@ -454,29 +433,10 @@ async fn role_passwords_never_reach_the_server_log() {
     let url = integration_tests::with_database(&cluster.admin_url, "scram");
     let password = format!("pw-{}", uuid::Uuid::new_v4().simple());
     let role = format!("reader_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let sm = integration_tests::moto_secrets_client().await;
-    let arn = sm
-        .create_secret()
-        .name(format!(
-            "crypto-dashboard/scram-{}",
-            uuid::Uuid::new_v4().simple()
-        ))
-        .secret_string(serde_json::json!({"username": role, "password": password}).to_string())
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
-    let secrets = Secrets::with_cache(Arc::new(SecretCache::new(sm, Duration::from_secs(60))));
+    let secret = serde_json::json!({"username": role, "password": password}).to_string();
+    let (arn, secrets) = moto_secret("scram", secret).await;
     let config = config_from(&[("DATABASE_URL", &url), ("DATABASE_READER_SECRET_ARN", &arn)]);
-    let state = AppState {
-        db: common::db::Database::connect(&config.database, &secrets)
-            .await
-            .unwrap(),
-        config,
-        secrets,
-    };
+    let state = state_with(config, secrets).await;
     common::migrations_resource::migrate(&state).await.unwrap();
     // The role logs in with the password: the verifier was right.
     let pg: tokio_postgres::Config = url.parse().unwrap();

@@ -26,19 +26,7 @@ async fn create_role_secret(
     password: &str,
 ) -> String {
     let value = serde_json::json!({"username": username, "password": password}).to_string();
-    client
-        .create_secret()
-        .name(format!(
-            "crypto-dashboard/database-{kind}-{}",
-            uuid::Uuid::new_v4().simple()
-        ))
-        .secret_string(value)
-        .send()
-        .await
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned()
+    integration_tests::create_secret(client, &format!("database-{kind}"), value).await
 }
 
 async fn reader_secret(
