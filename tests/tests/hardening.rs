@@ -492,7 +492,7 @@ async fn a_retry_is_made_only_when_its_wait_and_a_whole_request_fit_before_the_d
     let gecko = CoinGecko::new(&config.coingecko, None, policy).with_deadline(Some(deadline));
     let err = gecko.ping().await.unwrap_err();
     assert_eq!(err.code(), "TIMEOUT");
-    assert!(tokio::time::Instant::now() < deadline + Duration::from_millis(500));
+    assert!(tokio::time::Instant::now() < deadline + Duration::from_secs(1));
 }
 
 #[tokio::test]
@@ -516,8 +516,8 @@ async fn a_run_under_a_long_retry_after_still_records_itself_before_the_deadline
         max_retry_after: Duration::from_secs(10),
         ..fast_retry()
     };
-    ingester.reserve = Duration::from_secs(1);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    ingester.reserve = Duration::from_secs(2);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(7);
     let report = ingester
         .run(
             RunRequest {
