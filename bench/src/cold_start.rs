@@ -156,7 +156,7 @@ fn event(name: &str) -> String {
 }
 
 pub async fn run(bin_dir: &Path, database_url: &str, runs: usize) -> Value {
-    let sim = common::simulator::start(Default::default(), "127.0.0.1:0".parse().unwrap())
+    let sim = simulator::start(Default::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .expect("simulator");
     let mut cron_event: Value = serde_json::from_str(&event("cron-trigger.json")).unwrap();

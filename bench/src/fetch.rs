@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use common::coingecko::{CoinGecko, RetryPolicy};
 use common::config::{ApiPlan, CoinGeckoConfig, DEFAULT_COINS, DEFAULT_CURRENCIES};
-use common::simulator::{self, SimulatorConfig};
 use serde_json::{json, Value};
+use simulator::{self, SimulatorConfig};
 
 pub async fn run(per_min: u32) -> Value {
     let sim = simulator::start(

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::api::{Api, AppState};
+use common::api::Api;
 use common::config::Config;
+use common::state::AppState;
 use serde_json::{json, Value};
 
 use crate::stats::{percentile, round};

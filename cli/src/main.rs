@@ -1,6 +1,7 @@
 //! `crypto-dashboard`: the local binary. Same code as the Lambdas, driven from a terminal.
 
 mod commands;
+mod coverage;
 mod logging;
 mod progress;
 mod table;

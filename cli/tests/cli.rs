@@ -7,10 +7,9 @@
 //! cleared environment, so nothing of the test runner's (its admin `DATABASE_URL`) leaks in.
 //! Its stdout and stderr are pipes, never a terminal: this is the non-interactive mode.
 
-use chrono::{DateTime, TimeZone, Utc};
-use common::simulator::{RunningSimulator, SimulatorConfig};
 use integration_tests::{unreachable_database_url, TestDb};
 use serde_json::Value;
+use simulator::{RunningSimulator, SimulatorConfig};
 
 /// What one run of the binary printed.
 #[derive(Debug)]
@@ -77,10 +76,9 @@ struct Setup {
 
 impl Setup {
     async fn start(coins: &str) -> Setup {
-        let sim =
-            common::simulator::start(SimulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
-                .await
-                .expect("simulator starts");
+        let sim = simulator::start(SimulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("simulator starts");
         Setup {
             db: TestDb::migrated().await,
             sim,
@@ -222,10 +220,6 @@ fn an_unreachable_database_says_where_it_was_looked_for_but_not_the_password() {
     }
 }
 
-fn utc(y: i32, m: u32, d: u32, h: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
-}
-
 /// bitcoin/usd: 48 hours from 2025-01-01 00:00 less 05:00, 10:00-12:00 and 06:00 the next
 /// day (5 missing hours in 3 gaps, the largest 3 hours at 10:00); bitcoin/eur: nothing;
 /// ethereum/usd: the last 5 hours without a gap; ethereum/eur: one hour.
@@ -261,17 +255,20 @@ async fn database_with_known_gaps() -> TestDb {
 #[tokio::test]
 async fn the_coverage_report_finds_the_known_gaps() {
     let db = database_with_known_gaps().await;
-    let pool = db.database().await;
-    let client = pool.client().await.unwrap();
-    let ids = |s: &str| s.split(',').map(String::from).collect::<Vec<_>>();
-    let c = common::coverage::report(&client, &ids("bitcoin,ethereum"), &ids("usd,eur"), 5)
-        .await
-        .unwrap();
+    let env = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("TRACKED_COINS", "bitcoin,ethereum"),
+        ("TRACKED_CURRENCIES", "usd,eur"),
+    ];
+    let out = run(&["status", "--json"], &env).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let c = out.json();
 
-    let pairs: Vec<(&str, &str)> = c
-        .pairs
+    let pairs: Vec<(&str, &str)> = c["pairs"]
+        .as_array()
+        .unwrap()
         .iter()
-        .map(|p| (p.coin.as_str(), p.currency.as_str()))
+        .map(|p| (p["coin"].as_str().unwrap(), p["currency"].as_str().unwrap()))
         .collect();
     assert_eq!(
         pairs,
@@ -282,38 +279,61 @@ async fn the_coverage_report_finds_the_known_gaps() {
             ("ethereum", "eur")
         ]
     );
-    let btc = &c.pairs[0];
-    assert_eq!(btc.first_hour, Some(utc(2025, 1, 1, 0)));
-    assert_eq!(btc.last_hour, Some(utc(2025, 1, 2, 23)));
-    assert_eq!((btc.hours, btc.days), (43, 2));
-    assert_eq!((btc.missing_hours, btc.gaps), (5, 3));
-    let gap = btc.largest_gap.as_ref().unwrap();
-    assert_eq!((gap.start, gap.hours), (utc(2025, 1, 1, 10), 3));
-    assert!(btc.age_seconds.unwrap() > 86_400);
-
-    let none = &c.pairs[1];
+    let btc = &c["pairs"][0];
+    assert_eq!(btc["firstHour"], "2025-01-01T00:00:00Z");
+    assert_eq!(btc["lastHour"], "2025-01-02T23:00:00Z");
     assert_eq!(
-        (none.hours, none.first_hour, none.age_seconds),
-        (0, None, None)
+        (btc["hours"].as_i64(), btc["days"].as_i64()),
+        (Some(43), Some(2))
     );
-    let eth = &c.pairs[2];
-    assert_eq!((eth.hours, eth.missing_hours, eth.gaps), (5, 0, 0));
-    assert_eq!(eth.largest_gap, None);
-    assert!(eth.age_seconds.unwrap() < 3_600);
-
-    let s = &c.summary;
-    assert_eq!((s.pairs, s.pairs_with_data, s.hours), (4, 3, 49));
-    assert_eq!((s.pairs_with_gaps, s.missing_hours), (1, 5));
-    let stalest = s.stalest.as_ref().unwrap();
     assert_eq!(
-        (stalest.coin.as_str(), stalest.currency.as_str()),
-        ("bitcoin", "usd")
+        (btc["missingHours"].as_i64(), btc["gaps"].as_i64()),
+        (Some(5), Some(3))
+    );
+    assert_eq!(btc["largestGap"]["start"], "2025-01-01T10:00:00Z");
+    assert_eq!(btc["largestGap"]["hours"], 3);
+    assert!(btc["ageSeconds"].as_i64().unwrap() > 86_400);
+
+    let none = &c["pairs"][1];
+    assert_eq!(none["hours"], 0);
+    assert!(none["firstHour"].is_null() && none["ageSeconds"].is_null());
+    let eth = &c["pairs"][2];
+    assert_eq!(
+        (
+            eth["hours"].as_i64(),
+            eth["missingHours"].as_i64(),
+            eth["gaps"].as_i64()
+        ),
+        (Some(5), Some(0), Some(0))
+    );
+    assert!(eth["largestGap"].is_null());
+    assert!(eth["ageSeconds"].as_i64().unwrap() < 3_600);
+
+    let s = &c["summary"];
+    assert_eq!(
+        (
+            s["pairs"].as_i64(),
+            s["pairsWithData"].as_i64(),
+            s["hours"].as_i64()
+        ),
+        (Some(4), Some(3), Some(49))
+    );
+    assert_eq!(
+        (s["pairsWithGaps"].as_i64(), s["missingHours"].as_i64()),
+        (Some(1), Some(5))
+    );
+    assert_eq!(
+        (
+            s["stalest"]["coin"].as_str(),
+            s["stalest"]["currency"].as_str()
+        ),
+        (Some("bitcoin"), Some("usd"))
     );
 
-    assert_eq!(c.runs.len(), 1);
-    assert_eq!(c.runs[0].run.status, "partial");
-    assert_eq!(c.runs[0].pairs.as_ref().unwrap().failed, 1);
-    assert_eq!(c.runs[0].duration_ms, Some(1500));
+    assert_eq!(c["runs"].as_array().unwrap().len(), 1);
+    assert_eq!(c["runs"][0]["status"], "partial");
+    assert_eq!(c["runs"][0]["pairs"]["failed"], 1);
+    assert_eq!(c["runs"][0]["durationMs"], 1500);
 }
 
 #[tokio::test]

@@ -5,7 +5,8 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use crate::coingecko::RawPoint;
 
-const HOUR_MS: i64 = 3_600_000;
+/// Milliseconds in an hour.
+pub const HOUR_MS: i64 = 3_600_000;
 
 /// The average price of one UTC hour.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -4,7 +4,13 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use crate::api::{Api, AppState, Endpoint};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::time::Instant;
+
+use crate::api::{Api, Endpoint};
+use crate::state::AppState;
 
 /// Runs an HTTP Lambda serving `endpoints`. Configuration errors end the init phase with a
 /// message naming the variable; after that every request gets an `Ok` response.
@@ -24,4 +30,15 @@ pub async fn run_api(api: Api) -> Result<(), lambda_http::Error> {
         async move { Ok::<_, Infallible>(api.handle(request).await) }
     }))
     .await
+}
+
+/// Converts a Lambda deadline (milliseconds since the epoch) into a monotonic instant.
+/// Values too small to be an epoch time (before 2001) are read as milliseconds from now:
+/// the `cargo lambda watch` emulator sends its timeout that way.
+pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
+    if deadline_ms < 1_000_000_000_000 {
+        return Instant::now() + Duration::from_millis(deadline_ms);
+    }
+    let now_ms = Utc::now().timestamp_millis().max(0) as u64;
+    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

@@ -12,17 +12,13 @@ pub mod api;
 pub mod aws;
 pub mod coingecko;
 pub mod config;
-pub mod coverage;
 pub mod db;
 pub mod domain;
 pub mod ingest;
 pub mod lambda;
-pub mod launcher;
-pub mod migrations_resource;
 pub mod runs;
 pub mod secrets;
-#[cfg(feature = "simulator")]
-pub mod simulator;
+pub mod state;
 pub mod telemetry;
 
 /// A start-up failure: configuration, secrets or database set-up.

@@ -162,15 +162,15 @@ pub fn event(name: &str) -> String {
 /// A migrated database, a running CoinGecko simulator and the state pointing at both.
 pub struct Harness {
     pub db: TestDb,
-    pub sim: common::simulator::RunningSimulator,
-    pub state: common::api::AppState,
+    pub sim: simulator::RunningSimulator,
+    pub state: common::state::AppState,
     /// The fixed "now" of the simulator and the ingester.
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
 impl Harness {
     /// Starts everything; `sim` is adjusted to the fixed clock, `extra` adds variables.
-    pub async fn start(sim: common::simulator::SimulatorConfig, extra: &[(&str, &str)]) -> Harness {
+    pub async fn start(sim: simulator::SimulatorConfig, extra: &[(&str, &str)]) -> Harness {
         // A fixed instant, not on the hour, shared by simulator and ingester.
         Self::start_at(
             sim,
@@ -181,8 +181,8 @@ impl Harness {
     }
 
     /// [`Harness::start`] with the default simulator injecting `faults`.
-    pub async fn with_faults(faults: common::simulator::Faults, extra: &[(&str, &str)]) -> Harness {
-        let sim = common::simulator::SimulatorConfig {
+    pub async fn with_faults(faults: simulator::Faults, extra: &[(&str, &str)]) -> Harness {
+        let sim = simulator::SimulatorConfig {
             faults,
             ..Default::default()
         };
@@ -191,13 +191,13 @@ impl Harness {
 
     /// [`Harness::start`] with a given fixed "now" (to reproduce another harness's run).
     pub async fn start_at(
-        mut sim: common::simulator::SimulatorConfig,
+        mut sim: simulator::SimulatorConfig,
         extra: &[(&str, &str)],
         now: chrono::DateTime<chrono::Utc>,
     ) -> Harness {
         let db = TestDb::migrated().await;
         sim.now_ms = Some(now.timestamp_millis());
-        let sim = common::simulator::start(sim, "127.0.0.1:0".parse().unwrap())
+        let sim = simulator::start(sim, "127.0.0.1:0".parse().unwrap())
             .await
             .expect("simulator starts");
         let base = sim.base_url();
@@ -206,7 +206,7 @@ impl Harness {
             ("COINGECKO_RATE_LIMIT_PER_MIN", "100000"),
         ];
         vars.extend_from_slice(extra);
-        let state = common::api::AppState::new(db.config(&vars))
+        let state = common::state::AppState::new(db.config(&vars))
             .await
             .expect("state");
         Harness {
@@ -244,7 +244,7 @@ impl Harness {
 
 /// An ingester over `state` with [`fast_retry`] and a clock fixed at `now`.
 pub fn fast_ingester(
-    state: &common::api::AppState,
+    state: &common::state::AppState,
     now: chrono::DateTime<chrono::Utc>,
 ) -> common::ingest::Ingester<'_> {
     common::ingest::Ingester {

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use common::api::{Api, AppState, Endpoint};
+use common::api::{Api, Endpoint};
+use common::state::AppState;
 use integration_tests::{event, get, json_body, request, DbProxy, TestDb};
 use lambda_http::Body;
 

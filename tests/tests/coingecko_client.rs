@@ -272,7 +272,7 @@ async fn the_ingester_stores_only_valid_hourly_averages_from_messy_data() {
         .respond_with(json(200, &body.to_string()))
         .mount(&server)
         .await;
-    let state = common::api::AppState::new(db.config(&[
+    let state = common::state::AppState::new(db.config(&[
         ("COINGECKO_BASE_URL", &server.uri()),
         ("COINGECKO_RATE_LIMIT_PER_MIN", "100000"),
         ("TRACKED_COINS", "bitcoin"),

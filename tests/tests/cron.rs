@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::api::{Api, Endpoint};
-use common::launcher::LocalLauncher;
-use common::simulator::{Faults, SimulatorConfig};
+use common::ingest::launcher::LocalLauncher;
 use integration_tests::{event, json_body, request, wait_for_runs_to_finish, Harness};
+use simulator::{Faults, SimulatorConfig};
 
 const SECRET: &str = "local-dev-cron-secret-not-for-production";
 
@@ -29,7 +29,7 @@ async fn harness(slow_ms: u64, extra: &[(&str, &str)]) -> (Harness, Api) {
     let h = Harness::start(sim, &vars).await;
     // The launcher needs its own Arc'd state; it points at the same database and simulator.
     let state = Arc::new(
-        common::api::AppState::new(h.state.config.clone())
+        common::state::AppState::new(h.state.config.clone())
             .await
             .unwrap(),
     );

@@ -5,10 +5,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::api::AppState;
 use common::ingest::{Ingester, Mode, RunReport, RunRequest, Status, Trigger};
-use common::simulator::{self, Faults, SimulatorConfig};
+use common::state::AppState;
 use integration_tests::{config_from, fast_retry, table_digest, Harness, PrivateCluster};
+use simulator::{self, Faults, SimulatorConfig};
 
 fn full() -> RunRequest {
     RunRequest {

@@ -7,16 +7,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, Utc};
-use common::api::{Api, AppState, Endpoint};
+use common::api::{Api, Endpoint};
 use common::coingecko::{CgError, CoinGecko};
 use common::domain::HourlyPrice;
+use common::ingest::launcher::{IngestLauncher, LaunchError, LaunchFuture, LocalLauncher};
 use common::ingest::{store, Mode, RunRequest, Status};
-use common::launcher::{IngestLauncher, LaunchError, LaunchFuture, LocalLauncher};
-use common::simulator::SimulatorConfig;
+use common::state::AppState;
 use integration_tests::{
     config_from, fast_retry, get, json_body, request, table_digest, wait_for_runs_to_finish,
     Harness, PrivateCluster, TestDb,
 };
+use simulator::SimulatorConfig;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -437,7 +438,7 @@ async fn role_passwords_never_reach_the_server_log() {
     let (arn, secrets) = moto_secret("scram", secret).await;
     let config = config_from(&[("DATABASE_URL", &url), ("DATABASE_READER_SECRET_ARN", &arn)]);
     let state = state_with(config, secrets).await;
-    common::migrations_resource::migrate(&state).await.unwrap();
+    migrate::migrate(&state).await.unwrap();
     // The role logs in with the password: the verifier was right.
     let pg: tokio_postgres::Config = url.parse().unwrap();
     let login = format!(
@@ -497,7 +498,7 @@ async fn a_retry_is_made_only_when_its_wait_and_a_whole_request_fit_before_the_d
 
 #[tokio::test]
 async fn a_run_under_a_long_retry_after_still_records_itself_before_the_deadline() {
-    use common::simulator::Faults;
+    use simulator::Faults;
     let h = Harness::with_faults(
         // One 429 asking for 2 s, then answers slower than any request timeout.
         Faults {

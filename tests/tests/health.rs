@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use common::api::{Api, AppState, Endpoint};
+use common::api::{Api, Endpoint};
+use common::state::AppState;
 use integration_tests::{config_from, event, unreachable_database_url, TestDb};
 use lambda_http::Body;
 

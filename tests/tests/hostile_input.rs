@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use common::api::{Api, AppState};
+use common::api::Api;
+use common::state::AppState;
 use integration_tests::{get, json_body, request, TestDb};
 
 /// Values as they appear in a URL (already percent-encoded where needed).

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::ingest::{self, Mode, RunRequest, Status, Trigger};
-use common::simulator::{Faults, SimulatorConfig};
 use integration_tests::{event, table_digest, Harness};
+use simulator::{Faults, SimulatorConfig};
 
 const PAIRS: u32 = 44;
 
@@ -17,7 +17,7 @@ fn query_param(query: &str, name: &str) -> Option<i64> {
 }
 
 /// The `/coins/{id}/market_chart/range` calls the simulator has seen.
-fn range_requests(h: &Harness) -> Vec<common::simulator::LoggedRequest> {
+fn range_requests(h: &Harness) -> Vec<simulator::LoggedRequest> {
     h.sim
         .requests()
         .into_iter()
@@ -297,7 +297,7 @@ async fn clean_first_with_a_failing_upstream_keeps_the_old_rows() {
     assert!(before.hourly > 2000);
 
     // Same database, an upstream that now fails for bitcoin.
-    let failing = common::simulator::start(
+    let failing = simulator::start(
         SimulatorConfig {
             now_ms: Some(h.now.timestamp_millis()),
             faults: Faults {
@@ -311,7 +311,7 @@ async fn clean_first_with_a_failing_upstream_keeps_the_old_rows() {
     .await
     .unwrap();
     let base = failing.base_url();
-    let state = common::api::AppState::new(h.db.config(&[
+    let state = common::state::AppState::new(h.db.config(&[
         ("COINGECKO_BASE_URL", &base),
         ("COINGECKO_RATE_LIMIT_PER_MIN", "100000"),
         ("TRACKED_COINS", "bitcoin,ethereum"),
@@ -478,7 +478,7 @@ async fn an_unreachable_database_fails_the_run_with_a_clear_reason() {
     let url = integration_tests::unreachable_database_url();
     let config =
         integration_tests::config_from(&[("DATABASE_URL", &url), ("DB_CONNECT_TIMEOUT_SECS", "1")]);
-    let state = common::api::AppState::new(config).await.unwrap();
+    let state = common::state::AppState::new(config).await.unwrap();
     let report = common::ingest::Ingester::new(&state.config, &state.secrets, &state.db)
         .run(
             RunRequest {

@@ -4,11 +4,12 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::api::{Api, AppState};
+use common::api::Api;
+use common::ingest::launcher::LocalLauncher;
 use common::ingest::{Ingester, Mode, RunRequest, Status, Trigger};
-use common::launcher::LocalLauncher;
-use common::simulator::{self, SimPlan, SimulatorConfig};
+use common::state::AppState;
 use integration_tests::{config_from, fast_retry, get, request, TestDb};
+use simulator::{self, SimPlan, SimulatorConfig};
 
 #[derive(Clone)]
 struct Capture(Arc<Mutex<Vec<u8>>>);

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::api::AppState;
 use common::secrets::{SecretCache, Secrets};
+use common::state::AppState;
 use integration_tests::{event, TestDb};
 use wiremock::matchers::method;
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -103,7 +103,7 @@ async fn create_applies_migrations_creates_a_select_only_role_and_answers_succes
         "Create",
         &format!("{}/response?X-Amz-Signature=abc", cloudformation.uri()),
     );
-    let answer = common::migrations_resource::handle(
+    let answer = migrate::handle(
         &state,
         &reqwest::Client::new(),
         payload,
@@ -155,7 +155,7 @@ async fn update_is_idempotent_and_follows_a_rotated_reader_password() {
     let cloudformation = cloudformation_double(None).await;
     let http = reqwest::Client::new();
     let url = format!("{}/r", cloudformation.uri());
-    common::migrations_resource::handle(
+    migrate::handle(
         &state,
         &http,
         cloudformation_event("Create", &url),
@@ -172,7 +172,7 @@ async fn update_is_idempotent_and_follows_a_rotated_reader_password() {
         .send()
         .await
         .unwrap();
-    let answer = common::migrations_resource::handle(
+    let answer = migrate::handle(
         &state,
         &http,
         cloudformation_event("Update", &url),
@@ -206,7 +206,7 @@ async fn delete_touches_nothing_and_failures_answer_failed_without_secrets() {
     let state = state(&db, &arn, secrets).await;
     let cloudformation = cloudformation_double(None).await;
     let url = format!("{}/r", cloudformation.uri());
-    let answer = common::migrations_resource::handle(
+    let answer = migrate::handle(
         &state,
         &reqwest::Client::new(),
         cloudformation_event("Delete", &url),
@@ -237,7 +237,7 @@ async fn delete_touches_nothing_and_failures_answer_failed_without_secrets() {
     ]))
     .await
     .unwrap();
-    let answer = common::migrations_resource::handle(
+    let answer = migrate::handle(
         &broken,
         &reqwest::Client::new(),
         cloudformation_event("Create", &url),
@@ -268,15 +268,15 @@ async fn the_writer_role_runs_a_whole_ingestion_and_cannot_change_the_schema() {
         secrets,
     )
     .await;
-    let outcome = common::migrations_resource::migrate(&state).await.unwrap();
+    let outcome = migrate::migrate(&state).await.unwrap();
     assert_eq!(outcome.reader_role.as_deref(), Some(reader.as_str()));
     assert_eq!(outcome.writer_role.as_deref(), Some(writer.as_str()));
 
     // A real run as the writer, the way the ingest function connects in AWS: lock, upserts,
     // metadata, the run record, and cleanFirst's deletes.
     let now = chrono::Utc::now();
-    let sim = common::simulator::start(
-        common::simulator::SimulatorConfig {
+    let sim = simulator::start(
+        simulator::SimulatorConfig {
             coins: vec!["bitcoin".into()],
             now_ms: Some(now.timestamp_millis()),
             ..Default::default()

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use common::coingecko::{CgError, CoinGecko, RetryPolicy};
-use common::simulator::{self, SimPlan, SimulatorConfig};
 use integration_tests::config_from;
 use secrecy::SecretString;
+use simulator::{self, SimPlan, SimulatorConfig};
 
 async fn start(config: SimulatorConfig) -> simulator::RunningSimulator {
     simulator::start(config, "127.0.0.1:0".parse().unwrap())

@@ -10,9 +10,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use common::api::AppState;
 use common::db::DbError;
 use common::ingest::{Failure, Ingester, Mode, PairResult, RunReport, RunRequest, Status, Trigger};
+use common::state::AppState;
 use indicatif::MultiProgress;
 
 use crate::progress::LiveProgress;

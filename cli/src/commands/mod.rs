@@ -8,9 +8,9 @@ pub mod status;
 
 use std::process::ExitCode;
 
-use common::api::AppState;
 use common::config::{Config, DatabaseConfig, DatabaseSource};
 use common::db::DbError;
+use common::state::AppState;
 use secrecy::ExposeSecret;
 use tokio_postgres::error::SqlState;
 

@@ -9,8 +9,9 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use common::api::{Api, AppState};
-use common::launcher::LocalLauncher;
+use common::api::Api;
+use common::ingest::launcher::LocalLauncher;
+use common::state::AppState;
 
 /// Largest request body accepted (the cron route's JSON is tiny).
 const MAX_BODY: usize = 64 * 1024;

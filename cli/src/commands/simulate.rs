@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use common::simulator::{self, Faults, SimPlan, SimulatorConfig};
+use simulator::{self, Faults, SimPlan, SimulatorConfig};
 
 /// Flags of `simulate-coingecko`.
 #[derive(clap::Args)]

@@ -3,8 +3,8 @@
 
 use std::process::ExitCode;
 
+use crate::coverage::{self, Coverage, PairCoverage, RecentRun};
 use chrono::{DateTime, Utc};
-use common::coverage::{self, Coverage, PairCoverage, RecentRun};
 use common::db::DbError;
 
 use crate::table::{age, count, render, thousands, Align};

@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{secret_check, ApiError, AppState, CachePolicy, Reply, Request};
+use crate::ingest::launcher::IngestLauncher;
 use crate::ingest::{store, Mode, RunRequest, Trigger};
-use crate::launcher::IngestLauncher;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -27,10 +27,8 @@ pub use response::{strong_etag, CachePolicy, Cors, Reply};
 pub use router::{match_route, Endpoint, Route};
 pub use secret_check::MIN_SECRET_BYTES;
 
-use crate::config::Config;
-use crate::db::Database;
-use crate::launcher::IngestLauncher;
-use crate::secrets::Secrets;
+use crate::ingest::launcher::IngestLauncher;
+use crate::state::AppState;
 
 /// An HTTP request as API Gateway (payload 2.0) delivers it through `lambda_http`.
 pub type Request = http::Request<Body>;
@@ -39,33 +37,6 @@ pub type Response = http::Response<Body>;
 
 /// The header CloudFront adds to every API request, carrying the origin verification secret.
 pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
-
-/// What handlers need, built once per container (or once per local server).
-pub struct AppState {
-    pub config: Config,
-    pub secrets: Secrets,
-    pub db: Database,
-}
-
-impl AppState {
-    /// Reads the configuration and builds the secrets client (if any ARN is configured) and
-    /// the database pool. Fails fast with a message naming the bad variable.
-    pub async fn from_env() -> Result<Self, crate::Error> {
-        let config = Config::from_env()?;
-        Self::new(config).await
-    }
-
-    /// Builds the state for `config`.
-    pub async fn new(config: Config) -> Result<Self, crate::Error> {
-        let secrets = Secrets::for_config(&config).await;
-        let db = Database::connect(&config.database, &secrets).await?;
-        Ok(AppState {
-            config,
-            secrets,
-            db,
-        })
-    }
-}
 
 /// The router plus state; cheap to clone.
 #[derive(Clone)]

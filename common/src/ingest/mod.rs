@@ -5,6 +5,7 @@
 //! lock, and one connection is all a Lambda with `DB_POOL_MAX_SIZE=1` has.
 
 pub mod invocation;
+pub mod launcher;
 pub mod report;
 pub mod store;
 
@@ -644,17 +645,6 @@ async fn finish(
         "ingestion run finished"
     );
     report
-}
-
-/// Converts a Lambda deadline (milliseconds since the epoch) into a monotonic instant.
-/// Values too small to be an epoch time (before 2001) are read as milliseconds from now:
-/// the `cargo lambda watch` emulator sends its timeout that way.
-pub fn deadline_from_epoch_ms(deadline_ms: u64) -> Instant {
-    if deadline_ms < 1_000_000_000_000 {
-        return Instant::now() + Duration::from_millis(deadline_ms);
-    }
-    let now_ms = Utc::now().timestamp_millis().max(0) as u64;
-    Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }
 
 /// A UTC instant from unix seconds (for tests and the simulator).

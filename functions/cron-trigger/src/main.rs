@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use common::api::{Api, AppState, Endpoint};
-use common::launcher::LambdaLauncher;
+use common::api::{Api, Endpoint};
+use common::state::AppState;
+use cron_trigger::LambdaLauncher;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {

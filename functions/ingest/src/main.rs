@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use common::api::AppState;
 use common::ingest::{self, Status};
+use common::state::AppState;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
         let state = state.clone();
         async move {
             let request = ingest::invocation::run_request(event.payload)?;
-            let deadline = ingest::deadline_from_epoch_ms(event.context.deadline);
+            let deadline = common::lambda::deadline_from_epoch_ms(event.context.deadline);
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             tracing::info!(mode = ?request.mode, remaining_ms = remaining.as_millis() as u64, "ingestion invoked");
             let ingester = ingest::Ingester::new(&state.config, &state.secrets, &state.db);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::api::AppState;
+use common::state::AppState;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -17,9 +17,9 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let (state, http) = (state.clone(), http.clone());
         async move {
-            let deadline = common::ingest::deadline_from_epoch_ms(event.context.deadline);
+            let deadline = common::lambda::deadline_from_epoch_ms(event.context.deadline);
             let time_left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            common::migrations_resource::handle(&state, &http, event.payload, time_left)
+            migrate::handle(&state, &http, event.payload, time_left)
                 .await
                 .map_err(Error::from)
         }

@@ -13,8 +13,8 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::api::AppState;
-use crate::config::SecretSource;
+use common::config::{is_coin_id, SecretSource};
+use common::state::AppState;
 
 /// What a migration run did.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -31,9 +31,9 @@ pub struct MigrationOutcome {
 /// A login role of the application, with the table privileges it is granted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppRole {
-    /// The HTTP functions (and the cron trigger): `SELECT` only.
+    /// The read functions: `SELECT` only.
     Reader,
-    /// The ingester: reads and writes rows, but cannot change the schema, truncate, or touch
+    /// The ingester and the cron trigger (which records accepted runs): reads and writes rows, but cannot change the schema, truncate, or touch
     /// the migration history.
     Writer,
 }
@@ -100,7 +100,7 @@ async fn ensure_role(state: &AppState, role: AppRole, arn: &str) -> Result<Strin
     let secret: RoleSecret = serde_json::from_str(raw.expose_secret()).map_err(|e| {
         format!("{label} secret {arn} must be JSON with username and password: {e}")
     })?;
-    if !crate::config::is_coin_id(&secret.username.replace('_', "-")) {
+    if !is_coin_id(&secret.username.replace('_', "-")) {
         return Err(format!(
             "{label} secret {arn}: the username must be lowercase letters, digits and underscores"
         ));
