@@ -14,6 +14,9 @@ cargo fmt --all --check
 say "cargo clippy (warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+say "no import cycle between files (scripts/check_imports.py)"
+python3 scripts/check_imports.py
+
 say "deploy checks (cfn-lint, sam validate, template policy)"
 scripts/check-deploy.sh
 

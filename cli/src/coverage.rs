@@ -9,8 +9,8 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
 
+use common::ingest::runs::{self, RunSummary};
 use common::ingest::{PairCounts, RowCounts};
-use common::runs::{self, RunSummary};
 
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]

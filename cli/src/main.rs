@@ -83,7 +83,7 @@ async fn main() -> ExitCode {
     };
     logging::init(level, bars.clone());
     let result = match cli.command {
-        Command::Migrate => commands::migrate().await,
+        Command::Migrate => commands::migrate::run().await,
         Command::Ingest(args) => commands::ingest::run(args, bars).await,
         Command::Status(args) => commands::status::run(args).await,
         Command::Serve(args) => commands::serve::run(args).await,

@@ -94,7 +94,7 @@ impl LiveProgress {
                 self.update(|a| a.retry(now, wait, reason))
             }
             IngestEvent::PairFinished { result, error, .. } => {
-                let failed = result.status == "failed";
+                let failed = result.status == common::ingest::PairStatus::Failed;
                 self.update(|a| {
                     a.hourly += result.hourly_rows;
                     a.daily += result.daily_rows;
@@ -105,7 +105,9 @@ impl LiveProgress {
                     let mark = if failed { "✗" } else { "-" };
                     let _ = self.bars.println(format!(
                         "{mark} {}/{} {}: {error}",
-                        result.coin, result.currency, result.status
+                        result.coin,
+                        result.currency,
+                        result.status.as_str()
                     ));
                 }
             }

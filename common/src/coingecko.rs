@@ -1,7 +1,7 @@
 //! CoinGecko API v3 client: the four endpoints the ingester uses, one rate budget per run,
 //! retries that honour `Retry-After`, and errors that say how to fix them.
 //!
-//! Response quirks handled here (see the recorded responses in the project docs): a UTF-8
+//! Response quirks handled here (the `coingecko_client` integration tests replay them): a UTF-8
 //! BOM before the JSON, `null` prices, HTML error pages from the CDN, and error bodies in two
 //! shapes (`{"status":{...}}` and `{"error":{"status":{...}}}`, or `{"error":"..."}`).
 
@@ -19,6 +19,8 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use crate::config::CoinGeckoConfig;
+use crate::domain::FailureCode;
+pub use crate::domain::RawPoint;
 
 /// Response header by which the built-in simulator marks its (synthetic) data.
 pub const SIMULATOR_HEADER: &str = "x-crypto-dashboard-simulator";
@@ -70,17 +72,17 @@ fn retry_after_text(d: Option<Duration>) -> String {
 
 impl CgError {
     /// Short code for reports and metrics.
-    pub fn code(&self) -> String {
+    pub fn code(&self) -> FailureCode {
         match self {
-            CgError::RateLimited { .. } => "RATE_LIMITED".into(),
-            CgError::Server { .. } => "UPSTREAM_5XX".into(),
-            CgError::Timeout(_) => "TIMEOUT".into(),
-            CgError::Connection(_) => "CONNECTION".into(),
-            CgError::Api { code, .. } => format!("COINGECKO_{code}"),
-            CgError::NotFound(_) => "NOT_FOUND".into(),
-            CgError::Rejected { .. } => "HTTP_4XX".into(),
-            CgError::Malformed { .. } => "MALFORMED_BODY".into(),
-            CgError::Deadline => "DEADLINE".into(),
+            CgError::RateLimited { .. } => FailureCode::RateLimited,
+            CgError::Server { .. } => FailureCode::Upstream5xx,
+            CgError::Timeout(_) => FailureCode::Timeout,
+            CgError::Connection(_) => FailureCode::Connection,
+            CgError::Api { code, .. } => FailureCode::CoinGecko(*code),
+            CgError::NotFound(_) => FailureCode::NotFound,
+            CgError::Rejected { .. } => FailureCode::Http4xx,
+            CgError::Malformed { .. } => FailureCode::MalformedBody,
+            CgError::Deadline => FailureCode::Deadline,
         }
     }
 
@@ -189,9 +191,6 @@ pub struct CoinInfo {
     pub image_url: Option<String>,
     pub website_url: Option<String>,
 }
-
-/// A `[ms, price]` point as sent: the price may be `null`.
-pub type RawPoint = (i64, Option<f64>);
 
 /// Observer of [`ClientEvent`]s.
 pub type EventSink = Arc<dyn Fn(ClientEvent) + Send + Sync>;
@@ -595,7 +594,7 @@ mod tests {
     fn documented_codes_name_their_fix() {
         let body = br#"{"status":{"error_code":10012,"error_message":"Your request exceeds the allowed time range."}}"#;
         let e = client_error(401, "application/json", body);
-        assert_eq!(e.code(), "COINGECKO_10012");
+        assert_eq!(e.code(), FailureCode::CoinGecko(10012));
         assert!(e.to_string().contains("365 days"), "{e}");
         let nested =
             br#"{"error":{"status":{"error_code":10010,"error_message":"pro key on public"}}}"#;

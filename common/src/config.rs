@@ -1,6 +1,6 @@
 //! Typed configuration read once from the environment at start-up.
 //!
-//! Every variable of SPEC "Configuration and secrets" is parsed here; a missing or malformed
+//! Every variable of the README's configuration table is parsed here; a missing or malformed
 //! value fails fast with an error that names the variable and shows a valid example. Secret
 //! values are wrapped in [`SecretString`] so `Debug` output and logs show them redacted.
 

@@ -1,12 +1,120 @@
-//! Domain rules that need no I/O: turning CoinGecko's raw samples into hourly prices, and
-//! the display names of currencies.
+//! Domain rules and vocabulary that need no I/O: CoinGecko's raw samples turned into hourly
+//! prices, the codes that say why something failed, and the display names of currencies.
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use crate::coingecko::RawPoint;
-
 /// Milliseconds in an hour.
 pub const HOUR_MS: i64 = 3_600_000;
+
+/// A `[ms, price]` point as CoinGecko sends it: the price may be `null`.
+pub type RawPoint = (i64, Option<f64>);
+
+/// Why a pair, a coin's metadata or a whole run failed: the short code kept in run reports
+/// (`failures[].code`) and metrics, serialised as `DATABASE_ERROR`, `COINGECKO_10012`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FailureCode {
+    /// The database could not be reached (or a statement lost its connection).
+    DatabaseUnavailable,
+    /// A statement failed.
+    DatabaseError,
+    /// A secret (the CoinGecko API key) could not be read.
+    SecretUnavailable,
+    /// `TRACKED_COINS` names a coin CoinGecko does not know.
+    UnknownCoin,
+    /// CoinGecko answered without one usable price in the window.
+    NoData,
+    /// 429 after every retry, or a `Retry-After` longer than the time left.
+    RateLimited,
+    /// 5xx after every retry.
+    Upstream5xx,
+    /// No answer within the request timeout.
+    Timeout,
+    /// The connection to CoinGecko failed.
+    Connection,
+    /// A documented CoinGecko error code (10002, 10005, 10010, 10011, 10012, ...).
+    CoinGecko(u32),
+    /// CoinGecko does not know the id.
+    NotFound,
+    /// Another 4xx (or a redirect, which is not followed).
+    Http4xx,
+    /// The body is not the JSON expected.
+    MalformedBody,
+    /// The run's deadline left no time for the call.
+    Deadline,
+}
+
+impl FailureCode {
+    const NAMED: [(FailureCode, &'static str); 13] = [
+        (FailureCode::DatabaseUnavailable, "DATABASE_UNAVAILABLE"),
+        (FailureCode::DatabaseError, "DATABASE_ERROR"),
+        (FailureCode::SecretUnavailable, "SECRET_UNAVAILABLE"),
+        (FailureCode::UnknownCoin, "UNKNOWN_COIN"),
+        (FailureCode::NoData, "NO_DATA"),
+        (FailureCode::RateLimited, "RATE_LIMITED"),
+        (FailureCode::Upstream5xx, "UPSTREAM_5XX"),
+        (FailureCode::Timeout, "TIMEOUT"),
+        (FailureCode::Connection, "CONNECTION"),
+        (FailureCode::NotFound, "NOT_FOUND"),
+        (FailureCode::Http4xx, "HTTP_4XX"),
+        (FailureCode::MalformedBody, "MALFORMED_BODY"),
+        (FailureCode::Deadline, "DEADLINE"),
+    ];
+
+    /// True for failures of our own infrastructure (database, secrets): their messages are
+    /// for the logs, not for readers of the public runs route.
+    pub fn is_internal(self) -> bool {
+        matches!(
+            self,
+            FailureCode::DatabaseUnavailable
+                | FailureCode::DatabaseError
+                | FailureCode::SecretUnavailable
+        )
+    }
+}
+
+impl std::fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let FailureCode::CoinGecko(code) = self {
+            return write!(f, "COINGECKO_{code}");
+        }
+        let (_, name) = Self::NAMED
+            .iter()
+            .find(|(c, _)| c == self)
+            .expect("every other code is named");
+        f.write_str(name)
+    }
+}
+
+impl std::str::FromStr for FailureCode {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(code) = s.strip_prefix("COINGECKO_") {
+            return code
+                .parse()
+                .map(FailureCode::CoinGecko)
+                .map_err(|_| format!("unknown failure code {s}"));
+        }
+        Self::NAMED
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map(|(c, _)| *c)
+            .ok_or_else(|| format!("unknown failure code {s}"))
+    }
+}
+
+impl serde::Serialize for FailureCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FailureCode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 /// The average price of one UTC hour.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -195,6 +303,30 @@ mod tests {
         assert_eq!(mean([f64::MAX, f64::MAX].into_iter()), Some(f64::MAX));
         assert_eq!(mean([1.0, 2.0].into_iter()), Some(1.5));
         assert_eq!(mean(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn failure_codes_round_trip_through_their_names() {
+        for (code, name) in FailureCode::NAMED {
+            assert_eq!(code.to_string(), name);
+            assert_eq!(name.parse::<FailureCode>(), Ok(code));
+        }
+        assert_eq!(FailureCode::CoinGecko(10012).to_string(), "COINGECKO_10012");
+        assert_eq!("COINGECKO_10012".parse(), Ok(FailureCode::CoinGecko(10012)));
+        assert!("DATABASE".parse::<FailureCode>().is_err());
+        let internal: Vec<_> = FailureCode::NAMED
+            .iter()
+            .filter(|(c, _)| c.is_internal())
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(
+            internal,
+            [
+                "DATABASE_UNAVAILABLE",
+                "DATABASE_ERROR",
+                "SECRET_UNAVAILABLE"
+            ]
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use chrono::Utc;
 use common::domain::HOUR_MS;
 use serde_json::json;
 
-use crate::SimulatorConfig;
+use crate::config::SimulatorConfig;
 
 pub(crate) const DAY_MS: i64 = 24 * HOUR_MS;
 /// The walk starts here (2024-01-01T00:00Z); earlier hours use the starting level.

@@ -11,10 +11,18 @@ use chrono::Utc;
 use common::coingecko::SIMULATOR_HEADER;
 use serde_json::json;
 
+use crate::config::{SimPlan, SimulatorConfig};
 use crate::model::{
     coin_detail, coins_list, currency_factor, known_coin, market_chart, mix, unit, DAY_MS,
 };
-use crate::{LoggedRequest, SimPlan, SimulatorConfig};
+
+/// One request the simulator answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedRequest {
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+}
 
 pub(crate) struct Bucket {
     pub(crate) tokens: f64,

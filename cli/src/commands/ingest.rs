@@ -6,6 +6,7 @@
 //! summary; elsewhere (pipes, CI) the summary only, with no control characters; with
 //! `--quiet` nothing but the run's failures.
 
+use super::setup;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -62,7 +63,7 @@ enum Display {
 /// Runs one ingestion, drawing progress on `bars` when stderr is a terminal. Exit code 1
 /// when the run failed outright or could not start.
 pub async fn run(args: Args, bars: MultiProgress) -> Result<ExitCode, String> {
-    let state = super::state().await?;
+    let state = setup::state().await?;
     ready(&state).await?;
     let display = if args.quiet {
         Display::Quiet
@@ -100,7 +101,7 @@ pub async fn run(args: Args, bars: MultiProgress) -> Result<ExitCode, String> {
     } else {
         serde_json::to_string_pretty(&report)
     };
-    super::print_stdout(&(json.expect("a report serialises") + "\n"))?;
+    setup::print_stdout(&(json.expect("a report serialises") + "\n"))?;
 
     if display == Display::Live {
         eprint!("{}", pairs_table(&report.pair_results));
@@ -119,7 +120,7 @@ pub async fn run(args: Args, bars: MultiProgress) -> Result<ExitCode, String> {
 /// Fails fast, saying where it tried and what to check, when the database is unreachable
 /// or not migrated: the run could not even be recorded.
 async fn ready(state: &AppState) -> Result<(), String> {
-    let explain = |e: DbError| super::db_error(&e, &state.config.database);
+    let explain = |e: DbError| setup::db_error(&e, &state.config.database);
     let client = state.db.client().await.map_err(explain)?;
     client
         .execute("SELECT 1 FROM ingestion_runs LIMIT 0", &[])
@@ -147,7 +148,7 @@ fn pairs_table(pairs: &[PairResult]) -> String {
         .map(|p| {
             vec![
                 format!("{}/{}", p.coin, p.currency),
-                p.status.clone(),
+                p.status.as_str().to_owned(),
                 thousands(p.hourly_rows),
                 thousands(p.daily_rows),
                 match (p.from, p.to) {
@@ -239,7 +240,7 @@ mod tests {
         Failure {
             coin: coin.map(String::from),
             currency: currency.map(String::from),
-            code: code.into(),
+            code: code.parse().expect("a known failure code"),
             message: message.into(),
         }
     }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::response::{IntoResponse, Response};
-use common::api::Api;
+use axum::http::{header, HeaderValue, Method};
+use axum::response::Response;
+use common::api::{error_response, Api, ApiError};
 use common::ingest::launcher::LocalLauncher;
 use common::state::AppState;
 
@@ -98,18 +98,20 @@ async fn handle(State(server): State<Arc<Server>>, request: Request) -> Response
 async fn api(api: &Api, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return envelope(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "INVALID_PARAMETER",
-            "the request body is larger than 64 KiB",
-        );
+        return envelope(ApiError::PayloadTooLarge(
+            "the request body is larger than 64 KiB".into(),
+        ));
     };
     let body = if bytes.is_empty() {
         lambda_http::Body::Empty
     } else {
         lambda_http::Body::Binary(bytes.to_vec())
     };
-    let response = api.handle(http::Request::from_parts(parts, body)).await;
+    to_axum(api.handle(http::Request::from_parts(parts, body)).await)
+}
+
+/// The API's response as axum sends it.
+fn to_axum(response: common::api::Response) -> Response {
     let (parts, body) = response.into_parts();
     let bytes = match body {
         lambda_http::Body::Empty => Vec::new(),
@@ -124,11 +126,7 @@ async fn api(api: &Api, request: Request) -> Response {
 /// name>` is cached for a year. Nothing else is served from disk.
 async fn dashboard(dir: &Path, method: &Method, path: &str) -> Response {
     if method != Method::GET && method != Method::HEAD {
-        return envelope(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-            "the dashboard accepts GET only",
-        );
+        return envelope(ApiError::MethodNotAllowed { allow: "GET, HEAD" });
     }
     let (file, cache) = match path {
         "/" | "/index.html" => (dir.join("index.html"), "no-cache"),
@@ -140,13 +138,13 @@ async fn dashboard(dir: &Path, method: &Method, path: &str) -> Response {
                 dir.join("assets").join(name),
                 "public, max-age=31536000, immutable",
             ),
-            None => return envelope(StatusCode::NOT_FOUND, "NOT_FOUND", "no such page or file"),
+            None => return envelope(ApiError::NotFound("no such page or file".into())),
         },
     };
     let bytes = match tokio::fs::read(&file).await {
         Ok(bytes) => bytes,
         Err(_) if path == "/" || path == "/index.html" => return placeholder(),
-        Err(_) => return envelope(StatusCode::NOT_FOUND, "NOT_FOUND", "no such page or file"),
+        Err(_) => return envelope(ApiError::NotFound("no such page or file".into())),
     };
     let mut response = if method == Method::HEAD {
         Response::new(Body::empty())
@@ -191,23 +189,9 @@ fn content_type(file: &Path) -> &'static str {
     }
 }
 
-fn envelope(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({"success": false, "error": {"code": code, "message": message}})
-        .to_string();
-    let mut response = (status, body).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if status == StatusCode::METHOD_NOT_ALLOWED {
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-    }
-    response
+/// An error envelope built by the API's own code (the same body, status and headers).
+fn envelope(error: ApiError) -> Response {
+    to_axum(error_response(&error))
 }
 
 fn placeholder() -> Response {

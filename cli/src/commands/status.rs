@@ -1,6 +1,7 @@
 //! `crypto-dashboard status`: how fresh and complete the stored prices are, per tracked
 //! coin x currency, and how the last runs went.
 
+use super::setup;
 use std::process::ExitCode;
 
 use crate::coverage::{self, Coverage, PairCoverage, RecentRun};
@@ -22,13 +23,13 @@ pub struct Args {
 
 /// Prints the coverage report on stdout.
 pub async fn run(args: Args) -> Result<ExitCode, String> {
-    let state = super::state().await?;
+    let state = setup::state().await?;
     let (config, db_config) = (&state.config, &state.config.database);
     let client = state
         .db
         .client()
         .await
-        .map_err(|e| super::db_error(&e, db_config))?;
+        .map_err(|e| setup::db_error(&e, db_config))?;
     let coverage = coverage::report(
         &client,
         &config.tracked_coins,
@@ -36,13 +37,13 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         RUNS,
     )
     .await
-    .map_err(|e| super::db_error(&DbError::from(e), db_config))?;
+    .map_err(|e| setup::db_error(&DbError::from(e), db_config))?;
     let out = if args.json {
         serde_json::to_string_pretty(&coverage).expect("the report serialises") + "\n"
     } else {
         text(&coverage)
     };
-    super::print_stdout(&out)?;
+    setup::print_stdout(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -125,9 +126,9 @@ fn pair_row(p: &PairCoverage) -> Vec<String> {
 fn run_row(r: &RecentRun) -> Vec<String> {
     vec![
         hour(r.run.started_at),
-        r.run.trigger.clone(),
-        r.run.mode.clone(),
-        r.run.status.clone(),
+        r.run.trigger.as_str().to_owned(),
+        r.run.mode.as_str().to_owned(),
+        r.run.status.as_str().to_owned(),
         r.duration_ms
             .map_or("-".into(), |ms| format!("{:.1}s", ms as f64 / 1000.0)),
         r.pairs.as_ref().map_or("-".into(), |p| {

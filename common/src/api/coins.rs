@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::Serialize;
 
-use super::{ApiError, AppState, CachePolicy, Reply};
+use super::error::ApiError;
+use super::queries;
+use super::response::{CachePolicy, Reply};
+use crate::state::AppState;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -20,23 +23,14 @@ struct CoinSummary {
 /// The tracked coins that have been ingested, in configured order.
 pub(super) async fn list(state: &AppState) -> Result<Reply, ApiError> {
     let client = state.db.client().await?;
-    let rows = client
-        .query(
-            "SELECT c.id, c.symbol, c.name, m.image_url
-               FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)
-               JOIN coins c ON c.id = t.id
-               LEFT JOIN coin_metadata m ON m.coin_id = c.id
-              ORDER BY t.ord",
-            &[&state.config.tracked_coins],
-        )
-        .await?;
-    let coins: Vec<CoinSummary> = rows
-        .iter()
+    let coins: Vec<CoinSummary> = queries::coins(&client, &state.config.tracked_coins)
+        .await?
+        .into_iter()
         .map(|r| CoinSummary {
-            id: r.get(0),
-            symbol: r.get(1),
-            name: r.get(2),
-            image_url: r.get(3),
+            id: r.id,
+            symbol: r.symbol,
+            name: r.name,
+            image_url: r.image_url,
         })
         .collect();
     Reply::ok(StatusCode::OK, &coins, CachePolicy::Public)
@@ -64,45 +58,26 @@ struct CoinDetail {
 pub(super) async fn detail(state: &AppState, id: &str) -> Result<Reply, ApiError> {
     ensure_tracked(state, id)?;
     let client = state.db.client().await?;
-    let Some(row) = client
-        .query_opt(
-            "SELECT c.id, c.symbol, c.name, coalesce(m.description, ''), m.image_url, m.website_url
-               FROM coins c LEFT JOIN coin_metadata m ON m.coin_id = c.id WHERE c.id = $1",
-            &[&id],
-        )
-        .await?
-    else {
+    let Some(coin) = queries::coin(&client, id).await? else {
         return Err(unknown_coin());
     };
-    let latest_rows = client
-        .query(
-            "SELECT v.code, l.price, l.ts
-               FROM unnest($2::text[]) AS v(code)
-               LEFT JOIN LATERAL (SELECT price, ts FROM price_hourly
-                                   WHERE coin_id = $1 AND currency_code = v.code
-                                   ORDER BY ts DESC LIMIT 1) l ON true",
-            &[&id, &state.config.tracked_currencies],
-        )
-        .await?;
-    let latest = latest_rows
-        .iter()
+    let latest = queries::latest_per_currency(&client, id, &state.config.tracked_currencies)
+        .await?
+        .into_iter()
         .map(|r| {
-            let price: Option<f64> = r.get(1);
-            let at: Option<DateTime<Utc>> = r.get(2);
             (
-                r.get(0),
-                price.zip(at).map(|(price, at)| Latest { price, at }),
+                r.currency,
+                r.price_at.map(|(price, at)| Latest { price, at }),
             )
         })
         .collect();
-    let raw_description: String = row.get(3);
     let detail = CoinDetail {
-        id: row.get(0),
-        symbol: row.get(1),
-        name: row.get(2),
-        description: plain_text(&raw_description),
-        image_url: row.get(4),
-        website_url: row.get(5),
+        id: coin.id,
+        symbol: coin.symbol,
+        name: coin.name,
+        description: plain_text(&coin.description),
+        image_url: coin.image_url,
+        website_url: coin.website_url,
         latest,
     };
     Reply::ok(StatusCode::OK, &detail, CachePolicy::Public)

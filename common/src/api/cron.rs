@@ -6,9 +6,12 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{secret_check, ApiError, AppState, CachePolicy, Reply, Request};
+use super::error::ApiError;
+use super::response::{CachePolicy, Reply, Request};
+use super::secret_check;
 use crate::ingest::launcher::IngestLauncher;
-use crate::ingest::{store, Mode, RunRequest, Trigger};
+use crate::ingest::{runs, Mode, RunRequest, Trigger};
+use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -62,8 +65,7 @@ pub(super) async fn trigger(
     // requests in flight at once exactly one is accepted (the other sees the claim: 409).
     let run_id = Uuid::new_v4();
     let mut client = state.db.client().await?;
-    let mode = body.mode.as_str();
-    if !store::claim_run(&mut client, run_id, Trigger::Http.as_str(), mode).await? {
+    if !runs::claim_run(&mut client, run_id, Trigger::Http, body.mode).await? {
         return Err(ApiError::Conflict(
             "an ingestion run is already in progress".into(),
         ));
@@ -81,7 +83,7 @@ pub(super) async fn trigger(
     if let Err(e) = launched {
         tracing::error!(error = %e, "could not start the ingestion run");
         let withdrawn = match state.db.client().await {
-            Ok(client) => store::withdraw_claim(&client, run_id)
+            Ok(client) => runs::withdraw_claim(&client, run_id)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

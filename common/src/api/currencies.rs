@@ -3,8 +3,11 @@
 use http::StatusCode;
 use serde::Serialize;
 
-use super::{ApiError, AppState, CachePolicy, Reply};
+use super::error::ApiError;
+use super::queries;
+use super::response::{CachePolicy, Reply};
 use crate::domain::currency_name;
+use crate::state::AppState;
 
 #[derive(Serialize)]
 struct Currency {
@@ -15,24 +18,15 @@ struct Currency {
 /// The configured currencies in order, named as stored (or by code before any ingestion).
 pub(super) async fn list(state: &AppState) -> Result<Reply, ApiError> {
     let client = state.db.client().await?;
-    let rows = client
-        .query(
-            "SELECT t.code, c.name FROM unnest($1::text[]) WITH ORDINALITY AS t(code, ord)
-               LEFT JOIN currencies c ON c.code = t.code ORDER BY t.ord",
-            &[&state.config.tracked_currencies],
-        )
-        .await?;
-    let currencies: Vec<Currency> = rows
-        .iter()
-        .map(|r| {
-            let code: String = r.get(0);
-            let name: Option<String> = r.get(1);
-            Currency {
-                name: name.unwrap_or_else(|| currency_name(&code)),
-                code,
-            }
-        })
-        .collect();
+    let currencies: Vec<Currency> =
+        queries::currency_names(&client, &state.config.tracked_currencies)
+            .await?
+            .into_iter()
+            .map(|row| Currency {
+                name: row.name.unwrap_or_else(|| currency_name(&row.code)),
+                code: row.code,
+            })
+            .collect();
     Reply::ok(StatusCode::OK, &currencies, CachePolicy::Public)
 }
 

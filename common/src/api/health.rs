@@ -3,8 +3,10 @@
 use http::StatusCode;
 use serde::Serialize;
 
-use super::{ApiError, AppState, CachePolicy, Reply};
-use crate::runs::{self, RunSummary};
+use super::error::ApiError;
+use super::response::{CachePolicy, Reply};
+use crate::ingest::runs::{self, RunSummary};
+use crate::state::AppState;
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -34,7 +36,7 @@ pub(super) async fn health(state: &AppState) -> Result<Reply, ApiError> {
             },
             CachePolicy::NoStore,
         ),
-        Err(error @ ApiError::ServiceUnavailable(_)) => Reply::error_with_data(
+        Err(error @ ApiError::DatabaseUnavailable(_)) => Reply::error_with_data(
             &error,
             &Health {
                 status: "degraded",

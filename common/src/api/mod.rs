@@ -9,6 +9,7 @@ mod error;
 mod health;
 mod market;
 mod prices;
+mod queries;
 mod query;
 mod response;
 mod router;
@@ -17,26 +18,16 @@ mod secret_check;
 
 use std::sync::Arc;
 
-use lambda_http::Body;
-
 pub use coins::plain_text;
 pub use error::ApiError;
 pub use prices::{parse_prices_query, Interval, PricesQuery};
 pub use query::Query;
-pub use response::{strong_etag, CachePolicy, Cors, Reply};
+pub use response::{error_response, strong_etag, CachePolicy, Cors, Reply, Request, Response};
 pub use router::{match_route, Endpoint, Route};
-pub use secret_check::MIN_SECRET_BYTES;
+pub use secret_check::{MIN_SECRET_BYTES, ORIGIN_VERIFY_HEADER};
 
 use crate::ingest::launcher::IngestLauncher;
 use crate::state::AppState;
-
-/// An HTTP request as API Gateway (payload 2.0) delivers it through `lambda_http`.
-pub type Request = http::Request<Body>;
-/// An HTTP response as `lambda_http` returns it to API Gateway.
-pub type Response = http::Response<Body>;
-
-/// The header CloudFront adds to every API request, carrying the origin verification secret.
-pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 
 /// The router plus state; cheap to clone.
 #[derive(Clone)]

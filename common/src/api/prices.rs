@@ -6,8 +6,11 @@ use serde::Serialize;
 
 use super::coins::{ensure_tracked, unknown_coin};
 use super::currencies::currency_param;
+use super::error::ApiError;
+use super::queries;
 use super::query::Query;
-use super::{ApiError, AppState, CachePolicy, Reply};
+use super::response::{CachePolicy, Reply};
+use crate::state::AppState;
 
 /// Granularity of the returned points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -41,7 +44,7 @@ pub struct PricesQuery {
     pub to: DateTime<Utc>,
 }
 
-/// Applies SPEC's rules: defaults, formats, order and span limits.
+/// Applies the prices rules of openapi.yaml: defaults, formats, order and span limits.
 pub fn parse_prices_query(
     state: &AppState,
     query: &Query,
@@ -175,52 +178,26 @@ pub(super) async fn prices(
     let (points, from, to) = match q.interval {
         Interval::Daily => {
             let (from, to) = (q.from.date_naive(), q.to.date_naive());
-            let stmt = client
-                .prepare_cached(
-                    "SELECT date, price FROM price_daily
-                      WHERE coin_id = $1 AND currency_code = $2 AND date BETWEEN $3 AND $4 ORDER BY date",
-                )
-                .await?;
-            let rows = client.query(&stmt, &[&id, &q.currency, &from, &to]).await?;
-            let points = rows
-                .iter()
-                .map(|r| Point::Daily {
-                    date: r.get(0),
-                    price: r.get(1),
-                })
+            let points = queries::daily_prices(&client, id, &q.currency, from, to)
+                .await?
+                .into_iter()
+                .map(|(date, price)| Point::Daily { date, price })
                 .collect::<Vec<_>>();
             (points, from.to_string(), to.to_string())
         }
         Interval::Hourly => {
-            let stmt = client
-                .prepare_cached(
-                    "SELECT ts, price FROM price_hourly
-                      WHERE coin_id = $1 AND currency_code = $2 AND ts BETWEEN $3 AND $4 ORDER BY ts",
-                )
-                .await?;
-            let rows = client
-                .query(&stmt, &[&id, &q.currency, &q.from, &q.to])
-                .await?;
-            let points = rows
-                .iter()
-                .map(|r| Point::Hourly {
-                    timestamp: r.get(0),
-                    price: r.get(1),
-                })
+            let points = queries::hourly_prices(&client, id, &q.currency, q.from, q.to)
+                .await?
+                .into_iter()
+                .map(|(timestamp, price)| Point::Hourly { timestamp, price })
                 .collect::<Vec<_>>();
             let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
             (points, rfc(q.from), rfc(q.to))
         }
     };
-    if points.is_empty() {
-        // Empty range or unknown coin? Only the second is a 404.
-        let exists: bool = client
-            .query_one("SELECT EXISTS (SELECT 1 FROM coins WHERE id = $1)", &[&id])
-            .await?
-            .get(0);
-        if !exists {
-            return Err(unknown_coin());
-        }
+    // Empty range or unknown coin? Only the second is a 404.
+    if points.is_empty() && !queries::coin_exists(&client, id).await? {
+        return Err(unknown_coin());
     }
     let body = Prices {
         coin_id: id.to_owned(),

@@ -1,7 +1,7 @@
 //! Query-string parsing that keeps the raw bytes: non-UTF-8 input and repeated parameters
 //! are a clear 400, unknown parameters are ignored.
 
-use super::ApiError;
+use super::error::ApiError;
 
 /// The decoded parameters of one request.
 #[derive(Debug, Default)]

@@ -7,7 +7,11 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use super::{Request, Response};
+
+/// An HTTP request as API Gateway (payload 2.0) delivers it through `lambda_http`.
+pub type Request = http::Request<Body>;
+/// An HTTP response as `lambda_http` returns it to API Gateway.
+pub type Response = http::Response<Body>;
 
 /// How a response may be cached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +64,7 @@ impl Reply {
             success: true,
             data,
         })
-        .map_err(|e| ApiError::Internal(format!("serialising response: {e}")))?;
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
         Ok(Reply {
             status,
             body,
@@ -70,6 +74,7 @@ impl Reply {
 
     /// An error envelope that also carries `data` (health's 503 says what is down).
     pub fn error_with_data<T: Serialize>(error: &ApiError, data: &T) -> Result<Reply, ApiError> {
+        error.log_cause();
         let message = error.public_message();
         let body = serde_json::to_vec(&Failure {
             success: false,
@@ -79,7 +84,7 @@ impl Reply {
             },
             data: Some(data),
         })
-        .map_err(|e| ApiError::Internal(format!("serialising response: {e}")))?;
+        .map_err(|e| ApiError::Internal(Box::new(e)))?;
         Ok(Reply {
             status: error.status(),
             body,
@@ -90,9 +95,7 @@ impl Reply {
 
 /// The error envelope for `error`, logging the cause of 500s (and only there).
 pub fn error_response(error: &ApiError) -> Response {
-    if let ApiError::Internal(cause) = error {
-        tracing::error!(%cause, "request failed");
-    }
+    error.log_cause();
     let message = error.public_message();
     let body = serde_json::to_vec(&Failure::<()> {
         success: false,

@@ -6,7 +6,7 @@ use http::Method;
 use super::error::ApiError;
 use crate::config::is_coin_id;
 
-/// One route of SPEC "HTTP API".
+/// One route of the HTTP API (openapi.yaml).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Endpoint {
     /// `GET /api/health`
@@ -28,7 +28,7 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// Every endpoint, in the order of the SPEC's table.
+    /// Every endpoint, in the order of openapi.yaml's paths.
     pub const ALL: [Endpoint; 8] = [
         Endpoint::Health,
         Endpoint::CoinsList,

@@ -3,9 +3,11 @@
 use http::StatusCode;
 use serde::Serialize;
 
+use super::error::ApiError;
 use super::query::Query;
-use super::{ApiError, AppState, CachePolicy, Reply};
-use crate::runs::{self, RunSummary};
+use super::response::{CachePolicy, Reply};
+use crate::ingest::runs::{self, RunSummary};
+use crate::state::AppState;
 
 #[derive(Serialize)]
 struct Run {

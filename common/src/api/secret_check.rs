@@ -6,8 +6,12 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::{ApiError, AppState};
+use super::error::ApiError;
 use crate::config::SecretSource;
+use crate::state::AppState;
+
+/// The header CloudFront adds to every API request, carrying the origin verification secret.
+pub const ORIGIN_VERIFY_HEADER: &str = "x-origin-verify";
 
 /// The shortest configured secret accepted; a shorter (or empty) one fails closed.
 pub const MIN_SECRET_BYTES: usize = 32;

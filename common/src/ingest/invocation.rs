@@ -4,7 +4,8 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{Mode, RunRequest, Trigger};
+use super::report::{Mode, Trigger};
+use super::run::RunRequest;
 
 /// A manual invoke: `{"mode": "full"|"incremental", "cleanFirst": bool}`. The cron route
 /// also sends `trigger: "http"` and the `runId` it already answered with.

@@ -5,6 +5,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::domain::FailureCode;
+
 /// How far back a run fetches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -78,6 +80,72 @@ impl Status {
     }
 }
 
+/// A run as stored in `ingestion_runs.status`: running, or how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Accepted or under way; its report is not written yet.
+    Running,
+    Succeeded,
+    Partial,
+    Failed,
+    Skipped,
+}
+
+impl From<Status> for RunStatus {
+    fn from(status: Status) -> Self {
+        match status {
+            Status::Succeeded => RunStatus::Succeeded,
+            Status::Partial => RunStatus::Partial,
+            Status::Failed => RunStatus::Failed,
+            Status::Skipped => RunStatus::Skipped,
+        }
+    }
+}
+
+impl RunStatus {
+    /// The lowercase name stored in `ingestion_runs.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Partial => "partial",
+            RunStatus::Failed => "failed",
+            RunStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// How one pair ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PairStatus {
+    /// Fetched and written.
+    Ok,
+    /// Not written; the run's `failures` has one entry for it.
+    Failed,
+    /// Left for the next run (the deadline was near).
+    Skipped,
+}
+
+impl PairStatus {
+    /// The lowercase name the report uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PairStatus::Ok => "ok",
+            PairStatus::Failed => "failed",
+            PairStatus::Skipped => "skipped",
+        }
+    }
+}
+
+/// A (coin, currency) pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pair {
+    pub coin: String,
+    pub currency: String,
+}
+
 /// Pairs by outcome.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairCounts {
@@ -99,7 +167,7 @@ pub struct RowCounts {
 pub struct Failure {
     pub coin: Option<String>,
     pub currency: Option<String>,
-    pub code: String,
+    pub code: FailureCode,
     pub message: String,
 }
 
@@ -109,8 +177,7 @@ pub struct Failure {
 pub struct PairResult {
     pub coin: String,
     pub currency: String,
-    /// `ok`, `failed` or `skipped`.
-    pub status: String,
+    pub status: PairStatus,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub hourly_rows: u64,
@@ -118,7 +185,23 @@ pub struct PairResult {
     pub duration_ms: u64,
 }
 
-/// The JSON run report of SPEC "Ingestion".
+impl PairResult {
+    /// The result of a pair that was never fetched.
+    pub fn unstarted(pair: &Pair, status: PairStatus) -> Self {
+        PairResult {
+            coin: pair.coin.clone(),
+            currency: pair.currency.clone(),
+            status,
+            from: None,
+            to: None,
+            hourly_rows: 0,
+            daily_rows: 0,
+            duration_ms: 0,
+        }
+    }
+}
+
+/// The JSON run report (docs/operating.md shows one; the runs route serves them).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
@@ -142,6 +225,110 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// An empty report of a run of `request` starting now.
+    pub fn new(run_id: Uuid, trigger: Trigger, mode: Mode, clean_first: bool) -> Self {
+        let now = Utc::now();
+        RunReport {
+            run_id,
+            trigger,
+            mode,
+            clean_first,
+            status: Status::Failed,
+            started_at: now,
+            finished_at: now,
+            duration_ms: 0,
+            api_calls: 0,
+            retries: 0,
+            rate_limited: 0,
+            pairs: PairCounts::default(),
+            rows: RowCounts::default(),
+            failures: Vec::new(),
+            simulated: false,
+            pair_results: Vec::new(),
+        }
+    }
+
+    /// A pair written: `result` carries its window, rows and duration.
+    pub fn record_ok(&mut self, result: PairResult) {
+        debug_assert_eq!(result.status, PairStatus::Ok);
+        self.pairs.ok += 1;
+        self.rows.hourly += result.hourly_rows;
+        self.rows.daily += result.daily_rows;
+        self.pair_results.push(result);
+    }
+
+    /// A pair that failed (before or after its fetch): its result and one failure entry.
+    pub fn record_failed(&mut self, mut result: PairResult, code: FailureCode, message: String) {
+        result.status = PairStatus::Failed;
+        result.hourly_rows = 0;
+        result.daily_rows = 0;
+        self.pairs.failed += 1;
+        self.failures.push(Failure {
+            coin: Some(result.coin.clone()),
+            currency: Some(result.currency.clone()),
+            code,
+            message,
+        });
+        self.pair_results.push(result);
+    }
+
+    /// A pair left for the next run.
+    pub fn record_skipped(&mut self, pair: &Pair) {
+        self.pairs.skipped += 1;
+        self.pair_results
+            .push(PairResult::unstarted(pair, PairStatus::Skipped));
+    }
+
+    /// Every pair of `coins` x `currencies` failed for one reason (a secret, the database).
+    pub fn fail_all(
+        &mut self,
+        coins: &[String],
+        currencies: &[String],
+        code: FailureCode,
+        message: &str,
+    ) {
+        for coin in coins {
+            for currency in currencies {
+                let pair = Pair {
+                    coin: coin.clone(),
+                    currency: currency.clone(),
+                };
+                self.record_failed(
+                    PairResult::unstarted(&pair, PairStatus::Failed),
+                    code,
+                    message.to_owned(),
+                );
+            }
+        }
+    }
+
+    /// A failure of the run itself or of one coin's metadata (`coin`), not of a pair.
+    pub fn record_failure(&mut self, coin: Option<String>, code: FailureCode, message: String) {
+        self.failures.push(Failure {
+            coin,
+            currency: None,
+            code,
+            message,
+        });
+    }
+
+    /// How the run ended, from its pairs and failures: failed when nothing was written and
+    /// something failed (or nothing was planned), partial when some pairs failed or were
+    /// left, succeeded otherwise. A skipped run stays skipped.
+    pub fn outcome(&self) -> Status {
+        if self.status == Status::Skipped {
+            return Status::Skipped;
+        }
+        let p = &self.pairs;
+        if p.ok == 0 {
+            Status::Failed
+        } else if p.failed > 0 || p.skipped > 0 {
+            Status::Partial
+        } else {
+            Status::Succeeded
+        }
+    }
+
     /// The report as CloudWatch Embedded Metric Format: one JSON line that CloudWatch turns
     /// into metrics in the `CryptoDashboard` namespace when a Lambda prints it.
     pub fn emf_line(&self, function: &str) -> String {
@@ -179,6 +366,102 @@ impl RunReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pair(coin: &str, currency: &str) -> Pair {
+        Pair {
+            coin: coin.into(),
+            currency: currency.into(),
+        }
+    }
+
+    fn report() -> RunReport {
+        RunReport::new(Uuid::nil(), Trigger::Manual, Mode::Full, false)
+    }
+
+    /// ok + failed + skipped = recorded pairs, one failure entry per failed pair.
+    fn assert_invariant(r: &RunReport) {
+        let p = &r.pairs;
+        assert_eq!((p.ok + p.failed + p.skipped) as usize, r.pair_results.len());
+        let failed_pairs = r.failures.iter().filter(|f| f.currency.is_some()).count();
+        assert_eq!(failed_pairs, p.failed as usize);
+        for status in [PairStatus::Ok, PairStatus::Failed, PairStatus::Skipped] {
+            let n = r.pair_results.iter().filter(|x| x.status == status).count() as u32;
+            let counted = match status {
+                PairStatus::Ok => p.ok,
+                PairStatus::Failed => p.failed,
+                PairStatus::Skipped => p.skipped,
+            };
+            assert_eq!(n, counted, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn every_recorded_pair_is_counted_once_and_each_failure_has_its_entry() {
+        let mut r = report();
+        assert_eq!(
+            r.outcome(),
+            Status::Failed,
+            "nothing planned, nothing written"
+        );
+        let mut ok = PairResult::unstarted(&pair("bitcoin", "usd"), PairStatus::Ok);
+        ok.hourly_rows = 24;
+        ok.daily_rows = 2;
+        r.record_ok(ok);
+        assert_eq!(r.outcome(), Status::Succeeded);
+        r.record_skipped(&pair("bitcoin", "eur"));
+        assert_eq!(r.outcome(), Status::Partial);
+        let started = PairResult::unstarted(&pair("ethereum", "usd"), PairStatus::Ok);
+        r.record_failed(started, FailureCode::Timeout, "slow".into());
+        r.fail_all(
+            &["tether".into()],
+            &["usd".into(), "eur".into()],
+            FailureCode::UnknownCoin,
+            "no",
+        );
+        r.record_failure(
+            Some("tether".into()),
+            FailureCode::NotFound,
+            "metadata".into(),
+        );
+        r.record_failure(None, FailureCode::RateLimited, "/coins/list".into());
+        assert_invariant(&r);
+        assert_eq!((r.pairs.ok, r.pairs.failed, r.pairs.skipped), (1, 3, 1));
+        assert_eq!((r.rows.hourly, r.rows.daily), (24, 2));
+        assert_eq!(r.outcome(), Status::Partial);
+    }
+
+    #[test]
+    fn a_run_without_a_written_pair_failed_and_a_skipped_run_stays_skipped() {
+        let mut r = report();
+        r.fail_all(
+            &["bitcoin".into()],
+            &["usd".into()],
+            FailureCode::SecretUnavailable,
+            "x",
+        );
+        assert_invariant(&r);
+        assert_eq!(r.outcome(), Status::Failed);
+        let mut skipped = report();
+        skipped.status = Status::Skipped;
+        assert_eq!(skipped.outcome(), Status::Skipped);
+    }
+
+    #[test]
+    fn statuses_and_codes_serialise_as_before() {
+        let mut r = report();
+        r.fail_all(
+            &["bitcoin".into()],
+            &["usd".into()],
+            FailureCode::CoinGecko(10012),
+            "range",
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["pairResults"][0]["status"], "failed");
+        assert_eq!(json["failures"][0]["code"], "COINGECKO_10012");
+        assert_eq!(serde_json::to_value(RunStatus::Running).unwrap(), "running");
+        let back: RunReport = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+    }
 
     #[test]
     fn emf_line_declares_every_metric_it_carries() {

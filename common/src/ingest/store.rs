@@ -1,11 +1,13 @@
 //! The ingester's SQL: set-based upserts (one statement per table and pair, arrays bound
-//! with UNNEST), the daily recompute, the advisory lock and the run record.
+//! with UNNEST), the daily recompute and the advisory lock. The run records are in
+//! [`super::runs`].
 
 use chrono::{DateTime, Duration, NaiveTime, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Error;
 
-use super::report::RunReport;
+use super::plan::PairNewest;
+use super::report::Pair;
 use crate::coingecko::{CoinInfo, CoinListEntry};
 use crate::domain::HourlyPrice;
 
@@ -106,111 +108,6 @@ pub async fn run_in_progress(client: &impl GenericClient) -> Result<bool, Error>
         .get(0))
 }
 
-/// How long a `running` row that no session backs with the lock (an accepted run whose
-/// invoke was lost, or a run killed mid-way) blocks new requests: the ingest function's
-/// longest run.
-pub const CLAIM_EXPIRY_MINUTES: i32 = 15;
-
-/// Records a run as started. Runs left `running` by a crashed container (or accepted and
-/// never started) are closed as failed first: whoever holds the lock knows no other run is
-/// alive.
-pub async fn start_run(client: &impl GenericClient, report: &RunReport) -> Result<(), Error> {
-    client
-        .execute(
-            "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
-                    report = coalesce(report, '{}'::jsonb) || '{\"interrupted\": true}'::jsonb
-              WHERE status = 'running' AND id <> $1",
-            &[&report.run_id],
-        )
-        .await?;
-    insert_run(client, report, "running", None).await
-}
-
-/// Claims the right to start a run for the cron route, atomically: records `run_id` as
-/// `running` unless a run holds the lock or another accepted run is waiting to start (at
-/// most one `running` row exists; see migration V3). Returns false when the claim lost.
-pub async fn claim_run(
-    client: &mut deadpool_postgres::Object,
-    run_id: uuid::Uuid,
-    trigger: &str,
-    mode: &str,
-) -> Result<bool, Error> {
-    let tx = client.transaction().await?;
-    if run_in_progress(&tx).await? {
-        return Ok(false);
-    }
-    // An accepted run that never started (its invoke was lost) stops blocking after a while.
-    tx.execute(
-        "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
-                report = '{\"interrupted\": true}'::jsonb
-          WHERE status = 'running' AND started_at < now() - make_interval(mins => $1)",
-        &[&CLAIM_EXPIRY_MINUTES],
-    )
-    .await?;
-    let inserted = tx
-        .execute(
-            "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at)
-             VALUES ($1, $2, $3, 'running', now())
-             ON CONFLICT DO NOTHING",
-            &[&run_id, &trigger, &mode],
-        )
-        .await?;
-    tx.commit().await?;
-    Ok(inserted == 1)
-}
-
-/// Withdraws a claim whose run could not be launched (nothing ran, so nothing is kept).
-pub async fn withdraw_claim(client: &impl GenericClient, run_id: uuid::Uuid) -> Result<(), Error> {
-    client
-        .execute(
-            "DELETE FROM ingestion_runs WHERE id = $1 AND status = 'running' AND report IS NULL",
-            &[&run_id],
-        )
-        .await?;
-    Ok(())
-}
-
-/// Records a finished run (insert or update of its row).
-pub async fn finish_run(client: &impl GenericClient, report: &RunReport) -> Result<(), Error> {
-    insert_run(
-        client,
-        report,
-        report.status.as_str(),
-        Some(report.finished_at),
-    )
-    .await
-}
-
-async fn insert_run(
-    client: &impl GenericClient,
-    report: &RunReport,
-    status: &str,
-    finished_at: Option<DateTime<Utc>>,
-) -> Result<(), Error> {
-    // A running run has no report yet: its counters are not known until it ends.
-    let json =
-        finished_at.map(|_| serde_json::to_value(report).expect("a report always serialises"));
-    client
-        .execute(
-            "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at, report, simulated)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, finished_at = EXCLUDED.finished_at,
-                 report = EXCLUDED.report, simulated = EXCLUDED.simulated",
-            &[
-                &report.run_id,
-                &report.trigger.as_str(),
-                &report.mode.as_str(),
-                &status,
-                &report.started_at,
-                &finished_at,
-                &json,
-                &report.simulated,
-            ],
-        )
-        .await?;
-    Ok(())
-}
-
 /// Upserts the tracked currencies with their names.
 pub async fn upsert_currencies(
     client: &impl GenericClient,
@@ -303,7 +200,7 @@ pub async fn newest_hours(
     client: &impl GenericClient,
     coins: &[String],
     currencies: &[String],
-) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>, Error> {
+) -> Result<Vec<PairNewest>, Error> {
     let rows = client
         .query(
             "SELECT c.id, v.code, n.newest
@@ -317,7 +214,13 @@ pub async fn newest_hours(
         .await?;
     Ok(rows
         .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .map(|r| PairNewest {
+            pair: Pair {
+                coin: r.get(0),
+                currency: r.get(1),
+            },
+            newest: r.get(2),
+        })
         .collect())
 }
 

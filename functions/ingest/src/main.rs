@@ -24,7 +24,7 @@ async fn main() -> Result<(), Error> {
             println!("{}", report.emf_line("ingest"));
             if report.status == Status::Failed {
                 // An error makes Lambda retry and then use the on-failure destination.
-                let codes: Vec<&str> = report.failures.iter().map(|f| f.code.as_str()).collect();
+                let codes: Vec<String> = report.failures.iter().map(|f| f.code.to_string()).collect();
                 return Err(Error::from(format!(
                     "ingestion run {} failed: {}",
                     report.run_id,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::ingest::{self, Mode, RunRequest, Status, Trigger};
+use common::ingest::{self, FailureCode, Mode, PairStatus, RunRequest, Status, Trigger};
 use integration_tests::{event, table_digest, Harness};
 use simulator::{Faults, SimulatorConfig};
 
@@ -258,7 +258,7 @@ async fn a_pair_failing_persistently_ends_the_run_partial_with_the_others_writte
     assert_eq!(failed.len(), 4);
     for f in failed {
         assert_eq!(f.coin.as_deref(), Some("dogecoin"));
-        assert_eq!(f.code, "UPSTREAM_5XX");
+        assert_eq!(f.code, FailureCode::Upstream5xx);
         assert!(f.message.contains("HTTP 500"), "{}", f.message);
     }
     let client = h.db.client().await;
@@ -402,7 +402,7 @@ async fn a_short_deadline_ends_partial_and_the_next_run_completes_the_rest() {
     let done_first: Vec<_> = first
         .pair_results
         .iter()
-        .filter(|p| p.status == "ok")
+        .filter(|p| p.status == PairStatus::Ok)
         .map(|p| (p.coin.clone(), p.currency.clone()))
         .collect();
 
@@ -491,6 +491,6 @@ async fn an_unreachable_database_fails_the_run_with_a_clear_reason() {
         )
         .await;
     assert_eq!(report.status, Status::Failed);
-    assert_eq!(report.failures[0].code, "DATABASE_UNAVAILABLE");
+    assert_eq!(report.failures[0].code, FailureCode::DatabaseUnavailable);
     assert!(!report.failures[0].message.contains("supersecret"));
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use common::coingecko::{CgError, CoinGecko};
-use common::ingest::{Mode, RunRequest, Status, Trigger};
+use common::ingest::{FailureCode, Mode, RunRequest, Status, Trigger};
 use integration_tests::{config_from, fast_retry, table_digest, TestDb};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -90,7 +90,7 @@ async fn truncated_json_is_a_clear_malformed_body_error() {
         .mount(&server)
         .await;
     let err = client(&server, &[]).coins_list().await.unwrap_err();
-    assert_eq!(err.code(), "MALFORMED_BODY");
+    assert_eq!(err.code(), FailureCode::MalformedBody);
     assert!(err.to_string().contains("invalid JSON"), "{err}");
 }
 
@@ -109,7 +109,7 @@ async fn documented_error_codes_fail_fast_with_the_fix() {
         .market_chart_range("bitcoin", "usd", 0, 1)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "COINGECKO_10012");
+    assert_eq!(err.code(), FailureCode::CoinGecko(10012));
     assert!(err.to_string().contains("365 days"), "{err}");
     assert_eq!(
         gecko.stats().calls(),
@@ -175,7 +175,7 @@ async fn timeouts_are_retried_and_reported_as_timeouts() {
     };
     let gecko = CoinGecko::new(&config.coingecko, None, policy);
     let err = gecko.ping().await.unwrap_err();
-    assert_eq!(err.code(), "TIMEOUT");
+    assert_eq!(err.code(), FailureCode::Timeout);
     assert_eq!(gecko.stats().calls(), 2);
 }
 

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use common::coingecko::{CgError, CoinGecko, RetryPolicy};
+use common::ingest::FailureCode;
 use integration_tests::config_from;
 use secrecy::SecretString;
 use simulator::{self, SimPlan, SimulatorConfig};
@@ -78,7 +79,7 @@ async fn more_than_365_days_back_is_error_10012_on_public_plans() {
         .market_chart_range("bitcoin", "usd", now - 400 * 86_400, now)
         .await
         .unwrap_err();
-    assert_eq!(err.code(), "COINGECKO_10012");
+    assert_eq!(err.code(), FailureCode::CoinGecko(10012));
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use common::api::{Api, Endpoint};
 use common::coingecko::{CgError, CoinGecko};
 use common::domain::HourlyPrice;
 use common::ingest::launcher::{IngestLauncher, LaunchError, LaunchFuture, LocalLauncher};
-use common::ingest::{store, Mode, RunRequest, Status};
+use common::ingest::{store, FailureCode, Mode, RunRequest, Status};
 use common::state::AppState;
 use integration_tests::{
     config_from, fast_retry, get, json_body, request, table_digest, wait_for_runs_to_finish,
@@ -33,12 +33,12 @@ fn post_trigger(headers: &[(&str, String)]) -> lambda_http::Request {
     request("POST", "/api/cron/fetch-data", &headers, "")
 }
 
-/// An API serving the cron route with the local launcher, as `crypto-dashboard serve` runs it.
-async fn serve_like(h: &Harness) -> Api {
-    let state = Arc::new(AppState::new(h.state.config.clone()).await.unwrap());
-    Api::new(state.clone())
+/// An API serving the cron route with the local launcher, as `crypto-dashboard serve` runs it:
+/// both share the harness's state (one pool).
+fn serve_like(h: &Harness) -> Api {
+    Api::new(h.state.clone())
         .serving(&[Endpoint::CronTrigger])
-        .with_launcher(Arc::new(LocalLauncher::new(state)))
+        .with_launcher(Arc::new(LocalLauncher::new(h.state.clone())))
 }
 
 /// A Secrets Manager secret in moto holding `value`, and a state reading secrets from there.
@@ -119,7 +119,7 @@ async fn a_failure_right_after_taking_the_lock_does_not_keep_it() {
         )
         .await
         .unwrap();
-    let api = serve_like(&h).await;
+    let api = serve_like(&h);
     let client = h.db.client().await;
 
     let first = api.handle(post_trigger(&bearer())).await;
@@ -492,7 +492,7 @@ async fn a_retry_is_made_only_when_its_wait_and_a_whole_request_fit_before_the_d
     let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
     let gecko = CoinGecko::new(&config.coingecko, None, policy).with_deadline(Some(deadline));
     let err = gecko.ping().await.unwrap_err();
-    assert_eq!(err.code(), "TIMEOUT");
+    assert_eq!(err.code(), FailureCode::Timeout);
     assert!(tokio::time::Instant::now() < deadline + Duration::from_secs(1));
 }
 

@@ -27,15 +27,10 @@ async fn harness(slow_ms: u64, extra: &[(&str, &str)]) -> (Harness, Api) {
     ];
     vars.extend_from_slice(extra);
     let h = Harness::start(sim, &vars).await;
-    // The launcher needs its own Arc'd state; it points at the same database and simulator.
-    let state = Arc::new(
-        common::state::AppState::new(h.state.config.clone())
-            .await
-            .unwrap(),
-    );
-    let api = Api::new(state.clone())
+    // The API and its launcher share the harness's state (and pool), as `serve` does.
+    let api = Api::new(h.state.clone())
         .serving(&[Endpoint::CronTrigger])
-        .with_launcher(Arc::new(LocalLauncher::new(state)));
+        .with_launcher(Arc::new(LocalLauncher::new(h.state.clone())));
     (h, api)
 }
 

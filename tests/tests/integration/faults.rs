@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::ingest::{Ingester, Mode, RunReport, RunRequest, Status, Trigger};
+use common::ingest::{
+    FailureCode, Ingester, Mode, PairStatus, RunReport, RunRequest, Status, Trigger,
+};
 use common::state::AppState;
 use integration_tests::{config_from, fast_retry, table_digest, Harness, PrivateCluster};
 use simulator::{self, Faults, SimulatorConfig};
@@ -34,7 +36,7 @@ async fn assert_accounted(report: &RunReport, client: &tokio_postgres::Client, p
         report
             .pair_results
             .iter()
-            .filter(|r| r.status == "ok")
+            .filter(|r| r.status == PairStatus::Ok)
             .count() as u32,
         p.ok
     );
@@ -65,7 +67,11 @@ async fn assert_rows_match_clean_run(faulty: &Harness, report: &RunReport, seed:
     .await;
     assert_eq!(clean.run(Mode::Full, false).await.status, Status::Succeeded);
     let (a, b) = (faulty.db.client().await, clean.db.client().await);
-    for r in report.pair_results.iter().filter(|r| r.status == "ok") {
+    for r in report
+        .pair_results
+        .iter()
+        .filter(|r| r.status == PairStatus::Ok)
+    {
         let pair = Some((r.coin.as_str(), r.currency.as_str()));
         assert_eq!(
             table_digest(&a, pair).await,
@@ -75,7 +81,11 @@ async fn assert_rows_match_clean_run(faulty: &Harness, report: &RunReport, seed:
             r.currency
         );
     }
-    for r in report.pair_results.iter().filter(|r| r.status != "ok") {
+    for r in report
+        .pair_results
+        .iter()
+        .filter(|r| r.status != PairStatus::Ok)
+    {
         let pair = Some((r.coin.as_str(), r.currency.as_str()));
         assert_eq!(
             table_digest(&a, pair).await.hourly,
@@ -108,7 +118,7 @@ async fn a_hostile_upstream_ends_succeeded_or_partial_with_exact_accounting_and_
     assert_accounted(&report, &client, 44).await;
     for f in report.failures.iter().filter(|f| f.currency.is_some()) {
         assert!(
-            ["UPSTREAM_5XX", "MALFORMED_BODY"].contains(&f.code.as_str()),
+            [FailureCode::Upstream5xx, FailureCode::MalformedBody].contains(&f.code),
             "{f:?}"
         );
     }
@@ -174,7 +184,7 @@ async fn a_429_storm_in_html_is_backed_off_and_a_long_retry_after_beyond_the_dea
         report
             .failures
             .iter()
-            .any(|f| f.code == "RATE_LIMITED" && f.message.contains("119")),
+            .any(|f| f.code == FailureCode::RateLimited && f.message.contains("119")),
         "{:?}",
         report.failures
     );
@@ -226,7 +236,10 @@ async fn a_database_crash_mid_run_fails_clearly_and_the_next_run_restores_exactl
         report.pairs
     );
     assert!(
-        report.failures.iter().any(|f| f.code == "DATABASE_ERROR"),
+        report
+            .failures
+            .iter()
+            .any(|f| f.code == FailureCode::DatabaseError),
         "{:?}",
         report.failures
     );

@@ -1,0 +1,511 @@
+//! The orchestration of one run: lock, reference data, metadata, then every pair stalest
+//! first, each written in its own transaction, and the report recorded at the end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::messages;
+use super::plan::{self, window_start, Budget, PairNewest};
+use super::report::{FailureCode, Mode, Pair, PairResult, PairStatus, RunReport, Status, Trigger};
+use super::runs;
+use super::store::{self, PairRows, Window};
+use crate::coingecko::{ClientEvent, CoinGecko, CoinListEntry, RetryPolicy};
+use crate::config::Config;
+use crate::db::{Database, DbError};
+use crate::domain::{currency_name, normalise};
+use crate::secrets::Secrets;
+
+/// Metadata older than this is fetched again.
+pub const METADATA_MAX_AGE: chrono::Duration = chrono::Duration::days(7);
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunRequest {
+    pub mode: Mode,
+    pub clean_first: bool,
+    pub trigger: Trigger,
+    /// A pre-assigned id (the cron route answers with it before the run starts).
+    pub run_id: Option<Uuid>,
+}
+
+/// Progress of a run, for terminal displays.
+#[derive(Debug, Clone)]
+pub enum IngestEvent {
+    /// The run holds the lock and is recorded as running.
+    Started { run_id: Uuid },
+    /// The pairs to fetch are known.
+    Planned { pairs: usize },
+    /// A pair is being fetched.
+    PairStarted {
+        index: usize,
+        coin: String,
+        currency: String,
+    },
+    /// A pair is done (ok, failed or skipped).
+    PairFinished {
+        index: usize,
+        result: PairResult,
+        error: Option<String>,
+    },
+    /// The client waits before retrying.
+    Waiting {
+        wait: Duration,
+        rate_limited: bool,
+        reason: String,
+    },
+    /// A preparatory step (coins list, metadata of one coin).
+    Step(String),
+}
+
+/// Observer of [`IngestEvent`]s.
+pub type ProgressSink = Arc<dyn Fn(IngestEvent) + Send + Sync>;
+
+/// The ingester's idea of "now" (fixed in tests so two runs ask for the same windows).
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// A tracked coin whose pairs cannot be fetched this run, and why.
+struct UnavailableCoin {
+    coin: String,
+    code: FailureCode,
+    message: String,
+}
+
+/// Why one pair could not be written.
+struct PairFailure {
+    code: FailureCode,
+    message: String,
+}
+
+impl PairFailure {
+    fn database(e: tokio_postgres::Error) -> Self {
+        PairFailure {
+            code: FailureCode::DatabaseError,
+            message: DbError::from(e).to_string(),
+        }
+    }
+}
+
+/// Everything a run needs besides the request.
+pub struct Ingester<'a> {
+    pub config: &'a Config,
+    pub secrets: &'a Secrets,
+    pub db: &'a Database,
+    pub retry: RetryPolicy,
+    /// No pair is started unless this much time is left before the deadline (on top of the
+    /// time a pair has been taking), so the run can record itself.
+    pub reserve: Duration,
+    pub progress: Option<ProgressSink>,
+    /// Where window ends come from; [`Utc::now`] unless a test fixes it.
+    pub clock: Clock,
+}
+
+impl<'a> Ingester<'a> {
+    /// An ingester with the default retry policy and a 10 s reserve.
+    pub fn new(config: &'a Config, secrets: &'a Secrets, db: &'a Database) -> Self {
+        Ingester {
+            config,
+            secrets,
+            db,
+            retry: RetryPolicy::default(),
+            reserve: Duration::from_secs(10),
+            progress: None,
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    fn emit(&self, event: IngestEvent) {
+        if let Some(sink) = &self.progress {
+            sink(event);
+        }
+    }
+
+    /// Runs once. Never panics on bad input or faults: every outcome is in the report.
+    #[tracing::instrument(name = "ingest", skip_all, fields(mode = ?request.mode, trigger = ?request.trigger))]
+    pub async fn run(&self, request: RunRequest, deadline: Option<Instant>) -> RunReport {
+        let started = Instant::now();
+        let mut report = RunReport::new(
+            request.run_id.unwrap_or_else(Uuid::new_v4),
+            request.trigger,
+            request.mode,
+            request.clean_first,
+        );
+
+        let client = match self.db.client().await {
+            Ok(c) => c,
+            Err(e) => {
+                report.record_failure(None, FailureCode::DatabaseUnavailable, e.to_string());
+                return finish(report, started, None).await;
+            }
+        };
+        let mut lock = match store::RunLock::try_acquire(client).await {
+            Ok(Ok(lock)) => lock,
+            Ok(Err(mut client)) => {
+                report.status = Status::Skipped;
+                tracing::info!("another ingestion run holds the lock; skipping");
+                return finish(report, started, Some(&mut client)).await;
+            }
+            Err(e) => {
+                let message = DbError::from(e).to_string();
+                report.record_failure(None, FailureCode::DatabaseUnavailable, message);
+                return finish(report, started, None).await;
+            }
+        };
+        // From here on every path releases the lock (and a panic drops the guard, which
+        // closes the connection, which releases it too).
+        if let Err(e) = runs::start_run(lock.client(), &report).await {
+            let e = DbError::from(e);
+            let code = if e.is_unavailable() {
+                FailureCode::DatabaseUnavailable
+            } else {
+                FailureCode::DatabaseError
+            };
+            tracing::error!(error = %e, "could not record the run as started");
+            report.record_failure(None, code, e.to_string());
+            // Still try to close the row (an accepted run's row exists already).
+            let report = finish(report, started, Some(lock.client())).await;
+            lock.release().await;
+            return report;
+        }
+        self.emit(IngestEvent::Started {
+            run_id: report.run_id,
+        });
+
+        self.run_locked(&mut report, lock.client(), deadline).await;
+
+        let report = finish(report, started, Some(lock.client())).await;
+        lock.release().await;
+        report
+    }
+
+    async fn run_locked(
+        &self,
+        report: &mut RunReport,
+        client: &mut deadpool_postgres::Object,
+        deadline: Option<Instant>,
+    ) {
+        let (coins, currencies) = (&self.config.tracked_coins, &self.config.tracked_currencies);
+        let api_key = match &self.config.coingecko.api_key {
+            None => None,
+            Some(source) => match self.secrets.resolve(source).await {
+                Ok(key) => Some(key),
+                Err(e) => {
+                    tracing::error!(error = %e, "the CoinGecko API key could not be read");
+                    let message = messages::api_key_unreadable(&e);
+                    report.fail_all(coins, currencies, FailureCode::SecretUnavailable, &message);
+                    return;
+                }
+            },
+        };
+        let events = self.progress.clone().map(|sink| {
+            Arc::new(
+                move |ClientEvent::Waiting {
+                          wait,
+                          rate_limited,
+                          reason,
+                      }| {
+                    sink(IngestEvent::Waiting {
+                        wait,
+                        rate_limited,
+                        reason,
+                    })
+                },
+            ) as crate::coingecko::EventSink
+        });
+        let gecko = CoinGecko::new(&self.config.coingecko, api_key, self.retry.clone())
+            // The client stops a reserve early, so the run always has time to write and record.
+            .with_deadline(
+                deadline.map(|d| d.checked_sub(self.reserve).unwrap_or_else(Instant::now)),
+            )
+            .with_events(events);
+        let mut budget = Budget::new(
+            deadline,
+            self.reserve,
+            self.config.coingecko.rate_limit_per_min,
+        );
+
+        let (known, unavailable) = self.reference_data(report, client, &gecko).await;
+        // Pairs of coins that cannot be fetched are failed with the reason, not dropped.
+        for u in &unavailable {
+            report.fail_all(
+                std::slice::from_ref(&u.coin),
+                currencies,
+                u.code,
+                &u.message,
+            );
+        }
+        self.refresh_metadata(report, client, &gecko, &known, &budget)
+            .await;
+        self.fetch_pairs(report, client, &gecko, &known, &mut budget)
+            .await;
+
+        report.api_calls = gecko.stats().calls();
+        report.retries = gecko.stats().retries();
+        report.rate_limited = gecko.stats().rate_limited();
+        report.simulated = gecko.is_simulated();
+    }
+
+    /// Upserts currencies and coins; returns the tracked coins that exist in the database
+    /// and those whose pairs cannot be fetched.
+    async fn reference_data(
+        &self,
+        report: &mut RunReport,
+        client: &deadpool_postgres::Object,
+        gecko: &CoinGecko,
+    ) -> (Vec<String>, Vec<UnavailableCoin>) {
+        let tracked = &self.config.tracked_coins;
+        let mut unavailable = Vec::new();
+        let currencies = &self.config.tracked_currencies;
+        let names: Vec<String> = currencies.iter().map(|c| currency_name(c)).collect();
+        if let Err(e) = store::upsert_currencies(client, currencies, &names).await {
+            let failure = PairFailure::database(e);
+            report.record_failure(None, failure.code, failure.message);
+        }
+        self.emit(IngestEvent::Step("coins list".into()));
+        match gecko.coins_list().await {
+            Ok(list) => {
+                let by_id: HashMap<&str, &CoinListEntry> =
+                    list.iter().map(|c| (c.id.as_str(), c)).collect();
+                let mut found = Vec::new();
+                for (order, id) in tracked.iter().enumerate() {
+                    match by_id.get(id.as_str()) {
+                        Some(entry) => found.push(((*entry).clone(), order as i32)),
+                        None => {
+                            let message = messages::unknown_coin(id, &list);
+                            tracing::warn!(coin = %id, "{message}");
+                            unavailable.push(UnavailableCoin {
+                                coin: id.clone(),
+                                code: FailureCode::UnknownCoin,
+                                message,
+                            });
+                        }
+                    }
+                }
+                if let Err(e) = store::upsert_coins(client, &found).await {
+                    let failure = PairFailure::database(e);
+                    report.record_failure(None, failure.code, failure.message);
+                }
+                (found.into_iter().map(|(c, _)| c.id).collect(), unavailable)
+            }
+            Err(e) => {
+                // Keep going with the coins stored by earlier runs.
+                tracing::warn!(error = %e, "coins list unavailable; using stored coins");
+                report.record_failure(None, e.code(), messages::coins_list_failed(&e));
+                let stored = store::reorder_coins(client, tracked)
+                    .await
+                    .unwrap_or_default();
+                for coin in tracked.iter().filter(|c| !stored.contains(c)) {
+                    unavailable.push(UnavailableCoin {
+                        coin: coin.clone(),
+                        code: e.code(),
+                        message: messages::not_stored_and_no_list(&e),
+                    });
+                }
+                (stored, unavailable)
+            }
+        }
+    }
+
+    async fn refresh_metadata(
+        &self,
+        report: &mut RunReport,
+        client: &deadpool_postgres::Object,
+        gecko: &CoinGecko,
+        known: &[String],
+        budget: &Budget,
+    ) {
+        let stale = match store::stale_metadata(client, known, METADATA_MAX_AGE).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                let failure = PairFailure::database(e);
+                report.record_failure(None, failure.code, failure.message);
+                return;
+            }
+        };
+        for id in stale {
+            if budget.out_of_time(Duration::ZERO) {
+                break;
+            }
+            self.emit(IngestEvent::Step(format!("metadata of {id}")));
+            let result = match gecko.coin(&id).await {
+                Ok(info) => store::upsert_metadata(client, &info)
+                    .await
+                    .map_err(PairFailure::database),
+                Err(e) => Err(PairFailure {
+                    code: e.code(),
+                    message: e.to_string(),
+                }),
+            };
+            match result {
+                Ok(n) => report.rows.metadata += n,
+                Err(failure) => {
+                    tracing::warn!(coin = %id, message = %failure.message, "metadata not refreshed");
+                    report.record_failure(Some(id), failure.code, failure.message);
+                }
+            }
+        }
+    }
+
+    async fn fetch_pairs(
+        &self,
+        report: &mut RunReport,
+        client: &mut deadpool_postgres::Object,
+        gecko: &CoinGecko,
+        known: &[String],
+        budget: &mut Budget,
+    ) {
+        let currencies = &self.config.tracked_currencies;
+        let pairs = match store::newest_hours(&*client, known, currencies).await {
+            Ok(p) => plan::stalest_first(p),
+            Err(e) => {
+                let failure = PairFailure::database(e);
+                report.fail_all(known, currencies, failure.code, &failure.message);
+                return;
+            }
+        };
+        self.emit(IngestEvent::Planned { pairs: pairs.len() });
+
+        for (index, PairNewest { pair, newest }) in pairs.into_iter().enumerate() {
+            if budget.next_pair_out_of_time() {
+                report.record_skipped(&pair);
+                self.emit(IngestEvent::PairFinished {
+                    index,
+                    result: PairResult::unstarted(&pair, PairStatus::Skipped),
+                    error: Some("left for the next run (deadline)".into()),
+                });
+                continue;
+            }
+            self.emit(IngestEvent::PairStarted {
+                index,
+                coin: pair.coin.clone(),
+                currency: pair.currency.clone(),
+            });
+            let pair_started = Instant::now();
+            let now = (self.clock)();
+            // Replacing a pair's rows with only a short incremental window would erase its
+            // history: cleanFirst always fetches the full window.
+            let mode = if report.clean_first {
+                Mode::Full
+            } else {
+                report.mode
+            };
+            let window = Window {
+                from: window_start(mode, newest, now),
+                to: now,
+            };
+            let outcome = self
+                .fetch_and_write(client, gecko, &pair, window, report.clean_first)
+                .await;
+            let elapsed = pair_started.elapsed();
+            budget.pair_took(elapsed);
+            let mut result = PairResult::unstarted(&pair, PairStatus::Ok);
+            result.from = Some(window.from);
+            result.to = Some(window.to);
+            result.duration_ms = elapsed.as_millis() as u64;
+            let error = match outcome {
+                Ok(rows) => {
+                    result.hourly_rows = rows.hourly;
+                    result.daily_rows = rows.daily;
+                    report.record_ok(result.clone());
+                    None
+                }
+                Err(PairFailure { code, message }) => {
+                    tracing::warn!(coin = %pair.coin, currency = %pair.currency, %code, %message, "pair failed");
+                    report.record_failed(result.clone(), code, message.clone());
+                    result.status = PairStatus::Failed;
+                    Some(message)
+                }
+            };
+            self.emit(IngestEvent::PairFinished {
+                index,
+                result,
+                error,
+            });
+        }
+    }
+
+    async fn fetch_and_write(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        gecko: &CoinGecko,
+        pair: &Pair,
+        window: Window,
+        clean_first: bool,
+    ) -> Result<PairRows, PairFailure> {
+        let (coin, currency) = (pair.coin.as_str(), pair.currency.as_str());
+        let points = gecko
+            .market_chart_range(
+                coin,
+                currency,
+                window.from.timestamp(),
+                window.to.timestamp(),
+            )
+            .await
+            .map_err(|e| PairFailure {
+                code: e.code(),
+                message: e.to_string(),
+            })?;
+        let normalised = normalise(
+            &points,
+            window.from.timestamp_millis(),
+            window.to.timestamp_millis(),
+        );
+        if normalised.hours.is_empty() {
+            return Err(PairFailure {
+                code: FailureCode::NoData,
+                message: messages::no_usable_price(normalised.dropped),
+            });
+        }
+        if normalised.unusable_hours > 0 {
+            tracing::warn!(
+                %coin,
+                %currency,
+                hours = normalised.unusable_hours,
+                "hours without a finite average were dropped"
+            );
+        }
+        let clean_window = clean_first.then_some(window);
+        store::write_pair(client, coin, currency, &normalised.hours, clean_window)
+            .await
+            .map_err(PairFailure::database)
+    }
+}
+
+/// Completes the report, records it (unless the database is gone) and logs one summary line.
+async fn finish(
+    mut report: RunReport,
+    started: Instant,
+    client: Option<&mut deadpool_postgres::Object>,
+) -> RunReport {
+    report.finished_at = Utc::now().max(report.started_at);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    report.status = report.outcome();
+    if let Some(client) = client {
+        if let Err(e) = runs::finish_run(&*client, &report).await {
+            tracing::error!(error = %DbError::from(e), "could not record the run");
+        }
+    }
+    tracing::info!(
+        run_id = %report.run_id,
+        status = report.status.as_str(),
+        mode = report.mode.as_str(),
+        trigger = report.trigger.as_str(),
+        duration_ms = report.duration_ms,
+        api_calls = report.api_calls,
+        retries = report.retries,
+        rate_limited = report.rate_limited,
+        pairs_ok = report.pairs.ok,
+        pairs_failed = report.pairs.failed,
+        pairs_skipped = report.pairs.skipped,
+        rows_hourly = report.rows.hourly,
+        rows_daily = report.rows.daily,
+        rows_metadata = report.rows.metadata,
+        simulated = report.simulated,
+        "ingestion run finished"
+    );
+    report
+}

@@ -1,0 +1,39 @@
+//! Requests as API Gateway delivers them, the JSON body of a response, and the event
+//! payloads of `events/`.
+
+/// A `GET` of `uri` without headers or body.
+pub fn get(uri: &str) -> lambda_http::Request {
+    request("GET", uri, &[], "")
+}
+
+/// Builds a request as API Gateway would deliver it for `method` `uri`.
+pub fn request(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> lambda_http::Request {
+    let mut builder = http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        builder = builder.header(*k, *v);
+    }
+    builder
+        .body(lambda_http::Body::from(body.to_owned()))
+        .unwrap()
+}
+
+/// The JSON body of a response.
+pub fn json_body(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+    serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {:?}",
+            String::from_utf8_lossy(response.body().as_ref())
+        )
+    })
+}
+
+/// Reads a file of `events/` (the payloads used with `cargo lambda invoke --data-file`).
+pub fn event(name: &str) -> String {
+    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+}

@@ -1,0 +1,22 @@
+//! Every end-to-end test in one executable: each former `tests/*.rs` file is a module here,
+//! so the AWS SDK, axum and wiremock are linked once instead of once per file. A test is
+//! named `module::test_name` (`cargo test -p integration-tests hardening::`).
+//!
+//! The tests run in parallel within this one process: a test must not change anything
+//! process-wide (the global tracing subscriber, environment variables) or cluster-wide on the
+//! shared PostgreSQL (it works in a database of its own, or on a `PrivateCluster`).
+
+mod api;
+mod coingecko_client;
+mod cron;
+mod events;
+mod faults;
+mod hardening;
+mod health;
+mod hostile_input;
+mod ingestion;
+mod log_secrets;
+mod migrations;
+mod migrations_resource;
+mod secrets;
+mod simulator;
