@@ -1,4 +1,9 @@
 //! `crypto-dashboard`: the local binary. Same code as the Lambdas, driven from a terminal.
+//!
+//! - `commands`: one module per subcommand (`serve`, `ingest`, `migrate`, `status`,
+//!   `simulate`) and the `setup` they share.
+//! - `coverage`: the data coverage report of `status`.
+//! - `progress`, `table`, `logging`: what the terminal shows.
 
 mod commands;
 mod coverage;

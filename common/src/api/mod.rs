@@ -1,6 +1,15 @@
 //! The HTTP API: one [`Api`] value routes a request, runs the endpoint's handler and maps
 //! the result to the envelope, caching and CORS headers. Every Lambda and the local server
 //! call [`Api::handle`]; a Lambda built for one route serves only that route.
+//!
+//! - `router`: method + path to an [`Endpoint`] (405 and 404 decided here).
+//! - one module per route: `health`, `coins` (list and detail), `currencies`, `prices`,
+//!   `market`, `runs` (ingestion runs), `cron` (the authenticated trigger).
+//! - `queries`: the read SQL the handlers use.
+//! - `query`: the query-string parser (repeated, non-UTF-8 and unknown parameters).
+//! - `secret_check`: the bearer token and the CloudFront origin header.
+//! - [`error`](ApiError) and [`response`](Reply): one error type mapped to status and
+//!   envelope, the success envelope, ETag/304, cache headers and CORS.
 
 mod coins;
 mod cron;
