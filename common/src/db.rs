@@ -75,7 +75,11 @@ pub fn is_connection_error(e: &tokio_postgres::Error) -> bool {
 pub struct Database {
     config: DatabaseConfig,
     secrets: Secrets,
-    pool: RwLock<Pool>,
+    /// The pool and how many times it was rebuilt (a rotation replaces it).
+    pool: RwLock<(u64, Pool)>,
+    /// One rebuild at a time: requests that meet the new password together re-read the
+    /// secret once.
+    rotation: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Database {
@@ -97,17 +101,23 @@ impl Database {
         Ok(Database {
             config: config.clone(),
             secrets: secrets.clone(),
-            pool: RwLock::new(pool),
+            pool: RwLock::new((0, pool)),
+            rotation: tokio::sync::Mutex::new(()),
         })
     }
 
     fn pool(&self) -> Pool {
+        self.current().1
+    }
+
+    fn current(&self) -> (u64, Pool) {
         self.pool.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// A checked-out, verified connection.
     pub async fn client(&self) -> Result<Object, DbError> {
-        match self.pool().get().await {
+        let (generation, pool) = self.current();
+        match pool.get().await {
             Ok(client) => Ok(client),
             Err(PoolError::Backend(e)) if e.code() == Some(&SqlState::INVALID_PASSWORD) => {
                 if !matches!(self.config.source, DatabaseSource::SecretArn(_)) {
@@ -115,18 +125,33 @@ impl Database {
                         "password authentication failed".into(),
                     ));
                 }
-                tracing::warn!("database rejected the password; re-reading the secret (rotation?)");
-                let url = resolve_url(&self.config, &self.secrets, true).await?;
-                let fresh = build_pool(&self.config, &url)?;
-                let old = std::mem::replace(
-                    &mut *self.pool.write().unwrap_or_else(|p| p.into_inner()),
-                    fresh,
-                );
-                old.close();
+                self.rebuild_after_rotation(generation).await?;
+                self.pool().get().await.map_err(pool_error)
+            }
+            // Another request rebuilt the pool while this one waited on the old one.
+            Err(PoolError::Closed) if self.current().0 != generation => {
                 self.pool().get().await.map_err(pool_error)
             }
             Err(e) => Err(pool_error(e)),
         }
+    }
+
+    /// Re-reads the secret and replaces the pool, unless another request already did since
+    /// `seen` (requests that meet the new password together rebuild once).
+    async fn rebuild_after_rotation(&self, seen: u64) -> Result<(), DbError> {
+        let _one_at_a_time = self.rotation.lock().await;
+        if self.current().0 != seen {
+            return Ok(());
+        }
+        tracing::warn!("database rejected the password; re-reading the secret (rotation?)");
+        let url = resolve_url(&self.config, &self.secrets, true).await?;
+        let fresh = build_pool(&self.config, &url)?;
+        let (_, old) = std::mem::replace(
+            &mut *self.pool.write().unwrap_or_else(|p| p.into_inner()),
+            (seen + 1, fresh),
+        );
+        old.close();
+        Ok(())
     }
 
     /// Runs `SELECT 1` on a pooled connection: the health check.

@@ -51,6 +51,9 @@ pub struct SimulatorConfig {
     pub plan: SimPlan,
     /// Requests per minute before 429s (`None`: unlimited).
     pub rate_limit_per_min: Option<u32>,
+    /// How many requests may come at once (the token bucket's size); a minute's worth when
+    /// `None`. A small burst makes any client that does not pace itself meet 429s.
+    pub rate_limit_burst: Option<u32>,
     pub faults: Faults,
     /// A fixed "now" in unix milliseconds (tests); the real clock when `None`.
     pub now_ms: Option<i64>,
@@ -66,8 +69,18 @@ impl Default for SimulatorConfig {
             seed: 42,
             plan: SimPlan::Public,
             rate_limit_per_min: None,
+            rate_limit_burst: None,
             faults: Faults::default(),
             now_ms: None,
         }
+    }
+}
+
+impl SimulatorConfig {
+    /// The token bucket's size: the burst, else a minute's worth of requests.
+    pub fn bucket_size(&self) -> f64 {
+        self.rate_limit_burst
+            .or(self.rate_limit_per_min)
+            .unwrap_or(0) as f64
     }
 }

@@ -89,7 +89,7 @@ pub async fn serve(
 }
 
 fn shared(config: SimulatorConfig) -> Arc<Shared> {
-    let tokens = config.rate_limit_per_min.unwrap_or(0) as f64;
+    let tokens = config.bucket_size();
     Arc::new(Shared {
         config,
         bucket: Mutex::new(Bucket {

@@ -85,7 +85,7 @@ async fn answer(shared: &Shared, path: &str, query: &str, headers: &HeaderMap) -
         let rate = limit as f64 / 60.0;
         let now = Instant::now();
         bucket.tokens = (bucket.tokens + now.duration_since(bucket.refreshed).as_secs_f64() * rate)
-            .min(limit as f64);
+            .min(config.bucket_size());
         bucket.refreshed = now;
         if bucket.tokens < 1.0 {
             let wait = ((1.0 - bucket.tokens) / rate).ceil() as u64;

@@ -44,6 +44,55 @@ impl PrivateCluster {
         PrivateCluster { name, admin_url }
     }
 
+    /// The cluster's own directory (its data directory, log and port file live in it).
+    pub fn dir(&self) -> std::path::PathBuf {
+        std::path::PathBuf::from(format!(
+            "{}/../.local/{}",
+            env!("CARGO_MANIFEST_DIR"),
+            self.name
+        ))
+    }
+
+    /// Turns TLS on with `cert` and `key` (files in [`PrivateCluster::dir`]): the key is
+    /// handed to the server's OS user with mode 0600, as PostgreSQL requires, and the
+    /// configuration reloaded.
+    pub async fn enable_tls(&self, cert: &std::path::Path, key: &std::path::Path) {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let owner = std::fs::metadata(self.dir().join("data")).expect("data directory");
+        for file in [cert, key] {
+            std::os::unix::fs::chown(file, Some(owner.uid()), Some(owner.gid()))
+                .expect("chown of the certificate files");
+        }
+        std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let admin = connect(&self.admin_url).await;
+        // ALTER SYSTEM refuses to run inside a transaction: one statement at a time.
+        for statement in [
+            format!("ALTER SYSTEM SET ssl_cert_file = '{}'", cert.display()),
+            format!("ALTER SYSTEM SET ssl_key_file = '{}'", key.display()),
+            "ALTER SYSTEM SET ssl = on".to_owned(),
+            "SELECT pg_reload_conf()".to_owned(),
+        ] {
+            admin.batch_execute(&statement).await.expect("TLS settings");
+        }
+        // The reload is asynchronous: wait until new sessions see it.
+        for _ in 0..100 {
+            let on: String = connect(&self.admin_url)
+                .await
+                .query_one("SHOW ssl", &[])
+                .await
+                .unwrap()
+                .get(0);
+            if on == "on" {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the server did not turn TLS on: see {}",
+            self.dir().join("server.log").display()
+        );
+    }
+
     /// What the server has logged so far.
     pub fn server_log(&self) -> String {
         let path = format!(

@@ -13,22 +13,33 @@ impl LambdaLauncher {
     /// A launcher for `function_name`, with the SDK configured from the environment.
     pub async fn from_env(function_name: String) -> Self {
         let sdk = common::aws::sdk_config().await;
+        Self::new(aws_sdk_lambda::Client::new(&sdk), function_name)
+    }
+
+    /// A launcher invoking `function_name` through `client`.
+    pub fn new(client: aws_sdk_lambda::Client, function_name: String) -> Self {
         LambdaLauncher {
-            client: aws_sdk_lambda::Client::new(&sdk),
+            client,
             function_name,
         }
+    }
+
+    /// The ingest function's payload for `request`: what its strict parser
+    /// (`common::ingest::invocation::run_request`) reads back as the same request.
+    pub fn payload(request: &RunRequest) -> serde_json::Value {
+        serde_json::json!({
+            "mode": request.mode,
+            "cleanFirst": request.clean_first,
+            "trigger": request.trigger,
+            "runId": request.run_id,
+        })
     }
 }
 
 impl IngestLauncher for LambdaLauncher {
     fn launch(&self, request: RunRequest) -> LaunchFuture<'_> {
         Box::pin(async move {
-            let payload = serde_json::json!({
-                "mode": request.mode,
-                "cleanFirst": request.clean_first,
-                "trigger": request.trigger,
-                "runId": request.run_id,
-            });
+            let payload = Self::payload(&request);
             self.client
                 .invoke()
                 .function_name(&self.function_name)

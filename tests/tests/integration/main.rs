@@ -7,6 +7,7 @@
 //! shared PostgreSQL (it works in a database of its own, or on a `PrivateCluster`).
 
 mod api;
+mod aws_paths;
 mod coingecko_client;
 mod cron;
 mod events;
@@ -18,5 +19,6 @@ mod ingestion;
 mod log_secrets;
 mod migrations;
 mod migrations_resource;
+mod rate_limit;
 mod secrets;
 mod simulator;
