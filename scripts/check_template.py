@@ -5,10 +5,21 @@ Run by scripts/check-deploy.sh with the venv that holds cfn-lint (its YAML loade
 !Ref/!GetAtt/!Sub) and aws-sam-translator (to check the IAM roles SAM generates).
 
     python scripts/check_template.py [--template PATH] [--root DIR] [PATH]
+    python scripts/check_template.py --samconfig FILE [--template PATH]
 
 PATH (or --template) defaults to template.yaml; DIR (the checkout whose functions/, openapi.yaml
 and docs/deploy.md the template is compared with) defaults to this script's repository, so a
 copy of the template elsewhere (e.g. a deliberately broken one) is checked against it.
+
+With --samconfig only FILE (a samconfig.toml) is checked, against the parameters the template
+declares: it parses, names the stack crypto-dashboard, deploys with CAPABILITY_IAM and
+resolve_s3, builds in parallel, validates with lint, sets no profile anywhere, and its
+parameter_overrides set EnvironmentName, CoinGeckoApiPlan, AlarmEmail, EnableRdsProxy and
+EnableWaf, each a parameter of the template.
+
+Needs Python 3.11+ (tomllib reads the crates' Cargo.toml and samconfig.toml); an older Python is
+an error, not a skipped check. scripts/test_check_template.py runs every rule below against a
+deliberately broken copy of the template, samconfig.toml, openapi.yaml or docs/deploy.md.
 
 Fails (exit 1, one "error:" line per finding) when:
   - an IAM policy statement that allows something uses Action "*", a service wildcard
@@ -112,7 +123,8 @@ errors: list[str] = []
 
 
 def error(msg: str) -> None:
-    errors.append(msg)
+    if msg not in errors:  # two checks may find the same thing (e.g. no /api/* behaviour)
+        errors.append(msg)
 
 
 def as_list(value):
@@ -403,12 +415,40 @@ def check_cron_auth_filter(raw: dict) -> None:
         error(f'no metric filter matches the cron-trigger log phrase "{CRON_AUTH_PHRASE}"')
 
 
+def toml_module():
+    """tomllib (Python 3.11+), or None after reporting that it is missing."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        error(f"Python {sys.version.split()[0]} has no tomllib (it needs 3.11 or newer), so TOML "
+              f"files cannot be checked; run with Python 3.11+ (scripts/check-deploy.sh does)")
+        return None
+    return tomllib
+
+
+def crate_binaries(manifest: Path, tomllib) -> set[str]:
+    """The binaries a function crate builds: its package name (src/main.rs) and any [[bin]]
+    names. A [lib] name is not a binary."""
+    try:
+        cargo = tomllib.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        error(f"{manifest.parent.name}/Cargo.toml cannot be read: {exc}")
+        return set()
+    names = {b.get("name") for b in cargo.get("bin", []) if isinstance(b, dict)}
+    package = cargo.get("package", {})
+    if (manifest.parent / "src" / "main.rs").is_file() and package.get("autobins", True):
+        names.add(package.get("name"))
+    return {n for n in names if isinstance(n, str)}
+
+
 def check_crates(root: Path, by_binary: dict[str, tuple[str, dict]]) -> None:
     """Every crate under functions/ has exactly one template resource, and back."""
+    tomllib = toml_module()
+    if tomllib is None:
+        return
     declared = set()
-    for manifest in root.glob("functions/*/Cargo.toml"):
-        text = manifest.read_text(encoding="utf-8", errors="replace")
-        declared.update(re.findall(r'^\s*name\s*=\s*"([^"]+)"', text, flags=re.M))
+    for manifest in sorted(root.glob("functions/*/Cargo.toml")):
+        declared.update(crate_binaries(manifest, tomllib))
     for crate in sorted(declared - set(by_binary)):
         error(f"crate functions/{crate} has no template resource")
     for binary in sorted(set(by_binary) - declared):
@@ -868,9 +908,10 @@ def check_connection_budget(raw: dict, by_binary, root: Path) -> None:
         name, res = by_binary[binary]
         props = res.get("Properties", {})
         pool = props.get("Environment", {}).get("Variables", {}).get("DB_POOL_MAX_SIZE")
-        pool = number(pool, raw, params, f"{name}.DB_POOL_MAX_SIZE") if pool is not None else None
         if pool is None:
             error(f"{name}: DB_POOL_MAX_SIZE must be set (the connection budget counts it)")
+        else:
+            pool = number(pool, raw, params, f"{name}.DB_POOL_MAX_SIZE")
         reserved = props.get("ReservedConcurrentExecutions")
         if reserved is None:
             if need_reserved:
@@ -946,12 +987,67 @@ def check_connection_budget(raw: dict, by_binary, root: Path) -> None:
                   f"found {rows or 'none'}")
 
 
+# --- samconfig.toml ------------------------------------------------------------------------------
+
+SAMCONFIG_STACK_NAME = "crypto-dashboard"
+SAMCONFIG_OVERRIDES = ("EnvironmentName", "CoinGeckoApiPlan", "AlarmEmail", "EnableRdsProxy", "EnableWaf")
+
+
+def check_samconfig(path: Path, raw: dict) -> None:
+    """samconfig.toml: the defaults `sam build/validate/deploy` run with."""
+    tomllib = toml_module()
+    if tomllib is None:
+        return
+    try:
+        cfg = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        error(f"{path} not found")
+        return
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        error(f"{path} does not parse: {exc}")
+        return
+
+    def section(command: str) -> dict:
+        value = cfg.get("default", {}).get(command, {}).get("parameters", {})
+        return value if isinstance(value, dict) else {}
+
+    deploy = section("deploy")
+    if section("global").get("stack_name") != SAMCONFIG_STACK_NAME:
+        error(f"default.global.parameters.stack_name must be {SAMCONFIG_STACK_NAME}")
+    capabilities = deploy.get("capabilities", "")  # "A B" or ["A", "B"]
+    if "CAPABILITY_IAM" not in (capabilities if isinstance(capabilities, list) else str(capabilities).split()):
+        error("default.deploy.parameters.capabilities must include CAPABILITY_IAM")
+    if deploy.get("resolve_s3") is not True:
+        error("default.deploy.parameters.resolve_s3 must be true")
+    if section("build").get("parallel") is not True:
+        error("default.build.parameters.parallel must be true")
+    if section("validate").get("lint") is not True:
+        error("default.validate.parameters.lint must be true")
+    # Portable: no named AWS profile (each user's credential chain decides).
+    for env, commands in cfg.items():
+        if not isinstance(commands, dict):
+            continue
+        for command, sect in commands.items():
+            if isinstance(sect, dict) and "profile" in sect.get("parameters", {}):
+                error(f"{env}.{command}.parameters sets a profile")
+    overrides = dict(re.findall(r'(\w+)=("[^"]*"|\S*)', str(deploy.get("parameter_overrides", ""))))
+    for key in SAMCONFIG_OVERRIDES:
+        if key not in overrides:
+            error(f"default.deploy.parameters.parameter_overrides must set {key}")
+    declared = set(raw.get("Parameters", {}))
+    for key in sorted(overrides):
+        if key not in declared:
+            error(f"parameter_overrides sets {key}, which the template does not declare")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", help="the template (default template.yaml)")
     parser.add_argument("--template", help="the template (same as PATH)")
     parser.add_argument("--root", type=Path, default=REPO_ROOT,
                         help="the checkout holding functions/, openapi.yaml, docs/ (default: this repository)")
+    parser.add_argument("--samconfig", type=Path, metavar="FILE",
+                        help="check only this samconfig.toml (against the template's parameters)")
     args = parser.parse_args(argv)
     if args.path and args.template and args.path != args.template:
         parser.error("give the template once (PATH or --template)")
@@ -966,6 +1062,17 @@ def main() -> int:
         print(f"error: {path} not found", file=sys.stderr)
         return 1
     raw = load_template(path)
+    if args.samconfig is not None:
+        if raw:
+            check_samconfig(args.samconfig, raw)
+        for e in errors:
+            print(f"error: {e}", file=sys.stderr)
+        if errors:
+            print(f"check_template: {len(errors)} problem(s) in {args.samconfig}", file=sys.stderr)
+            return 1
+        print(f"check_template: {args.samconfig} OK (stack {SAMCONFIG_STACK_NAME}, parallel build, lint, "
+              f"no profile, {len(SAMCONFIG_OVERRIDES)} parameter defaults declared by {path})")
+        return 0
     if raw:
         by_binary = check_functions(raw)
         check_routes(by_binary)
