@@ -160,6 +160,95 @@ fn walk(seed: u64, id: &str, vol: f64, from_hour: i64, to_hour: i64) -> Vec<f64>
     out
 }
 
+/// A coin's walk over a range of hours, priced in one currency.
+struct Walk<'a> {
+    level: f64,
+    vol: f64,
+    factor: f64,
+    coin_key: u64,
+    offsets: &'a [f64],
+    first_hour: i64,
+}
+
+impl Walk<'_> {
+    /// The price at `t` (ms): the walk interpolated within its hour, with a little noise.
+    fn price_at(&self, t: i64) -> f64 {
+        let h = t.div_euclid(HOUR_MS);
+        let frac = (t - h * HOUR_MS) as f64 / HOUR_MS as f64;
+        let i = (h - self.first_hour) as usize;
+        let next = self.offsets[(i + 1).min(self.offsets.len() - 1)];
+        let x = self.offsets[i] * (1.0 - frac) + next * frac;
+        let noise = 1.0 + (unit(mix(self.coin_key ^ t as u64 ^ 0xABCD)) - 0.5) * self.vol * 0.2;
+        self.level * x.exp() * self.factor * noise
+    }
+}
+
+/// A coin that CoinGecko's quotes leave behind: its `last_updated_at` lags the others.
+pub(crate) const LAGGING_COIN: &str = "tether";
+/// How far the lagging coin's quote trails "now".
+pub(crate) const QUOTE_LAG_MS: i64 = 3 * HOUR_MS;
+
+/// `/simple/price` for `ids` (already split) in `currencies` at `now_ms`, as CoinGecko
+/// answers it: one object per known id (unknown ids are left out), keys `<vs>`,
+/// `<vs>_market_cap`, `<vs>_24h_vol`, `<vs>_24h_change`, and `last_updated_at` in seconds.
+/// Prices of 1,000 or more come as integers, one coin's 24 h volume is null, and the
+/// lagging coin's quote is hours old.
+pub(crate) fn simple_price(
+    config: &SimulatorConfig,
+    ids: &[&str],
+    currencies: &[(&str, f64)],
+    now_ms: i64,
+) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for &id in ids {
+        if !known_coin(config, id) || out.contains_key(id) {
+            continue;
+        }
+        let (_, _, level, vol) = coin_profile(config, id);
+        let at = if id == LAGGING_COIN {
+            now_ms - QUOTE_LAG_MS
+        } else {
+            now_ms - 20_000
+        };
+        let day_before = at - DAY_MS;
+        let first_hour = day_before.div_euclid(HOUR_MS);
+        let offsets = walk(config.seed, id, vol, first_hour, at.div_euclid(HOUR_MS) + 1);
+        let supply = 1.0e9 / level.max(1e-6).sqrt();
+        let mut quote = serde_json::Map::new();
+        for &(vs, factor) in currencies {
+            let model = Walk {
+                level,
+                vol,
+                factor,
+                coin_key: config.seed ^ fnv(id),
+                offsets: &offsets,
+                first_hour,
+            };
+            let (price, before) = (model.price_at(at), model.price_at(day_before));
+            let shown = if price >= 1_000.0 {
+                json!(price.round() as u64)
+            } else {
+                json!(price)
+            };
+            quote.insert(vs.to_owned(), shown);
+            quote.insert(format!("{vs}_market_cap"), json!(price * supply));
+            let volume = if id == "tron" {
+                serde_json::Value::Null
+            } else {
+                json!(price * supply * 0.04)
+            };
+            quote.insert(format!("{vs}_24h_vol"), volume);
+            quote.insert(
+                format!("{vs}_24h_change"),
+                json!((price / before - 1.0) * 100.0),
+            );
+        }
+        quote.insert("last_updated_at".into(), json!(at.div_euclid(1000)));
+        out.insert(id.to_owned(), serde_json::Value::Object(quote));
+    }
+    serde_json::Value::Object(out)
+}
+
 pub(crate) fn market_chart(
     config: &SimulatorConfig,
     id: &str,
@@ -241,13 +330,16 @@ pub(crate) fn market_chart(
     let mut prices = Vec::with_capacity(times.len());
     let mut caps = Vec::with_capacity(times.len());
     let mut volumes = Vec::with_capacity(times.len());
+    let model = Walk {
+        level,
+        vol,
+        factor,
+        coin_key,
+        offsets: &offsets,
+        first_hour,
+    };
     for &t in &times {
-        let h = t.div_euclid(HOUR_MS);
-        let frac = (t - h * HOUR_MS) as f64 / HOUR_MS as f64;
-        let i = (h - first_hour) as usize;
-        let x = offsets[i] * (1.0 - frac) + offsets[(i + 1).min(offsets.len() - 1)] * frac;
-        let noise = 1.0 + (unit(mix(coin_key ^ t as u64 ^ 0xABCD)) - 0.5) * vol * 0.2;
-        let price = level * x.exp() * factor * noise;
+        let price = model.price_at(t);
         let value = if null_rate > 0.0 && unit(mix(config.seed ^ request_no ^ t as u64)) < null_rate
         {
             serde_json::Value::Null
@@ -337,5 +429,32 @@ mod tests {
         for p in overlap {
             assert_eq!(Some(p), b.iter().find(|q| q.0 == p.0));
         }
+    }
+
+    #[test]
+    fn simple_price_answers_as_coingecko_does() {
+        let config = SimulatorConfig::default();
+        let body = simple_price(
+            &config,
+            &["bitcoin", "no-such-coin", "tether", "tron"],
+            &[("usd", 1.0), ("eur", 0.92)],
+            NOW,
+        );
+        let quotes = body.as_object().unwrap();
+        assert_eq!(
+            quotes.keys().collect::<Vec<_>>(),
+            ["bitcoin", "tether", "tron"],
+            "unknown ids are left out"
+        );
+        assert!(body["bitcoin"]["usd"].is_u64(), "a price over 1,000 is an integer");
+        assert!(body["bitcoin"]["eur_24h_change"].is_f64());
+        assert_eq!(body["bitcoin"]["last_updated_at"], (NOW - 20_000) / 1000, "seconds");
+        assert_eq!(
+            body[LAGGING_COIN]["last_updated_at"],
+            (NOW - QUOTE_LAG_MS) / 1000,
+            "the lagging coin's quote is hours old"
+        );
+        assert!(body["tron"]["usd_24h_vol"].is_null());
+        assert!(body["tether"]["usd"].as_f64().unwrap() < 2.0);
     }
 }

@@ -13,7 +13,8 @@ use serde_json::json;
 
 use crate::config::{SimPlan, SimulatorConfig};
 use crate::model::{
-    coin_detail, coins_list, currency_factor, known_coin, market_chart, mix, unit, DAY_MS,
+    coin_detail, coins_list, currency_factor, known_coin, market_chart, mix, simple_price, unit,
+    DAY_MS,
 };
 
 /// One request the simulator answered.
@@ -127,6 +128,31 @@ async fn answer(shared: &Shared, path: &str, query: &str, headers: &HeaderMap) -
                 return json_response(StatusCode::NOT_FOUND, json!({"error": "coin not found"}))
             }
         },
+        ["simple", "price"] => {
+            // As CoinGecko: exact, comma-separated lists; whatever follows a space is dropped.
+            let list = |name: &str| -> Vec<&str> {
+                param(name)
+                    .unwrap_or_default()
+                    .split(',')
+                    .take_while(|v| !v.starts_with(' '))
+                    .filter(|v| !v.is_empty())
+                    .collect()
+            };
+            let currencies: Vec<(&str, f64)> = list("vs_currencies")
+                .into_iter()
+                .filter_map(|vs| currency_factor(vs).map(|f| (vs, f)))
+                .collect();
+            if param("vs_currencies").is_none() {
+                return json_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    json!({"error": "Missing parameter vs_currencies"}),
+                );
+            }
+            let now_ms = config
+                .now_ms
+                .unwrap_or_else(|| Utc::now().timestamp_millis());
+            simple_price(config, &list("ids"), &currencies, now_ms)
+        }
         ["coins", id, "market_chart", "range"] => {
             if !known_coin(config, id) {
                 return json_response(StatusCode::NOT_FOUND, json!({"error": "coin not found"}));
