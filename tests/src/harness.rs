@@ -3,9 +3,23 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
+use common::ingest::{IngestEvent, PairStatus, ProgressSink};
 use common::state::AppState;
 
 use crate::database::TestDb;
+
+/// The fixed "now" of runs whose numbers are pinned: 2025-11-28T02:20:34Z, 20 minutes into
+/// an hour. Simulator and ingester both read it, so a run at this instant asks for the same
+/// windows and stores the same rows whatever the date the tests run on. Nothing in a run
+/// compares it with the wall clock: the metadata's age compares the wall clock with the
+/// database's `now()`, both real.
+pub const FIXED_NOW_SECS: i64 = 1_764_296_434;
+
+/// [`FIXED_NOW_SECS`] as an instant.
+pub fn fixed_now() -> DateTime<Utc> {
+    DateTime::from_timestamp(FIXED_NOW_SECS, 0).expect("a valid instant")
+}
 
 /// A migrated database, a running CoinGecko simulator and the state pointing at both.
 pub struct Harness {
@@ -37,6 +51,12 @@ impl Harness {
             ..Default::default()
         };
         Self::start(sim, extra).await
+    }
+
+    /// [`Harness::start_at`] the constant [`fixed_now`]: runs whose row and call counts are
+    /// the same on every day.
+    pub async fn start_fixed(sim: simulator::SimulatorConfig, extra: &[(&str, &str)]) -> Harness {
+        Self::start_at(sim, extra, fixed_now()).await
     }
 
     /// [`Harness::start`] with a given fixed "now" (to reproduce another harness's run).
@@ -111,6 +131,22 @@ pub fn fast_retry() -> common::coingecko::RetryPolicy {
         max_retry_after: std::time::Duration::from_secs(5),
         request_timeout: std::time::Duration::from_secs(2),
     }
+}
+
+/// A progress sink that fires `signal` once, right after the `n`th pair that ended `ok`
+/// (the sink runs inside the run, so the run has not gone on to write anything else yet).
+pub fn after_ok_pairs(n: u32, signal: Arc<tokio::sync::Notify>) -> ProgressSink {
+    let done = std::sync::atomic::AtomicU32::new(0);
+    Arc::new(move |event| {
+        if let IngestEvent::PairFinished { result, .. } = event {
+            if result.status == PairStatus::Ok
+                && done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == n
+            {
+                // A stored permit: the waiter gets it even if it starts waiting later.
+                signal.notify_one();
+            }
+        }
+    })
 }
 
 /// Waits (at most 20 s) until no run of `client`'s database is `running`.

@@ -37,3 +37,39 @@ pub fn event(name: &str) -> String {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
+
+/// The body as text, for failure messages.
+fn body_text(response: &lambda_http::Response<lambda_http::Body>) -> String {
+    String::from_utf8_lossy(response.body().as_ref()).into_owned()
+}
+
+/// Asserts a success envelope (`{"success": true, "data": ...}`) with `status`; returns
+/// its `data` for the caller to check.
+pub fn expect_data(
+    response: &lambda_http::Response<lambda_http::Body>,
+    status: u16,
+) -> serde_json::Value {
+    assert_eq!(response.status(), status, "{}", body_text(response));
+    let body = json_body(response);
+    assert_eq!(body["success"], true, "{body}");
+    assert!(body.get("error").is_none(), "{body}");
+    body.get("data")
+        .cloned()
+        .unwrap_or_else(|| panic!("no data in {body}"))
+}
+
+/// Asserts an error envelope (`{"success": false, "error": {"code", "message"}}`) with
+/// `status` and `code`; returns the whole body (its message and any data) for the caller.
+pub fn expect_error(
+    response: &lambda_http::Response<lambda_http::Body>,
+    status: u16,
+    code: &str,
+) -> serde_json::Value {
+    assert_eq!(response.status(), status, "{}", body_text(response));
+    let body = json_body(response);
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let message = body["error"]["message"].as_str().unwrap_or("");
+    assert!(!message.is_empty(), "an error says what went wrong: {body}");
+    body
+}

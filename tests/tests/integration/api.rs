@@ -1,22 +1,63 @@
 //! The read API against known rows: each handler with its `events/` payload, the query
 //! rules, caching and CORS headers, and a database that goes away and comes back.
+//!
+//! The rows are placed relative to the current UTC hour, so the payloads of `events/` (which
+//! use the routes' default ranges, up to now) find them on any day. The tests whose answer
+//! depends on the API's own clock run through [`within_one_hour`], which starts them again
+//! should the hour turn while they run.
 
+use std::future::Future;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, DurationRound, NaiveDate, SecondsFormat, Utc};
 use common::api::{Api, Endpoint};
 use common::state::AppState;
-use integration_tests::{event, get, json_body, request, DbProxy, TestDb};
+use integration_tests::http::{expect_data, expect_error};
+use integration_tests::{event, get, request, DbProxy, TestDb};
 use lambda_http::Body;
+use serde_json::json;
 
 const SECRET: &str = "local-dev-cron-secret-not-for-production";
 
-/// Rows whose API answers are known:
-/// - ethereum/eur daily 2025-11-01..27 with price = day of month; hourly 2025-11-26..27
-///   with price = 1000 + hour index;
-/// - bitcoin/eur hourly for the last 8 days up to the current hour, price = 100 + hours
-///   since the start (so the latest is 100 + 192).
-async fn seeded() -> (TestDb, DateTime<Utc>) {
+/// The start of the current UTC hour.
+fn current_hour() -> DateTime<Utc> {
+    Utc::now().duration_trunc(Duration::hours(1)).unwrap()
+}
+
+/// Runs `test` with the current UTC hour and, if the hour has turned by the time it ends
+/// (its expectations were computed for the old one), once more with the new hour. A test
+/// takes seconds, so the hour cannot turn twice.
+async fn within_one_hour<F, Fut>(test: F)
+where
+    F: Fn(DateTime<Utc>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    for _ in 0..2 {
+        let hour = current_hour();
+        let outcome = tokio::spawn(test(hour)).await;
+        if current_hour() == hour {
+            if let Err(e) = outcome {
+                std::panic::resume_unwind(e.into_panic());
+            }
+            return;
+        }
+    }
+    panic!("the hour turned twice while one test ran");
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Rows whose API answers are known, placed relative to `hour` (a UTC hour, the current
+/// one unless a test says otherwise):
+/// - bitcoin/eur hourly: the 193 hours up to `hour`, price 100 + n (n = 0 at `hour` - 192 h),
+///   so the latest is 292, 24 hours before it 268 and 168 hours before it 124;
+/// - ethereum/eur hourly: the 48 hours up to `hour`, price 1000 + n (latest 1047, 24 hours
+///   before it 1023);
+/// - ethereum/eur daily: the 40 days up to `hour`'s day, price 1 + n (n = 0 at the day 39
+///   days before), so today is 40 and the day 30 days before is 10.
+async fn seeded(hour: DateTime<Utc>) -> TestDb {
     let db = TestDb::migrated().await;
     let client = db.client().await;
     client
@@ -26,26 +67,38 @@ async fn seeded() -> (TestDb, DateTime<Utc>) {
                  ('bitcoin', 'btc', 'Bitcoin', 0), ('ethereum', 'eth', 'Ethereum', 1), ('dogecoin', 'doge', 'Dogecoin', 2);
              INSERT INTO coin_metadata (coin_id, description, image_url, website_url) VALUES
                  ('bitcoin', 'Bitcoin is <a href=\"https://bitcoin.org\">peer-to-peer</a> cash &amp; more.\r\n\r\nSecond.',
-                  'https://assets.example/bitcoin.png', 'http://www.bitcoin.org');
-             INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
-                  SELECT 'ethereum', 'eur', d::date, extract(day FROM d), 24
-                    FROM generate_series('2025-11-01'::date, '2025-11-27'::date, interval '1 day') d;
-             INSERT INTO price_hourly (coin_id, currency_code, ts, price)
-                  SELECT 'ethereum', 'eur', '2025-11-26T00:00:00Z'::timestamptz + n * interval '1 hour', 1000 + n
-                    FROM generate_series(0, 47) n;",
+                  'https://assets.example/bitcoin.png', 'http://www.bitcoin.org');",
         )
         .await
         .unwrap();
-    let latest = Utc::now().duration_trunc(Duration::hours(1)).unwrap();
+    let today = hour.date_naive();
     client
         .execute(
             "INSERT INTO price_hourly (coin_id, currency_code, ts, price)
-             SELECT 'bitcoin', 'eur', $1::timestamptz - (192 - n) * interval '1 hour', 100 + n FROM generate_series(0, 192) n",
-            &[&latest],
+             SELECT 'bitcoin', 'eur', $1::timestamptz - (192 - n) * interval '1 hour', 100 + n
+               FROM generate_series(0, 192) n",
+            &[&hour],
         )
         .await
         .unwrap();
-    (db, latest)
+    client
+        .execute(
+            "INSERT INTO price_hourly (coin_id, currency_code, ts, price)
+             SELECT 'ethereum', 'eur', $1::timestamptz - (47 - n) * interval '1 hour', 1000 + n
+               FROM generate_series(0, 47) n",
+            &[&hour],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
+             SELECT 'ethereum', 'eur', $1::date - (39 - n), 1 + n, 24 FROM generate_series(0, 39) n",
+            &[&today],
+        )
+        .await
+        .unwrap();
+    db
 }
 
 async fn api(db: &TestDb, extra: &[(&str, &str)]) -> Api {
@@ -65,17 +118,33 @@ async fn invoke(api: &Api, file: &str) -> lambda_http::Response<Body> {
     api.handle(request).await
 }
 
+/// The hourly points `first..=last` of a series whose price at `start` is `base` and rises
+/// by 1 an hour, as the API writes them.
+fn hourly_points(start: DateTime<Utc>, base: f64, first: i64, last: i64) -> serde_json::Value {
+    (first..=last)
+        .map(
+            |n| json!({"timestamp": rfc3339(start + Duration::hours(n)), "price": base + n as f64}),
+        )
+        .collect()
+}
+
+/// The daily points `first..=last` of a series whose price on `start` is `base` and rises
+/// by 1 a day.
+fn daily_points(start: NaiveDate, base: f64, first: i64, last: i64) -> serde_json::Value {
+    (first..=last)
+        .map(|n| json!({"date": (start + Duration::days(n)).to_string(), "price": base + n as f64}))
+        .collect()
+}
+
 #[tokio::test]
 async fn coins_list_event_lists_tracked_coins_in_configured_order() {
-    let (db, _) = seeded().await;
+    let db = seeded(current_hour()).await;
     let api = api(&db, &[]).await.serving(&[Endpoint::CoinsList]);
     let response = invoke(&api, "coins-list.json").await;
-    assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "public, max-age=300");
-    let body = json_body(&response);
     assert_eq!(
-        body["data"],
-        serde_json::json!([
+        expect_data(&response, 200),
+        json!([
             {"id": "bitcoin", "symbol": "btc", "name": "Bitcoin", "imageUrl": "https://assets.example/bitcoin.png"},
             {"id": "ethereum", "symbol": "eth", "name": "Ethereum", "imageUrl": null},
         ])
@@ -84,121 +153,152 @@ async fn coins_list_event_lists_tracked_coins_in_configured_order() {
 
 #[tokio::test]
 async fn coin_detail_event_gives_plain_text_and_latest_prices() {
-    let (db, latest) = seeded().await;
+    let hour = current_hour();
+    let db = seeded(hour).await;
     let api = api(&db, &[]).await.serving(&[Endpoint::CoinDetail]);
-    let body = json_body(&invoke(&api, "coin-detail.json").await);
-    let data = &body["data"];
-    assert_eq!(data["id"], "bitcoin");
+    let data = expect_data(&invoke(&api, "coin-detail.json").await, 200);
     assert_eq!(
-        data["description"],
-        "Bitcoin is peer-to-peer cash & more.\n\nSecond."
+        data,
+        json!({
+            "id": "bitcoin",
+            "symbol": "btc",
+            "name": "Bitcoin",
+            "description": "Bitcoin is peer-to-peer cash & more.\n\nSecond.",
+            "imageUrl": "https://assets.example/bitcoin.png",
+            "websiteUrl": "http://www.bitcoin.org",
+            "latest": {"usd": null, "eur": {"price": 292.0, "at": rfc3339(hour)}},
+        })
     );
-    assert_eq!(data["websiteUrl"], "http://www.bitcoin.org");
-    assert_eq!(data["latest"]["eur"]["price"], 292.0);
-    let at: DateTime<Utc> = data["latest"]["eur"]["at"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(at, latest);
-    assert!(data["latest"]["usd"].is_null(), "no usd rows");
 
-    let missing = api.handle(get("/api/coins/dogecoin")).await;
-    assert_eq!(missing.status(), 404, "stored but not tracked");
-    let missing = api.handle(get("/api/coins/solana")).await;
-    assert_eq!(json_body(&missing)["error"]["code"], "NOT_FOUND");
+    let message = expect_error(
+        &api.handle(get("/api/coins/dogecoin")).await,
+        404,
+        "NOT_FOUND",
+    );
+    assert!(
+        message["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("GET /api/coins"),
+        "stored but not tracked: {message}"
+    );
+    expect_error(
+        &api.handle(get("/api/coins/solana")).await,
+        404,
+        "NOT_FOUND",
+    );
 }
 
 #[tokio::test]
 async fn currencies_event_lists_configured_currencies() {
-    let (db, _) = seeded().await;
+    let db = seeded(current_hour()).await;
     let api = api(&db, &[("TRACKED_CURRENCIES", "usd,eur,jpy")]).await;
-    let body = json_body(&invoke(&api, "currencies.json").await);
     assert_eq!(
-        body["data"],
-        serde_json::json!([
+        expect_data(&invoke(&api, "currencies.json").await, 200),
+        json!([
             {"code": "usd", "name": "US Dollar"}, {"code": "eur", "name": "Euro"}, {"code": "jpy", "name": "Japanese Yen"}
         ])
     );
 }
 
 #[tokio::test]
-async fn prices_events_return_the_stored_points_oldest_first() {
-    let (db, _) = seeded().await;
-    let api = api(&db, &[]).await.serving(&[Endpoint::Prices]);
-    let body = json_body(&invoke(&api, "prices.json").await);
-    let data = &body["data"];
-    assert_eq!(
-        (data["coinId"].as_str(), data["currency"].as_str()),
-        (Some("ethereum"), Some("eur"))
-    );
-    assert_eq!(
-        (data["from"].as_str(), data["to"].as_str()),
-        (Some("2025-11-01"), Some("2025-11-27"))
-    );
-    let points = data["points"].as_array().unwrap();
-    assert_eq!(points.len(), 27);
-    assert_eq!(
-        points[0],
-        serde_json::json!({"date": "2025-11-01", "price": 1.0})
-    );
-    assert_eq!(
-        points[26],
-        serde_json::json!({"date": "2025-11-27", "price": 27.0})
-    );
+async fn prices_events_return_the_stored_points_of_the_default_ranges_oldest_first() {
+    within_one_hour(|hour| async move {
+        let db = seeded(hour).await;
+        let api = api(&db, &[]).await.serving(&[Endpoint::Prices]);
+        let today = hour.date_naive();
 
-    let body = json_body(&invoke(&api, "prices-hourly.json").await);
-    let points = body["data"]["points"].as_array().unwrap();
-    assert_eq!(body["data"]["interval"], "hourly");
-    assert_eq!(points.len(), 48);
-    assert_eq!(
-        points[0],
-        serde_json::json!({"timestamp": "2025-11-26T00:00:00Z", "price": 1000.0})
-    );
-    assert_eq!(points[47]["price"], 1047.0);
+        // events/prices.json: daily, no dates: the 30 days before today and today, 31
+        // points, prices 10 to 40.
+        let data = expect_data(&invoke(&api, "prices.json").await, 200);
+        assert_eq!(
+            data,
+            json!({
+                "coinId": "ethereum",
+                "currency": "eur",
+                "interval": "daily",
+                "from": (today - Duration::days(30)).to_string(),
+                "to": today.to_string(),
+                "points": daily_points(today - Duration::days(39), 1.0, 9, 39),
+            })
+        );
+        assert_eq!(data["points"].as_array().unwrap().len(), 31);
+
+        // events/prices-hourly.json: hourly, no dates: the 7 days up to the end of this
+        // hour, which hold all 48 stored hours.
+        let data = expect_data(&invoke(&api, "prices-hourly.json").await, 200);
+        let end = hour + Duration::hours(1) - Duration::seconds(1);
+        assert_eq!(
+            data,
+            json!({
+                "coinId": "ethereum",
+                "currency": "eur",
+                "interval": "hourly",
+                "from": rfc3339(end - Duration::days(7)),
+                "to": rfc3339(end),
+                "points": hourly_points(hour - Duration::hours(47), 1000.0, 0, 47),
+            })
+        );
+        assert_eq!(data["points"].as_array().unwrap().len(), 48);
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn prices_defaults_are_thirty_days_daily_and_seven_days_hourly_up_to_now() {
-    let (db, latest) = seeded().await;
-    let api = api(&db, &[]).await;
-    let body = json_body(
-        &api.handle(get(
-            "/api/coins/bitcoin/prices?currency=eur&interval=hourly",
-        ))
-        .await,
-    );
-    let points = body["data"]["points"].as_array().unwrap();
-    // 7 days back from the end of the current hour: 168 hours plus the current one.
-    assert_eq!(points.len(), 168);
-    assert_eq!(
-        points.last().unwrap()["timestamp"],
-        latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    );
-    let body = json_body(
-        &api.handle(get("/api/coins/ethereum/prices?currency=eur"))
+    within_one_hour(|hour| async move {
+        let db = seeded(hour).await;
+        let api = api(&db, &[]).await;
+        let data = expect_data(
+            &api.handle(get(
+                "/api/coins/bitcoin/prices?currency=eur&interval=hourly",
+            ))
             .await,
-    );
-    let today = Utc::now().date_naive();
-    assert_eq!(body["data"]["interval"], "daily");
-    assert_eq!(body["data"]["to"], today.to_string());
-    assert_eq!(
-        body["data"]["from"],
-        (today - Duration::days(30)).to_string()
-    );
-    // A known coin with no rows in range is an empty list, not a 404.
-    let body = json_body(
-        &api.handle(get(
-            "/api/coins/bitcoin/prices?from=2020-01-01&to=2020-01-31",
-        ))
-        .await,
-    );
-    assert_eq!(body["data"]["points"], serde_json::json!([]));
+            200,
+        );
+        // From 167 h 59 min 59 s before this hour ends to its end: the 168 hours up to this
+        // one (n = 25..=192 of the stored 193, prices 125 to 292).
+        let points = data["points"].as_array().unwrap();
+        assert_eq!(points.len(), 168);
+        assert_eq!(
+            data["points"],
+            hourly_points(hour - Duration::hours(192), 100.0, 25, 192)
+        );
+
+        let data = expect_data(
+            &api.handle(get("/api/coins/ethereum/prices?currency=eur"))
+                .await,
+            200,
+        );
+        let today = hour.date_naive();
+        assert_eq!(data["interval"], "daily");
+        assert_eq!(data["to"], today.to_string());
+        assert_eq!(data["from"], (today - Duration::days(30)).to_string());
+        assert_eq!(
+            data["points"],
+            daily_points(today - Duration::days(39), 1.0, 9, 39)
+        );
+
+        // A known coin with no rows in range is an empty list, not a 404.
+        let data = expect_data(
+            &api.handle(get(
+                "/api/coins/bitcoin/prices?from=2020-01-01&to=2020-01-31",
+            ))
+            .await,
+            200,
+        );
+        assert_eq!(
+            data,
+            json!({"coinId": "bitcoin", "currency": "usd", "interval": "daily",
+                   "from": "2020-01-01", "to": "2020-01-31", "points": []})
+        );
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn every_prices_rule_violation_is_a_400_that_says_what_is_allowed() {
-    let (db, _) = seeded().await;
+    let db = seeded(current_hour()).await;
     let api = api(&db, &[]).await;
     let cases = [
         ("currency=chf", "currency must be one of usd, eur"),
@@ -229,89 +329,114 @@ async fn every_prices_rule_violation_is_a_400_that_says_what_is_allowed() {
         let response = api
             .handle(get(&format!("/api/coins/bitcoin/prices?{query}")))
             .await;
-        assert_eq!(response.status(), 400, "{query}");
-        let body = json_body(&response);
-        assert_eq!(body["success"], false);
-        assert_eq!(body["error"]["code"], "INVALID_PARAMETER", "{query}");
+        let body = expect_error(&response, 400, "INVALID_PARAMETER");
         let text = body["error"]["message"].as_str().unwrap();
         assert!(text.contains(message), "{query}: {text}");
         assert_eq!(response.headers()["cache-control"], "no-store");
     }
-    // Exactly at the limits is fine, and unknown parameters are ignored.
-    for query in [
-        "from=2025-01-01&to=2026-01-01",
-        "interval=hourly&from=2025-08-01T00:00:00Z&to=2025-10-30T00:00:00Z",
-        "utm_source=x&currency=eur",
+    // Exactly at the limits is fine, and unknown parameters are ignored. Fixed dates here are
+    // about the rules, not the data: bitcoin has no usd rows and no daily rows at all.
+    for (query, currency, interval, from, to) in [
+        (
+            "from=2025-01-01&to=2026-01-01",
+            "usd",
+            "daily",
+            "2025-01-01",
+            "2026-01-01",
+        ),
+        (
+            "interval=hourly&from=2025-08-01T00:00:00Z&to=2025-10-30T00:00:00Z",
+            "usd",
+            "hourly",
+            "2025-08-01T00:00:00Z",
+            "2025-10-30T00:00:00Z",
+        ),
+        (
+            "utm_source=x&currency=eur&from=2025-01-01&to=2025-01-02",
+            "eur",
+            "daily",
+            "2025-01-01",
+            "2025-01-02",
+        ),
     ] {
-        let response = api
-            .handle(get(&format!("/api/coins/bitcoin/prices?{query}")))
-            .await;
-        assert_eq!(response.status(), 200, "{query}");
+        let data = expect_data(
+            &api.handle(get(&format!("/api/coins/bitcoin/prices?{query}")))
+                .await,
+            200,
+        );
+        assert_eq!(
+            data,
+            json!({"coinId": "bitcoin", "currency": currency, "interval": interval,
+                   "from": from, "to": to, "points": []}),
+            "{query}"
+        );
     }
-    let unknown = api.handle(get("/api/coins/not-a-coin/prices")).await;
-    assert_eq!(unknown.status(), 404);
+    expect_error(
+        &api.handle(get("/api/coins/not-a-coin/prices")).await,
+        404,
+        "NOT_FOUND",
+    );
 }
 
 #[tokio::test]
 async fn market_event_computes_changes_and_sparklines_in_one_request() {
-    let (db, latest) = seeded().await;
+    let hour = current_hour();
+    let db = seeded(hour).await;
     let api = api(&db, &[]).await.serving(&[Endpoint::Market]);
-    let body = json_body(&invoke(&api, "market.json").await);
-    let rows = body["data"].as_array().unwrap();
+    let rows = expect_data(&invoke(&api, "market.json").await, 200);
+    let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     let btc = &rows[0];
     assert_eq!(btc["id"], "bitcoin");
     assert_eq!(btc["price"], 292.0);
-    // 24 h earlier the price was 268; 7 days earlier 124.
-    assert_eq!(
-        btc["change24h"],
-        ((292.0 - 268.0) / 268.0 * 100.0 * 1e4_f64).round() / 1e4
-    );
-    assert_eq!(
-        btc["change7d"],
-        ((292.0 - 124.0) / 124.0 * 100.0 * 1e4_f64).round() / 1e4
-    );
-    let spark: Vec<f64> = btc["sparkline7d"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_f64().unwrap())
-        .collect();
-    assert_eq!(spark.len(), 168);
-    assert_eq!((spark[0], spark[167]), (125.0, 292.0));
-    let updated: DateTime<Utc> = btc["updatedAt"].as_str().unwrap().parse().unwrap();
-    assert_eq!(updated, latest);
+    // 24 h before the latest the price was 268, 7 days before 124: (292 - 268) / 268 =
+    // 8.95522...% and (292 - 124) / 124 = 135.48387...%, rounded to 4 decimals.
+    assert_eq!(btc["change24h"], 8.9552);
+    assert_eq!(btc["change7d"], 135.4839);
+    // The 167 hours after the one 7 days back, and the latest: 125 to 292.
+    let spark: Vec<f64> = (125..=292).map(f64::from).collect();
+    assert_eq!(btc["sparkline7d"], json!(spark));
+    assert_eq!(btc["updatedAt"], rfc3339(hour));
+    assert_eq!(btc["symbol"], "btc");
+    assert_eq!(btc["imageUrl"], "https://assets.example/bitcoin.png");
     let eth = &rows[1];
     assert_eq!(eth["price"], 1047.0);
     assert!(
         eth["change7d"].is_null(),
         "no price 7 days before the latest"
     );
-    assert_eq!(
-        eth["change24h"],
-        ((1047.0 - 1023.0) / 1023.0 * 100.0 * 1e4_f64).round() / 1e4
-    );
+    // (1047 - 1023) / 1023 = 2.34604...%.
+    assert_eq!(eth["change24h"], 2.346);
+    let spark: Vec<f64> = (1000..=1047).map(f64::from).collect();
+    assert_eq!(eth["sparkline7d"], json!(spark));
 
-    let usd = json_body(&api.handle(get("/api/market")).await);
-    assert!(usd["data"][0]["price"].is_null(), "no usd data yet");
-    assert_eq!(usd["data"][0]["sparkline7d"], serde_json::json!([]));
-    assert_eq!(
-        api.handle(get("/api/market?currency=xyz")).await.status(),
-        400
+    let usd = expect_data(&api.handle(get("/api/market")).await, 200);
+    for (row, id) in usd.as_array().unwrap().iter().zip(["bitcoin", "ethereum"]) {
+        assert_eq!(row["id"], id);
+        assert!(row["price"].is_null(), "no usd data yet: {row}");
+        assert!(row["change24h"].is_null() && row["updatedAt"].is_null());
+        assert_eq!(row["sparkline7d"], json!([]));
+    }
+    assert_eq!(usd.as_array().unwrap().len(), 2);
+    expect_error(
+        &api.handle(get("/api/market?currency=xyz")).await,
+        400,
+        "INVALID_PARAMETER",
     );
 }
 
 #[tokio::test]
 async fn ingestion_runs_event_lists_recent_runs_sanitised_and_uncached() {
-    let (db, _) = seeded().await;
-    let report = serde_json::json!({"status": "partial", "failures": [
+    let db = seeded(current_hour()).await;
+    let report = json!({"status": "partial", "failures": [
         {"coin": "bitcoin", "currency": "usd", "code": "DATABASE_ERROR", "message": "relation \"price_hourly\" does not exist at 10.0.3.7"},
         {"coin": "dogecoin", "currency": "eur", "code": "UPSTREAM_5XX", "message": "CoinGecko answered HTTP 502"}]});
     db.client()
         .await
         .execute(
             "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at, report, simulated)
-             SELECT gen_random_uuid(), 'schedule', 'incremental', 'partial', now() - n * interval '1 day', now() - n * interval '1 day', $1, true
+             SELECT ('00000000-0000-4000-8000-00000000000' || n)::uuid, 'schedule', 'incremental', 'partial',
+                    now() - n * interval '1 day', now() - n * interval '1 day', $1, true
                FROM generate_series(1, 7) n",
             &[&report],
         )
@@ -320,40 +445,72 @@ async fn ingestion_runs_event_lists_recent_runs_sanitised_and_uncached() {
     let api = api(&db, &[]).await.serving(&[Endpoint::IngestionRuns]);
     let response = invoke(&api, "ingestion-runs.json").await;
     assert_eq!(response.headers()["cache-control"], "no-store");
-    let body = json_body(&response);
-    let runs = body["data"].as_array().unwrap();
-    assert_eq!(runs.len(), 5, "limit=5");
-    assert_eq!(runs[0]["simulated"], true);
-    let text = body.to_string();
+    let data = expect_data(&response, 200);
+    let runs = data.as_array().unwrap();
+    // limit=5: the five newest, newest first.
+    let ids: Vec<&str> = runs.iter().map(|r| r["runId"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        (1..=5)
+            .map(|n| format!("00000000-0000-4000-8000-00000000000{n}"))
+            .collect::<Vec<_>>()
+    );
+    let sanitised = json!({"status": "partial", "failures": [
+        {"coin": "bitcoin", "currency": "usd", "code": "DATABASE_ERROR", "message": "an internal error; see the ingest function's logs"},
+        {"coin": "dogecoin", "currency": "eur", "code": "UPSTREAM_5XX", "message": "CoinGecko answered HTTP 502"}]});
+    for run in runs {
+        assert_eq!(
+            (
+                &run["trigger"],
+                &run["mode"],
+                &run["status"],
+                &run["simulated"]
+            ),
+            (
+                &json!("schedule"),
+                &json!("incremental"),
+                &json!("partial"),
+                &json!(true)
+            )
+        );
+        assert_eq!(run["report"], sanitised);
+    }
+    let text = data.to_string();
     assert!(
         !text.contains("10.0.3.7") && !text.contains("relation"),
         "{text}"
     );
-    assert!(text.contains("CoinGecko answered HTTP 502"));
     for bad in ["limit=0", "limit=101", "limit=ten"] {
         let r = api.handle(get(&format!("/api/ingestion/runs?{bad}"))).await;
-        assert_eq!(r.status(), 400, "{bad}");
+        let body = expect_error(&r, 400, "INVALID_PARAMETER");
+        assert_eq!(
+            body["error"]["message"], "limit must be a whole number from 1 to 100",
+            "{bad}"
+        );
     }
 }
 
 #[tokio::test]
 async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
-    let (db, _) = seeded().await;
+    let hour = current_hour();
+    let db = seeded(hour).await;
     let api = api(&db, &[]).await;
-    let first = api
-        .handle(get(
-            "/api/coins/ethereum/prices?currency=eur&from=2025-11-01&to=2025-11-27",
-        ))
-        .await;
+    // Explicit dates the rows cover (the last 5 days): the answer does not move with the
+    // clock between the two requests.
+    let today = hour.date_naive();
+    let path = format!(
+        "/api/coins/ethereum/prices?currency=eur&from={}&to={today}",
+        today - Duration::days(4)
+    );
+    let first = api.handle(get(&path)).await;
+    assert_eq!(
+        expect_data(&first, 200)["points"],
+        daily_points(today - Duration::days(4), 36.0, 0, 4)
+    );
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     assert!(etag.starts_with('"') && !etag.starts_with("W/"));
     let second = api
-        .handle(request(
-            "GET",
-            "/api/coins/ethereum/prices?currency=eur&from=2025-11-01&to=2025-11-27",
-            &[("if-none-match", &etag)],
-            "",
-        ))
+        .handle(request("GET", &path, &[("if-none-match", &etag)], ""))
         .await;
     assert_eq!(second.status(), 304);
     assert!(second.body().is_empty());
@@ -366,6 +523,7 @@ async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
         "/api/market?currency=eur",
     ] {
         let r = api.handle(get(path)).await;
+        expect_data(&r, 200);
         assert!(r.headers().contains_key("etag"), "{path}");
         assert_eq!(
             r.headers()["cache-control"],
@@ -375,6 +533,7 @@ async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
     }
     for path in ["/api/health", "/api/ingestion/runs"] {
         let r = api.handle(get(path)).await;
+        expect_data(&r, 200);
         assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
         assert!(!r.headers().contains_key("etag"), "{path}");
     }
@@ -382,7 +541,7 @@ async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
 
 #[tokio::test]
 async fn cors_headers_follow_the_configured_origins_and_preflight_is_answered() {
-    let (db, _) = seeded().await;
+    let db = seeded(current_hour()).await;
     let api = api(&db, &[]).await;
     let allowed = api
         .handle(request(
@@ -392,6 +551,7 @@ async fn cors_headers_follow_the_configured_origins_and_preflight_is_answered() 
             "",
         ))
         .await;
+    assert_eq!(expect_data(&allowed, 200).as_array().unwrap().len(), 2);
     assert_eq!(
         allowed.headers()["access-control-allow-origin"],
         "https://dash.example"
@@ -404,6 +564,8 @@ async fn cors_headers_follow_the_configured_origins_and_preflight_is_answered() 
             "",
         ))
         .await;
+    // Served (CORS binds browsers, not the server), without the header a browser needs.
+    assert_eq!(expect_data(&other, 200).as_array().unwrap().len(), 2);
     assert!(!other.headers().contains_key("access-control-allow-origin"));
     let preflight = api
         .handle(request(
@@ -417,6 +579,11 @@ async fn cors_headers_follow_the_configured_origins_and_preflight_is_answered() 
         ))
         .await;
     assert_eq!(preflight.status(), 204);
+    assert!(preflight.body().is_empty());
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://dash.example"
+    );
     assert!(preflight.headers()["access-control-allow-methods"]
         .to_str()
         .unwrap()
@@ -425,22 +592,24 @@ async fn cors_headers_follow_the_configured_origins_and_preflight_is_answered() 
 
 #[tokio::test]
 async fn wrong_methods_are_405_and_unknown_paths_404_with_the_envelope() {
-    let (db, _) = seeded().await;
+    let db = seeded(current_hour()).await;
     let api = api(&db, &[]).await;
     let r = api.handle(request("DELETE", "/api/coins", &[], "")).await;
-    assert_eq!(r.status(), 405);
+    expect_error(&r, 405, "METHOD_NOT_ALLOWED");
     assert_eq!(r.headers()["allow"], "GET");
-    assert_eq!(json_body(&r)["error"]["code"], "METHOD_NOT_ALLOWED");
     let r = api.handle(get("/api/cron/fetch-data")).await;
-    assert_eq!(r.status(), 405);
-    let r = api.handle(get("/api/nothing-here")).await;
-    assert_eq!(r.status(), 404);
-    assert_eq!(json_body(&r)["error"]["code"], "NOT_FOUND");
+    expect_error(&r, 405, "METHOD_NOT_ALLOWED");
+    assert_eq!(r.headers()["allow"], "POST");
+    expect_error(
+        &api.handle(get("/api/nothing-here")).await,
+        404,
+        "NOT_FOUND",
+    );
 }
 
 #[tokio::test]
 async fn a_database_outage_gives_503_envelopes_and_the_next_request_after_it_succeeds() {
-    let (db, _) = seeded().await;
+    let db = seeded(current_hour()).await;
     let proxy = DbProxy::start(&db.url).await;
     let proxied = proxy.url(&db.url);
     let state = AppState::new(integration_tests::config_from(&[
@@ -454,10 +623,12 @@ async fn a_database_outage_gives_503_envelopes_and_the_next_request_after_it_suc
     .unwrap();
     let api = Api::new(Arc::new(state));
     let path = "/api/market?currency=eur";
-    assert_eq!(api.handle(get(path)).await.status(), 200);
+    let before = expect_data(&api.handle(get(path)).await, 200);
+    assert_eq!(before[0]["price"], 292.0);
 
     proxy.cut();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Every pooled connection has been dropped (not merely scheduled to be).
+    proxy.closed().await;
     for path in [
         path,
         "/api/coins",
@@ -465,9 +636,12 @@ async fn a_database_outage_gives_503_envelopes_and_the_next_request_after_it_suc
         "/api/health",
     ] {
         let r = api.handle(get(path)).await;
-        assert_eq!(r.status(), 503, "{path}");
-        let text = String::from_utf8_lossy(r.body().as_ref()).to_string();
-        assert!(text.contains("SERVICE_UNAVAILABLE"), "{text}");
+        let body = expect_error(&r, 503, "SERVICE_UNAVAILABLE");
+        assert_eq!(
+            body["error"]["message"], "the database is unavailable; try again shortly",
+            "{path}"
+        );
+        let text = body.to_string();
         for leak in ["127.0.0.1", "postgres", "connection", "os error"] {
             assert!(
                 !text.to_lowercase().contains(leak),
@@ -478,29 +652,30 @@ async fn a_database_outage_gives_503_envelopes_and_the_next_request_after_it_suc
 
     proxy.restore();
     // The pooled connections died with the outage; verified recycling replaces them.
-    let r = api.handle(get(path)).await;
-    assert_eq!(
-        r.status(),
-        200,
-        "{:?}",
-        String::from_utf8_lossy(r.body().as_ref())
-    );
+    assert_eq!(expect_data(&api.handle(get(path)).await, 200), before);
 }
 
 #[tokio::test]
 async fn connections_killed_between_requests_are_replaced_transparently() {
-    let (db, _) = seeded().await;
+    let db = seeded(current_hour()).await;
     let api = api(&db, &[("DB_POOL_MAX_SIZE", "1")]).await;
-    assert_eq!(api.handle(get("/api/coins")).await.status(), 200);
-    db.client()
+    let coins = expect_data(&api.handle(get("/api/coins")).await, 200);
+    assert_eq!(coins.as_array().unwrap().len(), 2);
+    let killed = db
+        .client()
         .await
-        .execute(
+        .query(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
             &[&db.name],
         )
         .await
-        .unwrap();
+        .unwrap()
+        .len();
+    assert_eq!(killed, 1, "the pool's one connection");
     for _ in 0..3 {
-        assert_eq!(api.handle(get("/api/coins")).await.status(), 200);
+        assert_eq!(
+            expect_data(&api.handle(get("/api/coins")).await, 200),
+            coins
+        );
     }
 }

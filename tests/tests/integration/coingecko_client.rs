@@ -212,10 +212,24 @@ async fn keys_go_in_the_plan_header() {
     .ping()
     .await
     .unwrap();
-    assert!(
-        client(&server, &[]).ping().await.is_err(),
-        "no key, no match"
-    );
+    // No key: neither mock matches, and wiremock answers 404 (not retried).
+    let keyless = client(&server, &[]);
+    let err = keyless.ping().await.unwrap_err();
+    assert!(matches!(err, CgError::NotFound(_)), "{err:?}");
+    assert_eq!(keyless.stats().calls(), 1);
+    let sent: Vec<(bool, bool)> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r.headers.contains_key("x-cg-pro-api-key"),
+                r.headers.contains_key("x-cg-demo-api-key"),
+            )
+        })
+        .collect();
+    assert_eq!(sent, [(true, false), (false, true), (false, false)]);
 }
 
 #[tokio::test]
@@ -282,6 +296,7 @@ async fn the_ingester_stores_only_valid_hourly_averages_from_messy_data() {
     .unwrap();
     let ingester = common::ingest::Ingester {
         retry: fast_retry(),
+        clock: std::sync::Arc::new(move || now),
         ..common::ingest::Ingester::new(&state.config, &state.secrets, &state.db)
     };
     let report = ingester

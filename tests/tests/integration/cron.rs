@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::api::{Api, Endpoint};
 use common::ingest::launcher::LocalLauncher;
-use integration_tests::{event, json_body, request, wait_for_runs_to_finish, Harness};
+use integration_tests::http::{expect_data, expect_error};
+use integration_tests::{event, request, wait_for_runs_to_finish, Harness};
 use simulator::{Faults, SimulatorConfig};
 
 const SECRET: &str = "local-dev-cron-secret-not-for-production";
@@ -45,8 +46,7 @@ async fn without_a_configured_secret_the_route_fails_closed_with_503() {
             "",
         ))
         .await;
-    assert_eq!(r.status(), 503);
-    assert_eq!(json_body(&r)["error"]["code"], "SERVICE_UNAVAILABLE");
+    expect_error(&r, 503, "SERVICE_UNAVAILABLE");
 }
 
 #[tokio::test]
@@ -69,11 +69,10 @@ async fn missing_malformed_and_wrong_tokens_are_401_without_starting_anything() 
         let r = api
             .handle(request("POST", "/api/cron/fetch-data", &headers, ""))
             .await;
-        assert_eq!(r.status(), 401, "{headers:?}");
-        let text = String::from_utf8_lossy(r.body().as_ref()).to_string();
+        let body = expect_error(&r, 401, "UNAUTHORIZED");
         assert!(
-            text.contains("UNAUTHORIZED") && !text.contains("local-dev"),
-            "{text}"
+            !body.to_string().contains("local-dev"),
+            "{headers:?}: {body}"
         );
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
     }
@@ -102,9 +101,8 @@ async fn an_accepted_request_starts_exactly_one_run_and_a_second_one_meanwhile_i
             r#"{"mode":"full"}"#,
         ))
         .await;
-    assert_eq!(accepted.status(), 202);
     assert_eq!(accepted.headers()["cache-control"], "no-store");
-    let run_id = json_body(&accepted)["data"]["runId"]
+    let run_id = expect_data(&accepted, 202)["runId"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -112,19 +110,23 @@ async fn an_accepted_request_starts_exactly_one_run_and_a_second_one_meanwhile_i
     let conflict = api
         .handle(request("POST", "/api/cron/fetch-data", &auth, ""))
         .await;
-    assert_eq!(conflict.status(), 409);
-    assert_eq!(json_body(&conflict)["error"]["code"], "CONFLICT");
+    expect_error(&conflict, 409, "CONFLICT");
 
     let client = h.db.client().await;
     wait_for_runs_to_finish(&client).await;
     let rows = client
         .query(
-            "SELECT id::text, trigger, mode, status FROM ingestion_runs",
+            "SELECT id::text, trigger, mode, status, (report -> 'pairs' ->> 'ok')::int FROM ingestion_runs",
             &[],
         )
         .await
         .unwrap();
     assert_eq!(rows.len(), 1, "exactly one run");
+    assert_eq!(
+        rows[0].get::<_, Option<i32>>(4),
+        Some(4),
+        "2 coins x 2 currencies"
+    );
     let (id, trigger, mode, status): (String, String, String, String) = (
         rows[0].get(0),
         rows[0].get(1),
@@ -145,8 +147,21 @@ async fn an_accepted_request_starts_exactly_one_run_and_a_second_one_meanwhile_i
     let again = api
         .handle(request("POST", "/api/cron/fetch-data", &auth, ""))
         .await;
-    assert_eq!(again.status(), 202);
+    let second_id = expect_data(&again, 202)["runId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second_id, run_id);
     wait_for_runs_to_finish(&client).await;
+    let status: String = client
+        .query_one(
+            "SELECT status FROM ingestion_runs WHERE id = $1::text::uuid",
+            &[&second_id],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "succeeded");
 }
 
 #[tokio::test]
@@ -167,11 +182,42 @@ async fn the_cron_event_payload_is_accepted_and_bad_bodies_are_400() {
         let r = api
             .handle(request("POST", "/api/cron/fetch-data", &auth, body))
             .await;
-        assert_eq!(r.status(), 400, "{body}");
+        expect_error(&r, 400, "INVALID_PARAMETER");
     }
+    let client = h.db.client().await;
+    let runs: i64 = client
+        .query_one("SELECT count(*) FROM ingestion_runs", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(runs, 0, "no bad body started a run");
+    // events/cron-trigger.json: an incremental run without cleanFirst.
     let r = api
         .handle(lambda_http::request::from_str(&event("cron-trigger.json")).unwrap())
         .await;
-    assert_eq!(r.status(), 202);
-    wait_for_runs_to_finish(&h.db.client().await).await;
+    let run_id = expect_data(&r, 202)["runId"].as_str().unwrap().to_owned();
+    wait_for_runs_to_finish(&client).await;
+    let row = client
+        .query_one(
+            "SELECT id::text, trigger, mode, status, (report ->> 'cleanFirst')::bool FROM ingestion_runs",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            row.get::<_, String>(0),
+            row.get::<_, String>(1),
+            row.get::<_, String>(2),
+            row.get::<_, String>(3),
+            row.get::<_, Option<bool>>(4)
+        ),
+        (
+            run_id,
+            "http".to_owned(),
+            "incremental".to_owned(),
+            "succeeded".to_owned(),
+            Some(false)
+        )
+    );
 }

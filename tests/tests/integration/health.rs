@@ -4,16 +4,13 @@ use std::sync::Arc;
 
 use common::api::{Api, Endpoint};
 use common::state::AppState;
+use integration_tests::http::{expect_data, expect_error};
 use integration_tests::{config_from, event, unreachable_database_url, TestDb};
-use lambda_http::Body;
+use serde_json::json;
 
 fn health_request() -> lambda_http::Request {
     lambda_http::request::from_str(&event("health.json"))
         .expect("events/health.json is an API Gateway v2 event")
-}
-
-fn body_json(response: &lambda_http::Response<Body>) -> serde_json::Value {
-    serde_json::from_slice(response.body().as_ref()).expect("JSON body")
 }
 
 #[tokio::test]
@@ -32,21 +29,27 @@ async fn healthy_database_answers_200_ok() {
     let api = Api::new(Arc::new(state)).serving(&[Endpoint::Health]);
 
     let response = api.handle(health_request()).await;
-    assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert!(response.headers()["content-type"]
         .to_str()
         .unwrap()
         .starts_with("application/json"));
-    let body = body_json(&response);
-    assert_eq!(body["success"], true);
-    assert_eq!(body["data"]["status"], "ok");
-    assert_eq!(body["data"]["database"], "ok");
-    assert_eq!(body["data"]["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(body["data"]["lastIngestion"]["status"], "succeeded");
     assert_eq!(
-        body["data"]["lastIngestion"]["runId"],
-        "8d2f8f6e-1111-4a4a-9b9b-000000000001"
+        expect_data(&response, 200),
+        json!({
+            "status": "ok",
+            "database": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "lastIngestion": {
+                "runId": "8d2f8f6e-1111-4a4a-9b9b-000000000001",
+                "trigger": "schedule",
+                "mode": "incremental",
+                "status": "succeeded",
+                "startedAt": "2025-11-28T02:00:00Z",
+                "finishedAt": "2025-11-28T02:01:30Z",
+                "simulated": false,
+            },
+        })
     );
 }
 
@@ -54,8 +57,10 @@ async fn healthy_database_answers_200_ok() {
 async fn no_run_yet_gives_null_last_ingestion() {
     let db = TestDb::migrated().await;
     let api = Api::new(Arc::new(AppState::new(db.config(&[])).await.unwrap()));
-    let body = body_json(&api.handle(health_request()).await);
-    assert!(body["data"]["lastIngestion"].is_null());
+    assert_eq!(
+        expect_data(&api.handle(health_request()).await, 200),
+        json!({"status": "ok", "database": "ok", "version": env!("CARGO_PKG_VERSION"), "lastIngestion": null})
+    );
 }
 
 #[tokio::test]
@@ -65,16 +70,19 @@ async fn unreachable_database_answers_503_with_the_envelope_and_no_internals() {
     let api = Api::new(Arc::new(AppState::new(config).await.unwrap())).serving(&[Endpoint::Health]);
 
     let response = api.handle(health_request()).await;
-    assert_eq!(response.status(), 503);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let text = std::str::from_utf8(response.body().as_ref())
         .unwrap()
         .to_owned();
-    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(body["success"], false);
-    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
-    assert_eq!(body["data"]["database"], "unreachable");
-    assert_eq!(body["data"]["status"], "degraded");
+    let body = expect_error(&response, 503, "SERVICE_UNAVAILABLE");
+    assert_eq!(
+        body["error"]["message"],
+        "the database is unavailable; try again shortly"
+    );
+    assert_eq!(
+        body["data"],
+        json!({"status": "degraded", "database": "unreachable", "version": env!("CARGO_PKG_VERSION"), "lastIngestion": null})
+    );
     for leak in [
         "127.0.0.1",
         "supersecret",
@@ -95,7 +103,5 @@ async fn a_function_built_for_health_serves_nothing_else() {
         .serving(&[Endpoint::Health]);
     let mut request = health_request();
     *request.uri_mut() = "/api/coins".parse().unwrap();
-    let response = api.handle(request).await;
-    assert_eq!(response.status(), 404);
-    assert_eq!(body_json(&response)["error"]["code"], "NOT_FOUND");
+    expect_error(&api.handle(request).await, 404, "NOT_FOUND");
 }

@@ -4,10 +4,22 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::ingest::{self, FailureCode, Mode, PairStatus, RunRequest, Status, Trigger};
+use integration_tests::harness::FIXED_NOW_SECS;
 use integration_tests::{event, table_digest, Harness};
 use simulator::{Faults, SimulatorConfig};
 
 const PAIRS: u32 = 44;
+/// Hourly rows of a full run of the default simulator (seed 42) at the fixed now, all 44
+/// pairs: 44 x 2139 hours = 94,116, less 104 coin-hours the simulator leaves empty times the
+/// 4 currencies of each coin (416). The first test derives it again from the simulator.
+const HOURLY_ROWS: i64 = 93_700;
+/// Hourly rows of one pair at the fixed now: 2139 hours less the coin's empty ones (8 for
+/// bitcoin, 9 for ethereum, 4 for dogecoin).
+const BITCOIN_HOURLY: i64 = 2131;
+const ETHEREUM_HOURLY: i64 = 2130;
+const DOGECOIN_HOURLY: i64 = 2135;
+/// bitcoin and ethereum in the 4 default currencies.
+const BITCOIN_ETHEREUM_HOURLY: u64 = 4 * (BITCOIN_HOURLY + ETHEREUM_HOURLY) as u64;
 
 fn query_param(query: &str, name: &str) -> Option<i64> {
     query
@@ -25,15 +37,15 @@ fn range_requests(h: &Harness) -> Vec<simulator::LoggedRequest> {
         .collect()
 }
 
-/// Daily averages computed here from the simulator's own answers, independently of the
-/// ingester: mean per UTC hour, then mean of the hours of each UTC day.
-async fn expected_daily(
+/// Hourly means computed here from the simulator's own answer for one pair, independently
+/// of the ingester: every positive price grouped by UTC hour (hour number -> mean).
+async fn expected_hours(
     base_url: &str,
     coin: &str,
     currency: &str,
     from: i64,
     to: i64,
-) -> BTreeMap<i64, (f64, i64)> {
+) -> BTreeMap<i64, f64> {
     let url = format!(
         "{base_url}/coins/{coin}/market_chart/range?vs_currency={currency}&from={from}&to={to}"
     );
@@ -46,11 +58,18 @@ async fn expected_daily(
             hours.entry(ms.div_euclid(3_600_000)).or_default().push(p);
         }
     }
+    hours
+        .into_iter()
+        .map(|(hour, prices)| (hour, prices.iter().sum::<f64>() / prices.len() as f64))
+        .collect()
+}
+
+/// Daily averages from hourly means: the mean of the hours of each UTC day, with their
+/// count (day number -> (mean, hours)).
+fn expected_daily(hours: &BTreeMap<i64, f64>) -> BTreeMap<i64, (f64, i64)> {
     let mut days: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-    for (hour, prices) in hours {
-        days.entry(hour.div_euclid(24))
-            .or_default()
-            .push(prices.iter().sum::<f64>() / prices.len() as f64);
+    for (hour, mean) in hours {
+        days.entry(hour.div_euclid(24)).or_default().push(*mean);
     }
     days.into_iter()
         .map(|(day, means)| {
@@ -65,87 +84,141 @@ async fn expected_daily(
         .collect()
 }
 
+/// Stored rows of one table, per pair: (coin, currency) -> [(hour or day number, price,
+/// sample count)].
+type StoredRows = BTreeMap<(String, String), Vec<(i64, f64, i64)>>;
+
+async fn stored(client: &tokio_postgres::Client, sql: &str) -> StoredRows {
+    let mut out = StoredRows::new();
+    for row in client.query(sql, &[]).await.unwrap() {
+        out.entry((row.get(0), row.get(1)))
+            .or_default()
+            .push((row.get(2), row.get(3), row.get(4)));
+    }
+    out
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= b.abs() * 1e-12
+}
+
 #[tokio::test]
-async fn a_full_run_writes_every_pair_and_daily_averages_match_an_independent_computation() {
-    let h = Harness::start(SimulatorConfig::default(), &[]).await;
+async fn a_full_run_writes_every_pair_and_every_row_matches_an_independent_computation() {
+    // 2025-11-28T02:20:34Z: the window starts at 2025-08-31T00:00Z, the first UTC midnight
+    // within 90 days, and holds 89 whole days and the hours 00, 01 and 02 of the 28th.
+    let h = Harness::start_fixed(SimulatorConfig::default(), &[]).await;
     let report = h.run(Mode::Full, false).await;
     assert_eq!(report.status, Status::Succeeded, "{:?}", report.failures);
-    assert_eq!(report.pairs.ok, PAIRS);
+    assert_eq!(
+        (report.pairs.ok, report.pairs.failed, report.pairs.skipped),
+        (PAIRS, 0, 0)
+    );
     assert!(report.simulated);
     assert_eq!(report.rows.metadata, 11);
-    assert!(report.api_calls >= 1 + 11 + 44);
+    // The coins list, the metadata of 11 coins and one range per pair: nothing retried.
+    assert_eq!(
+        (report.api_calls, report.retries, report.rate_limited),
+        (1 + 11 + 44, 0, 0)
+    );
+    let requests = h.sim.requests();
+    assert_eq!(requests.len(), 56, "{requests:?}");
+    assert!(requests.iter().all(|r| r.status == 200), "{requests:?}");
 
     let client = h.db.client().await;
     let digest = table_digest(&client, None).await;
-    // 44 pairs x (89 whole days + today's hours so far) x 24, less the simulator's rare
-    // missing hours.
-    assert!((93_000..=95_100).contains(&digest.hourly), "{digest:?}");
+    // 44 pairs x 2139 hours (89 x 24 + 3) = 94,116, less the hours the simulator leaves
+    // empty: a seeded draw per coin and hour (under 0.4 %, 104 coin-hours here), the same
+    // for the 4 currencies of a coin. The per-pair check below derives the same number
+    // from the simulator's answers.
+    assert_eq!(digest.hourly, HOURLY_ROWS, "{digest:?}");
     assert_eq!(digest.hourly as u64, report.rows.hourly);
-    assert_eq!(digest.daily as u64, report.rows.daily);
-    // The window starts at the first UTC midnight within 90 days: 89 whole days and today.
+    // 89 whole days and today, for each pair.
     assert_eq!(digest.daily, 44 * 90);
+    assert_eq!(digest.daily as u64, report.rows.daily);
 
     // Each pair asked for the full window ending at the fixed now.
     let full_start = ingest::window_start(Mode::Full, None, h.now).timestamp();
+    assert_eq!(full_start, 1_756_598_400, "2025-08-31T00:00:00Z");
     let ranges = range_requests(&h);
     assert_eq!(ranges.len(), 44);
     for r in &ranges {
-        let (from, to) = (
-            query_param(&r.query, "from").unwrap(),
-            query_param(&r.query, "to").unwrap(),
+        assert_eq!(
+            (query_param(&r.query, "from"), query_param(&r.query, "to")),
+            (Some(full_start), Some(FIXED_NOW_SECS)),
+            "{}",
+            r.query
         );
-        assert_eq!(from, full_start, "{}", r.query);
-        assert_eq!(from % 86_400, 0, "a UTC midnight: {}", r.query);
-        assert!(to - from > 89 * 86_400 && to - from <= 90 * 86_400);
-        assert_eq!(to, h.now.timestamp());
     }
 
-    for (coin, currency) in [
-        ("bitcoin", "usd"),
-        ("tether", "jpy"),
-        ("avalanche-2", "gbp"),
-        ("dogecoin", "eur"),
-    ] {
-        let r = ranges
-            .iter()
-            .find(|r| r.path.contains(&format!("/{coin}/")) && r.query.contains(currency))
-            .unwrap();
-        let (from, to) = (
-            query_param(&r.query, "from").unwrap(),
-            query_param(&r.query, "to").unwrap(),
-        );
-        let expected = expected_daily(&h.sim.base_url(), coin, currency, from, to).await;
-        let rows = client
-            .query(
-                "SELECT (date - DATE '1970-01-01')::bigint, price, sample_count::bigint FROM price_daily
-                  WHERE coin_id = $1 AND currency_code = $2 ORDER BY date",
-                &[&coin, &currency],
+    // Every pair, every row: the hourly means and the daily averages the ingester stored
+    // equal those computed here from the simulator's own answers.
+    let hourly = stored(
+        &client,
+        "SELECT coin_id, currency_code, (extract(epoch FROM ts) / 3600)::bigint, price, 1::bigint
+           FROM price_hourly ORDER BY 1, 2, 3",
+    )
+    .await;
+    let daily = stored(
+        &client,
+        "SELECT coin_id, currency_code, (date - DATE '1970-01-01')::bigint, price, sample_count::bigint
+           FROM price_daily ORDER BY 1, 2, 3",
+    )
+    .await;
+    let mut pairs = 0;
+    let mut expected_total = 0;
+    for coin in &h.state.config.tracked_coins {
+        for currency in &h.state.config.tracked_currencies {
+            pairs += 1;
+            let key = (coin.clone(), currency.clone());
+            let hours = expected_hours(
+                &h.sim.base_url(),
+                coin,
+                currency,
+                full_start,
+                FIXED_NOW_SECS,
             )
-            .await
-            .unwrap();
-        assert_eq!(rows.len(), expected.len(), "{coin}/{currency}");
-        for row in rows {
-            let (day, price, samples): (i64, f64, i64) = (row.get(0), row.get(1), row.get(2));
-            let (want, want_samples) = expected[&day];
-            assert!(
-                (price - want).abs() <= want * 1e-12,
-                "{coin}/{currency} day {day}: {price} != {want}"
-            );
-            assert_eq!(samples, want_samples);
+            .await;
+            expected_total += hours.len() as i64;
+            let got = &hourly[&key];
+            assert_eq!(got.len(), hours.len(), "{coin}/{currency} hourly rows");
+            for ((hour, price, _), (want_hour, want)) in got.iter().zip(&hours) {
+                assert_eq!(hour, want_hour, "{coin}/{currency}");
+                assert!(
+                    close(*price, *want),
+                    "{coin}/{currency} hour {hour}: {price} != {want}"
+                );
+            }
+            let days = expected_daily(&hours);
+            let got = &daily[&key];
+            assert_eq!(got.len(), days.len(), "{coin}/{currency} daily rows");
+            for ((day, price, samples), (want_day, (want, want_samples))) in got.iter().zip(&days) {
+                assert_eq!(day, want_day, "{coin}/{currency}");
+                assert!(
+                    close(*price, *want),
+                    "{coin}/{currency} day {day}: {price} != {want}"
+                );
+                assert_eq!(samples, want_samples, "{coin}/{currency} day {day}");
+            }
         }
     }
+    assert_eq!(pairs, PAIRS);
+    assert_eq!(hourly.len(), 44, "no other pair stored");
+    assert_eq!(expected_total, HOURLY_ROWS);
 }
 
 #[tokio::test]
 async fn a_second_identical_run_changes_nothing_and_incremental_runs_fetch_short_windows() {
-    let h = Harness::start(SimulatorConfig::default(), &[]).await;
+    let h = Harness::start_fixed(SimulatorConfig::default(), &[]).await;
     assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
     let client = h.db.client().await;
     let first = table_digest(&client, None).await;
+    assert_eq!((first.hourly, first.daily), (HOURLY_ROWS, 44 * 90));
 
     let again = h.run(Mode::Full, false).await;
     assert_eq!(again.status, Status::Succeeded);
     assert_eq!(table_digest(&client, None).await, first);
+    // The coins list and one range per pair; no metadata call.
+    assert_eq!((again.api_calls, again.pairs.ok), (1 + 44, PAIRS));
     assert_eq!(
         (again.rows.hourly, again.rows.daily),
         (0, 0),
@@ -159,27 +232,38 @@ async fn a_second_identical_run_changes_nothing_and_incremental_runs_fetch_short
     h.sim.clear_requests();
     let incremental = h.run(Mode::Incremental, false).await;
     assert_eq!(incremental.status, Status::Succeeded);
+    assert_eq!(
+        (incremental.api_calls, incremental.pairs.ok),
+        (1 + 44, PAIRS)
+    );
+    assert_eq!((incremental.rows.hourly, incremental.rows.daily), (0, 0));
     assert_eq!(table_digest(&client, None).await, first);
     let ranges = range_requests(&h);
     assert_eq!(ranges.len(), 44);
+    // The newest stored hour is 02:00 of the fixed now: the window starts 48 hours before
+    // it (2025-11-26T02:00:00Z) and ends at now, 48 h 20 min 34 s.
+    let newest_hour = FIXED_NOW_SECS - FIXED_NOW_SECS % 3600;
     for r in ranges {
-        let span = query_param(&r.query, "to").unwrap() - query_param(&r.query, "from").unwrap();
-        // 48 h before the newest stored hour (the hour of "now") up to now: 48-49 hours.
-        assert!(
-            (48 * 3600..49 * 3600).contains(&span),
-            "span {span}s: {}",
+        assert_eq!(
+            (query_param(&r.query, "from"), query_param(&r.query, "to")),
+            (Some(newest_hour - 48 * 3600), Some(FIXED_NOW_SECS)),
+            "{}",
             r.query
         );
+        assert_eq!(newest_hour - 48 * 3600, 1_764_122_400);
     }
 }
 
 #[tokio::test]
 async fn two_concurrent_runs_one_works_the_other_is_skipped() {
-    let h = Harness::with_faults(
-        Faults {
-            slow_rate: 1.0,
-            slow: Duration::from_millis(30),
-            ..Faults::default()
+    let h = Harness::start_fixed(
+        SimulatorConfig {
+            faults: Faults {
+                slow_rate: 1.0,
+                slow: Duration::from_millis(30),
+                ..Faults::default()
+            },
+            ..SimulatorConfig::default()
         },
         &[("TRACKED_COINS", "bitcoin,ethereum")],
     )
@@ -188,9 +272,25 @@ async fn two_concurrent_runs_one_works_the_other_is_skipped() {
     let mut statuses = [a.status, b.status];
     statuses.sort_by_key(|s| s.as_str());
     assert_eq!(statuses, [Status::Skipped, Status::Succeeded]);
-    let skipped = if a.status == Status::Skipped { &a } else { &b };
+    let (worked, skipped) = if a.status == Status::Skipped {
+        (&b, &a)
+    } else {
+        (&a, &b)
+    };
     assert_eq!(skipped.api_calls, 0);
-    assert_eq!(skipped.pairs.ok + skipped.pairs.failed, 0);
+    assert_eq!(
+        (
+            skipped.pairs.ok,
+            skipped.pairs.failed,
+            skipped.pairs.skipped
+        ),
+        (0, 0, 0)
+    );
+    // Two coins in the 4 default currencies, all of it done by the one that worked.
+    assert_eq!(
+        (worked.pairs.ok, worked.rows.hourly, worked.rows.daily),
+        (8, BITCOIN_ETHEREUM_HOURLY, 8 * 90)
+    );
 
     let client = h.db.client().await;
     let recorded: Vec<String> = client
@@ -205,12 +305,15 @@ async fn two_concurrent_runs_one_works_the_other_is_skipped() {
 
 #[tokio::test]
 async fn rate_limits_and_server_errors_are_retried_until_the_run_succeeds() {
-    let h = Harness::with_faults(
-        Faults {
-            storm: 2,
-            storm_retry_after: Some(1),
-            fail_first: 2,
-            ..Faults::default()
+    let h = Harness::start_fixed(
+        SimulatorConfig {
+            faults: Faults {
+                storm: 2,
+                storm_retry_after: Some(1),
+                fail_first: 2,
+                ..Faults::default()
+            },
+            ..SimulatorConfig::default()
         },
         &[
             ("TRACKED_COINS", "bitcoin"),
@@ -232,14 +335,23 @@ async fn rate_limits_and_server_errors_are_retried_until_the_run_succeeds() {
     );
     // list + metadata + 2 pairs, plus the four retried attempts.
     assert_eq!(report.api_calls, 4 + 4);
+    let statuses: Vec<u16> = h.sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [429, 429, 200, 200, 500, 500, 200, 200]);
+    assert_eq!(
+        (report.pairs.ok, report.rows.hourly),
+        (2, 2 * BITCOIN_HOURLY as u64)
+    );
 }
 
 #[tokio::test]
 async fn a_pair_failing_persistently_ends_the_run_partial_with_the_others_written() {
-    let h = Harness::with_faults(
-        Faults {
-            fail_coins: vec!["dogecoin".into()],
-            ..Faults::default()
+    let h = Harness::start_fixed(
+        SimulatorConfig {
+            faults: Faults {
+                fail_coins: vec!["dogecoin".into()],
+                ..Faults::default()
+            },
+            ..SimulatorConfig::default()
         },
         &[],
     )
@@ -268,7 +380,22 @@ async fn a_pair_failing_persistently_ends_the_run_partial_with_the_others_writte
             .hourly,
         0
     );
-    assert!(table_digest(&client, Some(("bitcoin", "usd"))).await.hourly > 2000);
+    assert_eq!(
+        table_digest(&client, Some(("bitcoin", "usd"))).await.hourly,
+        BITCOIN_HOURLY
+    );
+    // Everything but dogecoin's 4 pairs.
+    assert_eq!(
+        table_digest(&client, None).await.hourly,
+        HOURLY_ROWS - 4 * DOGECOIN_HOURLY
+    );
+    // Each dogecoin pair was tried once and retried 3 times (fast_retry), all answered 500.
+    let dogecoin: Vec<u16> = range_requests(&h)
+        .iter()
+        .filter(|r| r.path.contains("/dogecoin/"))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(dogecoin, [500; 16]);
     let stored: serde_json::Value = client
         .query_one(
             "SELECT report FROM ingestion_runs WHERE id = $1",
@@ -283,7 +410,7 @@ async fn a_pair_failing_persistently_ends_the_run_partial_with_the_others_writte
 
 #[tokio::test]
 async fn clean_first_with_a_failing_upstream_keeps_the_old_rows() {
-    let h = Harness::start(
+    let h = Harness::start_fixed(
         SimulatorConfig::default(),
         &[
             ("TRACKED_COINS", "bitcoin,ethereum"),
@@ -294,7 +421,7 @@ async fn clean_first_with_a_failing_upstream_keeps_the_old_rows() {
     assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
     let client = h.db.client().await;
     let before = table_digest(&client, Some(("bitcoin", "usd"))).await;
-    assert!(before.hourly > 2000);
+    assert_eq!((before.hourly, before.daily), (BITCOIN_HOURLY, 90));
 
     // Same database, an upstream that now fails for bitcoin.
     let failing = simulator::start(
@@ -371,7 +498,7 @@ async fn clean_first_with_a_failing_upstream_keeps_the_old_rows() {
 #[tokio::test]
 async fn a_short_deadline_ends_partial_and_the_next_run_completes_the_rest() {
     // 300 requests/min: one call every 200 ms. The deadline leaves room for a few pairs only.
-    let h = Harness::start(
+    let h = Harness::start_fixed(
         SimulatorConfig::default(),
         &[
             ("COINGECKO_RATE_LIMIT_PER_MIN", "300"),
@@ -393,32 +520,57 @@ async fn a_short_deadline_ends_partial_and_the_next_run_completes_the_rest() {
     let deadline = tokio::time::Instant::now() + Duration::from_millis(2000);
     let first = ingester.run(request.clone(), Some(deadline)).await;
     assert_eq!(first.status, Status::Partial, "{first:?}");
-    assert!(
-        first.pairs.ok >= 1 && first.pairs.skipped >= 1,
-        "{:?}",
-        first.pairs
+    // How many pairs fit before the deadline depends on the machine's speed (that is what a
+    // deadline is about); everything else follows from that number k exactly.
+    let k = first.pairs.ok as usize;
+    assert!((1..12).contains(&k), "{:?}", first.pairs);
+    assert_eq!(
+        (first.pairs.failed, first.pairs.skipped),
+        (0, 12 - k as u32)
     );
-    assert_eq!(first.pairs.ok + first.pairs.skipped, 12);
-    let done_first: Vec<_> = first
+    let configured: Vec<(String, String)> = ["bitcoin", "ethereum", "solana"]
+        .iter()
+        .flat_map(|c| {
+            ["usd", "eur", "gbp", "jpy"]
+                .iter()
+                .map(move |v| (c.to_string(), v.to_string()))
+        })
+        .collect();
+    let statuses: Vec<_> = first
         .pair_results
         .iter()
-        .filter(|p| p.status == PairStatus::Ok)
-        .map(|p| (p.coin.clone(), p.currency.clone()))
+        .map(|p| ((p.coin.clone(), p.currency.clone()), p.status))
         .collect();
+    let expected: Vec<_> = configured
+        .iter()
+        .enumerate()
+        .map(|(i, pair)| {
+            let status = if i < k {
+                PairStatus::Ok
+            } else {
+                PairStatus::Skipped
+            };
+            (pair.clone(), status)
+        })
+        .collect();
+    assert_eq!(statuses, expected, "the first k pairs in configured order");
 
     let second = h.ingester().run(request, None).await;
     assert_eq!(second.status, Status::Succeeded);
-    // The pairs left over were never fetched, so they are the stalest and go first.
+    assert_eq!((second.pairs.ok, second.pairs.skipped), (12, 0));
+    // The pairs left over were never fetched, so they are the stalest and go first, in
+    // configured order; then the k fetched ones, equally fresh, in configured order.
     let order: Vec<_> = second
         .pair_results
         .iter()
         .map(|p| (p.coin.clone(), p.currency.clone()))
         .collect();
-    let leftover = 12 - done_first.len();
-    assert!(
-        order[..leftover].iter().all(|p| !done_first.contains(p)),
-        "{order:?}"
-    );
+    let expected: Vec<_> = configured[k..]
+        .iter()
+        .chain(&configured[..k])
+        .cloned()
+        .collect();
+    assert_eq!(order, expected);
     let client = h.db.client().await;
     let empty: i64 = client
         .query_one(
@@ -435,24 +587,35 @@ async fn a_short_deadline_ends_partial_and_the_next_run_completes_the_rest() {
 
 #[tokio::test]
 async fn the_ingest_function_accepts_each_payload_in_events() {
-    let h = Harness::start(
+    let h = Harness::start_fixed(
         SimulatorConfig::default(),
         &[("TRACKED_COINS", "bitcoin"), ("TRACKED_CURRENCIES", "usd")],
     )
     .await;
-    for (file, mode, clean, trigger) in [
+    // The scheduled run finds no data and fetches the full window; the full one with
+    // cleanFirst deletes that window and writes it again; the incremental one finds nothing
+    // changed.
+    for (file, mode, clean, trigger, rows) in [
         (
             "ingest-scheduled.json",
             Mode::Incremental,
             false,
             Trigger::Schedule,
+            (BITCOIN_HOURLY as u64, 90),
         ),
-        ("ingest-full.json", Mode::Full, true, Trigger::Manual),
+        (
+            "ingest-full.json",
+            Mode::Full,
+            true,
+            Trigger::Manual,
+            (BITCOIN_HOURLY as u64, 90),
+        ),
         (
             "ingest-incremental.json",
             Mode::Incremental,
             false,
             Trigger::Manual,
+            (0, 0),
         ),
     ] {
         let payload: serde_json::Value = serde_json::from_str(&event(file)).unwrap();
@@ -470,7 +633,11 @@ async fn the_ingest_function_accepts_each_payload_in_events() {
             report.failures
         );
         assert_eq!(report.trigger, trigger);
+        assert_eq!(report.pairs.ok, 1, "{file}");
+        assert_eq!((report.rows.hourly, report.rows.daily), rows, "{file}");
     }
+    let digest = table_digest(&h.db.client().await, None).await;
+    assert_eq!((digest.hourly, digest.daily), (BITCOIN_HOURLY, 90));
 }
 
 #[tokio::test]
@@ -491,6 +658,11 @@ async fn an_unreachable_database_fails_the_run_with_a_clear_reason() {
         )
         .await;
     assert_eq!(report.status, Status::Failed);
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
     assert_eq!(report.failures[0].code, FailureCode::DatabaseUnavailable);
     assert!(!report.failures[0].message.contains("supersecret"));
+    assert_eq!(
+        (report.pairs.ok, report.pairs.failed, report.api_calls),
+        (0, 0, 0)
+    );
 }

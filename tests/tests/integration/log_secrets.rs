@@ -8,6 +8,7 @@ use common::api::Api;
 use common::ingest::launcher::LocalLauncher;
 use common::ingest::{Ingester, Mode, RunRequest, Status, Trigger};
 use common::state::AppState;
+use integration_tests::http::{expect_data, expect_error};
 use integration_tests::{config_from, fast_retry, get, request, TestDb};
 use simulator::{self, SimPlan, SimulatorConfig};
 use tracing_subscriber::layer::SubscriberExt;
@@ -115,25 +116,24 @@ async fn secrets_never_appear_in_any_log_line() {
 
     // The API, including cron authentication failures and successes.
     let api = Api::new(state.clone()).with_launcher(Arc::new(LocalLauncher::new(state.clone())));
-    for (auth, _) in [
-        (format!("Bearer {CRON}x"), 401),
-        (format!("Basic {CRON}"), 401),
-    ] {
-        api.handle(request(
-            "POST",
-            "/api/cron/fetch-data",
-            &[("authorization", auth.as_str())],
-            "",
-        ))
-        .await;
+    for auth in [format!("Bearer {CRON}x"), format!("Basic {CRON}")] {
+        let r = api
+            .handle(request(
+                "POST",
+                "/api/cron/fetch-data",
+                &[("authorization", auth.as_str())],
+                "",
+            ))
+            .await;
+        expect_error(&r, 401, "UNAUTHORIZED");
     }
-    for path in [
-        "/api/health",
-        "/api/market?currency=eur",
-        "/api/coins/bitcoin",
-    ] {
-        api.handle(get(path)).await;
-    }
+    let health = expect_data(&api.handle(get("/api/health")).await, 200);
+    assert_eq!(health["lastIngestion"]["status"], "succeeded");
+    let market = expect_data(&api.handle(get("/api/market?currency=eur")).await, 200);
+    assert_eq!(market[0]["id"], "bitcoin");
+    assert!(market[0]["price"].as_f64().unwrap() > 0.0);
+    let coin = expect_data(&api.handle(get("/api/coins/bitcoin")).await, 200);
+    assert_eq!(coin["id"], "bitcoin");
 
     // A failing run: the key is wrong (CoinGecko error 10002).
     let wrong = AppState::new(config("CG-wrongkey")).await.unwrap();

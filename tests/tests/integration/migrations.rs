@@ -1,6 +1,17 @@
-//! The schema: migrations apply once, and the constraints hold.
+//! The schema: migrations apply once, the constraints hold, and the routes' real queries
+//! use the indexes.
 
-use integration_tests::TestDb;
+use std::sync::Arc;
+
+use chrono::DurationRound;
+use common::api::Api;
+use common::config::DEFAULT_COINS;
+use common::state::AppState;
+use integration_tests::http::expect_data;
+use integration_tests::proxy::Executed;
+use integration_tests::{get, DbProxy, TestDb};
+use tokio_postgres::types::private::BytesMut;
+use tokio_postgres::types::{to_sql_checked, Format, IsNull, ToSql, Type};
 
 async fn schema_fingerprint(client: &tokio_postgres::Client) -> String {
     let rows = client
@@ -133,20 +144,207 @@ async fn constraints_reject_bad_prices_unknown_keys_and_duplicates() {
     assert_eq!(count, 1, "nothing slipped in");
 }
 
-#[tokio::test]
-async fn every_price_query_shape_uses_an_index() {
-    let (_db, client) = seeded().await;
+/// A parameter value replayed exactly as a client sent it on the wire.
+#[derive(Debug)]
+struct Wire<'a> {
+    value: Option<&'a [u8]>,
+    binary: bool,
+}
+
+impl ToSql for Wire<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.value {
+            None => Ok(IsNull::Yes),
+            Some(bytes) => {
+                out.extend_from_slice(bytes);
+                Ok(IsNull::No)
+            }
+        }
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _: &Type) -> Format {
+        if self.binary {
+            Format::Binary
+        } else {
+            Format::Text
+        }
+    }
+
+    to_sql_checked!();
+}
+
+/// The plan of `executed` with the very values it was run with: the same text prepared
+/// behind `EXPLAIN` infers the same parameter types, and the recorded bytes are bound again.
+async fn explain(client: &tokio_postgres::Client, executed: &Executed) -> String {
+    let statement = client
+        .prepare(&format!("EXPLAIN {}", executed.sql))
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", executed.sql));
+    assert_eq!(statement.params().len(), executed.params.len());
+    let values: Vec<Wire> = executed
+        .params
+        .iter()
+        .zip(&executed.binary)
+        .map(|(value, binary)| Wire {
+            value: value.as_deref(),
+            binary: *binary,
+        })
+        .collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
     client
-        .batch_execute("SET enable_seqscan = off")
+        .query(&statement, &refs)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {}", executed.sql))
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn the_routes_own_queries_use_the_indexes_on_a_filled_and_analysed_database() {
+    // Enough rows that a sequential scan would be the planner's choice if an index did not
+    // fit: 11 coins x 2 currencies x 90 days of hours (47,520 rows), x 365 days (8,030
+    // rows), and 2,000 runs. No planner setting is changed.
+    let db = TestDb::migrated().await;
+    let client = db.client().await;
+    let hour = chrono::Utc::now()
+        .duration_trunc(chrono::Duration::hours(1))
+        .unwrap();
+    client
+        .batch_execute(&format!(
+            "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar'), ('eur', 'Euro');
+             INSERT INTO coins (id, symbol, name, sort_order)
+                  SELECT id, left(id, 3), initcap(id), ord::int
+                    FROM unnest(ARRAY[{coins}]) WITH ORDINALITY AS t(id, ord);
+             INSERT INTO coin_metadata (coin_id) SELECT id FROM coins;
+             INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at)
+                  SELECT gen_random_uuid(), 'schedule', 'incremental', 'succeeded',
+                         now() - n * interval '1 hour', now() - n * interval '1 hour'
+                    FROM generate_series(1, 2000) n;",
+            coins = DEFAULT_COINS.map(|c| format!("'{c}'")).join(", ")
+        ))
         .await
         .unwrap();
-    for sql in [
-        "EXPLAIN SELECT ts, price FROM price_hourly WHERE coin_id = 'bitcoin' AND currency_code = 'usd' AND ts BETWEEN now() - interval '7 days' AND now() ORDER BY ts",
-        "EXPLAIN SELECT date, price FROM price_daily WHERE coin_id = 'bitcoin' AND currency_code = 'usd' AND date BETWEEN '2025-10-01' AND '2025-11-01' ORDER BY date",
-        "EXPLAIN SELECT * FROM ingestion_runs ORDER BY started_at DESC LIMIT 20",
-    ] {
-        let plan: Vec<String> = client.query(sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
-        let plan = plan.join("\n");
-        assert!(plan.contains("Index"), "{sql}\n{plan}");
+    client
+        .execute(
+            "INSERT INTO price_hourly (coin_id, currency_code, ts, price)
+             SELECT c.id, v.code, $1::timestamptz - n * interval '1 hour', 1 + n
+               FROM coins c CROSS JOIN currencies v CROSS JOIN generate_series(0, 2159) n",
+            &[&hour],
+        )
+        .await
+        .unwrap();
+    client
+        .execute(
+            "INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
+             SELECT c.id, v.code, $1::date - n, 1 + n, 24
+               FROM coins c CROSS JOIN currencies v CROSS JOIN generate_series(0, 364) n",
+            &[&hour.date_naive()],
+        )
+        .await
+        .unwrap();
+    client
+        .batch_execute(
+            "ANALYZE currencies, coins, coin_metadata, price_hourly, price_daily, ingestion_runs",
+        )
+        .await
+        .unwrap();
+
+    // The handlers run through a proxy that records each statement and its bound values.
+    let proxy = DbProxy::start(&db.url).await;
+    let api = Api::new(Arc::new(
+        AppState::new(integration_tests::config_from(&[
+            ("DATABASE_URL", &proxy.url(&db.url)),
+            ("TRACKED_CURRENCIES", "usd,eur"),
+        ]))
+        .await
+        .unwrap(),
+    ));
+    // Each route, the table its answer comes from, and the index each of its reads of
+    // that table must use: the market's one statement reads price_hourly four times (the
+    // latest price, the ones 24 h and 7 d before it, the sparkline); the coin detail's
+    // lookup of the latest price runs once per currency through one plan node.
+    let routes: [(&str, &str, &[&str]); 6] = [
+        (
+            "/api/market?currency=eur",
+            "price_hourly",
+            &["price_hourly_pkey"; 4],
+        ),
+        (
+            "/api/coins/bitcoin/prices?currency=eur",
+            "price_daily",
+            &["price_daily_pkey"],
+        ),
+        (
+            "/api/coins/bitcoin/prices?currency=eur&interval=hourly",
+            "price_hourly",
+            &["price_hourly_pkey"],
+        ),
+        ("/api/coins/bitcoin", "price_hourly", &["price_hourly_pkey"]),
+        (
+            "/api/ingestion/runs?limit=20",
+            "ingestion_runs",
+            &["ingestion_runs_started_at_idx"],
+        ),
+        (
+            "/api/health",
+            "ingestion_runs",
+            &["ingestion_runs_started_at_idx"],
+        ),
+    ];
+    for (path, table, indexes) in routes {
+        proxy.clear_executed();
+        let data = expect_data(&api.handle(get(path)).await, 200);
+        assert!(!data.is_null(), "{path}");
+        let reads: Vec<Executed> = proxy
+            .executed()
+            .into_iter()
+            .filter(|e| e.sql.contains(table))
+            .collect();
+        assert_eq!(
+            reads.len(),
+            1,
+            "{path}: one statement reads {table}: {reads:#?}"
+        );
+        let plan = explain(&client, &reads[0]).await;
+        // The small tables (11 coins, 2 currencies) may be read whole; the big one never.
+        assert!(
+            !plan.contains(&format!("Seq Scan on {table}")),
+            "{path}\n{}\n{plan}",
+            reads[0].sql
+        );
+        // Every index the plan reads, in plan order ("Index Scan [Backward] using <index>
+        // on <table>", "Index Only Scan using ...", "Bitmap Index Scan on <index>"), kept
+        // when it is an index of `table`.
+        let of_table: Vec<String> = client
+            .query(
+                "SELECT indexname::text FROM pg_indexes WHERE tablename = $1",
+                &[&table],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let used: Vec<&str> = plan
+            .lines()
+            .filter_map(|line| {
+                line.split(" using ")
+                    .nth(1)
+                    .or_else(|| line.split("Bitmap Index Scan on ").nth(1))
+            })
+            .map(|rest| rest.split_whitespace().next().unwrap())
+            .filter(|index| of_table.iter().any(|i| i == index))
+            .collect();
+        assert_eq!(used, indexes, "{path}\n{}\n{plan}", reads[0].sql);
     }
 }

@@ -69,16 +69,32 @@ async fn state_with(db: &TestDb, vars: &[(&str, &str)], secrets: Secrets) -> App
     }
 }
 
-/// A double of CloudFormation's pre-signed response URL: answers every `PUT` with 200,
-/// expecting exactly `puts` of them when given.
-async fn cloudformation_double(puts: Option<u64>) -> MockServer {
+/// A double of CloudFormation's pre-signed response URL: answers `PUT`s with 200 and
+/// expects exactly `puts` of them, one per request the test sends (checked by
+/// [`answers`], and again when the server is dropped).
+async fn cloudformation_double(puts: u64) -> MockServer {
     let server = MockServer::start().await;
-    let mock = Mock::given(method("PUT")).respond_with(ResponseTemplate::new(200));
-    match puts {
-        Some(n) => mock.expect(n).mount(&server).await,
-        None => mock.mount(&server).await,
-    }
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(puts)
+        .mount(&server)
+        .await;
     server
+}
+
+/// Checks the double got exactly its expected `PUT`s and returns their bodies, in order.
+async fn answers(server: &MockServer) -> Vec<serde_json::Value> {
+    server.verify().await;
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r.method.as_str(), "PUT");
+            serde_json::from_slice(&r.body).unwrap()
+        })
+        .collect()
 }
 
 /// A URL of the test database as `role`.
@@ -97,7 +113,7 @@ async fn create_applies_migrations_creates_a_select_only_role_and_answers_succes
     let role = role_name("reader");
     let (arn, secrets, _) = reader_secret(&role, "reader-pass-1").await;
     let state = state(&db, &arn, secrets).await;
-    let cloudformation = cloudformation_double(Some(1)).await;
+    let cloudformation = cloudformation_double(1).await;
 
     let payload = cloudformation_event(
         "Create",
@@ -116,6 +132,7 @@ async fn create_applies_migrations_creates_a_select_only_role_and_answers_succes
         answer["PhysicalResourceId"],
         "crypto-dashboard-database-migrations"
     );
+    assert_eq!(answers(&cloudformation).await.len(), 1);
     let put = &cloudformation.received_requests().await.unwrap()[0];
     assert!(
         put.headers.get("content-type").is_none(),
@@ -152,10 +169,11 @@ async fn update_is_idempotent_and_follows_a_rotated_reader_password() {
     let role = role_name("reader");
     let (arn, secrets, sm) = reader_secret(&role, "first-password").await;
     let state = state(&db, &arn, secrets).await;
-    let cloudformation = cloudformation_double(None).await;
+    // Create, then Update: one answer each.
+    let cloudformation = cloudformation_double(2).await;
     let http = reqwest::Client::new();
     let url = format!("{}/r", cloudformation.uri());
-    migrate::handle(
+    let created = migrate::handle(
         &state,
         &http,
         cloudformation_event("Create", &url),
@@ -163,6 +181,7 @@ async fn update_is_idempotent_and_follows_a_rotated_reader_password() {
     )
     .await
     .unwrap();
+    assert_eq!(created["Status"], "SUCCESS", "{created}");
     // Rotation: a new password in the secret; the next deploy's Update applies it.
     sm.put_secret_value()
         .secret_id(&arn)
@@ -187,16 +206,28 @@ async fn update_is_idempotent_and_follows_a_rotated_reader_password() {
         "crypto-dashboard-database-migrations"
     );
     let login = |password: &str| login_url(&db, &role, password);
-    assert!(
+    let (client, connection) =
         tokio_postgres::connect(&login("second-password"), tokio_postgres::NoTls)
             .await
-            .is_ok()
+            .expect("the rotated password logs in");
+    tokio::spawn(connection);
+    let user: String = client
+        .query_one("SELECT current_user::text", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(user, role);
+    let err = tokio_postgres::connect(&login("first-password"), tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("the old password is refused");
+    assert_eq!(
+        err.code().map(|c| c.code()),
+        Some("28P01"),
+        "invalid_password: {err}"
     );
-    assert!(
-        tokio_postgres::connect(&login("first-password"), tokio_postgres::NoTls)
-            .await
-            .is_err()
-    );
+    // What CloudFormation was told is what the function returned, once per request.
+    assert_eq!(answers(&cloudformation).await, [created, answer]);
 }
 
 #[tokio::test]
@@ -204,9 +235,10 @@ async fn delete_touches_nothing_and_failures_answer_failed_without_secrets() {
     let db = TestDb::empty().await;
     let (arn, secrets, _) = reader_secret("dashboard_reader_x", "pw").await;
     let state = state(&db, &arn, secrets).await;
-    let cloudformation = cloudformation_double(None).await;
+    // The Delete, then a Create that fails: CloudFormation hears about both.
+    let cloudformation = cloudformation_double(2).await;
     let url = format!("{}/r", cloudformation.uri());
-    let answer = migrate::handle(
+    let deleted = migrate::handle(
         &state,
         &reqwest::Client::new(),
         cloudformation_event("Delete", &url),
@@ -214,7 +246,11 @@ async fn delete_touches_nothing_and_failures_answer_failed_without_secrets() {
     )
     .await
     .unwrap();
-    assert_eq!(answer["Status"], "SUCCESS");
+    assert_eq!(deleted["Status"], "SUCCESS", "{deleted}");
+    assert_eq!(
+        deleted["PhysicalResourceId"],
+        "crypto-dashboard-database-migrations"
+    );
     let tables: i64 = db
         .client()
         .await
@@ -249,6 +285,7 @@ async fn delete_touches_nothing_and_failures_answer_failed_without_secrets() {
     let reason = answer["Reason"].as_str().unwrap();
     assert!(!reason.contains("supersecret"), "{reason}");
     assert!(reason.contains("unreachable"), "{reason}");
+    assert_eq!(answers(&cloudformation).await, [deleted, answer]);
 }
 
 #[tokio::test]
@@ -274,7 +311,7 @@ async fn the_writer_role_runs_a_whole_ingestion_and_cannot_change_the_schema() {
 
     // A real run as the writer, the way the ingest function connects in AWS: lock, upserts,
     // metadata, the run record, and cleanFirst's deletes.
-    let now = chrono::Utc::now();
+    let now = integration_tests::harness::fixed_now();
     let sim = simulator::start(
         simulator::SimulatorConfig {
             coins: vec!["bitcoin".into()],
@@ -315,7 +352,13 @@ async fn the_writer_role_runs_a_whole_ingestion_and_cannot_change_the_schema() {
             "{:?}",
             report.failures
         );
-        assert!(report.rows.hourly > 1000, "{:?}", report.rows);
+        // 2139 hours less bitcoin's 8 empty ones, written again by cleanFirst (it deletes
+        // the window first); 90 days.
+        assert_eq!(
+            (report.pairs.ok, report.rows.hourly, report.rows.daily),
+            (1, 2131, 90),
+            "clean_first {clean_first}"
+        );
     }
 
     // What the writer may not do: change the schema, empty a table wholesale, or rewrite the
@@ -340,5 +383,5 @@ async fn the_writer_role_runs_a_whole_ingestion_and_cannot_change_the_schema() {
         .await
         .unwrap()
         .get(0);
-    assert!(rows > 1000);
+    assert_eq!(rows, 2131);
 }

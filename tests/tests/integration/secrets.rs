@@ -143,10 +143,11 @@ async fn the_pool_recovers_from_a_password_rotation_by_rereading_the_secret() {
 
     // The server must really check passwords for this role, or the test proves nothing.
     let old_url = format!("postgres://{role}:old-password@{host}:{port}/{}", db.name);
-    assert!(
-        tokio_postgres::connect(&old_url, tokio_postgres::NoTls).await.is_err(),
-        "the server accepted the old password: this test needs password authentication for non-admin roles"
-    );
+    let refused = tokio_postgres::connect(&old_url, tokio_postgres::NoTls)
+        .await
+        .err()
+        .expect("the server accepted the old password: this test needs password authentication for non-admin roles");
+    assert_eq!(refused.code().map(|c| c.code()), Some("28P01"), "{refused}");
 
     database
         .ping()

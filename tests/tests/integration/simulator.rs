@@ -73,13 +73,28 @@ async fn key_headers_are_checked_like_the_real_hosts() {
 
 #[tokio::test]
 async fn more_than_365_days_back_is_error_10012_on_public_plans() {
-    let sim = start(SimulatorConfig::default()).await;
-    let now = chrono::Utc::now().timestamp();
-    let err = client(&sim.base_url(), "public", None, "1000")
-        .market_chart_range("bitcoin", "usd", now - 400 * 86_400, now)
+    let now = integration_tests::harness::fixed_now();
+    let sim = start(SimulatorConfig {
+        now_ms: Some(now.timestamp_millis()),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let gecko = client(&sim.base_url(), "public", None, "1000");
+    let now = now.timestamp();
+    let err = gecko
+        .market_chart_range("bitcoin", "usd", now - 365 * 86_400 - 1, now)
         .await
         .unwrap_err();
     assert_eq!(err.code(), FailureCode::CoinGecko(10012));
+    // Exactly 365 days back is allowed: more than 90 days come daily, at midnights.
+    let points = gecko
+        .market_chart_range("bitcoin", "usd", now - 365 * 86_400, now)
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 365 + 1, "365 midnights and the trailing now");
+    assert_eq!(points.last().unwrap().0, now * 1000);
+    let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [401, 200]);
 }
 
 #[tokio::test]
@@ -93,26 +108,30 @@ async fn the_rate_limit_is_enforced_with_retry_after() {
     let gecko = client(&sim.base_url(), "public", None, "100000");
     gecko.ping().await.unwrap();
     gecko.ping().await.unwrap();
+    // Two tokens a minute, both spent: the next one comes in 30 s (less the milliseconds
+    // since, rounded up to whole seconds).
     let err = gecko.ping().await.unwrap_err();
-    match err {
+    assert_eq!(
+        err,
         CgError::RateLimited {
-            retry_after: Some(after),
-        } => assert!(after >= Duration::from_secs(1) && after <= Duration::from_secs(30)),
-        other => panic!("expected 429 with Retry-After, got {other:?}"),
-    }
-    assert_eq!(sim.requests().last().unwrap().status, 429);
+            retry_after: Some(Duration::from_secs(30))
+        }
+    );
+    let statuses: Vec<u16> = sim.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 200, 429]);
 }
 
 #[tokio::test]
 async fn both_path_prefixes_answer_and_every_response_is_marked_simulated() {
     let sim = start(SimulatorConfig::default()).await;
     let root = format!("http://{}", sim.addr);
-    for url in [
-        format!("{root}/ping"),
-        format!("{root}/api/v3/ping"),
-        format!("{root}/api/v3/coins/not-a-coin"),
+    for (url, status) in [
+        (format!("{root}/ping"), 200),
+        (format!("{root}/api/v3/ping"), 200),
+        (format!("{root}/api/v3/coins/not-a-coin"), 404),
     ] {
         let response = reqwest::get(&url).await.unwrap();
+        assert_eq!(response.status(), status, "{url}");
         assert_eq!(
             response.headers()["x-crypto-dashboard-simulator"],
             "1",
@@ -137,6 +156,9 @@ async fn both_path_prefixes_answer_and_every_response_is_marked_simulated() {
     for id in common::config::DEFAULT_COINS {
         assert!(ids.contains(&id), "{id} missing from /coins/list");
     }
+    // The 20 coins the simulator knows (the 11 tracked by default among them), sorted.
+    assert_eq!(ids.len(), 20, "{ids:?}");
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     let gecko = client(&sim.base_url(), "public", None, "1000");
     assert!(matches!(
         gecko.coin("not-a-coin").await,
