@@ -191,10 +191,11 @@ pub(super) struct MarketRow {
 /// session's TimeZone, 167 or 169 hours across a DST change.
 ///
 /// One query: each coin's latest price, its reference prices 24 h and 7 d earlier, and its
-/// 7-day sparkline, every part an index range scan on the price_hourly primary key. The
-/// sparkline is an `ARRAY(subquery)`, which keeps the index order, rather than
-/// `array_agg(... ORDER BY ts)`, which sorts each coin's rows again (0.85 -> 0.55 ms server
-/// time for 11 coins).
+/// 7-day sparkline, every part read through the price_hourly primary key (the EXPLAIN test in
+/// `migrations.rs` pins that). The sparkline is an `ARRAY(subquery)` rather than
+/// `array_agg(... ORDER BY ts)` (0.85 -> 0.55 ms server time for 11 coins when measured);
+/// with full table statistics the planner may still fetch its 168 rows with a bitmap scan of
+/// the key and sort them.
 const MARKET_SQL: &str = "
 SELECT c.id, c.symbol, c.name, m.image_url, l.price, l.ts, p24.price, p7.price,
        ARRAY(SELECT price FROM price_hourly
