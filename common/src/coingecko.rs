@@ -192,6 +192,50 @@ pub struct CoinInfo {
     pub website_url: Option<String>,
 }
 
+/// The longest comma-separated id list put in one `/simple/price` URL, keeping the whole URL
+/// well under 2,000 characters.
+pub const MAX_QUERY_IDS_CHARS: usize = 1_500;
+
+/// One coin's live quote in one currency. CoinGecko may send any of the numbers as null.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quote {
+    pub coin: String,
+    pub currency: String,
+    pub price: Option<f64>,
+    pub market_cap: Option<f64>,
+    pub volume_24h: Option<f64>,
+    /// Percent.
+    pub change_24h: Option<f64>,
+    /// When CoinGecko last updated this coin's quote (per coin: one can lag by hours).
+    pub last_updated_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The answer of `/simple/price`: the quotes, and the requested ids it left out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Quotes {
+    pub quotes: Vec<Quote>,
+    pub missing: Vec<String>,
+}
+
+/// `ids` in groups whose comma-joined length stays within [`MAX_QUERY_IDS_CHARS`].
+fn id_chunks(ids: &[String]) -> Vec<&[String]> {
+    let mut chunks = Vec::new();
+    let (mut start, mut len) = (0, 0);
+    for (i, id) in ids.iter().enumerate() {
+        let added = id.len() + usize::from(i > start);
+        if i > start && len + added > MAX_QUERY_IDS_CHARS {
+            chunks.push(&ids[start..i]);
+            (start, len) = (i, id.len());
+        } else {
+            len += added;
+        }
+    }
+    if start < ids.len() {
+        chunks.push(&ids[start..]);
+    }
+    chunks
+}
+
 /// Observer of [`ClientEvent`]s.
 pub type EventSink = Arc<dyn Fn(ClientEvent) + Send + Sync>;
 
@@ -351,6 +395,57 @@ impl CoinGecko {
                 .links
                 .and_then(|l| l.homepage.into_iter().filter_map(non_empty).next()),
         })
+    }
+
+    /// `GET /simple/price`: the live quote of every id in every currency, with market cap,
+    /// 24 h volume, 24 h change and the time of the quote. One call, split only where the
+    /// URL would grow past [`MAX_QUERY_IDS_CHARS`]. Ids CoinGecko leaves out of its answer
+    /// come back in [`Quotes::missing`]; a quote whose numbers are null keeps them as `None`.
+    pub async fn simple_price(
+        &self,
+        ids: &[String],
+        currencies: &[String],
+    ) -> Result<Quotes, CgError> {
+        let mut quotes = Quotes::default();
+        for chunk in id_chunks(ids) {
+            let answer: HashMap<String, HashMap<String, Option<f64>>> = self
+                .get_json(
+                    "/simple/price",
+                    &[
+                        ("ids", chunk.join(",")),
+                        ("vs_currencies", currencies.join(",")),
+                        ("include_market_cap", "true".into()),
+                        ("include_24hr_vol", "true".into()),
+                        ("include_24hr_change", "true".into()),
+                        ("include_last_updated_at", "true".into()),
+                        ("precision", "full".into()),
+                    ],
+                )
+                .await?;
+            for id in chunk {
+                let Some(fields) = answer.get(id.as_str()) else {
+                    quotes.missing.push(id.clone());
+                    continue;
+                };
+                let field = |name: String| fields.get(&name).copied().flatten();
+                // Seconds, not milliseconds (the range endpoints use milliseconds).
+                let updated = field("last_updated_at".into())
+                    .filter(|s| s.is_finite())
+                    .and_then(|s| chrono::DateTime::from_timestamp(s as i64, 0));
+                for vs in currencies {
+                    quotes.quotes.push(Quote {
+                        coin: id.clone(),
+                        currency: vs.clone(),
+                        price: field(vs.clone()),
+                        market_cap: field(format!("{vs}_market_cap")),
+                        volume_24h: field(format!("{vs}_24h_vol")),
+                        change_24h: field(format!("{vs}_24h_change")),
+                        last_updated_at: updated,
+                    });
+                }
+            }
+        }
+        Ok(quotes)
     }
 
     /// `GET /coins/{id}/market_chart/range`: prices of `id` in `vs` between two instants
@@ -608,6 +703,22 @@ mod tests {
         );
         assert!(e.to_string().contains("COINGECKO_API_PLAN=demo"));
         assert!(!e.is_retryable());
+    }
+
+    #[test]
+    fn long_id_lists_are_split_and_short_ones_are_not() {
+        let ids: Vec<String> = (0..11).map(|i| format!("coin-{i}")).collect();
+        assert_eq!(id_chunks(&ids), vec![&ids[..]]);
+        let many: Vec<String> = (0..400)
+            .map(|i| format!("some-long-coin-id-{i:04}"))
+            .collect();
+        let chunks = id_chunks(&many);
+        assert!(chunks.len() > 1);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 400);
+        for c in chunks {
+            assert!(c.join(",").len() <= MAX_QUERY_IDS_CHARS);
+        }
+        assert!(id_chunks(&[]).is_empty());
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub enum FailureCode {
     UnknownCoin,
     /// CoinGecko answered without one usable price in the window.
     NoData,
+    /// CoinGecko's live quotes left this coin out, or sent no price for this currency.
+    NoQuote,
     /// 429 after every retry, or a `Retry-After` longer than the time left.
     RateLimited,
     /// 5xx after every retry.
@@ -44,12 +46,13 @@ pub enum FailureCode {
 }
 
 impl FailureCode {
-    const NAMED: [(FailureCode, &'static str); 13] = [
+    const NAMED: [(FailureCode, &'static str); 14] = [
         (FailureCode::DatabaseUnavailable, "DATABASE_UNAVAILABLE"),
         (FailureCode::DatabaseError, "DATABASE_ERROR"),
         (FailureCode::SecretUnavailable, "SECRET_UNAVAILABLE"),
         (FailureCode::UnknownCoin, "UNKNOWN_COIN"),
         (FailureCode::NoData, "NO_DATA"),
+        (FailureCode::NoQuote, "NO_QUOTE"),
         (FailureCode::RateLimited, "RATE_LIMITED"),
         (FailureCode::Upstream5xx, "UPSTREAM_5XX"),
         (FailureCode::Timeout, "TIMEOUT"),

@@ -446,9 +446,16 @@ mod tests {
             ["bitcoin", "tether", "tron"],
             "unknown ids are left out"
         );
-        assert!(body["bitcoin"]["usd"].is_u64(), "a price over 1,000 is an integer");
+        assert!(
+            body["bitcoin"]["usd"].is_u64(),
+            "a price over 1,000 is an integer"
+        );
         assert!(body["bitcoin"]["eur_24h_change"].is_f64());
-        assert_eq!(body["bitcoin"]["last_updated_at"], (NOW - 20_000) / 1000, "seconds");
+        assert_eq!(
+            body["bitcoin"]["last_updated_at"],
+            (NOW - 20_000) / 1000,
+            "seconds"
+        );
         assert_eq!(
             body[LAGGING_COIN]["last_updated_at"],
             (NOW - QUOTE_LAG_MS) / 1000,

@@ -19,5 +19,5 @@ pub use database::{
     admin_url, config_from, connect, table_digest, unreachable_database_url, with_database,
     TableDigest, TestDb,
 };
-pub use harness::{fast_ingester, fast_retry, wait_for_runs_to_finish, Harness};
+pub use harness::{fast_ingester, fast_retry, fixed_now, wait_for_runs_to_finish, Harness};
 pub use proxy::DbProxy;

@@ -26,7 +26,8 @@ const SUBJECTS_SHOWN: usize = 4;
 /// Flags of `ingest`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// `incremental` fetches from 48 h before each pair's newest hour; `full` the last 90 days.
+    /// `incremental` fetches from 48 h before each pair's newest hour; `full` from the first
+    /// UTC midnight within 90 days; `latest` only the live quotes (one /simple/price call).
     #[arg(long, value_enum, default_value_t = ModeArg::Incremental)]
     mode: ModeArg,
     /// Replace each pair's stored rows (in the same transaction as its new data).
@@ -47,6 +48,8 @@ pub struct Args {
 enum ModeArg {
     Incremental,
     Full,
+    /// Live quotes only: one /simple/price call into price_latest.
+    Latest,
 }
 
 /// What goes to stderr.
@@ -76,6 +79,7 @@ pub async fn run(args: Args, bars: MultiProgress) -> Result<ExitCode, String> {
         mode: match args.mode {
             ModeArg::Full => Mode::Full,
             ModeArg::Incremental => Mode::Incremental,
+            ModeArg::Latest => Mode::Latest,
         },
         clean_first: args.clean_first,
         trigger: Trigger::Cli,

@@ -58,6 +58,10 @@ pub(super) async fn trigger(
             _ => return Err(invalid_body()),
         },
     };
+    // Live quotes run on their own schedule; this route starts history runs only.
+    if body.mode == Mode::Latest {
+        return Err(invalid_body());
+    }
     let launcher = launcher.ok_or_else(|| {
         ApiError::ServiceUnavailable("no ingestion launcher is configured".into())
     })?;

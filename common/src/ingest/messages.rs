@@ -36,6 +36,26 @@ pub fn api_key_unreadable(error: &impl std::fmt::Display) -> String {
     format!("the CoinGecko API key could not be read: {error}")
 }
 
+/// The live quotes could not be fetched.
+pub fn quotes_failed(error: &CgError) -> String {
+    format!("/simple/price: {error}")
+}
+
+/// CoinGecko's quotes left a tracked coin out (it does so silently for unknown ids).
+pub fn quote_left_out(coin: &str) -> String {
+    format!("CoinGecko's /simple/price answer left {coin:?} out; check TRACKED_COINS")
+}
+
+/// A quote without a usable price.
+pub fn quote_without_price(coin: &str, currency: &str) -> String {
+    format!("CoinGecko's quote of {coin} has no {currency} price")
+}
+
+/// A quote of a coin that no history run has stored yet.
+pub fn quote_of_unstored_coin(coin: &str) -> String {
+    format!("{coin} is not stored yet: its quote is kept once a history run has fetched it")
+}
+
 /// CoinGecko answered, but without one usable price.
 pub fn no_usable_price(dropped: usize) -> String {
     format!("CoinGecko returned no usable price in the window ({dropped} points dropped)")

@@ -10,10 +10,12 @@
 //! - [`runs`]: the `ingestion_runs` table.
 //! - [`report`]: the run report and its outcome types.
 //! - [`messages`]: what a report tells an operator.
+//! - [`latest`]: live quotes (mode `latest`).
 //! - [`invocation`]: the ingest function's payloads.
 //! - [`launcher`]: starting a run without waiting for it.
 
 pub mod invocation;
+pub mod latest;
 pub mod launcher;
 pub mod messages;
 pub mod plan;

@@ -42,8 +42,8 @@ pub fn window_start(
 ) -> DateTime<Utc> {
     let earliest = next_utc_midnight(now - FULL_WINDOW);
     match (mode, newest) {
-        (Mode::Full, _) | (Mode::Incremental, None) => earliest,
-        (Mode::Incremental, Some(newest)) => {
+        (Mode::Full, _) | (_, None) => earliest,
+        (Mode::Incremental | Mode::Latest, Some(newest)) => {
             (newest - INCREMENTAL_OVERLAP).clamp(earliest, now - MIN_WINDOW)
         }
     }

@@ -16,6 +16,8 @@ pub enum Mode {
     /// From 48 hours before each pair's newest stored hour (at least 2 days).
     #[default]
     Incremental,
+    /// Live quotes only: one `/simple/price` call into `price_latest`; no history.
+    Latest,
 }
 
 /// What started a run.
@@ -52,6 +54,7 @@ impl Mode {
         match self {
             Mode::Full => "full",
             Mode::Incremental => "incremental",
+            Mode::Latest => "latest",
         }
     }
 }
@@ -160,6 +163,13 @@ pub struct RowCounts {
     pub hourly: u64,
     pub daily: u64,
     pub metadata: u64,
+    /// Live quotes written (mode `latest`; absent from older reports).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub latest: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One failure: a pair, a coin's metadata (`currency` null), or the run itself (`coin` null).

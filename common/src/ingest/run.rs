@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::latest;
 use super::messages;
 use super::plan::{self, window_start, Budget, PairNewest};
 use super::report::{FailureCode, Mode, Pair, PairResult, PairStatus, RunReport, Status, Trigger};
@@ -142,7 +143,14 @@ impl<'a> Ingester<'a> {
                 return finish(report, started, None).await;
             }
         };
-        let mut lock = match store::RunLock::try_acquire(client).await {
+        // Live quotes take a lock of their own: they never wait for or block a history run.
+        let latest = request.mode == Mode::Latest;
+        let key = if latest {
+            store::LATEST_LOCK_KEY
+        } else {
+            store::LOCK_KEY
+        };
+        let mut lock = match store::RunLock::try_acquire(client, key).await {
             Ok(Ok(lock)) => lock,
             Ok(Err(mut client)) => {
                 report.status = Status::Skipped;
@@ -156,8 +164,14 @@ impl<'a> Ingester<'a> {
             }
         };
         // From here on every path releases the lock (and a panic drops the guard, which
-        // closes the connection, which releases it too).
-        if let Err(e) = runs::start_run(lock.client(), &report).await {
+        // closes the connection, which releases it too). A live-quote refresh is recorded
+        // once, when it ends: it has no `running` row, which would stand for a history run.
+        let started_row = if latest {
+            Ok(())
+        } else {
+            runs::start_run(lock.client(), &report).await
+        };
+        if let Err(e) = started_row {
             let e = DbError::from(e);
             let code = if e.is_unavailable() {
                 FailureCode::DatabaseUnavailable
@@ -222,6 +236,11 @@ impl<'a> Ingester<'a> {
                 deadline.map(|d| d.checked_sub(self.reserve).unwrap_or_else(Instant::now)),
             )
             .with_events(events);
+        if report.mode == Mode::Latest {
+            latest::refresh(report, client, &gecko, coins, currencies).await;
+            record_calls(report, &gecko);
+            return;
+        }
         let mut budget = Budget::new(
             deadline,
             self.reserve,
@@ -243,10 +262,7 @@ impl<'a> Ingester<'a> {
         self.fetch_pairs(report, client, &gecko, &known, &mut budget)
             .await;
 
-        report.api_calls = gecko.stats().calls();
-        report.retries = gecko.stats().retries();
-        report.rate_limited = gecko.stats().rate_limited();
-        report.simulated = gecko.is_simulated();
+        record_calls(report, &gecko);
     }
 
     /// Upserts currencies and coins; returns the tracked coins that exist in the database
@@ -473,6 +489,14 @@ impl<'a> Ingester<'a> {
             .await
             .map_err(PairFailure::database)
     }
+}
+
+/// The client's counters in the report.
+fn record_calls(report: &mut RunReport, gecko: &CoinGecko) {
+    report.api_calls = gecko.stats().calls();
+    report.retries = gecko.stats().retries();
+    report.rate_limited = gecko.stats().rate_limited();
+    report.simulated = gecko.is_simulated();
 }
 
 /// Completes the report, records it (unless the database is gone) and logs one summary line.

@@ -13,6 +13,9 @@ use crate::domain::HourlyPrice;
 
 /// The advisory lock key that serialises ingestion runs ("crypto-db" in ASCII).
 pub const LOCK_KEY: i64 = 0x6372_7970_746f_6462;
+/// The lock of live-quote refreshes ("crypto-lq"): separate, so a refresh neither waits for
+/// nor blocks a history run.
+pub const LATEST_LOCK_KEY: i64 = 0x6372_7970_746f_6c71;
 
 /// The instants a pair was fetched for, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +36,7 @@ pub struct PairRows {
 /// pool, and closing the session is what frees a session-level advisory lock.
 pub struct RunLock {
     client: Option<deadpool_postgres::Object>,
+    key: i64,
 }
 
 impl RunLock {
@@ -40,14 +44,16 @@ impl RunLock {
     /// back when another session holds the lock.
     pub async fn try_acquire(
         client: deadpool_postgres::Object,
+        key: i64,
     ) -> Result<Result<RunLock, deadpool_postgres::Object>, Error> {
         let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
             .await?
             .get(0);
         Ok(if locked {
             Ok(RunLock {
                 client: Some(client),
+                key,
             })
         } else {
             Err(client)
@@ -67,7 +73,7 @@ impl RunLock {
             return;
         };
         match client
-            .query_one("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
+            .query_one("SELECT pg_advisory_unlock($1)", &[&self.key])
             .await
         {
             Ok(row) if row.get::<_, bool>(0) => {}
@@ -106,6 +112,60 @@ pub async fn run_in_progress(client: &impl GenericClient) -> Result<bool, Error>
         )
         .await?
         .get(0))
+}
+
+/// Writes live quotes in one statement, for coins already stored (a quote of a coin the
+/// history has not seen yet waits for the next history run) and with a usable price;
+/// returns the (coin, currency) pairs written.
+pub async fn upsert_latest(
+    client: &impl GenericClient,
+    quotes: &[crate::coingecko::Quote],
+    fetched_at: DateTime<Utc>,
+) -> Result<Vec<Pair>, Error> {
+    let usable = |v: Option<f64>| v.filter(|v| v.is_finite());
+    let non_negative = |v: Option<f64>| usable(v).filter(|v| *v >= 0.0);
+    let coins: Vec<&str> = quotes.iter().map(|q| q.coin.as_str()).collect();
+    let currencies: Vec<&str> = quotes.iter().map(|q| q.currency.as_str()).collect();
+    let prices: Vec<Option<f64>> = quotes.iter().map(|q| usable(q.price)).collect();
+    let caps: Vec<Option<f64>> = quotes.iter().map(|q| non_negative(q.market_cap)).collect();
+    let volumes: Vec<Option<f64>> = quotes.iter().map(|q| non_negative(q.volume_24h)).collect();
+    let changes: Vec<Option<f64>> = quotes.iter().map(|q| usable(q.change_24h)).collect();
+    let updated: Vec<Option<DateTime<Utc>>> = quotes.iter().map(|q| q.last_updated_at).collect();
+    let rows = client
+        .query(
+            "INSERT INTO price_latest (coin_id, currency_code, price, market_cap, volume_24h,
+                                       change_24h, last_updated_at, fetched_at)
+             SELECT t.coin, t.currency, t.price, t.cap, t.volume, t.change, t.updated, $8
+               FROM UNNEST($1::text[], $2::text[], $3::float8[], $4::float8[], $5::float8[],
+                           $6::float8[], $7::timestamptz[])
+                    AS t(coin, currency, price, cap, volume, change, updated)
+               JOIN coins c ON c.id = t.coin
+               JOIN currencies v ON v.code = t.currency
+              WHERE t.price > 0
+             ON CONFLICT (coin_id, currency_code) DO UPDATE
+                SET price = EXCLUDED.price, market_cap = EXCLUDED.market_cap,
+                    volume_24h = EXCLUDED.volume_24h, change_24h = EXCLUDED.change_24h,
+                    last_updated_at = EXCLUDED.last_updated_at, fetched_at = EXCLUDED.fetched_at
+             RETURNING coin_id, currency_code",
+            &[
+                &coins,
+                &currencies,
+                &prices,
+                &caps,
+                &volumes,
+                &changes,
+                &updated,
+                &fetched_at,
+            ],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Pair {
+            coin: r.get(0),
+            currency: r.get(1),
+        })
+        .collect())
 }
 
 /// Upserts the tracked currencies with their names.

@@ -16,6 +16,7 @@ mod hardening;
 mod health;
 mod hostile_input;
 mod ingestion;
+mod latest;
 mod log_secrets;
 mod migrations;
 mod migrations_resource;

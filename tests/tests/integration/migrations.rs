@@ -67,7 +67,8 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
             "currencies",
             "ingestion_runs",
             "price_daily",
-            "price_hourly"
+            "price_hourly",
+            "price_latest"
         ]
     );
     let before = schema_fingerprint(&client).await;

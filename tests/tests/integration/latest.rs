@@ -1,0 +1,243 @@
+//! Live quotes (mode `latest`): one `/simple/price` call into `price_latest`, what CoinGecko
+//! really sends (ids left out, nulls, integer prices, seconds), and a lock of their own.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use common::api::Api;
+use common::ingest::{store, FailureCode, Mode, PairStatus, RunRequest, Status, Trigger};
+use integration_tests::{event, fixed_now, json_body, request, Harness};
+use simulator::SimulatorConfig;
+
+const VARS: [(&str, &str); 2] = [
+    ("TRACKED_COINS", "bitcoin,tether,tron"),
+    ("TRACKED_CURRENCIES", "usd,eur"),
+];
+
+fn latest() -> RunRequest {
+    RunRequest {
+        mode: Mode::Latest,
+        clean_first: false,
+        trigger: Trigger::Manual,
+        run_id: None,
+    }
+}
+
+/// Each pair's stored quote: (coin, currency, price, volume, last update).
+async fn stored(h: &Harness) -> Vec<(String, String, f64, Option<f64>, DateTime<Utc>)> {
+    h.db.client()
+        .await
+        .query(
+            "SELECT coin_id, currency_code, price, volume_24h, last_updated_at
+               FROM price_latest ORDER BY coin_id, currency_code",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect()
+}
+
+#[tokio::test]
+async fn one_call_stores_every_quote_as_coingecko_sends_it() {
+    let h = Harness::start_fixed(SimulatorConfig::default(), &VARS).await;
+    assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
+    h.sim.clear_requests();
+
+    let report = h.ingester().run(latest(), None).await;
+    assert_eq!(report.status, Status::Succeeded, "{:?}", report.failures);
+    assert_eq!(report.mode, Mode::Latest);
+    assert_eq!(
+        report.api_calls, 1,
+        "one /simple/price call for 3 coins x 2 currencies"
+    );
+    assert_eq!((report.pairs.ok, report.pairs.failed), (6, 0));
+    assert_eq!(report.rows.latest, 6);
+    let calls = h.sim.requests();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].path, "/simple/price");
+    assert!(
+        calls[0].query.contains("ids=bitcoin%2Ctether%2Ctron"),
+        "{}",
+        calls[0].query
+    );
+
+    let quotes = stored(&h).await;
+    assert_eq!(quotes.len(), 6);
+    let now = fixed_now();
+    for (coin, currency, price, volume, at) in &quotes {
+        assert!(*price > 0.0, "{coin}/{currency}");
+        // Seconds, read as seconds: the simulator quotes 20 s before its fixed now, and the
+        // lagging coin three hours before.
+        let expected = if coin == "tether" {
+            now - chrono::Duration::hours(3)
+        } else {
+            now - chrono::Duration::seconds(20)
+        };
+        assert_eq!(*at, expected, "{coin}/{currency}");
+        // The simulator sends tron's 24 h volume as null.
+        assert_eq!(volume.is_none(), coin == "tron", "{coin}/{currency}");
+    }
+    // Bitcoin's price came as an integer and was stored as that number.
+    let (_, _, btc_usd, _, _) = &quotes[0];
+    assert_eq!(btc_usd.fract(), 0.0);
+
+    // The run is recorded with its mode, never as running.
+    let row =
+        h.db.client()
+            .await
+            .query_one(
+                "SELECT mode, status FROM ingestion_runs WHERE id = $1",
+                &[&report.run_id],
+            )
+            .await
+            .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        ("latest".into(), "succeeded".into())
+    );
+}
+
+#[tokio::test]
+async fn ids_coingecko_leaves_out_are_reported_and_the_rest_is_stored() {
+    let vars = [
+        ("TRACKED_COINS", "bitcoin,tron"),
+        ("TRACKED_CURRENCIES", "usd"),
+    ];
+    let h = Harness::start_fixed(SimulatorConfig::default(), &vars).await;
+    assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
+    // A coin stored by an earlier configuration that CoinGecko's quotes do not know.
+    h.db.client()
+        .await
+        .batch_execute("INSERT INTO coins (id, symbol, name) VALUES ('gone-coin', 'gone', 'Gone')")
+        .await
+        .unwrap();
+    let state = common::state::AppState::new(h.db.config(&[
+        ("COINGECKO_BASE_URL", &h.sim.base_url()),
+        ("COINGECKO_RATE_LIMIT_PER_MIN", "100000"),
+        ("TRACKED_COINS", "bitcoin,gone-coin,tron"),
+        ("TRACKED_CURRENCIES", "usd"),
+    ]))
+    .await
+    .unwrap();
+    let report = integration_tests::fast_ingester(&state, fixed_now())
+        .run(latest(), None)
+        .await;
+    assert_eq!(report.status, Status::Partial);
+    assert_eq!((report.pairs.ok, report.pairs.failed), (2, 1));
+    assert_eq!(report.failures.len(), 1);
+    let failure = &report.failures[0];
+    assert_eq!(failure.code, FailureCode::NoQuote);
+    assert_eq!(failure.coin.as_deref(), Some("gone-coin"));
+    assert!(
+        failure.message.contains("left \"gone-coin\" out"),
+        "{}",
+        failure.message
+    );
+    let statuses: Vec<(&str, PairStatus)> = report
+        .pair_results
+        .iter()
+        .map(|p| (p.coin.as_str(), p.status))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("bitcoin", PairStatus::Ok),
+            ("gone-coin", PairStatus::Failed),
+            ("tron", PairStatus::Ok)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn quotes_of_coins_no_history_run_has_stored_wait_for_one() {
+    let h = Harness::start_fixed(SimulatorConfig::default(), &VARS).await;
+    let report = h.ingester().run(latest(), None).await;
+    assert_eq!(report.status, Status::Failed);
+    assert_eq!(report.pairs.failed, 6);
+    assert!(report
+        .failures
+        .iter()
+        .all(|f| f.code == FailureCode::NoQuote && f.message.contains("not stored yet")));
+    assert!(stored(&h).await.is_empty());
+}
+
+#[tokio::test]
+async fn live_quotes_and_history_runs_never_wait_for_each_other() {
+    let h = Harness::start_fixed(SimulatorConfig::default(), &VARS).await;
+    assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
+    let holder = h.db.client().await;
+
+    // A history run holds its lock: a refresh goes ahead.
+    holder
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&store::LOCK_KEY])
+        .await
+        .unwrap();
+    assert_eq!(
+        h.ingester().run(latest(), None).await.status,
+        Status::Succeeded
+    );
+    // ... while a second history run is skipped.
+    assert_eq!(
+        h.run(Mode::Incremental, false).await.status,
+        Status::Skipped
+    );
+    holder
+        .query_one("SELECT pg_advisory_unlock($1)", &[&store::LOCK_KEY])
+        .await
+        .unwrap();
+
+    // A refresh holds its lock: a history run goes ahead, a second refresh is skipped.
+    holder
+        .query_one(
+            "SELECT pg_try_advisory_lock($1)",
+            &[&store::LATEST_LOCK_KEY],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.run(Mode::Incremental, false).await.status,
+        Status::Succeeded
+    );
+    assert_eq!(
+        h.ingester().run(latest(), None).await.status,
+        Status::Skipped
+    );
+}
+
+#[tokio::test]
+async fn the_latest_event_runs_a_refresh_and_the_cron_route_refuses_it() {
+    let h = Harness::start_fixed(
+        SimulatorConfig::default(),
+        &[
+            VARS[0],
+            VARS[1],
+            ("CRON_SECRET", "latest-cron-secret-0123456789abcdefgh"),
+        ],
+    )
+    .await;
+    assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
+    let payload: serde_json::Value = serde_json::from_str(&event("ingest-latest.json")).unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let report = ingest_function::handle(&h.state, payload, deadline)
+        .await
+        .expect("a report");
+    assert_eq!(report["mode"], "latest");
+    assert_eq!(report["rows"]["latest"], 6);
+
+    let api = Api::new(Arc::clone(&h.state));
+    let r = api
+        .handle(request(
+            "POST",
+            "/api/cron/fetch-data",
+            &[(
+                "authorization",
+                "Bearer latest-cron-secret-0123456789abcdefgh",
+            )],
+            r#"{"mode":"latest"}"#,
+        ))
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(json_body(&r)["error"]["code"], "INVALID_PARAMETER");
+}
