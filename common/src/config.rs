@@ -149,6 +149,8 @@ pub struct Config {
     pub tracked_currencies: Vec<String>,
     /// `CORS_ALLOWED_ORIGINS` (comma-separated origins, or `*`); empty sends no CORS headers.
     pub cors_allowed_origins: Vec<String>,
+    /// `STALE_AFTER_MINUTES` (default 120): a latest price older than this is shown `stale`.
+    pub stale_after: Duration,
     /// `INGEST_FUNCTION_NAME`: the ingest Lambda the cron route invokes asynchronously in AWS.
     pub ingest_function_name: Option<String>,
     /// `DATABASE_READER_SECRET_ARN`: the read-only role's credentials, kept in step by the
@@ -300,6 +302,15 @@ impl Config {
             tracked_coins,
             tracked_currencies,
             cors_allowed_origins,
+            stale_after: Duration::from_secs(
+                60 * parse_number(
+                    get("STALE_AFTER_MINUTES"),
+                    "STALE_AFTER_MINUTES",
+                    120u64,
+                    1..=10_080,
+                    "120",
+                )?,
+            ),
             ingest_function_name: get("INGEST_FUNCTION_NAME"),
             reader_secret_arn: get("DATABASE_READER_SECRET_ARN"),
             writer_secret_arn: get("DATABASE_WRITER_SECRET_ARN"),

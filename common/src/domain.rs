@@ -119,6 +119,56 @@ impl<'de> serde::Deserialize<'de> for FailureCode {
     }
 }
 
+/// The newest price of a pair: the live quote or the newest stored hour, whichever is newer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LatestPrice {
+    pub price: f64,
+    /// The time of the price: the quote's `last_updated_at`, or the hour's start.
+    pub at: DateTime<Utc>,
+    /// The live quote's 24 h change (percent) when the quote is the newer; `None` otherwise.
+    pub change_24h: Option<f64>,
+}
+
+/// A live quote as stored (`price_latest`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveQuote {
+    pub price: f64,
+    /// CoinGecko's `last_updated_at`, else when we fetched the quote.
+    pub at: DateTime<Utc>,
+    pub change_24h: Option<f64>,
+}
+
+/// The newer of the newest stored hour and the live quote (the hour wins a tie: it is an
+/// average, the quote one sample).
+pub fn latest_price(
+    hour: Option<(f64, DateTime<Utc>)>,
+    quote: Option<LiveQuote>,
+) -> Option<LatestPrice> {
+    match (hour, quote) {
+        (Some((price, at)), Some(q)) if at >= q.at => Some(LatestPrice {
+            price,
+            at,
+            change_24h: None,
+        }),
+        (_, Some(q)) => Some(LatestPrice {
+            price: q.price,
+            at: q.at,
+            change_24h: q.change_24h,
+        }),
+        (Some((price, at)), None) => Some(LatestPrice {
+            price,
+            at,
+            change_24h: None,
+        }),
+        (None, None) => None,
+    }
+}
+
+/// Whether a price of time `at` is stale at `now` (older than `stale_after`).
+pub fn is_stale(at: DateTime<Utc>, now: DateTime<Utc>, stale_after: std::time::Duration) -> bool {
+    (now - at).to_std().is_ok_and(|age| age > stale_after)
+}
+
 /// The average price of one UTC hour.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HourlyPrice {
@@ -329,6 +379,49 @@ mod tests {
                 "DATABASE_ERROR",
                 "SECRET_UNAVAILABLE"
             ]
+        );
+    }
+
+    #[test]
+    fn the_latest_price_is_the_newer_of_the_hour_and_the_quote() {
+        let t = |m: i64| Utc.timestamp_opt(1_764_000_000 + m * 60, 0).unwrap();
+        let quote = |m, price| LiveQuote {
+            price,
+            at: t(m),
+            change_24h: Some(2.5),
+        };
+        let hour = Some((100.0, t(0)));
+        // A quote newer than the hour wins, with its change.
+        let newer = latest_price(hour, Some(quote(30, 101.0))).unwrap();
+        assert_eq!(
+            (newer.price, newer.at, newer.change_24h),
+            (101.0, t(30), Some(2.5))
+        );
+        // A quote lagging the hour (CoinGecko's quote of a quiet coin) loses.
+        let older = latest_price(hour, Some(quote(-180, 99.0))).unwrap();
+        assert_eq!(
+            (older.price, older.at, older.change_24h),
+            (100.0, t(0), None)
+        );
+        // A tie goes to the hour.
+        assert_eq!(
+            latest_price(hour, Some(quote(0, 1.0))).unwrap().price,
+            100.0
+        );
+        assert_eq!(latest_price(None, Some(quote(5, 7.0))).unwrap().price, 7.0);
+        assert_eq!(latest_price(hour, None).unwrap().price, 100.0);
+        assert_eq!(latest_price(None, None), None);
+    }
+
+    #[test]
+    fn a_price_is_stale_only_when_older_than_the_limit() {
+        let now = Utc.timestamp_opt(1_764_000_000, 0).unwrap();
+        let limit = std::time::Duration::from_secs(120 * 60);
+        assert!(!is_stale(now - chrono::Duration::minutes(120), now, limit));
+        assert!(is_stale(now - chrono::Duration::minutes(121), now, limit));
+        assert!(
+            !is_stale(now + chrono::Duration::minutes(5), now, limit),
+            "clock skew"
         );
     }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::queries;
 use super::response::{CachePolicy, Reply};
+use crate::domain::{is_stale, latest_price};
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -36,10 +37,13 @@ pub(super) async fn list(state: &AppState) -> Result<Reply, ApiError> {
     Reply::ok(StatusCode::OK, &coins, CachePolicy::Public)
 }
 
+/// The newest price in one currency: the live quote or the newest stored hour, whichever is
+/// newer, with its own time and whether it is older than `STALE_AFTER_MINUTES`.
 #[derive(Serialize)]
 struct Latest {
     price: f64,
     at: DateTime<Utc>,
+    stale: bool,
 }
 
 #[derive(Serialize)]
@@ -58,6 +62,7 @@ struct CoinDetail {
 pub(super) async fn detail(state: &AppState, id: &str) -> Result<Reply, ApiError> {
     ensure_tracked(state, id)?;
     let client = state.db.client().await?;
+    let now = Utc::now();
     let Some(coin) = queries::coin(&client, id).await? else {
         return Err(unknown_coin());
     };
@@ -65,10 +70,12 @@ pub(super) async fn detail(state: &AppState, id: &str) -> Result<Reply, ApiError
         .await?
         .into_iter()
         .map(|r| {
-            (
-                r.currency,
-                r.price_at.map(|(price, at)| Latest { price, at }),
-            )
+            let latest = latest_price(r.price_at, r.quote).map(|l| Latest {
+                price: l.price,
+                at: l.at,
+                stale: is_stale(l.at, now, state.config.stale_after),
+            });
+            (r.currency, latest)
         })
         .collect();
     let detail = CoinDetail {

@@ -9,6 +9,7 @@ use super::error::ApiError;
 use super::queries;
 use super::query::Query;
 use super::response::{CachePolicy, Reply};
+use crate::domain::{is_stale, latest_price};
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -18,15 +19,24 @@ struct MarketRow {
     symbol: String,
     name: String,
     image_url: Option<String>,
-    /// Latest hourly price; null before the first ingestion of this pair.
+    /// The newest price: the live quote or the latest hourly price, whichever is newer; null
+    /// before the pair's first ingestion.
     price: Option<f64>,
-    /// Percent change against the last price at least 24 hours older.
-    change24h: Option<f64>,
-    /// Percent change against the last price at least 7 days older.
-    change7d: Option<f64>,
-    /// Hourly prices of the 7 days up to the latest, oldest first.
-    sparkline7d: Vec<f64>,
+    /// The time of `price`.
     updated_at: Option<DateTime<Utc>>,
+    /// `price` is older than `STALE_AFTER_MINUTES`.
+    stale: bool,
+    /// The live quote's 24 h change when the quote is the newer price, else the percent
+    /// change against the last hourly price at least 24 hours older.
+    change24h: Option<f64>,
+    /// Percent change against the last hourly price at least 7 days older.
+    change7d: Option<f64>,
+    /// From the live quote; null without one.
+    market_cap: Option<f64>,
+    /// From the live quote; null without one.
+    volume24h: Option<f64>,
+    /// Hourly prices of the 7 days up to the latest hour, oldest first.
+    sparkline7d: Vec<f64>,
 }
 
 /// Every tracked coin with price, 24 h and 7 d change and sparkline in `currency`.
@@ -41,19 +51,28 @@ pub(super) async fn market(state: &AppState, raw_query: Option<&str>) -> Result<
         }
         _ => None,
     };
+    let now = Utc::now();
     let market: Vec<MarketRow> = rows
         .into_iter()
         .map(|r| {
-            let price = r.latest.map(|(price, _)| price);
+            let hour_price = r.latest.map(|(price, _)| price);
+            let latest = latest_price(r.latest, r.quote);
+            let change24h = match latest.and_then(|l| l.change_24h) {
+                Some(quoted) => Some((quoted * 1e4).round() / 1e4),
+                None => change(hour_price, r.price_24h_before),
+            };
             MarketRow {
                 id: r.coin.id,
                 symbol: r.coin.symbol,
                 name: r.coin.name,
                 image_url: r.coin.image_url,
-                price,
-                updated_at: r.latest.map(|(_, at)| at),
-                change24h: change(price, r.price_24h_before),
-                change7d: change(price, r.price_7d_before),
+                price: latest.map(|l| l.price),
+                updated_at: latest.map(|l| l.at),
+                stale: latest.is_some_and(|l| is_stale(l.at, now, state.config.stale_after)),
+                change24h,
+                change7d: change(hour_price, r.price_7d_before),
+                market_cap: r.market_cap,
+                volume24h: r.volume_24h,
                 sparkline7d: r.sparkline,
             }
         })

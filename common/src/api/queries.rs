@@ -1,6 +1,7 @@
 //! The read side's SQL, one function per question a handler asks (as `ingest::store` is for
 //! the writes). Handlers turn these rows into JSON; nothing here knows about HTTP.
 
+use crate::domain::LiveQuote;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Error;
@@ -79,10 +80,12 @@ pub(super) async fn coin_exists(client: &impl GenericClient, id: &str) -> Result
         .get(0))
 }
 
-/// The newest stored hour of a coin in one currency (`None` before its first ingestion).
+/// The newest stored hour and the live quote of a coin in one currency (either `None`
+/// before its first ingestion or refresh).
 pub(super) struct LatestRow {
     pub currency: String,
     pub price_at: Option<(f64, DateTime<Utc>)>,
+    pub quote: Option<LiveQuote>,
 }
 
 /// The newest stored hour of `id` in each of `currencies`, in their order.
@@ -93,11 +96,13 @@ pub(super) async fn latest_per_currency(
 ) -> Result<Vec<LatestRow>, Error> {
     let rows = client
         .query(
-            "SELECT v.code, l.price, l.ts
+            "SELECT v.code, l.price, l.ts, q.price, coalesce(q.last_updated_at, q.fetched_at),
+                    q.change_24h
                FROM unnest($2::text[]) AS v(code)
                LEFT JOIN LATERAL (SELECT price, ts FROM price_hourly
                                    WHERE coin_id = $1 AND currency_code = v.code
-                                   ORDER BY ts DESC LIMIT 1) l ON true",
+                                   ORDER BY ts DESC LIMIT 1) l ON true
+               LEFT JOIN price_latest q ON q.coin_id = $1 AND q.currency_code = v.code",
             &[&id, &currencies],
         )
         .await?;
@@ -109,6 +114,7 @@ pub(super) async fn latest_per_currency(
             LatestRow {
                 currency: r.get(0),
                 price_at: price.zip(at),
+                quote: live_quote(r, 3),
             }
         })
         .collect())
@@ -118,6 +124,17 @@ pub(super) async fn latest_per_currency(
 pub(super) struct CurrencyRow {
     pub code: String,
     pub name: Option<String>,
+}
+
+/// The live quote in columns `first..first + 3` (price, time, 24 h change) of `row`.
+fn live_quote(row: &tokio_postgres::Row, first: usize) -> Option<LiveQuote> {
+    let price: Option<f64> = row.get(first);
+    let at: Option<DateTime<Utc>> = row.get(first + 1);
+    price.zip(at).map(|(price, at)| LiveQuote {
+        price,
+        at,
+        change_24h: row.get(first + 2),
+    })
 }
 
 /// `codes` in order with their stored names.
@@ -182,6 +199,9 @@ pub(super) async fn hourly_prices(
 pub(super) struct MarketRow {
     pub coin: CoinRow,
     pub latest: Option<(f64, DateTime<Utc>)>,
+    pub quote: Option<LiveQuote>,
+    pub market_cap: Option<f64>,
+    pub volume_24h: Option<f64>,
     pub price_24h_before: Option<f64>,
     pub price_7d_before: Option<f64>,
     pub sparkline: Vec<f64>,
@@ -200,10 +220,12 @@ const MARKET_SQL: &str = "
 SELECT c.id, c.symbol, c.name, m.image_url, l.price, l.ts, p24.price, p7.price,
        ARRAY(SELECT price FROM price_hourly
               WHERE coin_id = c.id AND currency_code = $2 AND ts > l.ts - interval '168 hours'
-              ORDER BY ts)
+              ORDER BY ts),
+       q.price, coalesce(q.last_updated_at, q.fetched_at), q.change_24h, q.market_cap, q.volume_24h
   FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)
   JOIN coins c ON c.id = t.id
   LEFT JOIN coin_metadata m ON m.coin_id = c.id
+  LEFT JOIN price_latest q ON q.coin_id = c.id AND q.currency_code = $2
   LEFT JOIN LATERAL (SELECT ts, price FROM price_hourly
                       WHERE coin_id = c.id AND currency_code = $2
                       ORDER BY ts DESC LIMIT 1) l ON true
@@ -236,6 +258,9 @@ pub(super) async fn market(
                     image_url: r.get(3),
                 },
                 latest: price.zip(at),
+                quote: live_quote(r, 9),
+                market_cap: r.get(12),
+                volume_24h: r.get(13),
                 price_24h_before: r.get(6),
                 price_7d_before: r.get(7),
                 sparkline: r.get(8),

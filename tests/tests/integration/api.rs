@@ -166,7 +166,7 @@ async fn coin_detail_event_gives_plain_text_and_latest_prices() {
             "description": "Bitcoin is peer-to-peer cash & more.\n\nSecond.",
             "imageUrl": "https://assets.example/bitcoin.png",
             "websiteUrl": "http://www.bitcoin.org",
-            "latest": {"usd": null, "eur": {"price": 292.0, "at": rfc3339(hour)}},
+            "latest": {"usd": null, "eur": {"price": 292.0, "at": rfc3339(hour), "stale": false}},
         })
     );
 
@@ -397,6 +397,9 @@ async fn market_event_computes_changes_and_sparklines_in_one_request() {
     let spark: Vec<f64> = (125..=292).map(f64::from).collect();
     assert_eq!(btc["sparkline7d"], json!(spark));
     assert_eq!(btc["updatedAt"], rfc3339(hour));
+    assert_eq!(btc["stale"], false);
+    // No live quote stored: no market cap or volume.
+    assert!(btc["marketCap"].is_null() && btc["volume24h"].is_null());
     assert_eq!(btc["symbol"], "btc");
     assert_eq!(btc["imageUrl"], "https://assets.example/bitcoin.png");
     let eth = &rows[1];

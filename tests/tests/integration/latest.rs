@@ -241,3 +241,109 @@ async fn the_latest_event_runs_a_refresh_and_the_cron_route_refuses_it() {
     assert_eq!(r.status(), 400);
     assert_eq!(json_body(&r)["error"]["code"], "INVALID_PARAMETER");
 }
+
+#[tokio::test]
+async fn the_market_and_the_coin_page_show_the_newer_of_the_quote_and_the_hour() {
+    // A real clock: the quotes are seconds old (not stale), the lagging coin's three hours.
+    let h = Harness::start(SimulatorConfig::default(), &VARS).await;
+    assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
+    assert_eq!(
+        h.ingester().run(latest(), None).await.status,
+        Status::Succeeded
+    );
+    let client = h.db.client().await;
+    let quote = |coin: &str| {
+        let coin = coin.to_owned();
+        let client = &client;
+        async move {
+            client
+                .query_one(
+                    "SELECT price, last_updated_at, change_24h, market_cap, volume_24h
+                       FROM price_latest WHERE coin_id = $1 AND currency_code = 'usd'",
+                    &[&coin],
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let newest_hour = |coin: &str| {
+        let coin = coin.to_owned();
+        let client = &client;
+        async move {
+            client
+                .query_one(
+                    "SELECT price, ts FROM price_hourly WHERE coin_id = $1 AND currency_code = 'usd'
+                      ORDER BY ts DESC LIMIT 1",
+                    &[&coin],
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let api = Api::new(Arc::clone(&h.state));
+    let market = json_body(
+        &api.handle(integration_tests::get("/api/market?currency=usd"))
+            .await,
+    );
+    let rows = market["data"].as_array().unwrap();
+
+    // Bitcoin's quote is newer than its newest hour: price, time and 24 h change are the
+    // quote's.
+    let btc = quote("bitcoin").await;
+    let btc_at: DateTime<Utc> = btc.get(1);
+    assert_eq!(rows[0]["id"], "bitcoin");
+    assert_eq!(rows[0]["price"], btc.get::<_, f64>(0));
+    assert_eq!(rows[0]["updatedAt"], rfc(btc_at));
+    assert_eq!(
+        rows[0]["change24h"],
+        (btc.get::<_, f64>(2) * 1e4).round() / 1e4
+    );
+    assert_eq!(rows[0]["marketCap"], btc.get::<_, f64>(3));
+    assert_eq!(rows[0]["volume24h"], btc.get::<_, f64>(4));
+    assert_eq!(rows[0]["stale"], false);
+
+    // Tether's quote lags by three hours: the newest hour wins, the quote still gives the
+    // market cap.
+    let usdt_hour = newest_hour("tether").await;
+    let usdt_quote = quote("tether").await;
+    assert!(usdt_hour.get::<_, DateTime<Utc>>(1) > usdt_quote.get::<_, DateTime<Utc>>(1));
+    assert_eq!(rows[1]["id"], "tether");
+    assert_eq!(rows[1]["price"], usdt_hour.get::<_, f64>(0));
+    assert_eq!(rows[1]["updatedAt"], rfc(usdt_hour.get(1)));
+    assert_eq!(rows[1]["marketCap"], usdt_quote.get::<_, f64>(3));
+    assert_eq!(rows[1]["stale"], false);
+
+    // Tron's 24 h volume came as null.
+    assert!(rows[2]["volume24h"].is_null());
+
+    // The coin page agrees.
+    let detail = json_body(
+        &api.handle(integration_tests::get("/api/coins/bitcoin"))
+            .await,
+    );
+    assert_eq!(
+        detail["data"]["latest"]["usd"]["price"],
+        btc.get::<_, f64>(0)
+    );
+    assert_eq!(detail["data"]["latest"]["usd"]["at"], rfc(btc_at));
+    assert_eq!(detail["data"]["latest"]["usd"]["stale"], false);
+}
+
+#[tokio::test]
+async fn a_price_older_than_the_limit_is_marked_stale() {
+    // The fixed clock is long past: every price is older than any limit.
+    let h = Harness::start_fixed(
+        SimulatorConfig::default(),
+        &[VARS[0], VARS[1], ("STALE_AFTER_MINUTES", "10080")],
+    )
+    .await;
+    assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
+    let api = Api::new(Arc::clone(&h.state));
+    let market = json_body(&api.handle(integration_tests::get("/api/market")).await);
+    for row in market["data"].as_array().unwrap() {
+        assert_eq!(row["stale"], true, "{}", row["id"]);
+    }
+    let detail = json_body(&api.handle(integration_tests::get("/api/coins/tron")).await);
+    assert_eq!(detail["data"]["latest"]["eur"]["stale"], true);
+}
