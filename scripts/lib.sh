@@ -8,6 +8,16 @@ mkdir -p "$LOCAL_DIR"
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
+# record_suite SUITE PASSED FAILED [SKIPPED]: a test suite's counts. Printed, and under
+# `make test` (which sets TEST_SUMMARY_FILE) added to the file its final summary is built from.
+record_suite() {
+  local suite=$1 passed=$2 failed=$3 skipped=${4:-0}
+  printf '%s: %d passed, %d failed, %d skipped\n' "$suite" "$passed" "$failed" "$skipped"
+  if [ -n "${TEST_SUMMARY_FILE:-}" ]; then
+    printf '%s %d %d %d\n' "$suite" "$passed" "$failed" "$skipped" >>"$TEST_SUMMARY_FILE"
+  fi
+}
+
 # A free TCP port on the loopback interface.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'

@@ -42,7 +42,9 @@ serve_without_database "$bin"
 down_port=$DOWN_PORT
 
 say "openapi conformance against http://127.0.0.1:$port (database down: :$down_port)"
-timeout 240 "$VENV/bin/python" scripts/openapi_conformance.py \
+log="$LOCAL_DIR/openapi-conformance.log"
+rc=0
+timeout 240 "$VENV/bin/python" -u scripts/openapi_conformance.py \
   --spec openapi.yaml \
   --base-url "http://127.0.0.1:$port" \
   --down-url "http://127.0.0.1:$down_port" \
@@ -52,4 +54,12 @@ timeout 240 "$VENV/bin/python" scripts/openapi_conformance.py \
   --max-examples "${OPENAPI_FUZZ_EXAMPLES:-150}" \
   --seed "${OPENAPI_FUZZ_SEED:-1}" \
   --fuzz-timeout 180 \
-  --log-dir "$LOCAL_DIR"
+  --log-dir "$LOCAL_DIR" | tee "$log" || rc=$?
+
+# Its last line counts the checks: "openapi conformance: N passed, M failed".
+counts=$(sed -n 's/^openapi conformance: \([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1 \2/p' "$log" | tail -n 1)
+[ -n "$counts" ] || die "the conformance run ended without its count (exit code $rc; see .local/openapi-conformance.log)"
+read -r passed failed <<<"$counts"
+record_suite openapi "$passed" "$failed"
+[ "$rc" -eq 0 ] || die "openapi conformance failed (exit code $rc; see .local/openapi-conformance.log)"
+[ "$passed" -gt 0 ] || die "openapi conformance ran no check"

@@ -54,7 +54,7 @@ const HOUR_MS = 3_600_000;
 /**
  * The `from` of a prices query for the last `days` days. Daily: the UTC date `days` days ago.
  * Hourly: an RFC 3339 hour chosen so the window up to now never exceeds `days` (the API allows
- * at most 90 days of hourly and 366 of daily prices).
+ * at most 90 days of hourly and 3,660 of daily prices).
  */
 export function rangeStart(interval, days, now = Date.now()) {
   if (interval === 'daily') return new Date(now - days * DAY_MS).toISOString().slice(0, 10);

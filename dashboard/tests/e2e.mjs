@@ -4,122 +4,20 @@
 //                                                       (simulated ingestion done, API up)
 //   DASHBOARD_FIXTURE=1 npm test                        starts tests/fixture-server.mjs itself
 //
-//   DASHBOARD_SKIP_ERROR_TEST=1   skip the test that needs the API to be failing. Against the real
-//                                 server, run it on its own with the database stopped:
-//                                 node --test --test-name-pattern="failing API" tests/e2e.mjs
-//   CHROMIUM_PATH                 the browser (default /usr/bin/chromium)
+//   CHROMIUM_PATH   the browser (default /usr/bin/chromium)
+//
+// Every test here needs a working API. The error state, which needs a failing one, is in
+// tests/e2e-error-state.mjs. Nothing is skipped: scripts/test-dashboard.sh fails a run that
+// reports a skipped test or fewer tests than expected.
 //
 // Screenshots of every main view, at 1280 px and 390 px wide, land in tests/screenshots/.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { startFixtureServer } from './fixture-server.mjs';
+import { test } from 'node:test';
+import {
+  baseUrl, chartPoints, chartReady, COINS, FIXTURE, open, PHONE, DESKTOP, rows, shot, useBrowser, waitForPricesIn,
+} from './harness.mjs';
 
-const SCREENSHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
-const FIXTURE = process.env.DASHBOARD_FIXTURE === '1';
-const SKIP_ERROR_TEST = process.env.DASHBOARD_SKIP_ERROR_TEST === '1';
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const DESKTOP = { width: 1280, height: 900 };
-const PHONE = { width: 390, height: 844 };
-const COINS = ['bitcoin', 'ethereum', 'tether', 'binancecoin', 'solana', 'ripple', 'usd-coin', 'cardano',
-  'dogecoin', 'tron', 'avalanche-2'];
-
-let baseUrl;
-let fixture;
-let browser;
-
-before(async () => {
-  if (FIXTURE) {
-    fixture = await startFixtureServer();
-    baseUrl = fixture.url;
-  } else {
-    baseUrl = process.env.DASHBOARD_BASE_URL?.replace(/\/+$/, '');
-    if (!baseUrl) {
-      throw new Error('Set DASHBOARD_BASE_URL=http://127.0.0.1:3000 (a running crypto-dashboard serve) ' +
-        'or DASHBOARD_FIXTURE=1 (start the fixture server)');
-    }
-  }
-  await waitForServer(`${baseUrl}/`);
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_PATH)`);
-  await mkdir(SCREENSHOTS, { recursive: true });
-  // launch() gives the browser a fresh temporary --user-data-dir and deletes it on close.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    timeout: 30_000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
-/** The page must answer before any test starts (bounded: 20 s). */
-async function waitForServer(url, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) {
-      throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s: is the server running, and dashboard/dist built?`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
-after(async () => {
-  await browser?.close();
-  await fixture?.close();
-});
-
-/**
- * A fresh browser context (own storage) and page. Requests to any other origin are blocked and
- * recorded; page errors and console errors are collected (resource load failures excepted: the
- * 404 and 503 tests cause them on purpose). assertClean() checks both at the end of a test.
- */
-async function open(t, { viewport = DESKTOP } = {}) {
-  const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'UTC', colorScheme: 'light' });
-  context.setDefaultTimeout(15_000);
-  t.after(() => context.close());
-  const origin = new URL(baseUrl).origin;
-  const external = [];
-  await context.route((url) => url.origin !== origin, (route) => {
-    external.push(route.request());
-    return route.abort('blockedbyclient');
-  });
-  const page = await context.newPage();
-  const problems = [];
-  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console: ${message.text()}`);
-  });
-  return {
-    page,
-    goto: (hash = '') => page.goto(`${baseUrl}/${hash}`),
-    assertClean() {
-      assert.deepEqual(problems, [], 'no page or console errors');
-      // Coin logos may point at CoinGecko's image host; nothing else may leave the origin.
-      const offending = external.filter((r) => !(r.resourceType() === 'image' && !FIXTURE)).map((r) => r.url());
-      assert.deepEqual(offending, [], 'no requests to other origins');
-    },
-  };
-}
-
-const shot = (page, name) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-const rows = (page) => page.locator('table.market tbody tr');
-const chartReady = (page, interval, range) =>
-  page.locator(`.chart-area[data-state="ready"][data-interval="${interval}"][data-range="${range}"] .uplot canvas`).waitFor();
-const chartPoints = async (page) => Number(await page.locator('.chart-area').getAttribute('data-points'));
-
-async function waitForPricesIn(page, symbol) {
-  await page.waitForFunction((s) => {
-    const cells = [...document.querySelectorAll('table.market td.price')];
-    return cells.length === 11 && cells.every((td) => td.textContent.includes(s));
-  }, symbol);
-}
+useBrowser();
 
 test('overview lists the 11 coins with prices, signed changes and sparklines', async (t) => {
   const { page, goto, assertClean } = await open(t);
@@ -365,25 +263,126 @@ test('a network error shows the error state, and retry recovers', async (t) => {
   assertClean();
 });
 
-test('error state: a failing API shows an error with a retry button', { skip: SKIP_ERROR_TEST && 'DASHBOARD_SKIP_ERROR_TEST=1' }, async (t) => {
-  // Fixture: the fixture answers 503. Real server: run with the database stopped.
-  fixture?.setFailing(true);
-  t.after(() => fixture?.setFailing(false));
-  const { page, goto, assertClean } = await open(t);
-  await goto();
-  const alert = page.getByRole('alert');
-  const retry = alert.getByRole('button', { name: 'Try again' });
-  await retry.waitFor();
-  assert.match(await alert.innerText(), /unavailable|server/i);
-  await shot(page, 'error-desktop');
-  await page.setViewportSize(PHONE);
-  await shot(page, 'error-phone');
+// The freshness badge in the header, for each state of the latest run the dashboard can meet
+// (the succeeded state is checked with the simulated-data notice above). The run comes from a
+// stubbed /api/ingestion/runs, built on the server's own latest run so that its shape is real.
+const MINUTE = 60_000;
+const FRESHNESS_STATES = [
+  {
+    name: 'partial', tone: 'warn', text: 'Partly updated 2 hours ago',
+    run: (now) => ({ status: 'partial', startedAt: new Date(now - 121 * MINUTE), finishedAt: new Date(now - 120 * MINUTE) }),
+  },
+  {
+    name: 'failed', tone: 'bad', text: 'Last update failed 30 minutes ago',
+    run: (now) => ({ status: 'failed', startedAt: new Date(now - 31 * MINUTE), finishedAt: new Date(now - 30 * MINUTE) }),
+  },
+  {
+    name: 'running', tone: 'warn', text: 'Update running, started 5 minutes ago',
+    run: (now) => ({ status: 'running', startedAt: new Date(now - 5 * MINUTE), finishedAt: null }),
+  },
+];
 
-  const again = page.waitForResponse((r) => r.url().includes('/api/market'));
-  fixture?.setFailing(false);
-  await retry.click();
-  await again;
-  if (fixture) await waitForPricesIn(page, '$');
-  else await page.getByRole('alert').getByRole('button', { name: 'Try again' }).waitFor();
+for (const state of FRESHNESS_STATES) {
+  test(`the freshness badge shows a ${state.name} latest run`, async (t) => {
+    const latest = (await (await fetch(`${baseUrl}/api/ingestion/runs?limit=1`)).json()).data[0];
+    assert.ok(latest, 'the server has a latest run to build the stub on');
+    const { page, goto, assertClean } = await open(t);
+    const { status, startedAt, finishedAt } = state.run(Date.now());
+    const run = { ...latest, simulated: false, status, startedAt: startedAt.toISOString(), finishedAt: finishedAt?.toISOString() ?? null };
+    let answered = 0;
+    await page.route((url) => url.pathname === '/api/ingestion/runs', (route) => {
+      answered += 1;
+      return route.fulfill({ json: { success: true, data: [run] } });
+    });
+    await goto();
+    const badge = page.locator('#freshness');
+    await page.waitForFunction(() => !document.getElementById('freshness').textContent.includes('Checking'));
+    assert.equal(answered, 1, 'the badge asked for the latest run once');
+    assert.equal((await badge.textContent()).replace(/\s+/g, ' ').trim(), state.text);
+    assert.equal(await badge.getAttribute('class'), `badge badge-${state.tone}`);
+    if (finishedAt) {
+      // The exact time is one hover away.
+      assert.equal(await badge.locator('time').getAttribute('datetime'), finishedAt.toISOString());
+    } else {
+      assert.equal(await badge.locator('time').count(), 0);
+    }
+    assert.equal(await page.locator('#simulated-notice').isVisible(), false);
+    assertClean();
+  });
+}
+
+/**
+ * Holds the answer to the first request matching `matches` until release() is called: the server
+ * answers at once, the browser gets that answer only later. `settled` resolves once the request
+ * has ended in the browser, delivered or cancelled by the page.
+ */
+async function holdFirstAnswer(page, matches) {
+  let release;
+  const released = new Promise((resolve) => { release = resolve; });
+  let seen;
+  const held = new Promise((resolve) => { seen = resolve; });
+  let taken = false;
+  await page.route(matches, async (route) => {
+    if (taken) return route.fallback();
+    taken = true;
+    const request = route.request();
+    const settled = new Promise((resolve) => {
+      const done = (r) => { if (r === request) resolve(r.failure() ? 'cancelled' : 'delivered'); };
+      page.on('requestfinished', done);
+      page.on('requestfailed', done);
+    });
+    seen({ request, settled });
+    const response = await route.fetch();
+    await released;
+    // A request the page has cancelled meanwhile has nothing left to answer.
+    await route.fulfill({ response }).catch(() => {});
+  });
+  return { held, release };
+}
+
+/** Lets the page run what a just-ended request set off (its promise callbacks and a frame). */
+const settle = (page) => page.evaluate(() => new Promise((resolve) => {
+  requestAnimationFrame(() => setTimeout(() => requestAnimationFrame(() => setTimeout(resolve, 0)), 0));
+}));
+
+test('a slow older market answer never overwrites a newer one when the currency changes quickly', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  const usd = await holdFirstAnswer(page, (url) => url.pathname === '/api/market' && url.searchParams.get('currency') === 'usd');
+  await goto();
+  const { settled } = await usd.held; // the USD table is on its way, slowly
+  await page.locator('#currency:enabled').waitFor();
+  await page.selectOption('#currency', 'eur');
+  await waitForPricesIn(page, '€');
+  usd.release(); // the USD answer arrives after the EUR one
+  const outcome = await settled;
+  await settle(page);
+  const prices = await page.locator('table.market td.price').allTextContents();
+  assert.equal(prices.length, 11);
+  for (const price of prices) assert.match(price, /^€\d/, `the table still shows EUR after the late USD answer (${outcome})`);
+  assert.match(await page.locator('table.market caption').innerText(), /EUR/);
+  assert.equal(await page.inputValue('#currency'), 'eur');
+  assert.match(page.url(), /currency=eur/);
+  assertClean();
+});
+
+test('a slow older chart answer never overwrites a newer one when the interval changes quickly', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  const daily = await holdFirstAnswer(page,
+    (url) => url.pathname === '/api/coins/bitcoin/prices' && url.searchParams.get('interval') === 'daily');
+  await goto('#/coin/bitcoin?currency=usd');
+  const { settled } = await daily.held;
+  const hourly = page.getByRole('button', { name: 'Hourly', exact: true });
+  await hourly.click();
+  await chartReady(page, 'hourly', 30);
+  const points = await chartPoints(page);
+  daily.release(); // the daily answer arrives after the hourly one
+  const outcome = await settled;
+  await settle(page);
+  const area = page.locator('.chart-area');
+  assert.equal(await area.getAttribute('data-interval'), 'hourly', `the chart still shows hourly prices after the late daily answer (${outcome})`);
+  assert.equal(await area.getAttribute('data-state'), 'ready');
+  assert.equal(await chartPoints(page), points);
+  assert.equal(await hourly.getAttribute('aria-pressed'), 'true');
+  assert.match(page.url(), /interval=hourly/);
   assertClean();
 });

@@ -160,7 +160,7 @@ function createApi() {
       const interval = query.get('interval') ?? 'daily';
       if (interval !== 'daily' && interval !== 'hourly') throw invalid('interval must be daily or hourly');
       const to = query.has('to') ? parseTime(query.get('to'), 'to', true) : Date.now();
-      const maxDays = interval === 'daily' ? 366 : 90;
+      const maxDays = interval === 'daily' ? 3660 : 90;
       const from = query.has('from') ? parseTime(query.get('from'), 'from', false) : to - (interval === 'daily' ? 30 : 7) * DAY;
       if (from > to) throw invalid('from must not be after to');
       if (to - from > maxDays * DAY) throw invalid(`${interval} ranges span at most ${maxDays} days`);

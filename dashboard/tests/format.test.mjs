@@ -1,13 +1,21 @@
 // Unit tests of formatting (en-US, as in the browser tests) and of the prices query's range start.
+//
+// Numbers are formatted in the default locale, which Node takes from LC_ALL / LANG: run these
+// tests with LC_ALL=en_US.UTF-8 (npm test and scripts/test-dashboard.sh do). Under any other
+// locale they fail, saying so; they are never skipped.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { rangeStart } from '../src/api.js';
 import { describeChange, formatAxisPrice, formatPrice } from '../src/format.js';
 
-const english = new Intl.NumberFormat().resolvedOptions().locale === 'en-US';
+function assertEnglishLocale() {
+  const locale = new Intl.NumberFormat().resolvedOptions().locale;
+  assert.equal(locale, 'en-US', `these expectations are en-US formats: run with LC_ALL=en_US.UTF-8 (the default locale is ${locale})`);
+}
 
-test('prices get the precision their size needs', { skip: !english && 'needs the en-US default locale' }, () => {
+test('prices get the precision their size needs', () => {
+  assertEnglishLocale();
   assert.equal(formatPrice(0.00001234, 'usd'), '$0.00001234');
   assert.equal(formatPrice(0.99984, 'usd'), '$0.9998');
   assert.equal(formatPrice(0.5, 'eur'), '€0.50');
@@ -21,13 +29,15 @@ test('prices get the precision their size needs', { skip: !english && 'needs the
   assert.equal(formatPrice(null, 'usd'), '—');
 });
 
-test('axis labels use the decimals of the tick spacing', { skip: !english && 'needs the en-US default locale' }, () => {
+test('axis labels use the decimals of the tick spacing', () => {
+  assertEnglishLocale();
   assert.equal(formatAxisPrice(97000, 'usd', 500), '$97,000');
   assert.equal(formatAxisPrice(0.9995, 'usd', 0.0005), '$0.9995');
   assert.equal(formatAxisPrice(2.5, 'usd', 0.1), '$2.5');
 });
 
-test('changes carry a sign and a spoken label, not colour alone', { skip: !english && 'needs the en-US default locale' }, () => {
+test('changes carry a sign and a spoken label, not colour alone', () => {
+  assertEnglishLocale();
   assert.deepEqual(describeChange(2.345), { text: '+2.35%', label: 'up 2.35%', trend: 'up' });
   assert.deepEqual(describeChange(-1.2), { text: '\u22121.20%', label: 'down 1.20%', trend: 'down' });
   assert.deepEqual(describeChange(0.001), { text: '0.00%', label: 'unchanged, 0.00%', trend: 'flat' });

@@ -6,7 +6,7 @@ import { createPriceChart } from '../components/price-chart.js';
 import { emptyState, errorState, loadingState } from '../components/states.js';
 
 export const INTERVALS = ['daily', 'hourly'];
-export const RANGES = [7, 30, 90]; // days; the API allows up to 366 daily and 90 hourly
+export const RANGES = [7, 30, 90]; // days; the API allows up to 3,660 daily and 90 hourly
 
 /** Metadata barely changes: keep each coin's for the session (5 minutes, like the API's cache). */
 const details = new Map();

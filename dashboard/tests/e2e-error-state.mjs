@@ -1,0 +1,35 @@
+// The dashboard's error state in a real browser, against an API that fails. Its own file (and its
+// own run in scripts/test-dashboard.sh) because against the real server it needs a second server
+// whose database is unreachable, where every other browser test needs a working one.
+//
+//   DASHBOARD_BASE_URL=http://127.0.0.1:3001 node --test tests/e2e-error-state.mjs   a server whose
+//                                                                                    database is down
+//   DASHBOARD_FIXTURE=1 node --test tests/e2e-error-state.mjs     the fixture server, made to fail
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { fixture, open, PHONE, shot, useBrowser, waitForPricesIn } from './harness.mjs';
+
+useBrowser();
+
+test('error state: a failing API shows an error with a retry button', async (t) => {
+  // Fixture: the fixture answers 503. Real server: its database is unreachable.
+  fixture?.setFailing(true);
+  t.after(() => fixture?.setFailing(false));
+  const { page, goto, assertClean } = await open(t);
+  await goto();
+  const alert = page.getByRole('alert');
+  const retry = alert.getByRole('button', { name: 'Try again' });
+  await retry.waitFor();
+  assert.match(await alert.innerText(), /unavailable|server/i);
+  await shot(page, 'error-desktop');
+  await page.setViewportSize(PHONE);
+  await shot(page, 'error-phone');
+
+  const again = page.waitForResponse((r) => r.url().includes('/api/market'));
+  fixture?.setFailing(false);
+  await retry.click();
+  await again;
+  if (fixture) await waitForPricesIn(page, '$');
+  else await page.getByRole('alert').getByRole('button', { name: 'Try again' }).waitFor();
+  assertClean();
+});

@@ -1,0 +1,119 @@
+// What the browser test files share: the server under test, one headless Chromium per test file,
+// a fresh browser context per test, and small helpers for the dashboard's markup.
+//
+// A test file calls useBrowser() once at its top; its before/after hooks start and stop the
+// browser (and the fixture server, in fixture mode). See tests/e2e.mjs for the variables.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startFixtureServer } from './fixture-server.mjs';
+
+const SCREENSHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
+export const FIXTURE = process.env.DASHBOARD_FIXTURE === '1';
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const DESKTOP = { width: 1280, height: 900 };
+export const PHONE = { width: 390, height: 844 };
+export const COINS = ['bitcoin', 'ethereum', 'tether', 'binancecoin', 'solana', 'ripple', 'usd-coin', 'cardano',
+  'dogecoin', 'tron', 'avalanche-2'];
+
+/** The server under test (no trailing slash); set once the before hook has run. */
+export let baseUrl;
+/** The fixture server in fixture mode (setFailing, close), otherwise undefined. */
+export let fixture;
+let browser;
+
+/** Registers the hooks: wait for the server and start the browser before the file's tests, close both after. */
+export function useBrowser() {
+  before(async () => {
+    if (FIXTURE) {
+      fixture = await startFixtureServer();
+      baseUrl = fixture.url;
+    } else {
+      baseUrl = process.env.DASHBOARD_BASE_URL?.replace(/\/+$/, '');
+      if (!baseUrl) {
+        throw new Error('Set DASHBOARD_BASE_URL=http://127.0.0.1:3000 (a running crypto-dashboard serve) ' +
+          'or DASHBOARD_FIXTURE=1 (start the fixture server)');
+      }
+    }
+    await waitForServer(`${baseUrl}/`);
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_PATH)`);
+    await mkdir(SCREENSHOTS, { recursive: true });
+    // launch() gives the browser a fresh temporary --user-data-dir and deletes it on close.
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      timeout: 30_000,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await fixture?.close();
+  });
+}
+
+/** The page must answer before any test starts (bounded: 20 s). */
+async function waitForServer(url, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      throw new Error(`${url} did not answer 200 within ${timeoutMs / 1000} s: is the server running, and dashboard/dist built?`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/**
+ * A fresh browser context (own storage) and page. Requests to any other origin are blocked and
+ * recorded; page errors and console errors are collected (resource load failures excepted: the
+ * 404 and 503 tests cause them on purpose). assertClean() checks both at the end of a test.
+ */
+export async function open(t, { viewport = DESKTOP } = {}) {
+  const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'UTC', colorScheme: 'light' });
+  context.setDefaultTimeout(15_000);
+  t.after(() => context.close());
+  const origin = new URL(baseUrl).origin;
+  const external = [];
+  await context.route((url) => url.origin !== origin, (route) => {
+    external.push(route.request());
+    return route.abort('blockedbyclient');
+  });
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console: ${message.text()}`);
+  });
+  return {
+    page,
+    goto: (hash = '') => page.goto(`${baseUrl}/${hash}`),
+    assertClean() {
+      assert.deepEqual(problems, [], 'no page or console errors');
+      // Coin logos may point at CoinGecko's image host; nothing else may leave the origin.
+      const offending = external.filter((r) => !(r.resourceType() === 'image' && !FIXTURE)).map((r) => r.url());
+      assert.deepEqual(offending, [], 'no requests to other origins');
+    },
+  };
+}
+
+export const shot = (page, name) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+export const rows = (page) => page.locator('table.market tbody tr');
+export const chartReady = (page, interval, range) =>
+  page.locator(`.chart-area[data-state="ready"][data-interval="${interval}"][data-range="${range}"] .uplot canvas`).waitFor();
+export const chartPoints = async (page) => Number(await page.locator('.chart-area').getAttribute('data-points'));
+
+export async function waitForPricesIn(page, symbol) {
+  await page.waitForFunction((s) => {
+    const cells = [...document.querySelectorAll('table.market td.price')];
+    return cells.length === 11 && cells.every((td) => td.textContent.includes(s));
+  }, symbol);
+}
