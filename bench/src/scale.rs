@@ -51,11 +51,12 @@ pub async fn run(admin: &str, factor: usize, iterations: usize) -> Value {
     .unwrap();
     db.batch_execute(
         "INSERT INTO price_hourly (coin_id, currency_code, ts, price)
-           SELECT c.id, v.code, date_trunc('hour', now()) - h * interval '1 hour', 100 + (h % 97) + length(c.id)
+           SELECT c.id, v.code, date_trunc('hour', now(), 'UTC') - h * interval '1 hour', 100 + (h % 97) + length(c.id)
              FROM coins c CROSS JOIN currencies v CROSS JOIN generate_series(0, 90 * 24 - 1) h;
          INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
            SELECT coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date, avg(price), count(*)
-             FROM price_hourly GROUP BY 1, 2, 3;",
+             FROM price_hourly GROUP BY 1, 2, 3;
+         SELECT refresh_market_summaries();",
     )
     .await
     .unwrap();

@@ -207,34 +207,18 @@ pub(super) struct MarketRow {
     pub sparkline: Vec<f64>,
 }
 
-/// Intervals are in hours, never days: `timestamptz - interval '7 days'` counts days in the
-/// session's TimeZone, 167 or 169 hours across a DST change.
-///
-/// One query: each coin's latest price, its reference prices 24 h and 7 d earlier, and its
-/// 7-day sparkline, every part read through the price_hourly primary key (the EXPLAIN test in
-/// `migrations.rs` pins that). The sparkline is an `ARRAY(subquery)` rather than
-/// `array_agg(... ORDER BY ts)` (0.85 -> 0.55 ms server time for 11 coins when measured);
-/// with full table statistics the planner may still fetch its 168 rows with a bitmap scan of
-/// the key and sort them.
+/// One indexed read per coin: the summary the ingester keeps in step with the hours it
+/// writes (`market_summary`, migration V5), the coin, its image and its live quote, each by
+/// primary key.
 const MARKET_SQL: &str = "
-SELECT c.id, c.symbol, c.name, m.image_url, l.price, l.ts, p24.price, p7.price,
-       ARRAY(SELECT price FROM price_hourly
-              WHERE coin_id = c.id AND currency_code = $2 AND ts > l.ts - interval '168 hours'
-              ORDER BY ts),
+SELECT c.id, c.symbol, c.name, m.image_url, s.price, s.ts, s.price_24h_before, s.price_7d_before,
+       coalesce(s.sparkline, '{}'),
        q.price, coalesce(q.last_updated_at, q.fetched_at), q.change_24h, q.market_cap, q.volume_24h
   FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)
   JOIN coins c ON c.id = t.id
   LEFT JOIN coin_metadata m ON m.coin_id = c.id
+  LEFT JOIN market_summary s ON s.coin_id = c.id AND s.currency_code = $2
   LEFT JOIN price_latest q ON q.coin_id = c.id AND q.currency_code = $2
-  LEFT JOIN LATERAL (SELECT ts, price FROM price_hourly
-                      WHERE coin_id = c.id AND currency_code = $2
-                      ORDER BY ts DESC LIMIT 1) l ON true
-  LEFT JOIN LATERAL (SELECT price FROM price_hourly
-                      WHERE coin_id = c.id AND currency_code = $2 AND ts <= l.ts - interval '24 hours'
-                      ORDER BY ts DESC LIMIT 1) p24 ON true
-  LEFT JOIN LATERAL (SELECT price FROM price_hourly
-                      WHERE coin_id = c.id AND currency_code = $2 AND ts <= l.ts - interval '168 hours'
-                      ORDER BY ts DESC LIMIT 1) p7 ON true
  ORDER BY t.ord";
 
 /// Every stored coin among `coins`, in their order, in `currency`.

@@ -351,6 +351,9 @@ pub async fn write_pair(
     let daily = tx
         .execute(&recompute_daily, &[&coin, &currency, &day_start, &day_end])
         .await?;
+    // The market overview's row of this pair, in the same transaction as its hours.
+    tx.execute("SELECT refresh_market_summary($1, $2)", &[&coin, &currency])
+        .await?;
     tx.commit().await?;
     Ok(PairRows { hourly, daily })
 }

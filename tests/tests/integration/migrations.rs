@@ -66,6 +66,7 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
             "coins",
             "currencies",
             "ingestion_runs",
+            "market_summary",
             "price_daily",
             "price_hourly",
             "price_latest"
@@ -255,7 +256,9 @@ async fn the_routes_own_queries_use_the_indexes_on_a_filled_and_analysed_databas
         .unwrap();
     client
         .batch_execute(
-            "ANALYZE currencies, coins, coin_metadata, price_hourly, price_daily, ingestion_runs",
+            "SELECT refresh_market_summaries();
+             ANALYZE currencies, coins, coin_metadata, price_hourly, price_daily, ingestion_runs,
+                     market_summary, price_latest",
         )
         .await
         .unwrap();
@@ -270,16 +273,27 @@ async fn the_routes_own_queries_use_the_indexes_on_a_filled_and_analysed_databas
         .await
         .unwrap(),
     ));
+    // The market reads only its prepared summary (one small row per coin and currency,
+    // which the planner may read whole), never the big price_hourly.
+    proxy.clear_executed();
+    expect_data(&api.handle(get("/api/market?currency=eur")).await, 200);
+    let statements = proxy.executed();
+    assert_eq!(
+        statements
+            .iter()
+            .filter(|e| e.sql.contains("market_summary"))
+            .count(),
+        1,
+        "{statements:#?}"
+    );
+    assert!(
+        statements.iter().all(|e| !e.sql.contains("price_hourly")),
+        "{statements:#?}"
+    );
     // Each route, the table its answer comes from, and the index each of its reads of
-    // that table must use: the market's one statement reads price_hourly four times (the
-    // latest price, the ones 24 h and 7 d before it, the sparkline); the coin detail's
-    // lookup of the latest price runs once per currency through one plan node.
-    let routes: [(&str, &str, &[&str]); 6] = [
-        (
-            "/api/market?currency=eur",
-            "price_hourly",
-            &["price_hourly_pkey"; 4],
-        ),
+    // that table must use: the coin detail's lookup of the latest price runs once per
+    // currency through one plan node.
+    let routes: [(&str, &str, &[&str]); 5] = [
         (
             "/api/coins/bitcoin/prices?currency=eur",
             "price_daily",
