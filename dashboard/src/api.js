@@ -19,20 +19,34 @@ export class ApiError extends Error {
 
 /** GET an API path and return the envelope's data, or throw an ApiError. */
 export async function apiGet(path, { signal } = {}) {
+  return (await apiFetch(path, { signal })).data;
+}
+
+/**
+ * GET an API path, conditionally when `etag` is given: the request carries `If-None-Match` and
+ * bypasses the browser cache, so the server's 304 reaches this code. Returns
+ * `{ notModified: true, etag }` for a 304, otherwise `{ notModified: false, data, etag }`
+ * (etag: the response's ETag header, or null). Throws an ApiError like apiGet.
+ */
+export async function apiFetch(path, { signal, etag } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (etag) headers['If-None-Match'] = etag;
   let response;
   try {
-    response = await fetch(path, { signal, headers: { Accept: 'application/json' } });
+    response = await fetch(path, { signal, headers, ...(etag ? { cache: 'no-store' } : {}) });
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new ApiError('The server could not be reached.', { code: 'NETWORK' });
   }
+  const responseEtag = response.headers.get('ETag');
+  if (response.status === 304) return { notModified: true, etag: responseEtag ?? etag };
   let body = null;
   try {
     body = await response.json();
   } catch (err) {
     if (signal?.aborted) throw err;
   }
-  if (response.ok && body?.success === true) return body.data;
+  if (response.ok && body?.success === true) return { notModified: false, data: body.data, etag: responseEtag };
   const error = body?.error;
   throw new ApiError(
     typeof error?.message === 'string' ? error.message : `The server answered ${response.status}.`,

@@ -40,6 +40,15 @@ export function formatPrice(value, currency) {
   }).format(value);
 }
 
+/** Large amounts, compactly: $1.2T, €845.3B, $12M; an em dash when absent. */
+export function formatCompactMoney(value, currency) {
+  if (value == null || !Number.isFinite(value)) return '—';
+  return numberFormat({
+    style: 'currency', currency: currency.toUpperCase(), notation: 'compact',
+    minimumFractionDigits: 0, maximumFractionDigits: Math.abs(value) >= 1000 ? 1 : 0,
+  }).format(value);
+}
+
 /** Axis tick labels: as many decimals as the tick spacing needs, no more. */
 export function formatAxisPrice(value, currency, increment) {
   const decimals = increment > 0 ? Math.min(10, Math.max(0, Math.ceil(-Math.log10(increment) - 1e-9))) : 2;
@@ -72,14 +81,17 @@ export const formatDate = (date) => dateFormat.format(date);
 /** "12 Mar 2025, 14:00 UTC". */
 export const formatDateTime = (date) => `${dateTimeFormat.format(date)} UTC`;
 
-const relativeFormat = new Intl.RelativeTimeFormat(TEXT_LOCALE, { numeric: 'auto' });
+const relativeFormats = {
+  long: new Intl.RelativeTimeFormat(TEXT_LOCALE, { numeric: 'auto' }),
+  short: new Intl.RelativeTimeFormat(TEXT_LOCALE, { numeric: 'auto', style: 'short' }),
+};
 const UNITS = [['day', 86400], ['hour', 3600], ['minute', 60]];
 
-/** "5 minutes ago", "yesterday", "just now". */
-export function formatRelative(date, now = Date.now()) {
+/** "5 minutes ago", "yesterday", "just now"; with style 'short': "5 min. ago". */
+export function formatRelative(date, now = Date.now(), style = 'long') {
   const seconds = (date.getTime() - now) / 1000;
   for (const [unit, size] of UNITS) {
-    if (Math.abs(seconds) >= size) return relativeFormat.format(Math.round(seconds / size), unit);
+    if (Math.abs(seconds) >= size) return relativeFormats[style].format(Math.round(seconds / size), unit);
   }
   return 'just now';
 }

@@ -1,11 +1,12 @@
 // Entry point: hash router, currency switcher and the header's freshness badge.
-// Routes: #/?currency=eur (overview) and #/coin/<id>?currency=eur&interval=hourly&range=7d (coin page).
+// Routes: #/?currency=eur (overview) and #/coin/<id>?currency=eur&interval=hourly&range=7d (coin page;
+// range is 7d, 30d, 90d, 1y or all, and 1y and all are daily only).
 import './styles.css';
 import { apiGet } from './api.js';
 import { h } from './dom.js';
 import { createFreshness } from './components/freshness.js';
 import { loadingState } from './components/states.js';
-import { createCoinView, INTERVALS, RANGES } from './views/coin.js';
+import { createCoinView, HOURLY_MAX_DAYS, INTERVALS, rangeFromKey, rangeKey } from './views/coin.js';
 import { createOverview } from './views/overview.js';
 
 const STORAGE_KEY = 'crypto-dashboard.currency';
@@ -73,7 +74,7 @@ function canonicalHash(route, params) {
   if (route.name === 'overview') return `#/?${query}`;
   if (route.name !== 'coin') return location.hash;
   if (params.interval !== 'daily') query.set('interval', params.interval);
-  if (params.range !== 30) query.set('range', `${params.range}d`);
+  if (params.range !== 30) query.set('range', rangeKey(params.range));
   return `#/coin/${encodeURIComponent(route.id)}?${query}`;
 }
 
@@ -91,11 +92,12 @@ let current = null; // { key, view }
 function render({ navigated = false } = {}) {
   const route = parseRoute();
   const currency = resolveCurrency(route.query.get('currency')?.toLowerCase());
-  const range = Number.parseInt(route.query.get('range') ?? '', 10);
+  const range = rangeFromKey(route.query.get('range')) ?? 30;
   const params = {
     currency,
-    interval: INTERVALS.includes(route.query.get('interval')) ? route.query.get('interval') : 'daily',
-    range: RANGES.includes(range) ? range : 30,
+    // Hourly prices reach back 90 days at most: longer ranges are daily.
+    interval: INTERVALS.includes(route.query.get('interval')) && range <= HOURLY_MAX_DAYS ? route.query.get('interval') : 'daily',
+    range,
   };
   app.currency = currency;
   storage.set(currency);

@@ -386,3 +386,212 @@ test('a slow older chart answer never overwrites a newer one when the interval c
   assert.match(page.url(), /interval=hourly/);
   assertClean();
 });
+
+// ---- Each price's own time and stale mark, market cap and volume, long ranges, self-refresh ----
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Serves the server's own /api/market answer with `change(rows, now)` applied, so the shapes stay
+ * real while the values under test are fixed (times, stale flags, market cap and volume).
+ */
+async function stubMarket(page, change) {
+  await page.route((url) => url.pathname === '/api/market', async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    change(body.data, Date.now());
+    await route.fulfill({ json: body });
+  });
+}
+
+const cell = (page, id, column) => page.locator(`table.market tr[data-coin="${id}"] td.${column}`);
+
+test('each price shows its own time, and a stale price carries a visible Stale mark', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  const times = {};
+  await stubMarket(page, (data, now) => {
+    for (const row of data) {
+      const stale = row.id === 'ethereum';
+      row.updatedAt = new Date(now - (stale ? 3 * 60 : 5) * 60_000).toISOString();
+      row.stale = stale;
+      times[row.id] = row.updatedAt;
+    }
+  });
+  await page.route((url) => url.pathname === '/api/coins/ethereum', async (route) => {
+    const body = await (await route.fetch()).json();
+    body.data.latest.usd = { ...body.data.latest.usd, at: new Date(Date.now() - 3 * 3_600_000).toISOString(), stale: true };
+    body.data.latest.eur = { ...body.data.latest.eur, at: new Date(Date.now() - 5 * 60_000).toISOString(), stale: false };
+    await route.fulfill({ json: body });
+  });
+  await goto();
+  await rows(page).first().waitFor();
+
+  for (const viewport of [DESKTOP, PHONE]) {
+    await page.setViewportSize(viewport);
+    const fresh = cell(page, 'bitcoin', 'price');
+    const time = fresh.locator('.as-of time');
+    assert.ok(await time.isVisible(), `the time is shown at ${viewport.width} px`);
+    assert.equal(await time.innerText(), '5 min. ago');
+    assert.equal(new Date(await time.getAttribute('datetime')).toISOString(), times.bitcoin);
+    assert.match(await time.getAttribute('title'), /^\w{3} \d+, \d{4}, \d+:\d\d [AP]M UTC$/, 'the exact time on hover');
+    assert.equal(await fresh.locator('.stale-mark').count(), 0);
+
+    const stale = cell(page, 'ethereum', 'price');
+    assert.equal(await stale.locator('.as-of time').innerText(), '3 hr. ago');
+    const mark = stale.locator('.stale-mark');
+    assert.ok(await mark.isVisible(), `the stale mark is shown at ${viewport.width} px`);
+    assert.equal(await mark.innerText(), '⚠ Stale', 'the mark is words, not only a colour');
+    assert.equal(await mark.getAttribute('title'), 'This price has not been updated recently');
+    assert.equal(await page.locator('table.market .stale-mark').count(), 1, 'only the stale price is marked');
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling');
+    assert.ok(await page.evaluate(() => {
+      const card = document.querySelector('.table-card');
+      return card.scrollWidth <= card.clientWidth;
+    }), `the table fits its card at ${viewport.width} px`);
+  }
+  await shot(page, 'overview-stale-phone');
+
+  // The coin page: the stale USD price is marked, the fresh EUR one is not.
+  await page.setViewportSize(DESKTOP);
+  await page.getByRole('link', { name: /^Ethereum/ }).click();
+  await page.getByRole('heading', { level: 1, name: 'Ethereum' }).waitFor();
+  assert.match(await page.locator('.price-at').innerText(), /^as of \w{3} \d+, \d{4}, \d+:\d\d [AP]M UTC ⚠ Stale$/);
+  const usd = page.locator('.latest-list div', { has: page.locator('dt', { hasText: 'USD' }) });
+  const eur = page.locator('.latest-list div', { has: page.locator('dt', { hasText: 'EUR' }) });
+  assert.match(await usd.locator('dd').innerText(), /^\$[\d,.]+\s+3 hours ago ⚠ Stale$/);
+  assert.match(await eur.locator('dd').innerText(), /^€[\d,.]+\s+5 minutes ago$/);
+  assert.equal(await page.locator('main .stale-mark').count(), 2);
+  assertClean();
+});
+
+test('market cap and 24h volume are shown on wide screens only, compactly', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  await stubMarket(page, (data) => {
+    for (const row of data) {
+      const noQuote = row.id === 'tron';
+      row.marketCap = noQuote ? null : row.id === 'bitcoin' ? 1.92e12 : 5e9;
+      row.volume24h = noQuote ? null : row.id === 'bitcoin' ? 4.1e10 : 2.5e8;
+    }
+  });
+  await goto();
+  await rows(page).first().waitFor();
+  const header = (name) => page.getByRole('columnheader', { name, exact: true });
+  assert.ok(await header('Market cap').isVisible());
+  assert.ok(await header('Volume (24h)').isVisible());
+  assert.equal(await cell(page, 'bitcoin', 'col-mcap').innerText(), '$1.9T');
+  assert.equal(await cell(page, 'bitcoin', 'col-vol').innerText(), '$41B');
+  assert.equal(await cell(page, 'ethereum', 'col-mcap').innerText(), '$5B');
+  assert.equal(await cell(page, 'ethereum', 'col-vol').innerText(), '$250M');
+  assert.equal((await cell(page, 'tron', 'col-mcap').textContent()).trim(), '—no data', 'null: a dash, "no data" when read');
+  assert.equal(await cell(page, 'tron', 'col-vol').locator('[aria-hidden="true"]').innerText(), '—');
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling at 1280 px');
+
+  await page.setViewportSize(PHONE);
+  assert.equal(await header('Market cap').isVisible(), false, 'no market cap column on a phone');
+  assert.equal(await header('Volume (24h)').isVisible(), false, 'no volume column on a phone');
+  assert.equal(await cell(page, 'bitcoin', 'col-mcap').isVisible(), false);
+  assert.equal(await cell(page, 'bitcoin', 'col-vol').isVisible(), false);
+  assert.ok(await cell(page, 'bitcoin', 'price').isVisible());
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling at 390 px');
+  assertClean();
+});
+
+test('the 1Y and All ranges ask for daily prices from a year and ten years back, without moving the chart', async (t) => {
+  for (const viewport of [DESKTOP, PHONE]) {
+    const { page, goto, assertClean } = await open(t, { viewport });
+    await goto('#/coin/bitcoin?currency=usd&interval=hourly&range=7d');
+    await chartReady(page, 'hourly', 7);
+    const top = async () => (await page.locator('.chart-area').boundingBox()).y;
+    const before = await top();
+
+    async function press(name, days) {
+      const earliest = new Date(Date.now() - days * DAY_MS).toISOString().slice(0, 10);
+      const response = page.waitForResponse((r) => r.url().includes('/api/coins/bitcoin/prices?'));
+      await page.getByRole('button', { name, exact: true }).click();
+      const res = await response;
+      const latest = new Date(Date.now() - days * DAY_MS).toISOString().slice(0, 10);
+      assert.equal(res.status(), 200, `prices request ${res.url()}: ${await res.text()}`);
+      const query = new URL(res.url()).searchParams;
+      assert.equal(query.get('interval'), 'daily', `${name} shows daily prices`);
+      assert.ok([earliest, latest].includes(query.get('from')), `${name}: from=${query.get('from')}, expected ${latest}`);
+      await chartReady(page, 'daily', days);
+      assert.equal(await page.getByRole('button', { name, exact: true }).getAttribute('aria-pressed'), 'true');
+      assert.equal(await page.getByRole('button', { name: 'Daily', exact: true }).getAttribute('aria-pressed'), 'true');
+      assert.equal(await top(), before, `the chart stays in place at ${viewport.width} px (${name})`);
+    }
+
+    await press('1Y', 365);
+    assert.match(page.url(), /range=1y$/);
+    assert.doesNotMatch(page.url(), /interval=/);
+    await press('All', 3650);
+    assert.match(page.url(), /range=all$/);
+    assert.ok((await chartPoints(page)) > 20);
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling');
+    await shot(page, `coin-all-${viewport.width}`);
+    await page.reload();
+    await chartReady(page, 'daily', 3650);
+    assert.equal(await page.getByRole('button', { name: 'All', exact: true }).getAttribute('aria-pressed'), 'true');
+
+    // Hourly prices reach back 90 days: Hourly on All shows the last 90 days.
+    const hourly = page.waitForResponse((r) => r.url().includes('/api/coins/bitcoin/prices?'));
+    await page.getByRole('button', { name: 'Hourly', exact: true }).click();
+    assert.equal((await hourly).status(), 200);
+    await chartReady(page, 'hourly', 90);
+    assert.equal(await page.getByRole('button', { name: '90D', exact: true }).getAttribute('aria-pressed'), 'true');
+    assert.equal(await top(), before);
+    assertClean();
+  }
+});
+
+test('the overview refreshes itself while visible, conditionally, and a 304 keeps the table', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  await page.clock.install();
+  const isMarket = (r) => new URL(r.url()).pathname === '/api/market';
+  const market = [];
+  page.on('request', (request) => { if (isMarket(request)) market.push(request); });
+  const first = page.waitForResponse(isMarket);
+  await goto();
+  const firstResponse = await first;
+  assert.equal(firstResponse.status(), 200);
+  const etag = await firstResponse.headerValue('etag');
+  assert.ok(etag, 'the market answer has an ETag');
+  await waitForPricesIn(page, '$');
+  const prices = await page.locator('table.market td.price').allTextContents();
+  assert.equal(market.length, 1);
+
+  // A minute later: the same request, conditional; the server answers 304 and the table stays.
+  const again = page.waitForResponse(isMarket);
+  await page.clock.fastForward(60_000);
+  const refreshed = await again;
+  assert.equal(await refreshed.request().headerValue('if-none-match'), etag, 'the refresh names the last ETag');
+  assert.equal(refreshed.status(), 304);
+  assert.equal(new URL(refreshed.url()).searchParams.get('currency'), 'usd');
+  await settle(page);
+  assert.equal(await rows(page).count(), 11, 'the table is still there after the 304');
+  assert.equal(await page.getByRole('alert').count(), 0, 'no error state');
+  assert.equal(await page.locator('.view-body[aria-busy], .view-body.is-updating').count(), 0, 'no loading state');
+  const after = await page.locator('table.market td.price').allTextContents();
+  const withoutTimes = (list) => list.map((p) => p.replace(/\d+ \w+\. ago|just now/g, ''));
+  assert.deepEqual(withoutTimes(after), withoutTimes(prices));
+
+  // A hidden tab asks nothing; shown again, it catches up at once.
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  const before = market.length;
+  await page.clock.fastForward(180_000);
+  await settle(page);
+  assert.equal(market.length, before, 'no requests while the tab is hidden');
+  const shown = page.waitForResponse(isMarket);
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => false });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  const caughtUp = await shown;
+  assert.equal(await caughtUp.request().headerValue('if-none-match'), etag);
+  assert.equal(caughtUp.status(), 304);
+  await settle(page);
+  assert.equal(await rows(page).count(), 11);
+  assertClean();
+});

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // A stand-in for `crypto-dashboard serve` during dashboard development: serves dist/ and answers the
 // /api routes with deterministic synthetic data in the SPEC's shapes (11 coins, 4 currencies, 90 days
-// of hourly prices, a simulated latest run).
+// of hourly prices, a simulated latest run). Every coin has a live quote from a few minutes ago
+// except TRON, whose newest price is an hourly one 3 hours old: stale, without market cap or
+// volume. Data answers carry an ETag and answer 304 to a matching If-None-Match, like the API.
 //
 //   node tests/fixture-server.mjs [--port 3000] [--fail] [--delay 400]
 //     --fail    every /api route answers 503 SERVICE_UNAVAILABLE (as with the database stopped)
 //     --delay   milliseconds to wait before each API answer, to look at the loading states
 //
 // Imported by the tests: startFixtureServer() returns { url, setFailing(bool), close() }.
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
@@ -47,6 +50,13 @@ const COINS = [
 }));
 
 const round = (value) => Number(value.toPrecision(8));
+// [market cap, 24h volume] in USD of the coins with a live quote (made up, roughly to scale).
+const MARKET = {
+  bitcoin: [1.92e12, 4.1e10], ethereum: [4.12e11, 2.2e10], tether: [1.4e11, 6.5e10], binancecoin: [8.9e10, 1.9e9],
+  solana: [9.1e10, 4.4e9], ripple: [1.33e11, 7.2e9], 'usd-coin': [4.3e10, 6.1e9], cardano: [3.3e10, 1.1e9],
+  dogecoin: [5.6e10, 3.3e9], 'avalanche-2': [1.58e10, 6.4e8],
+};
+const STALE_HOURS = 3; // TRON's newest price
 const iso = (ms) => new Date(ms).toISOString().replace('.000Z', 'Z');
 
 /** Deterministic hourly series ending at `now` (the current UTC hour), oldest first. */
@@ -112,6 +122,21 @@ function createApi() {
     return coin;
   };
   const imageUrl = (coin) => `/fixture-images/${coin.id}.svg`;
+  // The quotes are 4 minutes old when the server starts (and keep that time).
+  const quoteAt = Math.floor(Date.now() / 60_000) * 60_000 - 4 * 60_000;
+  /** The newest price of a pair: a live quote, or TRON's stale hourly price. */
+  const newest = (coin, currency) => {
+    const series = hourly(coin, currency);
+    const market = MARKET[coin.id];
+    if (!market) {
+      const last = series.at(-1 - STALE_HOURS);
+      return { price: last.price, at: last.ts, stale: true, marketCap: null, volume24h: null };
+    }
+    return {
+      price: series.at(-1).price, at: quoteAt, stale: false,
+      marketCap: round(market[0] * currency.rate), volume24h: round(market[1] * currency.rate),
+    };
+  };
   const run = {
     runId: 'fixture-run-1', trigger: 'cli', mode: 'full', status: 'succeeded',
     startedAt: iso(now - 95 * 60_000), finishedAt: iso(now - 94 * 60_000), simulated: true,
@@ -134,20 +159,21 @@ function createApi() {
       const currency = currencyOf(query);
       return COINS.map((coin) => {
         const series = hourly(coin, currency);
-        const last = series[series.length - 1];
-        const change = (hours) => round((last.price / series[series.length - 1 - hours].price - 1) * 100);
+        const quote = newest(coin, currency);
+        const change = (hours) => round((quote.price / series[series.length - 1 - hours].price - 1) * 100);
         return {
           id: coin.id, symbol: coin.symbol, name: coin.name, imageUrl: imageUrl(coin),
-          price: last.price, change24h: change(24), change7d: change(168),
-          sparkline7d: series.slice(-169).map((p) => p.price), updatedAt: iso(last.ts),
+          price: quote.price, updatedAt: iso(quote.at), stale: quote.stale,
+          change24h: change(24), change7d: change(168), marketCap: quote.marketCap, volume24h: quote.volume24h,
+          sparkline7d: series.slice(-169).map((p) => p.price),
         };
       });
     }],
     [/^\/api\/coins\/([^/]+)$/, (query, id) => {
       const coin = coinOf(id);
       const latest = Object.fromEntries(CURRENCIES.map((currency) => {
-        const last = hourly(coin, currency).at(-1);
-        return [currency.code, { price: last.price, at: iso(last.ts) }];
+        const { price, at, stale } = newest(coin, currency);
+        return [currency.code, { price, at: iso(at), stale }];
       }));
       return {
         id: coin.id, symbol: coin.symbol, name: coin.name, description: coin.description,
@@ -201,6 +227,16 @@ function sendJson(res, status, payload, cache = 'public, max-age=300') {
   send(res, status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': cache }, JSON.stringify(payload));
 }
 
+/** A data answer: cached 5 minutes with a strong ETag; 304 without a body when If-None-Match names it. */
+function sendData(req, res, data) {
+  const body = JSON.stringify({ success: true, data });
+  const etag = `"${createHash('sha256').update(body).digest('hex').slice(0, 32)}"`;
+  const headers = { 'Cache-Control': 'public, max-age=300', ETag: etag };
+  const named = (req.headers['if-none-match'] ?? '').split(',').map((tag) => tag.trim().replace(/^W\//, ''));
+  if (named.includes(etag) || named.includes('*')) return send(res, 304, headers);
+  send(res, 200, { 'Content-Type': 'application/json; charset=utf-8', ...headers }, body);
+}
+
 function coinSvg(coin) {
   return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64"><circle cx="32" cy="32" r="32" fill="${coin.colour}"/>` +
     `<text x="32" y="41" font-family="sans-serif" font-size="26" font-weight="700" text-anchor="middle" fill="#fff">` +
@@ -238,7 +274,10 @@ export async function startFixtureServer({ port = 0, host = '127.0.0.1', failing
         throw new HttpError(503, 'SERVICE_UNAVAILABLE', 'The database is unreachable. Try again shortly.');
       }
       if (req.method !== 'GET') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'only GET is allowed here');
-      sendJson(res, 200, { success: true, data: api(url.pathname, url.searchParams) });
+      const data = api(url.pathname, url.searchParams);
+      // Health and runs are never cached, as in the API.
+      if (/^\/api\/(health|ingestion\/)/.test(url.pathname)) sendJson(res, 200, { success: true, data }, 'no-store');
+      else sendData(req, res, data);
     } catch (err) {
       const known = err instanceof HttpError;
       if (!known) console.error(err);

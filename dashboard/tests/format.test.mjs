@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { rangeStart } from '../src/api.js';
-import { describeChange, formatAxisPrice, formatPrice } from '../src/format.js';
+import { describeChange, formatAxisPrice, formatCompactMoney, formatPrice } from '../src/format.js';
 
 function assertEnglishLocale() {
   const locale = new Intl.NumberFormat().resolvedOptions().locale;
@@ -50,4 +50,14 @@ test('range starts stay within the API limits', () => {
   assert.equal(rangeStart('hourly', 7, now), '2025-03-05T15:00:00Z');
   const from = Date.parse(rangeStart('hourly', 90, now));
   assert.ok(now - from <= 90 * 86_400_000 && now - from > 89.9 * 86_400_000);
+});
+
+test('market cap and volume are compact, with a dash when absent', () => {
+  assertEnglishLocale();
+  assert.equal(formatCompactMoney(1.92e12, 'usd'), '$1.9T');
+  assert.equal(formatCompactMoney(845_312_000_000, 'eur'), '€845.3B');
+  assert.equal(formatCompactMoney(4.1e10, 'usd'), '$41B');
+  assert.equal(formatCompactMoney(12_000_000, 'gbp'), '£12M');
+  assert.equal(formatCompactMoney(999, 'usd'), '$999');
+  assert.equal(formatCompactMoney(null, 'usd'), '—');
 });

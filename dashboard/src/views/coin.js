@@ -3,10 +3,26 @@ import { apiGet, apiPath, rangeStart } from '../api.js';
 import { coinImage, h, safeUrl, srOnly } from '../dom.js';
 import { describeChange, formatDate, formatDateTime, formatPrice, parseTime } from '../format.js';
 import { createPriceChart } from '../components/price-chart.js';
+import { asOf, staleMark } from '../components/as-of.js';
 import { emptyState, errorState, loadingState } from '../components/states.js';
 
 export const INTERVALS = ['daily', 'hourly'];
-export const RANGES = [7, 30, 90]; // days; the API allows up to 3,660 daily and 90 hourly
+// [days, URL value, button, its title, summary text]. The API allows up to 3,660 days of daily and
+// 90 of hourly prices: 1Y and All are daily only, and All reaches back as far as the API allows.
+const RANGE_TABLE = [
+  [7, '7d', '7D', 'Last 7 days', 'last 7 days'],
+  [30, '30d', '30D', 'Last 30 days', 'last 30 days'],
+  [90, '90d', '90D', 'Last 90 days', 'last 90 days'],
+  [365, '1y', '1Y', 'Last year', 'last year'],
+  [3650, 'all', 'All', 'All stored prices (up to 10 years)', 'all stored days'],
+];
+export const RANGES = RANGE_TABLE.map(([days]) => days);
+export const HOURLY_MAX_DAYS = 90;
+/** The range's URL value: 30 → "30d", 365 → "1y". */
+export const rangeKey = (days) => RANGE_TABLE.find(([d]) => d === days)?.[1] ?? `${days}d`;
+/** The range of a URL value ("1y", "all", "30d"), or null. */
+export const rangeFromKey = (key) => RANGE_TABLE.find(([, k]) => k === String(key ?? '').toLowerCase())?.[0] ?? null;
+const rangeText = (days) => RANGE_TABLE.find(([d]) => d === days)?.[4] ?? `last ${days} days`;
 
 /** Metadata barely changes: keep each coin's for the session (5 minutes, like the API's cache). */
 const details = new Map();
@@ -78,10 +94,15 @@ export function createCoinView(root, app, id) {
 
   // Built once the metadata is in; updated on every change of currency, interval or range.
   const chartTitle = h('h2', { id: 'chart-title' }, 'Price history');
-  const intervalGroup = segmented('Interval', [['daily', 'Daily'], ['hourly', 'Hourly']],
-    (interval) => interval !== params.interval && app.setParams({ interval }));
-  const rangeGroup = segmented('Range', RANGES.map((days) => [days, `${days}D`, `Last ${days} days`]),
-    (days) => days !== params.range && app.setParams({ range: `${days}d` }));
+  // Hourly prices reach back 90 days: Hourly on a longer range shows 90 days, and a longer range
+  // switches to daily prices.
+  const intervalGroup = segmented('Interval',
+    [['daily', 'Daily'], ['hourly', 'Hourly', `Hourly prices, up to ${HOURLY_MAX_DAYS} days`]],
+    (interval) => interval !== params.interval && app.setParams(
+      interval === 'hourly' && params.range > HOURLY_MAX_DAYS ? { interval, range: rangeKey(HOURLY_MAX_DAYS) } : { interval }));
+  const rangeGroup = segmented('Range', RANGE_TABLE.map(([days, , text, title]) => [days, text, title]),
+    (days) => days !== params.range && app.setParams(
+      days > HOURLY_MAX_DAYS ? { range: rangeKey(days), interval: 'daily' } : { range: rangeKey(days) }));
   const stats = h('dl', { class: 'chart-stats' });
   const chartArea = h('div', { class: 'chart-area', 'data-state': 'loading' });
   const chartCard = h('section', { class: 'card chart-card', 'aria-labelledby': 'chart-title' },
@@ -126,11 +147,17 @@ export function createCoinView(root, app, id) {
     const at = parseTime(latest?.at);
     price.replaceChildren(
       h('span', { class: 'price-now' }, latest?.price == null ? 'No price yet' : formatPrice(latest.price, currency)),
-      at ? h('span', { class: 'price-at' }, 'as of ', h('time', { datetime: at.toISOString() }, formatDateTime(at))) : null);
+      at || latest?.stale ? h('span', { class: 'price-at' },
+        at ? ['as of ', h('time', { datetime: at.toISOString() }, formatDateTime(at))] : null,
+        latest?.stale ? [' ', staleMark()] : null) : null);
     const codes = app.currencies?.map((c) => c.code) ?? Object.keys(detail.latest ?? {});
-    latestList.replaceChildren(...codes.map((code) => h('div', { class: code === currency ? 'is-current' : '' },
-      h('dt', {}, code.toUpperCase()),
-      h('dd', {}, formatPrice(detail.latest?.[code]?.price, code)))));
+    latestList.replaceChildren(...codes.map((code) => {
+      const entry = detail.latest?.[code];
+      return h('div', { class: code === currency ? 'is-current' : '' },
+        h('dt', {}, code.toUpperCase()),
+        h('dd', {}, formatPrice(entry?.price, code),
+          entry?.price == null ? null : asOf(parseTime(entry.at), entry.stale === true)));
+    }));
     chartTitle.textContent = `Price history in ${currency.toUpperCase()}`;
     intervalGroup.select(params.interval);
     rangeGroup.select(params.range);
@@ -143,12 +170,12 @@ export function createCoinView(root, app, id) {
     const high = Math.max(...y);
     const change = describeChange((y[y.length - 1] / y[0] - 1) * 100);
     stats.replaceChildren(
-      h('div', {}, h('dt', {}, `${range}-day change`),
+      h('div', {}, h('dt', {}, range === 3650 ? 'Change' : range === 365 ? '1-year change' : `${range}-day change`),
         h('dd', { class: `change ${change.trend}` }, h('span', { 'aria-hidden': 'true' }, change.text), srOnly(change.label))),
       h('div', {}, h('dt', {}, 'Low'), h('dd', {}, formatPrice(low, currency))),
       h('div', {}, h('dt', {}, 'High'), h('dd', {}, formatPrice(high, currency))));
     const when = (ts) => (interval === 'daily' ? formatDate : formatDateTime)(new Date(ts * 1000));
-    return `${detail.name} price in ${currency.toUpperCase()}, ${interval}, last ${range} days: ` +
+    return `${detail.name} price in ${currency.toUpperCase()}, ${interval}, ${rangeText(range)}: ` +
       `${formatPrice(y[0], currency)} on ${when(x[0])} to ${formatPrice(y[y.length - 1], currency)} on ${when(x[x.length - 1])}, ` +
       `${change.label}. Low ${formatPrice(low, currency)}, high ${formatPrice(high, currency)}.`;
   }
@@ -179,7 +206,7 @@ export function createCoinView(root, app, id) {
     Object.assign(chartArea.dataset, { interval, range: String(range), points: String(series.x.length) });
     if (series.x.length === 0) {
       stats.replaceChildren();
-      chartArea.replaceChildren(emptyState(`No ${interval} prices in the last ${range} days`,
+      chartArea.replaceChildren(emptyState(`No ${interval} prices in the ${rangeText(range)}`,
         ['Prices appear after an ingestion run: run ', h('code', {}, 'crypto-dashboard ingest'), ' or ', h('code', {}, 'make dev'), '.']));
       chartArea.dataset.state = 'empty';
       return;
