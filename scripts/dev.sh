@@ -62,6 +62,8 @@ fi
 say "ingesting (incremental: 90 days for pairs without data)"
 # The live progress goes to the terminal (stderr); the JSON report is kept for reference.
 "$bin" ingest >"$LOCAL_DIR/last-run.json" || say "ingestion failed; see the messages above and .local/last-run.json"
+say "refreshing live quotes (one /simple/price call)"
+"$bin" ingest --mode latest --quiet >"$LOCAL_DIR/last-latest.json" || say "the live quotes failed; see .local/last-latest.json"
 
 build_dashboard
 export CRON_SECRET=${CRON_SECRET:-local-dev-cron-secret-not-for-production}
