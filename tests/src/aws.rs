@@ -39,3 +39,29 @@ pub async fn create_secret(
         .expect("moto returns an ARN")
         .to_owned()
 }
+
+/// A secrets reader whose cache reads from moto through `client`, entries kept for `ttl`.
+pub fn moto_secrets(
+    client: &aws_sdk_secretsmanager::Client,
+    ttl: std::time::Duration,
+) -> common::secrets::Secrets {
+    common::secrets::Secrets::with_cache(std::sync::Arc::new(common::secrets::SecretCache::new(
+        client.clone(),
+        ttl,
+    )))
+}
+
+/// The state of `config` reading its secrets through `secrets` (moto) instead of the
+/// process's own AWS configuration.
+pub async fn state_with_secrets(
+    config: common::config::Config,
+    secrets: common::secrets::Secrets,
+) -> common::state::AppState {
+    common::state::AppState {
+        db: common::db::Database::connect(&config.database, &secrets)
+            .await
+            .expect("pool builds"),
+        config,
+        secrets,
+    }
+}

@@ -151,3 +151,12 @@ pub async fn table_digest(
         md5: row.get(2),
     }
 }
+
+/// How many runs `ingestion_runs` holds.
+pub async fn count_runs(client: &tokio_postgres::Client) -> i64 {
+    client
+        .query_one("SELECT count(*) FROM ingestion_runs", &[])
+        .await
+        .expect("counting runs")
+        .get(0)
+}

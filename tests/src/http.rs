@@ -73,3 +73,14 @@ pub fn expect_error(
     assert!(!message.is_empty(), "an error says what went wrong: {body}");
     body
 }
+
+/// `POST /api/cron/fetch-data` with `Authorization: Bearer <token>` and `body`.
+pub fn cron_post(token: &str, body: &str) -> lambda_http::Request {
+    let auth = format!("Bearer {token}");
+    request(
+        "POST",
+        "/api/cron/fetch-data",
+        &[("authorization", &auth)],
+        body,
+    )
+}

@@ -12,12 +12,14 @@ pub mod harness;
 pub mod http;
 pub mod proxy;
 
-pub use self::http::{event, get, json_body, request};
-pub use aws::{create_secret, moto_endpoint, moto_secrets_client};
+pub use self::http::{cron_post, event, get, json_body, request};
+pub use aws::{
+    create_secret, moto_endpoint, moto_secrets, moto_secrets_client, state_with_secrets,
+};
 pub use cluster::PrivateCluster;
 pub use database::{
-    admin_url, config_from, connect, table_digest, unreachable_database_url, with_database,
-    TableDigest, TestDb,
+    admin_url, config_from, connect, count_runs, table_digest, unreachable_database_url,
+    with_database, TableDigest, TestDb,
 };
 pub use harness::{fast_ingester, fast_retry, fixed_now, wait_for_runs_to_finish, Harness};
 pub use proxy::DbProxy;

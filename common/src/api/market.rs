@@ -46,9 +46,7 @@ pub(super) async fn market(state: &AppState, raw_query: Option<&str>) -> Result<
     let client = state.db.client().await?;
     let rows = queries::market(&client, &state.config.tracked_coins, &currency).await?;
     let change = |now: Option<f64>, then: Option<f64>| match (now, then) {
-        (Some(now), Some(then)) if then > 0.0 => {
-            Some(((now - then) / then * 100.0 * 1e4).round() / 1e4)
-        }
+        (Some(now), Some(then)) if then > 0.0 => Some(round4((now - then) / then * 100.0)),
         _ => None,
     };
     let now = Utc::now();
@@ -58,7 +56,7 @@ pub(super) async fn market(state: &AppState, raw_query: Option<&str>) -> Result<
             let hour_price = r.latest.map(|(price, _)| price);
             let latest = latest_price(r.latest, r.quote);
             let change24h = match latest.and_then(|l| l.change_24h) {
-                Some(quoted) => Some((quoted * 1e4).round() / 1e4),
+                Some(quoted) => Some(round4(quoted)),
                 None => change(hour_price, r.price_24h_before),
             };
             MarketRow {
@@ -78,4 +76,9 @@ pub(super) async fn market(state: &AppState, raw_query: Option<&str>) -> Result<
         })
         .collect();
     Reply::ok(StatusCode::OK, &market, CachePolicy::Public)
+}
+
+/// A percentage as the route sends it: 4 decimals.
+fn round4(percent: f64) -> f64 {
+    (percent * 1e4).round() / 1e4
 }

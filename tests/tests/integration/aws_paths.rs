@@ -11,12 +11,12 @@ use common::db::Database;
 use common::ingest::invocation::run_request;
 use common::ingest::launcher::IngestLauncher;
 use common::ingest::{FailureCode, Mode, RunRequest, Status, Trigger};
-use common::secrets::{SecretCache, Secrets};
+use common::secrets::Secrets;
 use common::state::AppState;
 use cron_trigger::LambdaLauncher;
 use integration_tests::{
-    config_from, create_secret, get, json_body, moto_secrets_client, request, Harness,
-    PrivateCluster, TestDb,
+    config_from, count_runs, create_secret, cron_post, get, json_body, moto_secrets,
+    moto_secrets_client, state_with_secrets, Harness, PrivateCluster, TestDb,
 };
 use simulator::SimulatorConfig;
 use wiremock::matchers::{header, method, path};
@@ -24,22 +24,11 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const CRON: &str = "aws-paths-cron-secret-0123456789abcdef";
 
-/// A Secrets Manager reader of moto_server.
-async fn moto_secrets() -> (aws_sdk_secretsmanager::Client, Secrets) {
+/// A Secrets Manager client and a reader of moto_server.
+async fn moto_reader() -> (aws_sdk_secretsmanager::Client, Secrets) {
     let client = moto_secrets_client().await;
-    let secrets = Secrets::with_cache(Arc::new(SecretCache::new(
-        client.clone(),
-        Duration::from_secs(300),
-    )));
+    let secrets = moto_secrets(&client, Duration::from_secs(300));
     (client, secrets)
-}
-
-async fn state_with(config: common::config::Config, secrets: Secrets) -> AppState {
-    AppState {
-        db: Database::connect(&config.database, &secrets).await.unwrap(),
-        config,
-        secrets,
-    }
 }
 
 /// An ARN of a secret that does not exist (a deleted secret, a wrong ARN, a missing grant).
@@ -126,27 +115,16 @@ async fn a_failed_invoke_is_a_503_and_withdraws_the_accepted_run() {
         .await
         .unwrap();
     let api = Api::new(Arc::new(state)).with_launcher(Arc::new(launcher));
-    let auth = format!("Bearer {CRON}");
-    let r = api
-        .handle(request(
-            "POST",
-            "/api/cron/fetch-data",
-            &[("authorization", &auth)],
-            "",
-        ))
-        .await;
+    let r = api.handle(cron_post(CRON, "")).await;
     assert_eq!(r.status(), 503);
     let body = json_body(&r);
     assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
     assert!(!body.to_string().contains("ingest-fn"), "{body}");
-    let runs: i64 = db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM ingestion_runs", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(runs, 0, "nothing ran, nothing is kept");
+    assert_eq!(
+        count_runs(&db.client().await).await,
+        0,
+        "nothing ran, nothing is kept"
+    );
 }
 
 #[tokio::test]
@@ -196,7 +174,7 @@ async fn the_ingest_function_errs_only_when_the_run_could_do_nothing() {
 
 #[tokio::test]
 async fn an_unreadable_api_key_secret_fails_every_pair_with_secret_unavailable() {
-    let (_, secrets) = moto_secrets().await;
+    let (_, secrets) = moto_reader().await;
     let db = TestDb::migrated().await;
     let sim = simulator::start(SimulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
         .await
@@ -208,7 +186,7 @@ async fn an_unreadable_api_key_secret_fails_every_pair_with_secret_unavailable()
         ("TRACKED_COINS", "bitcoin,ethereum"),
         ("TRACKED_CURRENCIES", "usd,eur"),
     ]);
-    let state = state_with(config, secrets).await;
+    let state = state_with_secrets(config, secrets).await;
     let report = integration_tests::fast_ingester(&state, chrono::Utc::now())
         .run(
             RunRequest {
@@ -244,19 +222,11 @@ async fn an_unreadable_api_key_secret_fails_every_pair_with_secret_unavailable()
 
 #[tokio::test]
 async fn an_unreadable_cron_secret_is_503() {
-    let (_, secrets) = moto_secrets().await;
+    let (_, secrets) = moto_reader().await;
     let db = TestDb::migrated().await;
-    let state = state_with(db.config(&[("CRON_SECRET_ARN", MISSING_ARN)]), secrets).await;
+    let state = state_with_secrets(db.config(&[("CRON_SECRET_ARN", MISSING_ARN)]), secrets).await;
     let api = Api::new(Arc::new(state));
-    let auth = format!("Bearer {CRON}");
-    let r = api
-        .handle(request(
-            "POST",
-            "/api/cron/fetch-data",
-            &[("authorization", &auth)],
-            "",
-        ))
-        .await;
+    let r = api.handle(cron_post(CRON, "")).await;
     assert_eq!(r.status(), 503);
     let body = json_body(&r);
     assert_eq!(body["success"], false);
@@ -277,7 +247,7 @@ fn rds_secret(db: &TestDb, host: &str) -> String {
 
 #[tokio::test]
 async fn db_host_replaces_the_host_of_the_database_secret() {
-    let (sm, secrets) = moto_secrets().await;
+    let (sm, secrets) = moto_reader().await;
     let db = TestDb::migrated().await;
     // The secret names a host that does not resolve (as the RDS instance's name does not
     // matter when the functions go through RDS Proxy).
@@ -321,10 +291,10 @@ async fn a_password_rotation_under_concurrent_requests_recovers() {
         })
         .to_string()
     };
-    let (sm, secrets) = moto_secrets().await;
+    let (sm, secrets) = moto_reader().await;
     let arn = create_secret(&sm, "rotation", secret("first-password")).await;
     let config = config_from(&[("DATABASE_SECRET_ARN", &arn), ("DB_POOL_MAX_SIZE", "2")]);
-    let api = Api::new(Arc::new(state_with(config, secrets).await));
+    let api = Api::new(Arc::new(state_with_secrets(config, secrets).await));
     assert_eq!(api.handle(get("/api/currencies")).await.status(), 200);
 
     // Rotation: the new password in PostgreSQL and in the secret, the old sessions cut.

@@ -76,14 +76,7 @@ async fn missing_malformed_and_wrong_tokens_are_401_without_starting_anything() 
         );
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
     }
-    let runs: i64 =
-        h.db.client()
-            .await
-            .query_one("SELECT count(*) FROM ingestion_runs", &[])
-            .await
-            .unwrap()
-            .get(0);
-    assert_eq!(runs, 0);
+    assert_eq!(integration_tests::count_runs(&h.db.client().await).await, 0);
 }
 
 #[tokio::test]
@@ -185,12 +178,11 @@ async fn the_cron_event_payload_is_accepted_and_bad_bodies_are_400() {
         expect_error(&r, 400, "INVALID_PARAMETER");
     }
     let client = h.db.client().await;
-    let runs: i64 = client
-        .query_one("SELECT count(*) FROM ingestion_runs", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(runs, 0, "no bad body started a run");
+    assert_eq!(
+        integration_tests::count_runs(&client).await,
+        0,
+        "no bad body started a run"
+    );
     // events/cron-trigger.json: an incremental run without cleanFirst.
     let r = api
         .handle(lambda_http::request::from_str(&event("cron-trigger.json")).unwrap())

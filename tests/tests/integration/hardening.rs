@@ -43,21 +43,12 @@ fn serve_like(h: &Harness) -> Api {
 
 /// A Secrets Manager secret in moto holding `value`, and a state reading secrets from there.
 async fn moto_secret(kind: &str, value: String) -> (String, common::secrets::Secrets) {
-    use common::secrets::{SecretCache, Secrets};
     let sm = integration_tests::moto_secrets_client().await;
     let arn = integration_tests::create_secret(&sm, kind, value).await;
-    let secrets = Secrets::with_cache(Arc::new(SecretCache::new(sm, Duration::from_secs(60))));
-    (arn, secrets)
-}
-
-async fn state_with(config: common::config::Config, secrets: common::secrets::Secrets) -> AppState {
-    AppState {
-        db: common::db::Database::connect(&config.database, &secrets)
-            .await
-            .unwrap(),
-        config,
-        secrets,
-    }
+    (
+        arn,
+        integration_tests::moto_secrets(&sm, Duration::from_secs(60)),
+    )
 }
 
 async fn run_statuses(client: &tokio_postgres::Client) -> Vec<String> {
@@ -211,14 +202,7 @@ async fn a_launch_failure_is_503_and_leaves_nothing_blocking() {
     let r = api.handle(post_trigger(&bearer())).await;
     assert_eq!(r.status(), 503);
     assert_eq!(json_body(&r)["error"]["code"], "SERVICE_UNAVAILABLE");
-    let runs: i64 = db
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM ingestion_runs", &[])
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(runs, 0);
+    assert_eq!(integration_tests::count_runs(&db.client().await).await, 0);
     let api = Api::new(state).with_launcher(Arc::new(RecordingLauncher::default()));
     assert_eq!(api.handle(post_trigger(&bearer())).await.status(), 202);
 }
@@ -228,7 +212,11 @@ async fn a_cron_secret_stored_with_a_trailing_newline_still_authenticates() {
     // As `aws secretsmanager put-secret-value --secret-string "$(cat file)"` keeps it.
     let (arn, secrets) = moto_secret("cron", format!("{SECRET}\n")).await;
     let db = TestDb::migrated().await;
-    let state = state_with(db.config(&[("CRON_SECRET_ARN", arn.as_str())]), secrets).await;
+    let state = integration_tests::state_with_secrets(
+        db.config(&[("CRON_SECRET_ARN", arn.as_str())]),
+        secrets,
+    )
+    .await;
     let api = Api::new(Arc::new(state)).with_launcher(Arc::new(RecordingLauncher::default()));
     let r = api.handle(post_trigger(&bearer())).await;
     assert_eq!(r.status(), 202, "{}", json_body(&r));
@@ -437,7 +425,7 @@ async fn role_passwords_never_reach_the_server_log() {
     let secret = serde_json::json!({"username": role, "password": password}).to_string();
     let (arn, secrets) = moto_secret("scram", secret).await;
     let config = config_from(&[("DATABASE_URL", &url), ("DATABASE_READER_SECRET_ARN", &arn)]);
-    let state = state_with(config, secrets).await;
+    let state = integration_tests::state_with_secrets(config, secrets).await;
     migrate::migrate(&state).await.unwrap();
     // The role logs in with the password: the verifier was right.
     let pg: tokio_postgres::Config = url.parse().unwrap();

@@ -1,10 +1,9 @@
 //! The migrate function as CloudFormation drives it: the event of `events/migrate-create.json`
 //! with its ResponseURL pointed at a wiremock double, the role secrets in moto_server.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::secrets::{SecretCache, Secrets};
+use common::secrets::Secrets;
 use common::state::AppState;
 use integration_tests::{event, TestDb};
 use wiremock::matchers::method;
@@ -35,10 +34,7 @@ async fn reader_secret(
 ) -> (String, Secrets, aws_sdk_secretsmanager::Client) {
     let client = integration_tests::moto_secrets_client().await;
     let arn = create_role_secret(&client, "reader", username, password).await;
-    let secrets = Secrets::with_cache(Arc::new(SecretCache::new(
-        client.clone(),
-        Duration::from_secs(60),
-    )));
+    let secrets = integration_tests::moto_secrets(&client, Duration::from_secs(60));
     (arn, secrets, client)
 }
 
@@ -58,15 +54,7 @@ async fn state(db: &TestDb, reader_arn: &str, secrets: Secrets) -> AppState {
 }
 
 async fn state_with(db: &TestDb, vars: &[(&str, &str)], secrets: Secrets) -> AppState {
-    let config = db.config(vars);
-    let database = common::db::Database::connect(&config.database, &secrets)
-        .await
-        .unwrap();
-    AppState {
-        config,
-        secrets,
-        db: database,
-    }
+    integration_tests::state_with_secrets(db.config(vars), secrets).await
 }
 
 /// A double of CloudFormation's pre-signed response URL: answers `PUT`s with 200 and
@@ -295,7 +283,7 @@ async fn the_writer_role_runs_a_whole_ingestion_and_cannot_change_the_schema() {
     let sm = integration_tests::moto_secrets_client().await;
     let reader_arn = create_role_secret(&sm, "reader", &reader, "reader-pw").await;
     let writer_arn = create_role_secret(&sm, "writer", &writer, "writer-pw").await;
-    let secrets = Secrets::with_cache(Arc::new(SecretCache::new(sm, Duration::from_secs(60))));
+    let secrets = integration_tests::moto_secrets(&sm, Duration::from_secs(60));
     let state = state_with(
         &db,
         &[
