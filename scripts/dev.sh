@@ -59,7 +59,7 @@ else
   say "using live CoinGecko (${COINGECKO_API_PLAN:-public} plan)"
 fi
 
-say "ingesting (incremental: 90 days for pairs without data)"
+say "ingesting (incremental: 90 days of hours and a year of daily prices for pairs without data)"
 # The live progress goes to the terminal (stderr); the JSON report is kept for reference.
 "$bin" ingest >"$LOCAL_DIR/last-run.json" || say "ingestion failed; see the messages above and .local/last-run.json"
 say "refreshing live quotes (one /simple/price call)"

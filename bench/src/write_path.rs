@@ -103,7 +103,7 @@ async fn ours(db: &Database, pairs: &Pairs) -> (f64, u64) {
     let started = Instant::now();
     let mut rows = 0;
     for (coin, cur, hours) in pairs {
-        let r = store::write_pair(&mut client, coin, cur, hours, None)
+        let r = store::write_pair(&mut client, coin, cur, hours, Default::default())
             .await
             .unwrap();
         rows += r.hourly + r.daily;

@@ -1,11 +1,12 @@
 //! Data coverage and freshness (`crypto-dashboard status`): per coin x currency, the stored
-//! range, how many hours and days it holds, the UTC hours missing inside it, and the recent
+//! range, how many hours and days it holds (how deep the daily history goes, and how many
+//! days are hourly averages vs snapshots), the UTC hours missing inside it, and the recent
 //! runs.
 //!
 //! Gaps are found in SQL with a window function (`lag` over each pair's hours), so only one
 //! row per pair leaves the database, however many hours are stored.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
 
@@ -57,8 +58,14 @@ pub struct PairCoverage {
     pub last_hour: Option<DateTime<Utc>>,
     /// Hourly rows stored.
     pub hours: i64,
-    /// Daily rows stored.
+    /// The oldest stored day: how deep the daily history goes.
+    pub first_day: Option<NaiveDate>,
+    /// Daily rows stored: `hourly_days` + `snapshot_days`.
     pub days: i64,
+    /// Days that are the average of their stored hours.
+    pub hourly_days: i64,
+    /// Days that are CoinGecko's 00:00 UTC snapshot (the backfilled year).
+    pub snapshot_days: i64,
     /// UTC hours between the first and last stored hour that have no row.
     pub missing_hours: i64,
     /// Runs of consecutive missing hours.
@@ -139,7 +146,8 @@ pub async fn pairs(
              WHERE step > interval '1 hour'
              ORDER BY coin_id, currency_code, step DESC, ts
         ), daily AS (
-            SELECT coin_id, currency_code, count(*) AS days
+            SELECT coin_id, currency_code, min(date) AS first_day, count(*) AS days,
+                   count(*) FILTER (WHERE source = 'snapshot') AS snapshot_days
               FROM price_daily
              WHERE coin_id = ANY ($1) AND currency_code = ANY ($2)
              GROUP BY coin_id, currency_code
@@ -148,7 +156,8 @@ pub async fn pairs(
                coalesce(h.hours, 0), coalesce(d.days, 0),
                coalesce(extract(epoch FROM h.last_hour - h.first_hour)::bigint / 3600 + 1 - h.hours, 0),
                coalesce(h.gaps, 0), l.gap_start, l.gap_hours,
-               extract(epoch FROM now() - h.last_hour)::bigint
+               extract(epoch FROM now() - h.last_hour)::bigint,
+               d.first_day, coalesce(d.snapshot_days, 0)
           FROM pairs p
           LEFT JOIN hourly h ON h.coin_id = p.coin AND h.currency_code = p.currency
           LEFT JOIN largest l ON l.coin_id = p.coin AND l.currency_code = p.currency
@@ -163,7 +172,10 @@ pub async fn pairs(
             first_hour: row.get(2),
             last_hour: row.get(3),
             hours: row.get(4),
+            first_day: row.get(11),
             days: row.get(5),
+            hourly_days: row.get::<_, i64>(5) - row.get::<_, i64>(12),
+            snapshot_days: row.get(12),
             missing_hours: row.get(6),
             gaps: row.get(7),
             largest_gap: row.get::<_, Option<DateTime<Utc>>>(8).map(|start| Gap {

@@ -221,7 +221,8 @@ fn an_unreachable_database_says_where_it_was_looked_for_but_not_the_password() {
 }
 
 /// bitcoin/usd: 48 hours from 2025-01-01 00:00 less 05:00, 10:00-12:00 and 06:00 the next
-/// day (5 missing hours in 3 gaps, the largest 3 hours at 10:00); bitcoin/eur: nothing;
+/// day (5 missing hours in 3 gaps, the largest 3 hours at 10:00), their 2 daily averages and
+/// 3 snapshot days before them from 2024-12-29; bitcoin/eur: nothing;
 /// ethereum/usd: the last 5 hours without a gap; ethereum/eur: one hour.
 async fn database_with_known_gaps() -> TestDb {
     let db = TestDb::migrated().await;
@@ -242,6 +243,9 @@ async fn database_with_known_gaps() -> TestDb {
              VALUES ('ethereum', 'eur', date_trunc('hour', now(), 'UTC'), 4);
              INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
              VALUES ('bitcoin', 'usd', '2025-01-01', 100, 20), ('bitcoin', 'usd', '2025-01-02', 100, 23);
+             INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count, source)
+             SELECT 'bitcoin', 'usd', d, 90, 1, 'snapshot'
+               FROM generate_series(date '2024-12-29', date '2024-12-31', interval '1 day') d;
              INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at, report, simulated)
              VALUES (gen_random_uuid(), 'cli', 'full', 'partial', now() - interval '1 minute', now(),
                      '{\"durationMs\": 1500, \"pairs\": {\"ok\": 3, \"failed\": 1, \"skipped\": 0},
@@ -289,7 +293,12 @@ async fn the_coverage_report_finds_the_known_gaps() {
     assert_eq!(btc["lastHour"], "2025-01-02T23:00:00Z");
     assert_eq!(
         (btc["hours"].as_i64(), btc["days"].as_i64()),
-        (Some(43), Some(2))
+        (Some(43), Some(5))
+    );
+    assert_eq!(btc["firstDay"], "2024-12-29");
+    assert_eq!(
+        (btc["hourlyDays"].as_i64(), btc["snapshotDays"].as_i64()),
+        (Some(2), Some(3))
     );
     assert_eq!(
         (btc["missingHours"].as_i64(), btc["gaps"].as_i64()),
@@ -301,6 +310,11 @@ async fn the_coverage_report_finds_the_known_gaps() {
 
     let none = &c["pairs"][1];
     assert_eq!(none["hours"], 0);
+    assert!(none["firstDay"].is_null());
+    assert_eq!(
+        (none["days"].as_i64(), none["snapshotDays"].as_i64()),
+        (Some(0), Some(0))
+    );
     assert!(none["firstHour"].is_null() && none["ageSeconds"].is_null());
     let eth = &c["pairs"][2];
     assert_eq!(
@@ -361,12 +375,16 @@ async fn status_prints_the_coverage_as_a_table() {
         .lines()
         .find(|l| l.starts_with("bitcoin   usd"))
         .expect(text);
-    for cell in [
-        "2025-01-01 00:00",
-        "2025-01-02 23:00",
-        " 43 ",
-        "3h from 2025-01-01 10:00",
-    ] {
+    assert!(
+        text.lines()
+            .any(|l| l.contains("history from") && l.contains("snapshots")),
+        "{text}"
+    );
+    // hours, days, snapshot days, missing hours, gaps.
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    let hours = cells.iter().position(|c| *c == "43").expect(row);
+    assert_eq!(cells[hours..hours + 5], ["43", "5", "3", "5", "3"], "{row}");
+    for cell in ["2024-12-29", "2025-01-02 23:00", "3h from 2025-01-01 10:00"] {
         assert!(row.contains(cell), "{cell:?} not in {row:?}");
     }
     assert!(text.contains("partial"), "{text}");

@@ -106,7 +106,7 @@ fn fix_for(code: u32) -> Option<&'static str> {
         10005 => "this endpoint is not in your CoinGecko plan: upgrade the plan or stop calling the endpoint",
         10010 => "a Pro key was sent to api.coingecko.com: set COINGECKO_API_PLAN=pro so requests go to pro-api.coingecko.com",
         10011 => "a Demo key was sent to pro-api.coingecko.com: set COINGECKO_API_PLAN=demo so requests go to api.coingecko.com",
-        10012 => "the public and Demo plans only reach 365 days back: shorten the requested range (the ingester asks for 90 days at most)",
+        10012 => "the public and Demo plans only reach 365 days back: set HISTORY_DAYS to 365 or less, or COINGECKO_API_PLAN=pro with a Pro key",
         _ => return None,
     })
 }
@@ -149,10 +149,44 @@ pub enum ClientEvent {
     },
 }
 
+/// The CoinGecko endpoints the client calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Ping,
+    CoinsList,
+    /// `/coins/{id}`.
+    Coin,
+    /// `/coins/{id}/market_chart/range`.
+    MarketChartRange,
+    SimplePrice,
+}
+
+impl Endpoint {
+    const ALL: [Endpoint; 5] = [
+        Endpoint::Ping,
+        Endpoint::CoinsList,
+        Endpoint::Coin,
+        Endpoint::MarketChartRange,
+        Endpoint::SimplePrice,
+    ];
+
+    /// The endpoint a request path belongs to.
+    fn of(path: &str) -> Endpoint {
+        match path {
+            "/ping" => Endpoint::Ping,
+            "/coins/list" => Endpoint::CoinsList,
+            "/simple/price" => Endpoint::SimplePrice,
+            p if p.ends_with("/market_chart/range") => Endpoint::MarketChartRange,
+            _ => Endpoint::Coin,
+        }
+    }
+}
+
 /// Counters of one run's calls.
 #[derive(Debug, Default)]
 pub struct CallStats {
     calls: AtomicU64,
+    by_endpoint: [AtomicU64; Endpoint::ALL.len()],
     retries: AtomicU64,
     rate_limited: AtomicU64,
 }
@@ -161,6 +195,10 @@ impl CallStats {
     /// HTTP requests sent (attempts, including retries).
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
+    }
+    /// HTTP requests sent to one endpoint (attempts, including retries).
+    pub fn calls_to(&self, endpoint: Endpoint) -> u64 {
+        self.by_endpoint[endpoint as usize].load(Ordering::Relaxed)
     }
     /// Retries made after a failed attempt.
     pub fn retries(&self) -> u64 {
@@ -550,6 +588,7 @@ impl CoinGecko {
             self.limiter.until_ready().await;
         }
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.stats.by_endpoint[Endpoint::of(path) as usize].fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .http
             .get(format!("{}{path}", self.base_url))

@@ -133,6 +133,18 @@ pub struct CoinGeckoConfig {
     pub rate_limit_per_min: u32,
 }
 
+/// How far back prices are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryConfig {
+    /// `HISTORY_DAYS` (default 365, at most 365 below the Pro plan): a pair with fewer daily
+    /// rows gets one backfill call of daily snapshots over this many days. 90 or less turns
+    /// the backfill off (the hourly window covers 90 days).
+    pub days: u32,
+    /// `HOURLY_RETENTION_DAYS` (unset: keep every hour): hourly rows older than this are
+    /// pruned when their pair is written; their daily rows stay.
+    pub hourly_retention_days: Option<u32>,
+}
+
 /// The whole configuration of one process (a Lambda container or the local binary).
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -151,6 +163,8 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// `STALE_AFTER_MINUTES` (default 120): a latest price older than this is shown `stale`.
     pub stale_after: Duration,
+    /// How deep the stored history goes and how long hourly rows are kept.
+    pub history: HistoryConfig,
     /// `INGEST_FUNCTION_NAME`: the ingest Lambda the cron route invokes asynchronously in AWS.
     pub ingest_function_name: Option<String>,
     /// `DATABASE_READER_SECRET_ARN`: the read-only role's credentials, kept in step by the
@@ -270,6 +284,21 @@ impl Config {
             )?,
         };
 
+        let history = HistoryConfig {
+            days: parse_number(get("HISTORY_DAYS"), "HISTORY_DAYS", 365, 90..=3660, "365")?,
+            hourly_retention_days: get("HOURLY_RETENTION_DAYS")
+                .map(|raw| parse_number(Some(raw), "HOURLY_RETENTION_DAYS", 0, 90..=36_600, "400"))
+                .transpose()?,
+        };
+        if history.days > 365 && plan != ApiPlan::Pro {
+            return Err(invalid(
+                "HISTORY_DAYS",
+                "the public and Demo plans reach 365 days back (CoinGecko error 10012 beyond \
+                 it): at most 365 unless COINGECKO_API_PLAN=pro",
+                "365",
+            ));
+        }
+
         let tracked_coins = parse_list(
             get("TRACKED_COINS"),
             "TRACKED_COINS",
@@ -311,6 +340,7 @@ impl Config {
                     "120",
                 )?,
             ),
+            history,
             ingest_function_name: get("INGEST_FUNCTION_NAME"),
             reader_secret_arn: get("DATABASE_READER_SECRET_ARN"),
             writer_secret_arn: get("DATABASE_WRITER_SECRET_ARN"),
@@ -555,5 +585,27 @@ mod tests {
     fn errors_never_echo_secret_values() {
         let err = config(&[("DATABASE_URL", "mysql://root:hunter2@db")]).unwrap_err();
         assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn history_is_a_year_deep_by_default_and_longer_only_with_pro() {
+        let c = config(&[DB]).unwrap();
+        assert_eq!(c.history.days, 365);
+        assert_eq!(c.history.hourly_retention_days, None);
+        let err = config(&[DB, ("HISTORY_DAYS", "730")]).unwrap_err();
+        assert!(err.to_string().contains("COINGECKO_API_PLAN=pro"), "{err}");
+        let pro = config(&[
+            DB,
+            ("COINGECKO_API_PLAN", "pro"),
+            ("COINGECKO_API_KEY", "k"),
+            ("HISTORY_DAYS", "3660"),
+            ("HOURLY_RETENTION_DAYS", "400"),
+        ])
+        .unwrap();
+        assert_eq!(pro.history.days, 3660);
+        assert_eq!(pro.history.hourly_retention_days, Some(400));
+        // Pruning inside the 90-day window a full run refetches would delete what it wrote.
+        assert!(config(&[DB, ("HOURLY_RETENTION_DAYS", "30")]).is_err());
+        assert!(config(&[DB, ("HISTORY_DAYS", "3661")]).is_err());
     }
 }

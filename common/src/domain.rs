@@ -1,10 +1,12 @@
 //! Domain rules and vocabulary that need no I/O: CoinGecko's raw samples turned into hourly
 //! prices, the codes that say why something failed, and the display names of currencies.
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 
 /// Milliseconds in an hour.
 pub const HOUR_MS: i64 = 3_600_000;
+/// One day in milliseconds.
+pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// A `[ms, price]` point as CoinGecko sends it: the price may be `null`.
 pub type RawPoint = (i64, Option<f64>);
@@ -253,6 +255,37 @@ fn mean(values: impl Iterator<Item = f64> + Clone) -> Option<f64> {
     (mean.is_finite() && mean > 0.0).then_some(mean)
 }
 
+/// CoinGecko's price of one UTC day: its point at 00:00 UTC (ranges over 90 days are daily).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DailySnapshot {
+    pub date: NaiveDate,
+    pub price: f64,
+}
+
+/// The 00:00 UTC points of a daily range answer inside `[from_ms, to_ms]`, one per day (the
+/// first of duplicates), oldest first. Unusable prices, points off midnight (the trailing
+/// "now" point) and points outside the window are left out.
+pub fn daily_snapshots(points: &[RawPoint], from_ms: i64, to_ms: i64) -> Vec<DailySnapshot> {
+    let mut days: Vec<(i64, f64)> = points
+        .iter()
+        .filter_map(|&(ms, price)| Some((ms, price?)))
+        .filter(|&(ms, p)| {
+            p.is_finite()
+                && p > 0.0
+                && ms.rem_euclid(DAY_MS) == 0
+                && (from_ms..=to_ms).contains(&ms)
+        })
+        .collect();
+    days.sort_by_key(|&(ms, _)| ms);
+    days.dedup_by_key(|&mut (ms, _)| ms);
+    days.into_iter()
+        .filter_map(|(ms, price)| {
+            let date = Utc.timestamp_millis_opt(ms).single()?.date_naive();
+            Some(DailySnapshot { date, price })
+        })
+        .collect()
+}
+
 /// English name of a currency code as CoinGecko spells the `vs_currency`.
 pub fn currency_name(code: &str) -> String {
     let known = match code {
@@ -276,6 +309,30 @@ pub fn currency_name(code: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn daily_snapshots_keep_usable_midnight_points_only() {
+        let day = |d: i64| 1_700_006_400_000 + d * DAY_MS; // 2023-11-15T00:00:00Z
+        assert_eq!(day(0) % DAY_MS, 0);
+        let points = vec![
+            (day(2), Some(3.0)),
+            (day(0), Some(1.0)),
+            (day(0), Some(9.0)),  // a duplicate: the first stays
+            (day(1), None),       // null
+            (day(3), Some(-1.0)), // not positive
+            (day(4), Some(f64::INFINITY)),
+            (day(5) + 52_794_000, Some(5.5)), // the trailing "now" point
+            (day(-1), Some(7.0)),             // before the window
+            (day(5), Some(5.0)),
+        ];
+        let got = daily_snapshots(&points, day(0), day(5) + 60_000_000);
+        let dates: Vec<String> = got.iter().map(|s| s.date.to_string()).collect();
+        assert_eq!(dates, ["2023-11-15", "2023-11-17", "2023-11-20"]);
+        assert_eq!(
+            got.iter().map(|s| s.price).collect::<Vec<_>>(),
+            [1.0, 3.0, 5.0]
+        );
+    }
+
     use super::*;
 
     fn at(h: i64, min: i64) -> i64 {

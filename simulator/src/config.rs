@@ -39,6 +39,9 @@ pub struct Faults {
     pub fail_first: u32,
     /// Market-chart requests for these coins always fail with 500.
     pub fail_coins: Vec<String>,
+    /// Market-chart requests over 90 days (the daily answers a history backfill asks for)
+    /// always fail with 500.
+    pub fail_daily_ranges: bool,
 }
 
 /// Simulator settings.

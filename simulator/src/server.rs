@@ -194,7 +194,11 @@ async fn answer(shared: &Shared, path: &str, query: &str, headers: &HeaderMap) -
                 c.1 += 1;
                 c.1 <= faults.fail_first
             };
-            if fail_first || faults.fail_coins.iter().any(|c| c == id) {
+            let daily = to_ms - from_ms > 90 * DAY_MS;
+            if fail_first
+                || faults.fail_coins.iter().any(|c| c == id)
+                || (daily && faults.fail_daily_ranges)
+            {
                 return json_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     json!({"status": {"error_code": 500, "error_message": "Internal server error (simulated)"}}),

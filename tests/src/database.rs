@@ -139,7 +139,7 @@ pub async fn table_digest(
                (SELECT count(*) FROM price_daily WHERE ($1::text IS NULL OR coin_id = $1) AND ($2::text IS NULL OR currency_code = $2)),
                md5(coalesce((SELECT string_agg(concat_ws('|', coin_id, currency_code, ts, price::text), ',' ORDER BY coin_id, currency_code, ts)
                                FROM price_hourly WHERE ($1::text IS NULL OR coin_id = $1) AND ($2::text IS NULL OR currency_code = $2)), '')
-                || coalesce((SELECT string_agg(concat_ws('|', coin_id, currency_code, date, price::text, sample_count), ',' ORDER BY coin_id, currency_code, date)
+                || coalesce((SELECT string_agg(concat_ws('|', coin_id, currency_code, date, price::text, sample_count, source), ',' ORDER BY coin_id, currency_code, date)
                                FROM price_daily WHERE ($1::text IS NULL OR coin_id = $1) AND ($2::text IS NULL OR currency_code = $2)), ''))",
             &[&coin, &currency],
         )

@@ -166,9 +166,9 @@ fn pairs_table(pairs: &[PairResult]) -> String {
     render(&columns, &rows)
 }
 
-/// The run in two lines.
+/// The run in two lines, and a third when pairs were backfilled.
 fn summary(r: &RunReport) -> String {
-    format!(
+    let mut out = format!(
         "ingest {} in {:.1}s (run {}): {} ok, {} failed, {} skipped\n  \
          rows: {} hourly, {} daily, {} metadata · calls: {}, retries: {}, rate-limited: {}{}",
         r.status.as_str(),
@@ -188,7 +188,19 @@ fn summary(r: &RunReport) -> String {
         } else {
             ""
         }
-    )
+    );
+    let b = &r.backfill;
+    if b.ok + b.failed + b.skipped > 0 {
+        out.push_str(&format!(
+            "\n  history backfill: {} ok, {} failed, {} left for the next run · {} snapshot days · {} calls",
+            count(b.ok, "pair"),
+            b.failed,
+            b.skipped,
+            thousands(r.rows.snapshot),
+            r.calls.backfill
+        ));
+    }
+    out
 }
 
 /// The failures, one line per distinct code and message naming the pairs or coins it hit
@@ -247,6 +259,25 @@ mod tests {
             code: code.parse().expect("a known failure code"),
             message: message.into(),
         }
+    }
+
+    #[test]
+    fn the_summary_names_the_backfill_only_when_one_ran() {
+        let mut r = RunReport::new(
+            Default::default(),
+            common::ingest::Trigger::Cli,
+            common::ingest::Mode::Full,
+            false,
+        );
+        assert_eq!(summary(&r).lines().count(), 2);
+        r.backfill.ok = 44;
+        r.rows.snapshot = 12_100;
+        r.calls.backfill = 44;
+        let text = summary(&r);
+        assert_eq!(
+            text.lines().nth(2),
+            Some("  history backfill: 44 pairs ok, 0 failed, 0 left for the next run · 12,100 snapshot days · 44 calls")
+        );
     }
 
     #[test]

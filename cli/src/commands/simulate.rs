@@ -59,6 +59,9 @@ pub struct Args {
     /// Always fail market-chart requests for this coin (repeatable).
     #[arg(long)]
     fail_coin: Vec<String>,
+    /// Fail every market-chart request over 90 days (the history backfill's daily ranges).
+    #[arg(long)]
+    fail_daily_ranges: bool,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -94,6 +97,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
             storm_html: args.storm_html,
             fail_first: args.fail_first,
             fail_coins: args.fail_coin,
+            fail_daily_ranges: args.fail_daily_ranges,
         },
         ..SimulatorConfig::default()
     };

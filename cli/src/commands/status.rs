@@ -47,7 +47,8 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The human report: two summary lines, the pairs, the last runs (about 120 columns).
+/// The human report: two summary lines, the pairs (how deep the daily history goes, its
+/// days and how many of them are snapshots), the last runs (about 120 columns).
 fn text(c: &Coverage) -> String {
     let s = &c.summary;
     let mut out = format!(
@@ -73,11 +74,12 @@ fn text(c: &Coverage) -> String {
     let columns = [
         ("coin", Align::Left),
         ("cur", Align::Left),
-        ("first (UTC)", Align::Left),
+        ("history from", Align::Left),
         ("last (UTC)", Align::Left),
         ("age", Align::Right),
         ("hours", Align::Right),
         ("days", Align::Right),
+        ("snapshots", Align::Right),
         ("missing", Align::Right),
         ("gaps", Align::Right),
         ("largest gap", Align::Left),
@@ -110,11 +112,12 @@ fn pair_row(p: &PairCoverage) -> Vec<String> {
     vec![
         p.coin.clone(),
         p.currency.clone(),
-        or_dash(p.first_hour),
+        p.first_day.map_or("-".into(), |d| d.to_string()),
         or_dash(p.last_hour),
         p.age_seconds.map_or("never".into(), age),
         thousands(p.hours),
         thousands(p.days),
+        thousands(p.snapshot_days),
         thousands(p.missing_hours),
         thousands(p.gaps),
         p.largest_gap.as_ref().map_or(String::new(), |g| {

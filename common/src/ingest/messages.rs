@@ -61,6 +61,14 @@ pub fn no_usable_price(dropped: usize) -> String {
     format!("CoinGecko returned no usable price in the window ({dropped} points dropped)")
 }
 
+/// A backfill answer without one usable 00:00 UTC price (the pair is tried again next run).
+pub fn no_daily_price(points: usize) -> String {
+    format!(
+        "CoinGecko returned no usable 00:00 UTC daily price for the backfill ({points} points); \
+         the next run tries again"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

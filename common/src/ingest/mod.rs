@@ -24,10 +24,12 @@ pub mod run;
 pub mod runs;
 pub mod store;
 
-pub use plan::{window_start, Budget, PairNewest, FULL_WINDOW, INCREMENTAL_OVERLAP, MIN_WINDOW};
+pub use plan::{
+    backfill_start, window_start, Budget, PairNewest, FULL_WINDOW, INCREMENTAL_OVERLAP, MIN_WINDOW,
+};
 pub use report::{
     Failure, FailureCode, Mode, Pair, PairCounts, PairResult, PairStatus, RowCounts, RunReport,
     RunStatus, Status, Trigger,
 };
 pub use run::{Clock, IngestEvent, Ingester, ProgressSink, RunRequest, METADATA_MAX_AGE};
-pub use store::{PairRows, Window};
+pub use store::{PairRows, Window, WriteOptions};

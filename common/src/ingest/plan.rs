@@ -49,6 +49,21 @@ pub fn window_start(
     }
 }
 
+/// A backfill window starts this much less than `HISTORY_DAYS` ago, so it stays inside the
+/// plan's reach (365 days below Pro) even when CoinGecko's clock runs ahead of ours.
+pub const BACKFILL_MARGIN: chrono::Duration = chrono::Duration::hours(1);
+
+/// Whether a history depth of `days` needs backfill calls (the hourly window covers 90).
+pub fn backfills(days: u32) -> bool {
+    i64::from(days) > FULL_WINDOW.num_days()
+}
+
+/// The first instant of a backfill over `days` days ending `now`. The window is over 90 days,
+/// so CoinGecko answers with one point per day at 00:00 UTC (plus one at `now`).
+pub fn backfill_start(days: u32, now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::days(days.into()) + BACKFILL_MARGIN
+}
+
 /// `t` if it is a UTC midnight, else the next one.
 fn next_utc_midnight(t: DateTime<Utc>) -> DateTime<Utc> {
     let midnight = t.date_naive().and_time(NaiveTime::MIN).and_utc();
@@ -143,6 +158,17 @@ mod tests {
         // Exactly 90 days after a midnight, the window starts at that midnight.
         let at_midnight = full_start + FULL_WINDOW;
         assert_eq!(window_start(Mode::Full, None, at_midnight), full_start);
+    }
+
+    #[test]
+    fn a_backfill_stays_inside_the_plans_reach_and_is_daily() {
+        let now = utc_from_secs(1_764_296_434); // 2025-11-28T02:20:34Z
+        let from = backfill_start(365, now);
+        assert_eq!(from.to_rfc3339(), "2024-11-28T03:20:34+00:00");
+        assert!(now - from < chrono::Duration::days(365));
+        assert!(now - from > FULL_WINDOW, "over 90 days: daily points");
+        assert!(backfills(365) && backfills(91));
+        assert!(!backfills(90));
     }
 
     #[test]

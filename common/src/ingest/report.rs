@@ -166,6 +166,45 @@ pub struct RowCounts {
     /// Live quotes written (mode `latest`; absent from older reports).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub latest: u64,
+    /// Daily snapshot rows written by the history backfill (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub snapshot: u64,
+    /// Hourly rows pruned by `HOURLY_RETENTION_DAYS` (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pruned: u64,
+}
+
+/// Pairs whose history backfill (one daily range call) ran this run, by outcome.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackfillCounts {
+    pub ok: u32,
+    /// Each has one entry in `failures` (`coin` set, `currency` null, the message naming it).
+    pub failed: u32,
+    /// Left for the next run (the deadline was near).
+    pub skipped: u32,
+}
+
+impl BackfillCounts {
+    fn is_empty(&self) -> bool {
+        *self == BackfillCounts::default()
+    }
+}
+
+/// CoinGecko requests of the run (attempts, retries included) by endpoint; they add up to
+/// `apiCalls`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CallCounts {
+    /// `/coins/list`.
+    pub coins_list: u64,
+    /// `/coins/{id}` (metadata).
+    pub coin: u64,
+    /// `/coins/{id}/market_chart/range` for the hourly window.
+    pub range: u64,
+    /// `/coins/{id}/market_chart/range` for the year of daily snapshots.
+    pub backfill: u64,
+    /// `/simple/price` (mode `latest`).
+    pub simple_price: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -192,6 +231,9 @@ pub struct PairResult {
     pub to: Option<DateTime<Utc>>,
     pub hourly_rows: u64,
     pub daily_rows: u64,
+    /// Daily snapshot rows the pair's backfill wrote (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub snapshot_rows: u64,
     pub duration_ms: u64,
 }
 
@@ -206,6 +248,7 @@ impl PairResult {
             to: None,
             hourly_rows: 0,
             daily_rows: 0,
+            snapshot_rows: 0,
             duration_ms: 0,
         }
     }
@@ -224,9 +267,15 @@ pub struct RunReport {
     pub finished_at: DateTime<Utc>,
     pub duration_ms: u64,
     pub api_calls: u64,
+    /// `apiCalls` by endpoint (absent from older reports).
+    #[serde(default)]
+    pub calls: CallCounts,
     pub retries: u64,
     pub rate_limited: u64,
     pub pairs: PairCounts,
+    /// The history backfill (absent when no pair needed one).
+    #[serde(default, skip_serializing_if = "BackfillCounts::is_empty")]
+    pub backfill: BackfillCounts,
     pub rows: RowCounts,
     pub failures: Vec<Failure>,
     /// True when the prices came from the built-in CoinGecko simulator.
@@ -248,9 +297,11 @@ impl RunReport {
             finished_at: now,
             duration_ms: 0,
             api_calls: 0,
+            calls: CallCounts::default(),
             retries: 0,
             rate_limited: 0,
             pairs: PairCounts::default(),
+            backfill: BackfillCounts::default(),
             rows: RowCounts::default(),
             failures: Vec::new(),
             simulated: false,
@@ -265,6 +316,32 @@ impl RunReport {
         self.rows.hourly += result.hourly_rows;
         self.rows.daily += result.daily_rows;
         self.pair_results.push(result);
+    }
+
+    /// A pair's backfill written: `rows` daily snapshots, added to the pair's result.
+    pub fn record_backfilled(&mut self, pair: &Pair, rows: u64) {
+        self.backfill.ok += 1;
+        self.rows.snapshot += rows;
+        if let Some(result) = self
+            .pair_results
+            .iter_mut()
+            .find(|r| r.coin == pair.coin && r.currency == pair.currency)
+        {
+            result.snapshot_rows += rows;
+        }
+    }
+
+    /// A pair's backfill that failed; the pair's own result stays as it was.
+    pub fn record_backfill_failed(&mut self, pair: &Pair, code: FailureCode, message: &str) {
+        self.backfill.failed += 1;
+        self.record_failure(
+            Some(pair.coin.clone()),
+            code,
+            format!(
+                "history backfill of {} in {}: {message}",
+                pair.coin, pair.currency
+            ),
+        );
     }
 
     /// A pair that failed (before or after its fetch): its result and one failure entry.
@@ -323,8 +400,8 @@ impl RunReport {
     }
 
     /// How the run ended, from its pairs and failures: failed when nothing was written and
-    /// something failed (or nothing was planned), partial when some pairs failed or were
-    /// left, succeeded otherwise. A skipped run stays skipped.
+    /// something failed (or nothing was planned), partial when some pairs or backfills
+    /// failed or were left, succeeded otherwise. A skipped run stays skipped.
     pub fn outcome(&self) -> Status {
         if self.status == Status::Skipped {
             return Status::Skipped;
@@ -332,7 +409,11 @@ impl RunReport {
         let p = &self.pairs;
         if p.ok == 0 {
             Status::Failed
-        } else if p.failed > 0 || p.skipped > 0 {
+        } else if p.failed > 0
+            || p.skipped > 0
+            || self.backfill.failed > 0
+            || self.backfill.skipped > 0
+        {
             Status::Partial
         } else {
             Status::Succeeded
@@ -348,6 +429,7 @@ impl RunReport {
             ("PairsSkipped", self.pairs.skipped as u64, "Count"),
             ("RowsHourly", self.rows.hourly, "Count"),
             ("RowsDaily", self.rows.daily, "Count"),
+            ("RowsSnapshot", self.rows.snapshot, "Count"),
             ("ApiCalls", self.api_calls, "Count"),
             ("Retries", self.retries, "Count"),
             ("RateLimited", self.rate_limited, "Count"),
@@ -486,6 +568,7 @@ mod tests {
             finished_at: now,
             duration_ms: 1234,
             api_calls: 50,
+            calls: CallCounts::default(),
             retries: 2,
             rate_limited: 1,
             pairs: PairCounts {
@@ -493,6 +576,7 @@ mod tests {
                 failed: 1,
                 skipped: 0,
             },
+            backfill: BackfillCounts::default(),
             rows: RowCounts::default(),
             failures: vec![],
             simulated: false,

@@ -12,13 +12,15 @@ use uuid::Uuid;
 use super::latest;
 use super::messages;
 use super::plan::{self, window_start, Budget, PairNewest};
-use super::report::{FailureCode, Mode, Pair, PairResult, PairStatus, RunReport, Status, Trigger};
+use super::report::{
+    CallCounts, FailureCode, Mode, Pair, PairResult, PairStatus, RunReport, Status, Trigger,
+};
 use super::runs;
-use super::store::{self, PairRows, Window};
-use crate::coingecko::{ClientEvent, CoinGecko, CoinListEntry, RetryPolicy};
+use super::store::{self, PairRows, Window, WriteOptions};
+use crate::coingecko::{ClientEvent, CoinGecko, CoinListEntry, Endpoint, RetryPolicy};
 use crate::config::Config;
 use crate::db::{Database, DbError};
-use crate::domain::{currency_name, normalise};
+use crate::domain::{currency_name, daily_snapshots, normalise};
 use crate::secrets::Secrets;
 
 /// Metadata older than this is fetched again.
@@ -238,7 +240,7 @@ impl<'a> Ingester<'a> {
             .with_events(events);
         if report.mode == Mode::Latest {
             latest::refresh(report, client, &gecko, coins, currencies).await;
-            record_calls(report, &gecko);
+            record_calls(report, &gecko, 0);
             return;
         }
         let mut budget = Budget::new(
@@ -261,8 +263,11 @@ impl<'a> Ingester<'a> {
             .await;
         self.fetch_pairs(report, client, &gecko, &known, &mut budget)
             .await;
+        let range_calls = gecko.stats().calls_to(Endpoint::MarketChartRange);
+        self.backfill(report, client, &gecko, &mut budget).await;
+        let backfill_calls = gecko.stats().calls_to(Endpoint::MarketChartRange) - range_calls;
 
-        record_calls(report, &gecko);
+        record_calls(report, &gecko, backfill_calls);
     }
 
     /// Upserts currencies and coins; returns the tracked coins that exist in the database
@@ -413,8 +418,16 @@ impl<'a> Ingester<'a> {
                 from: window_start(mode, newest, now),
                 to: now,
             };
+            let options = WriteOptions {
+                clean_window: report.clean_first.then_some(window),
+                prune_before: self
+                    .config
+                    .history
+                    .hourly_retention_days
+                    .map(|days| now - chrono::Duration::days(days.into())),
+            };
             let outcome = self
-                .fetch_and_write(client, gecko, &pair, window, report.clean_first)
+                .fetch_and_write(client, gecko, &pair, window, options)
                 .await;
             let elapsed = pair_started.elapsed();
             budget.pair_took(elapsed);
@@ -426,6 +439,7 @@ impl<'a> Ingester<'a> {
                 Ok(rows) => {
                     result.hourly_rows = rows.hourly;
                     result.daily_rows = rows.daily;
+                    report.rows.pruned += rows.pruned;
                     report.record_ok(result.clone());
                     None
                 }
@@ -450,7 +464,7 @@ impl<'a> Ingester<'a> {
         gecko: &CoinGecko,
         pair: &Pair,
         window: Window,
-        clean_first: bool,
+        options: WriteOptions,
     ) -> Result<PairRows, PairFailure> {
         let (coin, currency) = (pair.coin.as_str(), pair.currency.as_str());
         let points = gecko
@@ -484,16 +498,109 @@ impl<'a> Ingester<'a> {
                 "hours without a finite average were dropped"
             );
         }
-        let clean_window = clean_first.then_some(window);
-        store::write_pair(client, coin, currency, &normalised.hours, clean_window)
+        store::write_pair(client, coin, currency, &normalised.hours, options)
+            .await
+            .map_err(PairFailure::database)
+    }
+
+    /// The history backfill: one daily range call over `HISTORY_DAYS` for each pair written
+    /// this run whose daily history is shallower (see [`store::pairs_to_backfill`]), after
+    /// every pair's hours, so a near deadline costs depth, never fresh prices.
+    async fn backfill(
+        &self,
+        report: &mut RunReport,
+        client: &mut deadpool_postgres::Object,
+        gecko: &CoinGecko,
+        budget: &mut Budget,
+    ) {
+        let days = self.config.history.days;
+        if !plan::backfills(days) {
+            return;
+        }
+        let written: Vec<Pair> = report
+            .pair_results
+            .iter()
+            .filter(|r| r.status == PairStatus::Ok)
+            .map(|r| Pair {
+                coin: r.coin.clone(),
+                currency: r.currency.clone(),
+            })
+            .collect();
+        let pairs = match store::pairs_to_backfill(&*client, &written, days).await {
+            Ok(pairs) => pairs,
+            Err(e) => {
+                let failure = PairFailure::database(e);
+                report.record_failure(None, failure.code, failure.message);
+                return;
+            }
+        };
+        for pair in pairs {
+            if budget.next_pair_out_of_time() {
+                report.backfill.skipped += 1;
+                continue;
+            }
+            self.emit(IngestEvent::Step(format!(
+                "{days} days of {} in {}",
+                pair.coin, pair.currency
+            )));
+            let started = Instant::now();
+            let outcome = self.fetch_snapshots(client, gecko, &pair, days).await;
+            budget.pair_took(started.elapsed());
+            match outcome {
+                Ok(rows) => report.record_backfilled(&pair, rows),
+                Err(PairFailure { code, message }) => {
+                    tracing::warn!(coin = %pair.coin, currency = %pair.currency, %code, %message, "history backfill failed");
+                    report.record_backfill_failed(&pair, code, &message);
+                }
+            }
+        }
+    }
+
+    async fn fetch_snapshots(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        gecko: &CoinGecko,
+        pair: &Pair,
+        days: u32,
+    ) -> Result<u64, PairFailure> {
+        let now = (self.clock)();
+        let from = plan::backfill_start(days, now);
+        let points = gecko
+            .market_chart_range(
+                &pair.coin,
+                &pair.currency,
+                from.timestamp(),
+                now.timestamp(),
+            )
+            .await
+            .map_err(|e| PairFailure {
+                code: e.code(),
+                message: e.to_string(),
+            })?;
+        let snapshots = daily_snapshots(&points, from.timestamp_millis(), now.timestamp_millis());
+        if snapshots.is_empty() {
+            return Err(PairFailure {
+                code: FailureCode::NoData,
+                message: messages::no_daily_price(points.len()),
+            });
+        }
+        store::write_snapshots(client, pair, &snapshots, days, Utc::now())
             .await
             .map_err(PairFailure::database)
     }
 }
 
-/// The client's counters in the report.
-fn record_calls(report: &mut RunReport, gecko: &CoinGecko) {
-    report.api_calls = gecko.stats().calls();
+/// The client's counters in the report; `backfill_calls` of its range calls were the backfill's.
+fn record_calls(report: &mut RunReport, gecko: &CoinGecko, backfill_calls: u64) {
+    let stats = gecko.stats();
+    report.api_calls = stats.calls();
+    report.calls = CallCounts {
+        coins_list: stats.calls_to(Endpoint::CoinsList),
+        coin: stats.calls_to(Endpoint::Coin),
+        range: stats.calls_to(Endpoint::MarketChartRange) - backfill_calls,
+        backfill: backfill_calls,
+        simple_price: stats.calls_to(Endpoint::SimplePrice),
+    };
     report.retries = gecko.stats().retries();
     report.rate_limited = gecko.stats().rate_limited();
     report.simulated = gecko.is_simulated();
@@ -527,6 +634,9 @@ async fn finish(
         pairs_skipped = report.pairs.skipped,
         rows_hourly = report.rows.hourly,
         rows_daily = report.rows.daily,
+        rows_snapshot = report.rows.snapshot,
+        backfills_ok = report.backfill.ok,
+        backfills_failed = report.backfill.failed,
         rows_metadata = report.rows.metadata,
         simulated = report.simulated,
         "ingestion run finished"

@@ -2,14 +2,14 @@
 //! with UNNEST), the daily recompute and the advisory lock. The run records are in
 //! [`super::runs`].
 
-use chrono::{DateTime, Duration, NaiveTime, Utc};
+use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Error;
 
 use super::plan::PairNewest;
 use super::report::Pair;
 use crate::coingecko::{CoinInfo, CoinListEntry};
-use crate::domain::HourlyPrice;
+use crate::domain::{DailySnapshot, HourlyPrice};
 
 /// The advisory lock key that serialises ingestion runs ("crypto-db" in ASCII).
 pub const LOCK_KEY: i64 = 0x6372_7970_746f_6462;
@@ -29,6 +29,18 @@ pub struct Window {
 pub struct PairRows {
     pub hourly: u64,
     pub daily: u64,
+    /// Hourly rows older than the retention, pruned.
+    pub pruned: u64,
+}
+
+/// What else a pair's write transaction does besides upserting its hours.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// `cleanFirst`: the pair's rows inside this window are replaced, not merged.
+    pub clean_window: Option<Window>,
+    /// `HOURLY_RETENTION_DAYS`: the pair's hourly rows before this instant are deleted (their
+    /// daily rows stay).
+    pub prune_before: Option<DateTime<Utc>>,
 }
 
 /// The run lock, held by one pooled connection. Release it with [`RunLock::release`]; a lock
@@ -285,15 +297,16 @@ pub async fn newest_hours(
 }
 
 /// Writes one pair in one transaction: optionally deletes its rows inside the refetched
-/// window first (`clean_first`; older history survives), upserts the hourly prices in one
-/// statement, and recomputes the daily average of every UTC day those hours touch from the
-/// stored hourly rows.
+/// window first (`clean_window`; older history survives), upserts the hourly prices in one
+/// statement, recomputes the daily average of every UTC day those hours touch from the
+/// stored hourly rows (an average replaces a snapshot), and optionally prunes hours older
+/// than the retention.
 pub async fn write_pair(
     client: &mut deadpool_postgres::Object,
     coin: &str,
     currency: &str,
     hours: &[HourlyPrice],
-    clean_first: Option<Window>,
+    options: WriteOptions,
 ) -> Result<PairRows, Error> {
     let (Some(first), Some(last)) = (hours.first(), hours.last()) else {
         return Ok(PairRows::default());
@@ -304,7 +317,7 @@ pub async fn write_pair(
     let prices: Vec<f64> = hours.iter().map(|h| h.price).collect();
 
     let tx = client.transaction().await?;
-    if let Some(window) = clean_first {
+    if let Some(window) = options.clean_window {
         // The daily rows of the window's days: a full window starts at a UTC midnight, and
         // every day from there to `to` is recomputed from the hours written below.
         let first_day = window.from.date_naive();
@@ -333,27 +346,108 @@ pub async fn write_pair(
         .await?;
     let recompute_daily = tx
         .prepare_cached(
-            "INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
+            "INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count, source)
              SELECT coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date,
                     -- avg(price) sums first and overflows near f64::MAX; a UTC day has at
                     -- most 24 hours, so the sum of price/24 cannot, and the mean of finite
                     -- prices never exceeds their maximum.
-                    least(sum(price / 24) * (24.0 / count(*)), max(price)), count(*)
+                    least(sum(price / 24) * (24.0 / count(*)), max(price)), count(*), 'hourly'
                FROM price_hourly
               WHERE coin_id = $1 AND currency_code = $2 AND ts >= $3 AND ts < $4
               GROUP BY coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date
              ON CONFLICT (coin_id, currency_code, date) DO UPDATE
-                SET price = EXCLUDED.price, sample_count = EXCLUDED.sample_count, updated_at = now()
-              WHERE (price_daily.price, price_daily.sample_count)
-                    IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.sample_count)",
+                SET price = EXCLUDED.price, sample_count = EXCLUDED.sample_count,
+                    source = EXCLUDED.source, updated_at = now()
+              WHERE (price_daily.price, price_daily.sample_count, price_daily.source)
+                    IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.sample_count, EXCLUDED.source)",
         )
         .await?;
     let daily = tx
         .execute(&recompute_daily, &[&coin, &currency, &day_start, &day_end])
         .await?;
+    let pruned = match options.prune_before {
+        Some(before) => {
+            tx.execute(
+                "DELETE FROM price_hourly WHERE coin_id = $1 AND currency_code = $2 AND ts < $3",
+                &[&coin, &currency, &before],
+            )
+            .await?
+        }
+        None => 0,
+    };
     // The market overview's row of this pair, in the same transaction as its hours.
     tx.execute("SELECT refresh_market_summary($1, $2)", &[&coin, &currency])
         .await?;
     tx.commit().await?;
-    Ok(PairRows { hourly, daily })
+    Ok(PairRows {
+        hourly,
+        daily,
+        pruned,
+    })
+}
+
+/// The pairs among `pairs` (in their order) with fewer than `days` daily rows that no
+/// backfill of at least `days` days has reached yet.
+pub async fn pairs_to_backfill(
+    client: &impl GenericClient,
+    pairs: &[Pair],
+    days: u32,
+) -> Result<Vec<Pair>, Error> {
+    let coins: Vec<&str> = pairs.iter().map(|p| p.coin.as_str()).collect();
+    let currencies: Vec<&str> = pairs.iter().map(|p| p.currency.as_str()).collect();
+    let days = days as i32;
+    let rows = client
+        .query(
+            "SELECT t.coin, t.currency
+               FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS t(coin, currency, ord)
+              WHERE (SELECT count(*) FROM price_daily d
+                      WHERE d.coin_id = t.coin AND d.currency_code = t.currency) < $3::int
+                AND NOT EXISTS (SELECT 1 FROM price_backfill b
+                                 WHERE b.coin_id = t.coin AND b.currency_code = t.currency
+                                   AND b.days >= $3)
+              ORDER BY t.ord",
+            &[&coins, &currencies, &days],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Pair {
+            coin: r.get(0),
+            currency: r.get(1),
+        })
+        .collect())
+}
+
+/// Stores a pair's backfill in one transaction: its snapshots as `snapshot` daily rows for
+/// days without an hourly average (an existing average is never replaced), and the backfill's
+/// depth. Returns the daily rows inserted or changed.
+pub async fn write_snapshots(
+    client: &mut deadpool_postgres::Object,
+    pair: &Pair,
+    snapshots: &[DailySnapshot],
+    days: u32,
+    fetched_at: DateTime<Utc>,
+) -> Result<u64, Error> {
+    let dates: Vec<NaiveDate> = snapshots.iter().map(|s| s.date).collect();
+    let prices: Vec<f64> = snapshots.iter().map(|s| s.price).collect();
+    let tx = client.transaction().await?;
+    let written = tx
+        .execute(
+            "INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count, source)
+             SELECT $1, $2, t.date, t.price, 1, 'snapshot'
+               FROM UNNEST($3::date[], $4::float8[]) AS t(date, price)
+             ON CONFLICT (coin_id, currency_code, date) DO UPDATE
+                SET price = EXCLUDED.price, updated_at = now()
+              WHERE price_daily.source = 'snapshot' AND price_daily.price IS DISTINCT FROM EXCLUDED.price",
+            &[&pair.coin, &pair.currency, &dates, &prices],
+        )
+        .await?;
+    tx.execute(
+        "INSERT INTO price_backfill (coin_id, currency_code, days, fetched_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (coin_id, currency_code) DO UPDATE SET days = EXCLUDED.days, fetched_at = EXCLUDED.fetched_at",
+        &[&pair.coin, &pair.currency, &(days as i32), &fetched_at],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(written)
 }

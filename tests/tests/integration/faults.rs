@@ -111,14 +111,17 @@ async fn a_hostile_upstream_ends_partial_with_exact_accounting_and_no_wrong_row(
     let h = Harness::start_fixed(sim, &[]).await;
     let report = h.run(Mode::Full, false).await;
     // The faults are drawn from the seed and the request's number, and one run's requests
-    // come in one order: the same outcome every time. With seed 7, 31 of the 87 calls were
-    // retries, and dogecoin/eur failed all four of its attempts.
+    // come in one order: the same outcome every time. With seed 7, 48 of the 147 calls were
+    // retries, and dogecoin/eur failed all four of its attempts; the 99 first attempts are
+    // the coins list, 11 metadata calls, 44 hourly windows and the backfills of the 43
+    // pairs written.
     assert_eq!(report.status, Status::Partial, "{:?}", report.failures);
     assert_eq!(
         (report.pairs.ok, report.pairs.failed, report.pairs.skipped),
         (43, 1, 0)
     );
-    assert_eq!((report.api_calls, report.retries), (87, 31));
+    assert_eq!((report.api_calls, report.retries), (147, 48));
+    assert_eq!((report.backfill.ok, report.backfill.failed), (43, 0));
     let failures: Vec<_> = report
         .failures
         .iter()
@@ -170,8 +173,8 @@ async fn a_429_storm_in_html_is_backed_off_and_a_long_retry_after_beyond_the_dea
     let report = h.run(Mode::Full, false).await;
     assert_eq!(report.status, Status::Succeeded, "{:?}", report.failures);
     assert_eq!(report.rate_limited, 3);
-    // The coins list took 3 retries; then metadata and the two pairs.
-    assert_eq!((report.api_calls, report.retries), (4 + 3, 3));
+    // The coins list took 3 retries; then metadata, the two pairs and their two backfills.
+    assert_eq!((report.api_calls, report.retries), (6 + 3, 3));
     assert_eq!((report.pairs.ok, report.rows.hourly), (2, 2 * 2131));
 
     // Retry-After: 119 with a deadline 5 s away: not waited for; the run stops cleanly.
@@ -425,9 +428,13 @@ async fn of_five_concurrent_runs_exactly_one_does_the_work() {
     for r in reports.iter().filter(|r| r.status == Status::Skipped) {
         assert_eq!((r.api_calls, r.pairs.ok, r.pairs.failed), (0, 0, 0));
     }
-    // bitcoin (2131 hours) and ethereum (2130) in two currencies, each row written once.
+    // bitcoin (2131 hours) and ethereum (2130) in two currencies, each row written once, and
+    // a year of days a pair (90 of hours, 275 backfilled).
     let digest = table_digest(&h.db.client().await, None).await;
-    assert_eq!((digest.hourly, digest.daily), (2 * 2131 + 2 * 2130, 4 * 90));
+    assert_eq!(
+        (digest.hourly, digest.daily),
+        (2 * 2131 + 2 * 2130, 4 * 365)
+    );
     assert_eq!(
         digest.hourly as u64, worked[0].rows.hourly,
         "no row written twice"

@@ -302,8 +302,9 @@ async fn a_full_window_starts_at_a_utc_midnight_so_no_stored_day_is_partial() {
         h.db.client()
             .await
             .query_one(
-                "SELECT min(ts), (SELECT date FROM price_daily ORDER BY date LIMIT 1),
-                    (SELECT sample_count FROM price_daily ORDER BY date LIMIT 1)
+                "SELECT min(ts),
+                    (SELECT date FROM price_daily WHERE source = 'hourly' ORDER BY date LIMIT 1),
+                    (SELECT sample_count FROM price_daily WHERE source = 'hourly' ORDER BY date LIMIT 1)
                FROM price_hourly",
                 &[],
             )
@@ -329,8 +330,8 @@ async fn clean_first_replaces_the_window_and_keeps_older_history() {
     let h = Harness::start_at(SimulatorConfig::default(), &ONE_PAIR, now).await;
     assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
     let client = h.db.client().await;
-    // History older than the 90-day window (a year-deep backfill, or an older deploy's rows),
-    // and a wrong price inside the window that cleanFirst must replace.
+    // History older than the 90-day window (an older deploy's hours, whose day replaces the
+    // backfill's snapshot), and a wrong price inside the window that cleanFirst must replace.
     client
         .batch_execute(
             "INSERT INTO price_hourly (coin_id, currency_code, ts, price)
@@ -339,7 +340,9 @@ async fn clean_first_replaces_the_window_and_keeps_older_history() {
                  date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - interval '199 days' - interval '1 hour',
                  interval '1 hour') AS d;
              INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
-             VALUES ('bitcoin', 'usd', (now() AT TIME ZONE 'UTC')::date - 200, 42, 24);
+             VALUES ('bitcoin', 'usd', (now() AT TIME ZONE 'UTC')::date - 200, 42, 24)
+             ON CONFLICT (coin_id, currency_code, date) DO UPDATE
+                SET price = 42, sample_count = 24, source = 'hourly';
              UPDATE price_hourly SET price = 1e-9
               WHERE ts = (SELECT max(ts) FROM price_hourly);",
         )
@@ -395,7 +398,7 @@ async fn prices_near_the_largest_float_average_into_a_finite_daily_row() {
         .collect();
     let database = db.database().await;
     let mut pooled = database.client().await.unwrap();
-    let rows = store::write_pair(&mut pooled, "bitcoin", "usd", &hours, None)
+    let rows = store::write_pair(&mut pooled, "bitcoin", "usd", &hours, Default::default())
         .await
         .expect("no overflow");
     assert_eq!((rows.hourly, rows.daily), (24, 1));

@@ -115,13 +115,14 @@ async fn a_full_run_writes_every_pair_and_every_row_matches_an_independent_compu
     );
     assert!(report.simulated);
     assert_eq!(report.rows.metadata, 11);
-    // The coins list, the metadata of 11 coins and one range per pair: nothing retried.
+    // The coins list, the metadata of 11 coins, one hourly window and one year of daily
+    // snapshots per pair (backfill.rs checks those): nothing retried.
     assert_eq!(
         (report.api_calls, report.retries, report.rate_limited),
-        (1 + 11 + 44, 0, 0)
+        (1 + 11 + 44 + 44, 0, 0)
     );
     let requests = h.sim.requests();
-    assert_eq!(requests.len(), 56, "{requests:?}");
+    assert_eq!(requests.len(), 100, "{requests:?}");
     assert!(requests.iter().all(|r| r.status == 200), "{requests:?}");
 
     let client = h.db.client().await;
@@ -132,14 +133,21 @@ async fn a_full_run_writes_every_pair_and_every_row_matches_an_independent_compu
     // from the simulator's answers.
     assert_eq!(digest.hourly, HOURLY_ROWS, "{digest:?}");
     assert_eq!(digest.hourly as u64, report.rows.hourly);
-    // 89 whole days and today, for each pair.
-    assert_eq!(digest.daily, 44 * 90);
-    assert_eq!(digest.daily as u64, report.rows.daily);
+    // 89 whole days and today of hourly averages for each pair, and the 275 days of the
+    // year before them.
+    assert_eq!(digest.daily, 44 * 365);
+    assert_eq!(report.rows.daily, 44 * 90);
+    assert_eq!(report.rows.snapshot, 44 * 275);
 
     // Each pair asked for the full window ending at the fixed now.
     let full_start = ingest::window_start(Mode::Full, None, h.now).timestamp();
     assert_eq!(full_start, 1_756_598_400, "2025-08-31T00:00:00Z");
-    let ranges = range_requests(&h);
+    let ranges: Vec<_> = range_requests(&h)
+        .into_iter()
+        .filter(|r| {
+            query_param(&r.query, "from") != Some(ingest::backfill_start(365, h.now).timestamp())
+        })
+        .collect();
     assert_eq!(ranges.len(), 44);
     for r in &ranges {
         assert_eq!(
@@ -161,7 +169,7 @@ async fn a_full_run_writes_every_pair_and_every_row_matches_an_independent_compu
     let daily = stored(
         &client,
         "SELECT coin_id, currency_code, (date - DATE '1970-01-01')::bigint, price, sample_count::bigint
-           FROM price_daily ORDER BY 1, 2, 3",
+           FROM price_daily WHERE source = 'hourly' ORDER BY 1, 2, 3",
     )
     .await;
     let mut pairs = 0;
@@ -212,12 +220,12 @@ async fn a_second_identical_run_changes_nothing_and_incremental_runs_fetch_short
     assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
     let client = h.db.client().await;
     let first = table_digest(&client, None).await;
-    assert_eq!((first.hourly, first.daily), (HOURLY_ROWS, 44 * 90));
+    assert_eq!((first.hourly, first.daily), (HOURLY_ROWS, 44 * 365));
 
     let again = h.run(Mode::Full, false).await;
     assert_eq!(again.status, Status::Succeeded);
     assert_eq!(table_digest(&client, None).await, first);
-    // The coins list and one range per pair; no metadata call.
+    // The coins list and one range per pair; no metadata call, no second backfill.
     assert_eq!((again.api_calls, again.pairs.ok), (1 + 44, PAIRS));
     assert_eq!(
         (again.rows.hourly, again.rows.daily),
@@ -333,10 +341,10 @@ async fn rate_limits_and_server_errors_are_retried_until_the_run_succeeds() {
         started.elapsed() >= Duration::from_secs(2),
         "Retry-After: 1 was honoured twice"
     );
-    // list + metadata + 2 pairs, plus the four retried attempts.
-    assert_eq!(report.api_calls, 4 + 4);
+    // list + metadata + 2 pairs + their 2 backfills, plus the four retried attempts.
+    assert_eq!(report.api_calls, 6 + 4);
     let statuses: Vec<u16> = h.sim.requests().iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [429, 429, 200, 200, 500, 500, 200, 200]);
+    assert_eq!(statuses, [429, 429, 200, 200, 500, 500, 200, 200, 200, 200]);
     assert_eq!(
         (report.pairs.ok, report.rows.hourly),
         (2, 2 * BITCOIN_HOURLY as u64)
@@ -421,7 +429,8 @@ async fn clean_first_with_a_failing_upstream_keeps_the_old_rows() {
     assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
     let client = h.db.client().await;
     let before = table_digest(&client, Some(("bitcoin", "usd"))).await;
-    assert_eq!((before.hourly, before.daily), (BITCOIN_HOURLY, 90));
+    // 90 days of hours and 275 backfilled days before them.
+    assert_eq!((before.hourly, before.daily), (BITCOIN_HOURLY, 365));
 
     // Same database, an upstream that now fails for bitcoin.
     let failing = simulator::start(
@@ -592,30 +601,30 @@ async fn the_ingest_function_accepts_each_payload_in_events() {
         &[("TRACKED_COINS", "bitcoin"), ("TRACKED_CURRENCIES", "usd")],
     )
     .await;
-    // The scheduled run finds no data and fetches the full window; the full one with
-    // cleanFirst deletes that window and writes it again; the incremental one finds nothing
-    // changed.
+    // The scheduled run finds no data and fetches the full window and the year before it;
+    // the full one with cleanFirst deletes that window and writes it again (the year is
+    // there already); the incremental one finds nothing changed.
     for (file, mode, clean, trigger, rows) in [
         (
             "ingest-scheduled.json",
             Mode::Incremental,
             false,
             Trigger::Schedule,
-            (BITCOIN_HOURLY as u64, 90),
+            (BITCOIN_HOURLY as u64, 90, 275),
         ),
         (
             "ingest-full.json",
             Mode::Full,
             true,
             Trigger::Manual,
-            (BITCOIN_HOURLY as u64, 90),
+            (BITCOIN_HOURLY as u64, 90, 0),
         ),
         (
             "ingest-incremental.json",
             Mode::Incremental,
             false,
             Trigger::Manual,
-            (0, 0),
+            (0, 0, 0),
         ),
     ] {
         let payload: serde_json::Value = serde_json::from_str(&event(file)).unwrap();
@@ -634,10 +643,11 @@ async fn the_ingest_function_accepts_each_payload_in_events() {
         );
         assert_eq!(report.trigger, trigger);
         assert_eq!(report.pairs.ok, 1, "{file}");
-        assert_eq!((report.rows.hourly, report.rows.daily), rows, "{file}");
+        let written = (report.rows.hourly, report.rows.daily, report.rows.snapshot);
+        assert_eq!(written, rows, "{file}");
     }
     let digest = table_digest(&h.db.client().await, None).await;
-    assert_eq!((digest.hourly, digest.daily), (BITCOIN_HOURLY, 90));
+    assert_eq!((digest.hourly, digest.daily), (BITCOIN_HOURLY, 365));
 }
 
 #[tokio::test]

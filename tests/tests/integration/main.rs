@@ -8,6 +8,7 @@
 
 mod api;
 mod aws_paths;
+mod backfill;
 mod coingecko_client;
 mod cron;
 mod events;

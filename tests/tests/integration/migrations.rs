@@ -67,6 +67,7 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
             "currencies",
             "ingestion_runs",
             "market_summary",
+            "price_backfill",
             "price_daily",
             "price_hourly",
             "price_latest"
@@ -134,6 +135,10 @@ async fn constraints_reject_bad_prices_unknown_keys_and_duplicates() {
         ("INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count) VALUES ('bitcoin','usd','2025-11-01', 7, 1)", UNIQUE),
         ("INSERT INTO price_hourly (coin_id, currency_code, ts, price) VALUES ('bitcoin','usd','2025-11-01T12:00:00Z', NULL)", NOT_NULL),
         ("INSERT INTO coins (id, symbol, name) VALUES ('x', NULL, 'X')", NOT_NULL),
+        ("INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count, source) VALUES ('bitcoin','usd','2025-11-03', 1, 1, 'guess')", CHECK),
+        ("INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count, source) VALUES ('bitcoin','usd','2025-11-03', 1, 3, 'snapshot')", CHECK),
+        ("INSERT INTO price_backfill (coin_id, currency_code, days, fetched_at) VALUES ('bitcoin','usd', 0, now())", CHECK),
+        ("INSERT INTO price_backfill (coin_id, currency_code, days, fetched_at) VALUES ('nocoin','usd', 365, now())", FOREIGN_KEY),
     ];
     for (sql, code) in cases {
         assert_eq!(rejected(&client, sql).await, code, "{sql}");

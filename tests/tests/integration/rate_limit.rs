@@ -35,12 +35,15 @@ async fn at_the_configured_pace_no_call_meets_a_429() {
     let report = h.run(Mode::Full, false).await;
     let elapsed = started.elapsed();
     assert_eq!(report.status, Status::Succeeded, "{:?}", report.failures);
-    // /coins/list, 2 metadata calls, 4 range calls.
-    assert_eq!(report.api_calls, 7);
+    // /coins/list, 2 metadata calls, 4 hourly range calls and 4 backfills.
+    assert_eq!(report.api_calls, 11);
     assert_eq!((report.rate_limited, report.retries), (0, 0));
     assert!(h.sim.requests().iter().all(|r| r.status == 200));
-    // Seven calls paced 100 ms apart take at least six intervals.
-    assert!(elapsed >= PACE * 6, "{elapsed:?}: the calls were not paced");
+    // Eleven calls paced 100 ms apart take at least ten intervals.
+    assert!(
+        elapsed >= PACE * 10,
+        "{elapsed:?}: the calls were not paced"
+    );
 }
 
 #[tokio::test]
@@ -60,7 +63,8 @@ async fn retries_are_paced_by_the_same_budget() {
     let elapsed = started.elapsed();
     assert_eq!(report.status, Status::Succeeded, "{:?}", report.failures);
     assert_eq!(report.retries, 3);
-    assert_eq!(report.api_calls, 10);
+    // The eleven calls above and the three retries.
+    assert_eq!(report.api_calls, 14);
     assert_eq!(
         report.rate_limited, 0,
         "a retry was sent faster than the pace"
@@ -69,7 +73,7 @@ async fn retries_are_paced_by_the_same_budget() {
     assert_eq!(statuses.iter().filter(|s| **s == 500).count(), 3);
     assert!(!statuses.contains(&429), "{statuses:?}");
     assert!(
-        elapsed >= PACE * 9,
+        elapsed >= PACE * 13,
         "{elapsed:?}: the retries were not paced"
     );
 }
