@@ -9,10 +9,13 @@
 #                                                   arm64/provided.al2023/rust-cargolambda, every
 #                                                   SPEC route present, ingest/migrate/RDS settings,
 #                                                   origin verification, the API cache key, read-only
-#                                                   egress, the RDS log group, the connection budget)
+#                                                   egress, the RDS log group, the connection budget,
+#                                                   each function's egress path in every EgressMode,
+#                                                   the private database, the fixed monthly cost
+#                                                   against docs/deploy.md "Costs")
 #  4. scripts/check_template.py --samconfig samconfig.toml: it parses, names the stack, builds in
 #     parallel, lints, sets no profile and gives defaults for the environment, CoinGecko plan,
-#     alarm e-mail, RDS Proxy and WAF, each a parameter of the template
+#     alarm e-mail, RDS Proxy and WAF, each a parameter of the template and within its allowed values
 #  5. scripts/test_check_template.py: every rule of 3 and 4 run against a deliberately broken copy
 #     of its input, so each is seen to fire (one line per case)
 # and ends with "deploy checks: N passed, M failed" (N counts steps 1-4 and the cases of 5).

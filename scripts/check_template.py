@@ -15,7 +15,7 @@ With --samconfig only FILE (a samconfig.toml) is checked, against the parameters
 declares: it parses, names the stack crypto-dashboard, deploys with CAPABILITY_IAM and
 resolve_s3, builds in parallel, validates with lint, sets no profile anywhere, and its
 parameter_overrides set EnvironmentName, CoinGeckoApiPlan, AlarmEmail, EnableRdsProxy and
-EnableWaf, each a parameter of the template.
+EnableWaf, each a parameter of the template and within its AllowedValues.
 
 Needs Python 3.11+ (tomllib reads the crates' Cargo.toml and samconfig.toml); an older Python is
 an error, not a skipped check. scripts/test_check_template.py runs every rule below against a
@@ -49,7 +49,20 @@ Fails (exit 1, one "error:" line per finding) when:
   - an RDS instance exporting PostgreSQL logs has no explicit, valid DBInstanceIdentifier, no
     log group /aws/rds/instance/<id>/postgresql with retention, or does not depend on it;
   - a read function has no reserved concurrency, or the connection budget of docs/deploy.md
-    (its table included) does not hold at the template's defaults, with and without RDS Proxy.
+    (its table included) does not hold at the template's defaults, with and without RDS Proxy;
+  - the cost-relevant defaults change: EgressMode must default to ipv6 and allow nat-gateway,
+    DbMultiAz must default to true, and a NAT gateway or Elastic IP may exist only with
+    EgressMode=nat-gateway (and one must then);
+  - the network loses an invariant, at the defaults and with each EgressMode: the database is
+    dual-stack or one of its subnets maps public IPv4 addresses or routes to an internet gateway;
+    ingest or cron-trigger has no path to the internet (443 egress plus a 0.0.0.0/0 route to a
+    NAT gateway, or Ipv6AllowedForDualStack, IPv6 subnets and a ::/0 route to an egress-only
+    gateway); cron-trigger has only IPv6 but not the Lambda API's dual-stack name; another
+    function has Ipv6AllowedForDualStack; migrate's subnets lack the S3 gateway endpoint;
+  - the fixed monthly cost drifts: a resource type is neither priced nor known to be free when
+    idle, docs/deploy.md's "Costs" totals (at the defaults, and for each `Parameter=value` row)
+    differ from the cost recomputed from the template, or the total at the defaults is more
+    than half of the original stack's.
 """
 
 from __future__ import annotations
@@ -987,6 +1000,367 @@ def check_connection_budget(raw: dict, by_binary, root: Path) -> None:
                   f"found {rows or 'none'}")
 
 
+# --- network: egress paths and the database's isolation ----------------------------------------
+
+# The functions that call the internet: ingest (CoinGecko), cron-trigger (the Lambda API).
+INTERNET_BINARIES = {"ingest", "cron-trigger"}
+# The SDK variables that send cron-trigger's Lambda calls to the API's dual-stack name (its
+# default name, lambda.<region>.amazonaws.com, has IPv4 addresses only).
+LAMBDA_DUALSTACK_ENV = ("AWS_ENDPOINT_URL_LAMBDA", "AWS_USE_DUALSTACK_ENDPOINT")
+EGRESS_MODE_PARAMETER = "EgressMode"
+CHEAP_EGRESS_MODE = "ipv6"
+
+
+def with_conditions(node, raw: dict, params: dict):
+    """node with every Fn::If decided and AWS::NoValue dropped; other intrinsics kept."""
+    if isinstance(node, list):
+        return [v for v in (with_conditions(n, raw, params) for n in node) if v is not NO_VALUE]
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            name, yes, no = node["Fn::If"]
+            return with_conditions(yes if condition(name, raw, params) else no, raw, params)
+        if node == {"Ref": "AWS::NoValue"}:
+            return NO_VALUE
+        return {k: v for k, v in ((k, with_conditions(v, raw, params)) for k, v in node.items())
+                if v is not NO_VALUE}
+    return node
+
+
+NO_VALUE = object()
+
+
+def egress_variants(raw: dict) -> list[tuple[str, dict]]:
+    """(label, parameters) for the defaults and for each allowed EgressMode."""
+    base = defaults(raw)
+    variants = [("defaults", base)]
+    spec = raw.get("Parameters", {}).get(EGRESS_MODE_PARAMETER, {})
+    for mode in spec.get("AllowedValues", []):
+        variants.append((f"{EGRESS_MODE_PARAMETER}={mode}", dict(base, **{EGRESS_MODE_PARAMETER: mode})))
+    return variants
+
+
+def active_resources(raw: dict, params: dict, type_: str) -> dict:
+    out = {}
+    for name, res in of_type(raw, type_).items():
+        try:
+            if active(res, raw, params):
+                out[name] = res
+        except Unresolved:
+            out[name] = res
+    return out
+
+
+def route_tables_of(raw: dict, params: dict, subnet: str) -> set[str]:
+    return {ref_id(a["Properties"].get("RouteTableId"))
+            for a in active_resources(raw, params, "AWS::EC2::SubnetRouteTableAssociation").values()
+            if ref_id(a.get("Properties", {}).get("SubnetId")) == subnet}
+
+
+def routes_of(raw: dict, params: dict, table: str) -> list[tuple[str, dict]]:
+    return [(n, with_conditions(r.get("Properties", {}), raw, params))
+            for n, r in active_resources(raw, params, "AWS::EC2::Route").items()
+            if ref_id(r.get("Properties", {}).get("RouteTableId")) == table]
+
+
+def route_target_type(raw: dict, route: dict) -> str | None:
+    """The resource type a route sends to (internet gateway, egress-only, NAT, ...)."""
+    for key in ("GatewayId", "EgressOnlyInternetGatewayId", "NatGatewayId", "InstanceId",
+                "NetworkInterfaceId", "TransitGatewayId", "VpcPeeringConnectionId"):
+        target = ref_id(route.get(key))
+        if target:
+            return raw.get("Resources", {}).get(target, {}).get("Type", key)
+        if route.get(key):
+            return key
+    return None
+
+
+def subnet_has_ipv6(raw: dict, params: dict, subnet: str) -> bool:
+    props = raw.get("Resources", {}).get(subnet, {}).get("Properties", {})
+    if props.get("Ipv6CidrBlock") or props.get("Ipv6Native"):
+        return True
+    return any(ref_id(b.get("Properties", {}).get("SubnetId")) == subnet
+               for b in active_resources(raw, params, "AWS::EC2::SubnetCidrBlock").values())
+
+
+def https_egress(raw: dict, params: dict, groups: list[str], family: str) -> bool:
+    """Whether one of the groups allows TCP 443 to any address of the family (4 or 6)."""
+    key, anywhere = ("CidrIp", "0.0.0.0/0") if family == "4" else ("CidrIpv6", "::/0")
+    for group in groups:
+        for rule in group_rules(raw, group, "Egress"):
+            if rule.get("_condition"):
+                try:
+                    if not condition(rule["_condition"], raw, params):
+                        continue
+                except Unresolved:
+                    continue
+            low, high = rule.get("FromPort"), rule.get("ToPort")
+            protocol = str(rule.get("IpProtocol"))
+            if rule.get(key) != anywhere:
+                continue
+            if protocol == "-1" or (protocol in ("tcp", "6") and isinstance(low, int)
+                                    and isinstance(high, int) and low <= 443 <= high):
+                return True
+    return False
+
+
+def internet_paths(raw: dict, params: dict, props: dict) -> set[str]:
+    """The address families ("IPv4", "IPv6") a function can reach the internet with."""
+    vpc = with_conditions(props.get("VpcConfig", {}), raw, params)
+    subnets = [ref_id(s) for s in as_list(vpc.get("SubnetIds"))]
+    groups = [ref_id(g) for g in as_list(vpc.get("SecurityGroupIds"))]
+    if not subnets or None in subnets:
+        return set()
+    paths = set()
+    tables = [route_tables_of(raw, params, s) for s in subnets]
+    routes = [[r for t in ts for _, r in routes_of(raw, params, t)] for ts in tables]
+    if https_egress(raw, params, groups, "4") and all(
+            any(r.get("DestinationCidrBlock") == "0.0.0.0/0"
+                and route_target_type(raw, r) in ("AWS::EC2::NatGateway", "AWS::EC2::InternetGateway")
+                for r in rs) for rs in routes):
+        paths.add("IPv4")
+    ipv6_allowed = evaluate(vpc.get("Ipv6AllowedForDualStack", False), raw, params)
+    if ipv6_allowed is True and https_egress(raw, params, groups, "6") \
+            and all(subnet_has_ipv6(raw, params, s) for s in subnets) and all(
+            any(r.get("DestinationIpv6CidrBlock") == "::/0"
+                and route_target_type(raw, r) in ("AWS::EC2::EgressOnlyInternetGateway",
+                                                  "AWS::EC2::InternetGateway")
+                for r in rs) for rs in routes):
+        paths.add("IPv6")
+    return paths
+
+
+def check_egress_defaults(raw: dict) -> None:
+    """The cost-relevant defaults: the egress without hourly charge, a Multi-AZ database."""
+    params = raw.get("Parameters", {})
+    spec = params.get(EGRESS_MODE_PARAMETER)
+    if not isinstance(spec, dict) or spec.get("Default") != CHEAP_EGRESS_MODE \
+            or "nat-gateway" not in spec.get("AllowedValues", []):
+        shown = {k: v for k, v in spec.items() if k in ("Default", "AllowedValues")} if isinstance(spec, dict) else spec
+        error(f"parameter {EGRESS_MODE_PARAMETER} must default to {CHEAP_EGRESS_MODE} (no hourly charge) and "
+              f"allow nat-gateway (the IPv4 fallback), got {json.dumps(shown)}")
+    if str(params.get("DbMultiAz", {}).get("Default")) != "true":
+        error("parameter DbMultiAz must default to \"true\" (a standby in the second AZ, as the original); "
+              "\"false\" is for test stacks")
+    base = defaults(raw)
+    nat_params = dict(base, **{EGRESS_MODE_PARAMETER: "nat-gateway"})
+    for type_ in ("AWS::EC2::NatGateway", "AWS::EC2::EIP"):
+        for name, res in of_type(raw, type_).items():
+            try:
+                here = active(res, raw, base)
+            except Unresolved:
+                here = True
+            if here:
+                error(f"{name} ({type_}) exists at the parameters' defaults; it has an hourly charge, "
+                      f"so it must exist only with {EGRESS_MODE_PARAMETER}=nat-gateway (a Condition)")
+    if not active_resources(raw, nat_params, "AWS::EC2::NatGateway"):
+        error(f"no AWS::EC2::NatGateway exists with {EGRESS_MODE_PARAMETER}=nat-gateway; keep that egress "
+              f"available for when IPv6 fails")
+
+
+def check_network(raw: dict, translated: dict | None, by_binary) -> None:
+    if translated is None or EGRESS_MODE_PARAMETER not in raw.get("Parameters", {}):
+        return
+    functions = translated.get("Resources", {})
+    # The database: IPv4-only, and none of its subnets routes to an internet gateway.
+    for name, db in of_type(raw, "AWS::RDS::DBInstance").items():
+        p = db.get("Properties", {})
+        if p.get("NetworkType", "IPV4") != "IPV4":
+            error(f"{name}: NetworkType {p['NetworkType']!r}; the database must stay IPv4-only (its "
+                  f"subnets send IPv6 to the internet)")
+        group = raw.get("Resources", {}).get(ref_id(p.get("DBSubnetGroupName")), {})
+        subnets = [ref_id(s) for s in as_list(group.get("Properties", {}).get("SubnetIds"))]
+        for label, params in egress_variants(raw):
+            for subnet in subnets:
+                props = raw.get("Resources", {}).get(subnet, {}).get("Properties", {})
+                if props.get("MapPublicIpOnLaunch") is True:
+                    error(f"{subnet}: a database subnet that gives public IPv4 addresses")
+                for table in sorted(filter(None, route_tables_of(raw, params, subnet))):
+                    for route, r in routes_of(raw, params, table):
+                        if route_target_type(raw, r) == "AWS::EC2::InternetGateway":
+                            error(f"{route}: routes the database's subnet {subnet} to an internet gateway "
+                                  f"({label}); its subnets must stay private")
+    for label, params in egress_variants(raw):
+        for binary, (name, _) in sorted(by_binary.items()):
+            props = functions.get(name, {}).get("Properties", {})
+            try:
+                vpc = with_conditions(props.get("VpcConfig", {}), raw, params)
+                ipv6_allowed = evaluate(vpc.get("Ipv6AllowedForDualStack", False), raw, params)
+                paths = internet_paths(raw, params, props)
+            except Unresolved as exc:
+                error(f"{name}: its VpcConfig cannot be worked out from parameters ({exc})")
+                continue
+            if binary not in INTERNET_BINARIES:
+                if ipv6_allowed is True:
+                    error(f"{name}: Ipv6AllowedForDualStack with {label}; only "
+                          f"{sorted(INTERNET_BINARIES)} call the internet")
+                continue
+            if not paths:
+                error(f"{name}: no path to the internet with {label}: needs 443 egress in its security "
+                      f"group and, in every subnet, a 0.0.0.0/0 route to a NAT gateway, or an IPv6 range, "
+                      f"a ::/0 route to an egress-only internet gateway and Ipv6AllowedForDualStack")
+            elif binary == "cron-trigger" and paths == {"IPv6"}:
+                env = with_conditions(props.get("Environment", {}).get("Variables", {}), raw, params)
+                endpoint = env.get(LAMBDA_DUALSTACK_ENV[0])
+                text = json.dumps(endpoint)
+                if not (".api.aws" in text or str(env.get(LAMBDA_DUALSTACK_ENV[1])).lower() == "true"):
+                    error(f"{name}: reaches the internet over IPv6 only with {label}, but the Lambda API's "
+                          f"default name has IPv4 addresses only; set {LAMBDA_DUALSTACK_ENV[0]} to "
+                          f"https://lambda.<region>.api.aws")
+    # migrate answers CloudFormation's pre-signed S3 URL (an IPv4-only name) in every mode.
+    if "migrate" in by_binary:
+        name = by_binary["migrate"][0]
+        vpc = functions.get(name, {}).get("Properties", {}).get("VpcConfig", {})
+        for label, params in egress_variants(raw):
+            tables = {t for s in as_list(with_conditions(vpc, raw, params).get("SubnetIds"))
+                      for t in route_tables_of(raw, params, ref_id(s))}
+            served = {ref_id(t) for e in active_resources(raw, params, "AWS::EC2::VPCEndpoint").values()
+                      if e.get("Properties", {}).get("VpcEndpointType") == "Gateway"
+                      and ".s3" in json.dumps(e.get("Properties", {}).get("ServiceName"))
+                      for t in as_list(e.get("Properties", {}).get("RouteTableIds"))}
+            if not tables or not tables <= served:
+                error(f"{name}: with {label} the route tables of its subnets {sorted(filter(None, tables))} "
+                      f"have no S3 gateway endpoint; it answers CloudFormation's pre-signed S3 URL through it")
+
+
+# --- fixed monthly cost -------------------------------------------------------------------------
+
+# USD, us-east-1 on demand; docs/deploy.md "Costs" names the date and the source.
+HOURS_PER_MONTH = 730
+RDS_INSTANCE_HOUR = {"db.t4g.micro": 0.016, "db.t3.micro": 0.018}  # single-AZ; Multi-AZ doubles
+RDS_VCPUS = {"db.t4g.micro": 2, "db.t3.micro": 2}
+RDS_STORAGE_GB_MONTH = 0.115  # gp3, single-AZ; Multi-AZ doubles
+INTERFACE_ENDPOINT_AZ_HOUR = 0.01
+NAT_GATEWAY_HOUR = 0.045
+PUBLIC_IPV4_HOUR = 0.005
+SECRET_MONTH = 0.40
+ALARM_METRIC_MONTH = 0.10
+RDS_PROXY_VCPU_HOUR = 0.015
+WAF_WEB_ACL_MONTH = 5.00
+WAF_RULE_MONTH = 1.00
+# Types with no charge while idle (or only per request, per GB, per invocation): the cost model
+# leaves them out. A type in neither list fails the check until someone classifies it.
+PRICED_TYPES = {"AWS::RDS::DBInstance", "AWS::EC2::VPCEndpoint", "AWS::EC2::NatGateway", "AWS::EC2::EIP",
+                "AWS::SecretsManager::Secret", "AWS::CloudWatch::Alarm", "AWS::RDS::DBProxy",
+                "AWS::WAFv2::WebACL"}
+UNPRICED_TYPES = {
+    "AWS::CloudFormation::CustomResource", "AWS::CloudFront::CachePolicy", "AWS::CloudFront::Distribution",
+    "AWS::CloudFront::Function", "AWS::CloudFront::OriginAccessControl",
+    "AWS::CloudFront::OriginRequestPolicy", "AWS::EC2::EgressOnlyInternetGateway",
+    "AWS::EC2::InternetGateway", "AWS::EC2::Route", "AWS::EC2::RouteTable", "AWS::EC2::SecurityGroup",
+    "AWS::EC2::SecurityGroupEgress", "AWS::EC2::SecurityGroupIngress", "AWS::EC2::Subnet",
+    "AWS::EC2::SubnetCidrBlock", "AWS::EC2::SubnetRouteTableAssociation", "AWS::EC2::VPC",
+    "AWS::EC2::VPCCidrBlock", "AWS::EC2::VPCGatewayAttachment", "AWS::IAM::Role", "AWS::Logs::LogGroup",
+    "AWS::Logs::MetricFilter", "AWS::RDS::DBParameterGroup", "AWS::RDS::DBProxyTargetGroup",
+    "AWS::RDS::DBSubnetGroup", "AWS::S3::Bucket", "AWS::S3::BucketPolicy", "AWS::SNS::Subscription",
+    "AWS::SNS::Topic", "AWS::SQS::Queue", "AWS::SecretsManager::RotationSchedule",
+    "AWS::SecretsManager::SecretTargetAttachment", "AWS::Serverless::Function",
+    "AWS::Serverless::HttpApi", "AWS::Serverless::LayerVersion",
+}
+
+
+def fixed_monthly_cost(raw: dict, params: dict) -> float | None:
+    """The template's charges that do not depend on traffic, under params, in USD a month."""
+    total = 0.0
+    for name, res in raw.get("Resources", {}).items():
+        type_ = res.get("Type")
+        if type_ not in PRICED_TYPES:
+            continue
+        try:
+            if not active(res, raw, params):
+                continue
+            p = with_conditions(res.get("Properties", {}), raw, params)
+            if type_ == "AWS::RDS::DBInstance":
+                db_class = evaluate(p.get("DBInstanceClass"), raw, params)
+                if db_class not in RDS_INSTANCE_HOUR:
+                    error(f"{name}: instance class {db_class!r} has no price in check_template.py's cost model")
+                    return None
+                copies = 2 if evaluate(p.get("MultiAZ", False), raw, params) in (True, "true") else 1
+                storage = int(evaluate(p.get("AllocatedStorage"), raw, params))
+                total += copies * (RDS_INSTANCE_HOUR[db_class] * HOURS_PER_MONTH + storage * RDS_STORAGE_GB_MONTH)
+            elif type_ == "AWS::EC2::VPCEndpoint" and p.get("VpcEndpointType") == "Interface":
+                total += len(as_list(p.get("SubnetIds"))) * INTERFACE_ENDPOINT_AZ_HOUR * HOURS_PER_MONTH
+            elif type_ == "AWS::EC2::NatGateway":
+                total += NAT_GATEWAY_HOUR * HOURS_PER_MONTH
+            elif type_ == "AWS::EC2::EIP":
+                total += PUBLIC_IPV4_HOUR * HOURS_PER_MONTH
+            elif type_ == "AWS::SecretsManager::Secret":
+                total += SECRET_MONTH
+            elif type_ == "AWS::CloudWatch::Alarm":
+                metrics = [m for m in as_list(p.get("Metrics")) if "MetricStat" in m] if "Metrics" in p else [p]
+                total += len(metrics) * ALARM_METRIC_MONTH
+            elif type_ == "AWS::RDS::DBProxy":
+                db_class = defaults(raw).get("DbInstanceClass") if "DbInstanceClass" not in params \
+                    else params["DbInstanceClass"]
+                total += RDS_VCPUS.get(db_class, 2) * RDS_PROXY_VCPU_HOUR * HOURS_PER_MONTH
+            elif type_ == "AWS::WAFv2::WebACL":
+                total += WAF_WEB_ACL_MONTH + len(as_list(p.get("Rules"))) * WAF_RULE_MONTH
+        except (Unresolved, TypeError, ValueError) as exc:
+            error(f"{name}: its monthly cost cannot be worked out from parameters ({exc})")
+            return None
+    return round(total, 2)
+
+
+def cost_tables(root: Path) -> tuple[dict[str, list[str]], list[list[str]]]:
+    """docs/deploy.md "Costs": the fixed-cost table's rows by first cell, and the options rows
+    (first cell a list of `Parameter=value`)."""
+    path = root / "docs" / "deploy.md"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    section = re.search(r"^## Costs\b.*?\n(.*?)(?=^## )", text, re.M | re.S)
+    fixed, options = {}, []
+    for line in (section.group(1) if section else "").splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        label = re.sub(r"[*`]", "", cells[0]).strip().lower()
+        if re.fullmatch(r"(`\w+=[\w.-]+`[ ,+]*)+", cells[0]):
+            options.append(cells)
+        else:
+            fixed[label] = cells
+    return fixed, options
+
+
+def money(cell: str) -> float | None:
+    m = re.search(r"[-−+]?\d[\d,]*\.\d\d", cell.replace("**", ""))
+    return float(m.group(0).replace(",", "").replace("−", "-")) if m else None
+
+
+def check_costs(raw: dict, root: Path) -> float | None:
+    """Checks the cost tables; returns the fixed monthly cost at the defaults."""
+    for name, res in raw.get("Resources", {}).items():
+        if res.get("Type") not in PRICED_TYPES | UNPRICED_TYPES:
+            error(f"{name}: resource type {res.get('Type')} is not in check_template.py's cost model "
+                  f"(PRICED_TYPES or UNPRICED_TYPES); classify it and update docs/deploy.md \"Costs\"")
+    base = defaults(raw)
+    ours = fixed_monthly_cost(raw, base)
+    if ours is None:
+        return None
+    fixed, options = cost_tables(root)
+    total = fixed.get("total")
+    if not total or len(total) < 4 or money(total[2]) is None or money(total[3]) is None:
+        error("docs/deploy.md has no \"Costs\" table with a total row (original, this stack at the defaults)")
+        return ours
+    original, documented = money(total[2]), money(total[3])
+    if abs(documented - ours) > 0.005:
+        error(f"docs/deploy.md cost table: the total at the defaults says {documented:.2f}; the template's "
+              f"fixed charges at its defaults come to {ours:.2f}")
+    if ours > original / 2:
+        error(f"the fixed monthly cost at the defaults, {ours:.2f} USD, is more than half of the original "
+              f"stack's {original:.2f} USD")
+    declared = raw.get("Parameters", {})
+    for cells in options:
+        pairs = dict(re.findall(r"`(\w+)=([\w.-]+)`", cells[0]))
+        unknown = sorted(set(pairs) - set(declared))
+        if unknown:
+            error(f"docs/deploy.md cost options: {cells[0]} sets {unknown}, which the template does not declare")
+            continue
+        value = fixed_monthly_cost(raw, dict(base, **pairs))
+        shown = money(cells[3]) if len(cells) > 3 else None
+        if value is not None and (shown is None or abs(shown - value) > 0.005):
+            error(f"docs/deploy.md cost options: the total with {cells[0]} should say {value:.2f}, "
+                  f"found {cells[3] if len(cells) > 3 else 'nothing'!r}")
+    return ours
+
+
 # --- samconfig.toml ------------------------------------------------------------------------------
 
 SAMCONFIG_STACK_NAME = "crypto-dashboard"
@@ -1034,10 +1408,14 @@ def check_samconfig(path: Path, raw: dict) -> None:
     for key in SAMCONFIG_OVERRIDES:
         if key not in overrides:
             error(f"default.deploy.parameters.parameter_overrides must set {key}")
-    declared = set(raw.get("Parameters", {}))
+    declared = raw.get("Parameters", {})
     for key in sorted(overrides):
         if key not in declared:
             error(f"parameter_overrides sets {key}, which the template does not declare")
+            continue
+        allowed = [str(v) for v in declared[key].get("AllowedValues", [])]
+        if allowed and overrides[key].strip('"') not in allowed:
+            error(f"parameter_overrides sets {key}={overrides[key]}, not one of the template's {allowed}")
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -1073,6 +1451,7 @@ def main() -> int:
         print(f"check_template: {args.samconfig} OK (stack {SAMCONFIG_STACK_NAME}, parallel build, lint, "
               f"no profile, {len(SAMCONFIG_OVERRIDES)} parameter defaults declared by {path})")
         return 0
+    cost = None
     if raw:
         by_binary = check_functions(raw)
         check_routes(by_binary)
@@ -1094,6 +1473,9 @@ def main() -> int:
         check_read_security_group(raw, translated, by_binary)
         check_rds_log_group(raw)
         check_connection_budget(raw, by_binary, root)
+        check_egress_defaults(raw)
+        check_network(raw, translated, by_binary)
+        cost = check_costs(raw, root)
     if errors:
         for e in errors:
             print(f"error: {e}", file=sys.stderr)
@@ -1101,7 +1483,8 @@ def main() -> int:
         return 1
     print(f"check_template: {path} OK ({len(EXPECTED_FUNCTIONS)} functions, "
           f"{sum(1 for r in EXPECTED_FUNCTIONS.values() if r)} routes, IAM without wildcards, "
-          f"origin verification, read-only egress, connection budget)")
+          f"origin verification, read-only egress, connection budget, egress paths, "
+          f"fixed cost {cost:.2f} USD a month at the defaults)")
     return 0
 
 

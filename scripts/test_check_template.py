@@ -606,6 +606,62 @@ template_case("RDS Proxy without MaxConnectionsPercent", r"DatabaseProxyTargetGr
 template_case("RDS Proxy pool of 100%", r"DatabaseProxyTargetGroup: with RDS Proxy, 80 proxy connections \(100% of 80\)",
               lambda t: props(t, "DatabaseProxyTargetGroup")["ConnectionPoolConfigurationInfo"].update(MaxConnectionsPercent=100))
 
+# -- network: cost-relevant defaults
+
+
+def nat_gateway_never(t):
+    res(t, "NatGateway")["Condition"] = "UseRdsProxy"  # false at the defaults and with nat-gateway
+
+
+template_case("EgressMode defaults to nat-gateway", r"parameter EgressMode must default to ipv6",
+              lambda t: t["Parameters"]["EgressMode"].update(Default="nat-gateway"))
+template_case("DbMultiAz defaults to false", r"parameter DbMultiAz must default to \"true\"",
+              lambda t: t["Parameters"]["DbMultiAz"].update(Default="false"))
+template_case("NAT gateway at the defaults", r"NatGateway \(AWS::EC2::NatGateway\) exists at the parameters' defaults",
+              lambda t: delete(res(t, "NatGateway"), "Condition"))
+template_case("no NAT gateway with EgressMode=nat-gateway", r"no AWS::EC2::NatGateway exists with EgressMode=nat-gateway",
+              nat_gateway_never)
+
+# -- network: the database's isolation and each function's egress
+
+
+def private_route_to_igw(t):
+    route = props(t, "PrivateDefaultRoute")
+    delete(route, "NatGatewayId")
+    route["GatewayId"] = ref("InternetGateway")
+
+
+template_case("database dual-stack", r"Database: NetworkType 'DUAL'; the database must stay IPv4-only",
+              lambda t: props(t, "Database").update(NetworkType="DUAL"))
+template_case("database subnet with public IPv4 addresses", r"PrivateSubnetA: a database subnet that gives public IPv4 addresses",
+              lambda t: props(t, "PrivateSubnetA").update(MapPublicIpOnLaunch=True))
+template_case("database subnet routed to the internet gateway",
+              r"PrivateDefaultRoute: routes the database's subnet PrivateSubnetA to an internet gateway \(EgressMode=nat-gateway\)",
+              private_route_to_igw)
+template_case("function VpcConfig not computable", r"IngestFunction: its VpcConfig cannot be worked out from parameters",
+              lambda t: props(t, "IngestFunction")["VpcConfig"].update(Ipv6AllowedForDualStack={"Fn::Select": [0, [True]]}))
+template_case("read function with IPv6", r"HealthFunction: Ipv6AllowedForDualStack with defaults; only \['cron-trigger', 'ingest'\]",
+              lambda t: props(t, "HealthFunction")["VpcConfig"].update(Ipv6AllowedForDualStack=True))
+template_case("ingest without a path to the internet (no ::/0 route)",
+              r"IngestFunction: no path to the internet with defaults",
+              lambda t: delete(t["Resources"], "PrivateIpv6DefaultRoute"))
+template_case("cron-trigger on the IPv4-only Lambda API name over IPv6",
+              r"CronTriggerFunction: reaches the internet over IPv6 only with defaults.*AWS_ENDPOINT_URL_LAMBDA",
+              lambda t: delete(variables(t, "CronTriggerFunction"), "AWS_ENDPOINT_URL_LAMBDA"))
+template_case("migrate's subnets without the S3 gateway endpoint",
+              r"MigrateFunction: with defaults the route tables of its subnets \['PrivateRouteTable'\] have no S3 gateway endpoint",
+              lambda t: props(t, "S3GatewayEndpoint").update(RouteTableIds=[]))
+
+# -- fixed monthly cost
+template_case("database class without a price", r"Database: instance class 'db\.m5\.large' has no price",
+              lambda t: props(t, "Database").update(DBInstanceClass="db.m5.large"))
+template_case("database storage not computable", r"Database: its monthly cost cannot be worked out from parameters",
+              lambda t: props(t, "Database").update(AllocatedStorage={"Fn::Select": [0, [20]]}))
+template_case("resource type outside the cost model", r"Bastion: resource type AWS::EC2::Instance is not in check_template\.py's cost model",
+              lambda t: t["Resources"].update(Bastion={"Type": "AWS::EC2::Instance", "Properties": {"ImageId": "ami-12345678"}}))
+template_case("fixed cost over half the original", r"the fixed monthly cost at the defaults, 47\.06 USD, is more than half",
+              lambda t: t["Parameters"]["SecretsManagerEndpointAzs"].update(Default="2"))
+
 # -- the files the template is compared with (--root)
 
 
@@ -652,6 +708,19 @@ root_case("openapi.yaml operation without a route", r"openapi\.yaml operation GE
 root_case("docs/deploy.md without the budget table", r'docs/deploy\.md has no "Database connection budget" table',
           lambda root: edit_file(root / "docs/deploy.md",
                                  lambda s: sub_once(s, r"^(#+) Database connection budget$", r"\1 Connection planning")))
+root_case("docs/deploy.md without the cost table", r'docs/deploy\.md has no "Costs" table with a total row',
+          lambda root: edit_file(root / "docs/deploy.md", lambda s: sub_once(s, r"^## Costs$", "## Spending")))
+root_case("docs/deploy.md cost total drifted", r"docs/deploy\.md cost table: the total at the defaults says 39\.77",
+          lambda root: edit_file(root / "docs/deploy.md",
+                                 lambda s: sub_once(s, r"^(\| \*\*total\*\* \|.*\| )\*\*39\.76\*\*", r"\1**39.77**")))
+root_case("docs/deploy.md cost option with an undeclared parameter",
+          r"docs/deploy\.md cost options: `EndpointAzs=2` sets \['EndpointAzs'\], which the template does not declare",
+          lambda root: edit_file(root / "docs/deploy.md",
+                                 lambda s: sub_once(s, r"^\| `SecretsManagerEndpointAzs=2` \|", "| `EndpointAzs=2` |")))
+root_case("docs/deploy.md cost option total drifted",
+          r"docs/deploy\.md cost options: the total with `SecretsManagerEndpointAzs=2` should say 47\.06",
+          lambda root: edit_file(root / "docs/deploy.md",
+                                 lambda s: sub_once(s, r"^(\| `SecretsManagerEndpointAzs=2` \|.*\| \+7\.30 \| )47\.06", r"\g<1>47.07")))
 root_case("docs/deploy.md budget table drifted", r"docs/deploy\.md budget table: the row starting 'headroom' should say \d+, found \[\d+\]",
           lambda root: edit_file(root / "docs/deploy.md", bump_headroom))
 
@@ -672,6 +741,9 @@ samconfig_case("a named AWS profile", r"default\.deploy\.parameters sets a profi
                lambda s: replace_once(s, "resolve_s3 = true", 'resolve_s3 = true\nprofile = "work"'))
 samconfig_case("parameter_overrides without EnvironmentName", r"parameter_overrides must set EnvironmentName",
                lambda s: replace_once(s, "EnvironmentName=prod ", ""))
+samconfig_case("parameter_overrides outside a parameter's allowed values",
+               r"parameter_overrides sets CoinGeckoApiPlan=free, not one of the template's \['public', 'demo', 'pro'\]",
+               lambda s: replace_once(s, "CoinGeckoApiPlan=public", "CoinGeckoApiPlan=free"))
 samconfig_case("parameter_overrides with an undeclared parameter", r"parameter_overrides sets DbSize, which the template does not declare",
                lambda s: replace_once(s, "EnableWaf=false", "EnableWaf=false DbSize=20"))
 
