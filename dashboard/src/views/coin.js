@@ -108,7 +108,8 @@ export function createCoinView(root, app, id) {
   const chartCard = h('section', { class: 'card chart-card', 'aria-labelledby': 'chart-title' },
     h('div', { class: 'chart-head' }, chartTitle, h('div', { class: 'chart-controls' }, intervalGroup.element, rangeGroup.element)),
     stats, chartArea,
-    h('p', { class: 'footnote' }, 'Times in UTC; a daily price is the average of that day’s hourly prices. ' +
+    h('p', { class: 'footnote' }, 'Times in UTC; a daily price is the average of that day’s hourly prices, or, before the ' +
+      'hourly history, CoinGecko’s price at 00:00 UTC. ' +
       'To read prices, hover over the chart, or focus it and use the arrow keys.'));
   const latestList = h('dl', { class: 'latest-list' });
 
