@@ -78,6 +78,21 @@ impl TestDb {
         db
     }
 
+    /// A migrated database holding the coin `bitcoin` and the currency `usd` (no prices), and
+    /// a connection to it.
+    pub async fn with_bitcoin_usd() -> (TestDb, tokio_postgres::Client) {
+        let db = TestDb::migrated().await;
+        let client = db.client().await;
+        client
+            .batch_execute(
+                "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar');
+                 INSERT INTO coins (id, symbol, name) VALUES ('bitcoin', 'btc', 'Bitcoin');",
+            )
+            .await
+            .expect("bitcoin and usd insert");
+        (db, client)
+    }
+
     /// Configuration pointing at this database, plus `extra` variables.
     pub fn config(&self, extra: &[(&str, &str)]) -> Config {
         let mut vars = vec![("DATABASE_URL", self.url.as_str())];

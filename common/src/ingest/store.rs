@@ -171,13 +171,17 @@ pub async fn upsert_latest(
             ],
         )
         .await?;
-    Ok(rows
-        .iter()
+    Ok(pairs_of(&rows))
+}
+
+/// Rows whose first two columns are a coin id and a currency code, as pairs.
+fn pairs_of(rows: &[tokio_postgres::Row]) -> Vec<Pair> {
+    rows.iter()
         .map(|r| Pair {
             coin: r.get(0),
             currency: r.get(1),
         })
-        .collect())
+        .collect()
 }
 
 /// Upserts the tracked currencies with their names.
@@ -409,13 +413,7 @@ pub async fn pairs_to_backfill(
             &[&coins, &currencies, &days],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Pair {
-            coin: r.get(0),
-            currency: r.get(1),
-        })
-        .collect())
+    Ok(pairs_of(&rows))
 }
 
 /// Stores a pair's backfill in one transaction: its snapshots as `snapshot` daily rows for

@@ -185,19 +185,6 @@ async fn a_failing_backfill_keeps_the_hours_ends_partial_and_is_tried_again() {
     assert_eq!(again.calls.backfill, 4, "the first attempt and 3 retries");
 }
 
-async fn one_pair() -> (TestDb, tokio_postgres::Client) {
-    let db = TestDb::migrated().await;
-    let client = db.client().await;
-    client
-        .batch_execute(
-            "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar');
-             INSERT INTO coins (id, symbol, name) VALUES ('bitcoin', 'btc', 'Bitcoin');",
-        )
-        .await
-        .unwrap();
-    (db, client)
-}
-
 fn day(s: &str) -> chrono::NaiveDate {
     s.parse().unwrap()
 }
@@ -217,7 +204,7 @@ async fn daily_rows(client: &tokio_postgres::Client) -> Vec<(String, f64, i32, S
 
 #[tokio::test]
 async fn hourly_averages_replace_snapshots_and_a_snapshot_never_replaces_an_average() {
-    let (db, client) = one_pair().await;
+    let (db, client) = TestDb::with_bitcoin_usd().await;
     let database = db.database().await;
     let mut pooled = database.client().await.unwrap();
     let pair = Pair {

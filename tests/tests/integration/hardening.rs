@@ -375,15 +375,7 @@ async fn clean_first_replaces_the_window_and_keeps_older_history() {
 
 #[tokio::test]
 async fn prices_near_the_largest_float_average_into_a_finite_daily_row() {
-    let db = TestDb::migrated().await;
-    let client = db.client().await;
-    client
-        .batch_execute(
-            "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar');
-             INSERT INTO coins (id, symbol, name) VALUES ('bitcoin', 'btc', 'Bitcoin');",
-        )
-        .await
-        .unwrap();
+    let (db, client) = TestDb::with_bitcoin_usd().await;
     let big = f64::MAX / 1.5;
     let day = Utc::now()
         .duration_trunc(chrono::Duration::days(1))
