@@ -1,6 +1,6 @@
 //! The year of history: the backfill's daily snapshots, computed again here from the
 //! simulator's own answers; hourly averages winning over snapshots; the backfill made once;
-//! its failure leaving the hours alone; the optional hourly retention.
+//! its failure leaving the hours alone; the optional hourly retention; a deeper history on Pro.
 
 use std::collections::BTreeMap;
 
@@ -335,4 +335,35 @@ async fn hourly_retention_prunes_old_hours_and_keeps_their_days() {
         .unwrap()
         .get(0);
     assert_eq!(kept, 1);
+}
+
+#[tokio::test]
+async fn with_a_pro_key_the_history_goes_deeper_than_a_year() {
+    let sim = SimulatorConfig {
+        plan: simulator::SimPlan::Pro("pro-key-for-tests".into()),
+        coins: vec!["bitcoin".into()],
+        ..SimulatorConfig::default()
+    };
+    let env = [
+        ("TRACKED_COINS", "bitcoin"),
+        ("TRACKED_CURRENCIES", "usd"),
+        ("COINGECKO_API_PLAN", "pro"),
+        ("COINGECKO_API_KEY", "pro-key-for-tests"),
+        ("HISTORY_DAYS", "730"),
+    ];
+    let h = Harness::start_fixed(sim, &env).await;
+    let report = h.run(Mode::Full, false).await;
+    assert_eq!(report.status, Status::Succeeded, "{:?}", report.failures);
+    assert_eq!((report.calls.range, report.calls.backfill), (1, 1));
+    let backfill = h
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| query_param(&r.query, "from") == Some(FIXED_NOW_SECS - 730 * DAY_SECS + 3600))
+        .expect("a backfill over 730 days");
+    assert_eq!(backfill.status, 200);
+    // 730 midnights from 2023-11-29 to 2025-11-28: the last 90 days hourly, 640 snapshots.
+    assert_eq!(report.rows.snapshot, 640);
+    let digest = table_digest(&h.db.client().await, None).await;
+    assert_eq!(digest.daily, 730);
 }
