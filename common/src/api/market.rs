@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::currencies::currency_param;
 use super::error::ApiError;
@@ -35,8 +36,9 @@ struct MarketRow {
     market_cap: Option<f64>,
     /// From the live quote; null without one.
     volume24h: Option<f64>,
-    /// Hourly prices of the 7 days up to the latest hour, oldest first.
-    sparkline7d: Vec<f64>,
+    /// Hourly prices of the 7 days up to the latest hour, oldest first, in single precision:
+    /// the JSON the ingester prepared, sent as it is.
+    sparkline7d: Box<RawValue>,
 }
 
 /// Every tracked coin with price, 24 h and 7 d change and sparkline in `currency`.
@@ -50,16 +52,16 @@ pub(super) async fn market(state: &AppState, raw_query: Option<&str>) -> Result<
         _ => None,
     };
     let now = Utc::now();
-    let market: Vec<MarketRow> = rows
+    let market = rows
         .into_iter()
-        .map(|r| {
+        .map(|r| -> Result<MarketRow, ApiError> {
             let hour_price = r.latest.map(|(price, _)| price);
             let latest = latest_price(r.latest, r.quote);
             let change24h = match latest.and_then(|l| l.change_24h) {
                 Some(quoted) => Some(round4(quoted)),
                 None => change(hour_price, r.price_24h_before),
             };
-            MarketRow {
+            Ok(MarketRow {
                 id: r.coin.id,
                 symbol: r.coin.symbol,
                 name: r.coin.name,
@@ -71,10 +73,11 @@ pub(super) async fn market(state: &AppState, raw_query: Option<&str>) -> Result<
                 change7d: change(hour_price, r.price_7d_before),
                 market_cap: r.market_cap,
                 volume24h: r.volume_24h,
-                sparkline7d: r.sparkline,
-            }
+                sparkline7d: RawValue::from_string(r.sparkline)
+                    .map_err(|e| ApiError::Internal(Box::new(e)))?,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     Reply::ok(StatusCode::OK, &market, CachePolicy::Public)
 }
 

@@ -204,7 +204,8 @@ pub(super) struct MarketRow {
     pub volume_24h: Option<f64>,
     pub price_24h_before: Option<f64>,
     pub price_7d_before: Option<f64>,
-    pub sparkline: Vec<f64>,
+    /// The JSON array prepared when the hours were written (single precision, oldest first).
+    pub sparkline: String,
 }
 
 /// One indexed read per coin: the summary the ingester keeps in step with the hours it
@@ -212,7 +213,7 @@ pub(super) struct MarketRow {
 /// primary key.
 const MARKET_SQL: &str = "
 SELECT c.id, c.symbol, c.name, m.image_url, s.price, s.ts, s.price_24h_before, s.price_7d_before,
-       coalesce(s.sparkline, '{}'),
+       coalesce(s.sparkline::text, '[]'),
        q.price, coalesce(q.last_updated_at, q.fetched_at), q.change_24h, q.market_cap, q.volume_24h
   FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)
   JOIN coins c ON c.id = t.id

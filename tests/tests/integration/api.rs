@@ -384,6 +384,73 @@ async fn every_prices_rule_violation_is_a_400_that_says_what_is_allowed() {
     );
 }
 
+/// A JSON array of numbers as f64s (integers and decimals alike).
+fn numbers(array: &serde_json::Value) -> Vec<f64> {
+    array
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|n| n.as_f64().expect("a number"))
+        .collect()
+}
+
+#[tokio::test]
+async fn market_sparklines_are_five_significant_digits_prepared_when_hours_are_written() {
+    let hour = current_hour();
+    let db = TestDb::migrated().await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar');
+             INSERT INTO coins (id, symbol, name) VALUES ('bitcoin', 'btc', 'Bitcoin');",
+        )
+        .await
+        .unwrap();
+    // Prices across the range CoinGecko sends, and two beyond single precision's.
+    let prices = [
+        123_456.789,
+        0.000_123_456_789,
+        0.996_237_075_753,
+        4_385.081_234,
+        99_999.5,
+        1e-50,
+        f64::MAX / 2.0,
+    ];
+    let drawn = [
+        123_460.0,
+        0.000_123_46,
+        0.996_24,
+        4_385.1,
+        100_000.0,
+        1.5e-45,
+        3.4e38,
+    ];
+    for (i, price) in prices.iter().enumerate() {
+        let ts = hour - chrono::Duration::hours((prices.len() - 1 - i) as i64);
+        client
+            .execute(
+                "INSERT INTO price_hourly (coin_id, currency_code, ts, price) VALUES ('bitcoin', 'usd', $1, $2)",
+                &[&ts, price],
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .execute("SELECT refresh_market_summaries()", &[])
+        .await
+        .unwrap();
+    let api = api(&db, &[]).await;
+    let rows = expect_data(&api.handle(get("/api/market?currency=usd")).await, 200);
+    let sparkline = numbers(&rows[0]["sparkline7d"]);
+    assert_eq!(sparkline.len(), drawn.len());
+    for (got, want) in sparkline.iter().zip(drawn) {
+        // Single precision, sent in its shortest form: the same f32 as the rounded value.
+        assert_eq!(*got as f32, want as f32, "{sparkline:?}");
+    }
+    // The price itself keeps every digit.
+    assert_eq!(rows[0]["price"], f64::MAX / 2.0);
+}
+
 #[tokio::test]
 async fn market_event_computes_changes_and_sparklines_in_one_request() {
     let hour = current_hour();
@@ -401,7 +468,7 @@ async fn market_event_computes_changes_and_sparklines_in_one_request() {
     assert_eq!(btc["change7d"], 135.4839);
     // The 167 hours after the one 7 days back, and the latest: 125 to 292.
     let spark: Vec<f64> = (125..=292).map(f64::from).collect();
-    assert_eq!(btc["sparkline7d"], json!(spark));
+    assert_eq!(numbers(&btc["sparkline7d"]), spark);
     assert_eq!(btc["updatedAt"], rfc3339(hour));
     assert_eq!(btc["stale"], false);
     // No live quote stored: no market cap or volume.
@@ -417,7 +484,7 @@ async fn market_event_computes_changes_and_sparklines_in_one_request() {
     // (1047 - 1023) / 1023 = 2.34604...%.
     assert_eq!(eth["change24h"], 2.346);
     let spark: Vec<f64> = (1000..=1047).map(f64::from).collect();
-    assert_eq!(eth["sparkline7d"], json!(spark));
+    assert_eq!(numbers(&eth["sparkline7d"]), spark);
 
     let usd = expect_data(&api.handle(get("/api/market")).await, 200);
     for (row, id) in usd.as_array().unwrap().iter().zip(["bitcoin", "ethereum"]) {
