@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # `make bench`: measures what a Lambda user pays for and what the issues promise, on this
 # machine, and writes docs/benchmarks.md afresh. Bounded: every step has a timeout; all load
-# goes to 127.0.0.1. Takes a while (release builds with fat LTO, a 90 s paced fetch phase).
+# goes to 127.0.0.1. Takes a while (release builds with fat LTO, a first full run and a second
+# run paced at 30/min: about 5 minutes of the total).
 #
-#   BENCH_RUNS=5 BENCH_COLD_RUNS=20 BENCH_SKIP_ZIP=1 make bench
+#   BENCH_RUNS=5 BENCH_COLD_RUNS=20 BENCH_LIVE_RUNS=20 BENCH_SKIP_ZIP=1 make bench
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 out="$LOCAL_DIR/bench"
+# Every figure of the report comes from this run: nothing left over from an earlier one.
+rm -rf "$out"
 mkdir -p "$out"
 cluster=pg-bench
 cleanup() {
@@ -38,8 +41,8 @@ admin_url=$DATABASE_URL
 say "write path: ours vs per-row INSERT vs COPY (${BENCH_RUNS:-5} runs)"
 timeout 1800 "$bin/bench" write-path --runs "${BENCH_RUNS:-5}" >"$out/write_path.json"
 
-say "fetch phase: 44 range calls at 30/min against a simulator enforcing 30/min (~90 s)"
-timeout 300 "$bin/bench" fetch-phase --per-min 30 >"$out/fetch.json"
+say "first full run (100 calls) then a second run, at 30/min against a simulator enforcing 30/min (~5 min)"
+timeout 900 "$bin/bench" first-run --per-min 30 --second-per-min 30 >"$out/first_run.json"
 
 say "a database filled by a full (simulated) ingestion"
 DATABASE_URL=$(fresh_database bench_api)
@@ -47,10 +50,13 @@ export DATABASE_URL
 simulated_ingestion "$bin/crypto-dashboard"
 cp "$LOCAL_DIR/simulated-ingest.json" "$out/ingest_report.json"
 
+say "live refresh end to end: ${BENCH_LIVE_RUNS:-20} runs of ingest mode latest"
+timeout 600 "$bin/bench" live-refresh --runs "${BENCH_LIVE_RUNS:-20}" >"$out/live.json"
+
 say "handler latency in process"
 timeout 600 "$bin/bench" handlers --iterations 2000 >"$out/handlers.json"
 
-say "10x the rows: size and read latency (bench scale)"
+say "10x the rows (and 1x, same generator): size and read latency (bench scale)"
 timeout 900 "$bin/bench" scale --database-url "$admin_url" --factor 10 >"$out/scale.json"
 
 say "wrk against crypto-dashboard serve"

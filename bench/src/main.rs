@@ -2,8 +2,9 @@
 //! `scripts/bench.sh` runs them and writes `docs/benchmarks.md`.
 
 mod cold_start;
-mod fetch;
+mod first_run;
 mod handlers;
+mod live;
 mod load;
 mod scale;
 mod stats;
@@ -28,10 +29,28 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
-    /// 44 range calls at the configured budget against a simulator enforcing the same limit.
-    FetchPhase {
+    /// A first full run (coins list, metadata, 44 hourly and 44 backfill range calls) at
+    /// `per_min` against a simulator enforcing the same limit, on an empty database; then a
+    /// second (incremental) run.
+    FirstRun {
+        /// Admin URL of the PostgreSQL server to create the scratch database on.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
         #[arg(long, default_value_t = 30)]
         per_min: u32,
+        /// The second run's budget: equal to `per_min` paces it against the same simulator;
+        /// unset lifts the limit (an unlimited simulator; only its counts mean anything).
+        #[arg(long)]
+        second_per_min: Option<u32>,
+    },
+    /// Live refresh end to end: ingest runs in mode `latest` (one `/simple/price` call to the
+    /// simulator, rate limit lifted, and the upsert).
+    LiveRefresh {
+        /// URL of a database filled by a full ingestion.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
     },
     /// In-process handler latency (warm) for the prices and market routes.
     Handlers {
@@ -41,7 +60,7 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
     },
-    /// Read-route latency over 10x the rows (generated), and the size on disk.
+    /// Read-route latency over 10x the rows (generated) and over 1x, and the size on disk.
     Scale {
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
@@ -79,7 +98,12 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::WritePath { database_url, runs } => write_path::run(&database_url, runs).await,
-        Command::FetchPhase { per_min } => fetch::run(per_min).await,
+        Command::FirstRun {
+            database_url,
+            per_min,
+            second_per_min,
+        } => first_run::run(&database_url, per_min, second_per_min).await,
+        Command::LiveRefresh { database_url, runs } => live::run(&database_url, runs).await,
         Command::Handlers {
             database_url,
             iterations,

@@ -234,6 +234,8 @@ pub async fn run(admin: &str, runs: usize) -> Value {
     };
     let rows = (rows_hourly + rows_daily) as f64;
     json!({
+        "pairs": pairs.len(),
+        "days": 90,
         "rows": {"hourly": rows_hourly, "daily": rows_daily},
         "seconds": {
             "ours_empty": summary(&empty),

@@ -1,0 +1,91 @@
+//! Live refresh end to end: `runs` ingest runs in mode `latest` against a database that
+//! already holds the coins (filled by a full ingestion), each one `/simple/price` call through
+//! the real client over HTTP to the simulator (rate limit lifted), the upsert into
+//! `price_latest` and the run recorded in `ingestion_runs`. Every run is timed whole,
+//! `Ingester::run` call to report; the first (which opens the pool's connection) is reported
+//! apart and not in the summary.
+
+use std::time::Instant;
+
+use common::config::Config;
+use common::ingest::{Ingester, Mode, RunRequest, Status, Trigger};
+use common::state::AppState;
+use serde_json::{json, Value};
+use simulator::SimulatorConfig;
+
+use crate::stats::{round, summary};
+
+pub async fn run(url: &str, runs: usize) -> Value {
+    let runs = runs.max(1);
+    let sim = simulator::start(SimulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("simulator");
+    let (url, base_url) = (url.to_owned(), sim.base_url());
+    let config = Config::from_lookup(|k| match k {
+        "DATABASE_URL" => Some(url.clone()),
+        "COINGECKO_BASE_URL" => Some(base_url.clone()),
+        "COINGECKO_RATE_LIMIT_PER_MIN" => Some("100000".into()),
+        _ => None,
+    })
+    .expect("config");
+    let state = AppState::new(config).await.expect("state");
+    let coins: i64 = state
+        .db
+        .client()
+        .await
+        .expect("client")
+        .query_one("SELECT count(*) FROM coins", &[])
+        .await
+        .expect("coins")
+        .get(0);
+    assert!(
+        coins > 0,
+        "live-refresh needs a database filled by an ingestion"
+    );
+
+    let ingester = Ingester::new(&state.config, &state.secrets, &state.db);
+    let mut ms = Vec::with_capacity(runs);
+    let mut first_ms = 0.0;
+    let (mut calls, mut simple_price, mut latest_rows, mut not_succeeded) =
+        (Vec::new(), Vec::new(), Vec::new(), 0);
+    for i in 0..=runs {
+        let started = Instant::now();
+        let report = ingester
+            .run(
+                RunRequest {
+                    mode: Mode::Latest,
+                    clean_first: false,
+                    trigger: Trigger::Cli,
+                    run_id: None,
+                },
+                None,
+            )
+            .await;
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        if i == 0 {
+            first_ms = elapsed;
+        } else {
+            ms.push(elapsed);
+        }
+        calls.push(report.api_calls);
+        simple_price.push(report.calls.simple_price);
+        latest_rows.push(report.rows.latest);
+        if report.status != Status::Succeeded {
+            not_succeeded += 1;
+        }
+    }
+    let served = sim.requests();
+    json!({
+        "runs": runs,
+        "coins": coins,
+        "ms": summary(&ms),
+        "first_run_ms": round(first_ms),
+        "api_calls": {"min": calls.iter().min(), "max": calls.iter().max()},
+        "simple_price_calls": {"min": simple_price.iter().min(), "max": simple_price.iter().max()},
+        "latest_rows": {"min": latest_rows.iter().min(), "max": latest_rows.iter().max()},
+        "runs_not_succeeded": not_succeeded,
+        "one_call_each": calls.iter().all(|&c| c == 1) && simple_price.iter().all(|&c| c == 1),
+        "served": served.len(),
+        "served_simple_price": served.iter().filter(|r| r.path.ends_with("/simple/price")).count(),
+    })
+}
