@@ -165,7 +165,7 @@ function createApi() {
           id: coin.id, symbol: coin.symbol, name: coin.name, imageUrl: imageUrl(coin),
           price: quote.price, updatedAt: iso(quote.at), stale: quote.stale,
           change24h: change(24), change7d: change(168), marketCap: quote.marketCap, volume24h: quote.volume24h,
-          sparkline7d: series.slice(-169).map((p) => p.price),
+          sparkline7d: series.slice(-169).map((p) => Number(p.price.toPrecision(5))),
         };
       });
     }],
