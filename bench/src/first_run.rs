@@ -148,23 +148,8 @@ fn describe(
     })
 }
 
-/// Creates database `name` on the server of `admin` (dropping an old one); returns its URL.
-async fn fresh_database(admin: &str, name: &str) -> String {
-    let (client, conn) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
-        .await
-        .expect("admin connect");
-    tokio::spawn(conn);
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        client.batch_execute(&sql).await.expect("create database");
-    }
-    crate::write_path::replace_db(admin, name)
-}
-
 pub async fn run(admin: &str, per_min: u32, second_per_min: Option<u32>) -> Value {
-    let url = fresh_database(admin, "bench_first_run").await;
+    let url = crate::write_path::fresh_database(admin, "bench_first_run").await;
     let sim = Arc::new(
         simulator::start(
             SimulatorConfig {

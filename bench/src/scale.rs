@@ -22,17 +22,7 @@ const HISTORY_DAYS: i32 = 365;
 
 /// A fresh database `name` holding `coins` x 4 currencies in the shape of an ingestion.
 async fn generate(admin: &str, name: &str, coins: &[String]) -> (AppState, Value) {
-    let (client, conn) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
-        .await
-        .expect("admin");
-    tokio::spawn(conn);
-    for sql in [
-        format!("DROP DATABASE IF EXISTS {name}"),
-        format!("CREATE DATABASE {name}"),
-    ] {
-        client.batch_execute(&sql).await.expect("create database");
-    }
-    let url = crate::write_path::replace_db(admin, name);
+    let url = crate::write_path::fresh_database(admin, name).await;
     let tracked = coins.join(",");
     let config = Config::from_lookup(|k| match k {
         "DATABASE_URL" => Some(url.clone()),

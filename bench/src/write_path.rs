@@ -39,7 +39,8 @@ fn dataset(shift: f64) -> Pairs {
     pairs
 }
 
-async fn fresh(admin: &str, name: &str) -> Database {
+/// Creates database `name` on the server of `admin` (dropping an old one); returns its URL.
+pub async fn fresh_database(admin: &str, name: &str) -> String {
     let (client, conn) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
         .await
         .expect("admin connect");
@@ -50,7 +51,11 @@ async fn fresh(admin: &str, name: &str) -> Database {
     ] {
         client.batch_execute(&sql).await.expect("create database");
     }
-    let url = replace_db(admin, name);
+    replace_db(admin, name)
+}
+
+async fn fresh(admin: &str, name: &str) -> Database {
+    let url = fresh_database(admin, name).await;
     let config =
         Config::from_lookup(|k| (k == "DATABASE_URL").then(|| url.clone())).expect("config");
     let db = Database::connect(&config.database, &Secrets::default())
@@ -82,7 +87,7 @@ async fn fresh(admin: &str, name: &str) -> Database {
     db
 }
 
-pub fn replace_db(url: &str, db: &str) -> String {
+fn replace_db(url: &str, db: &str) -> String {
     let (base, query) = url
         .split_once('?')
         .map(|(b, q)| (b, Some(q)))

@@ -190,7 +190,7 @@ fn summary(r: &RunReport) -> String {
         }
     );
     let b = &r.backfill;
-    if b.ok + b.failed + b.skipped > 0 {
+    if !b.is_empty() {
         out.push_str(&format!(
             "\n  history backfill: {} ok, {} failed, {} left for the next run · {} snapshot days · {} calls",
             count(b.ok, "pair"),

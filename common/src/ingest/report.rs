@@ -149,12 +149,19 @@ pub struct Pair {
     pub currency: String,
 }
 
-/// Pairs by outcome.
+/// Pairs by outcome (of their hourly window, or of their history backfill).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PairCounts {
     pub ok: u32,
     pub failed: u32,
     pub skipped: u32,
+}
+
+impl PairCounts {
+    /// No pair counted.
+    pub fn is_empty(&self) -> bool {
+        *self == PairCounts::default()
+    }
 }
 
 /// Rows inserted or changed (unchanged rows are not rewritten and not counted).
@@ -172,22 +179,6 @@ pub struct RowCounts {
     /// Hourly rows pruned by `HOURLY_RETENTION_DAYS` (absent when none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub pruned: u64,
-}
-
-/// Pairs whose history backfill (one daily range call) ran this run, by outcome.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BackfillCounts {
-    pub ok: u32,
-    /// Each has one entry in `failures` (`coin` set, `currency` null, the message naming it).
-    pub failed: u32,
-    /// Left for the next run (the deadline was near).
-    pub skipped: u32,
-}
-
-impl BackfillCounts {
-    fn is_empty(&self) -> bool {
-        *self == BackfillCounts::default()
-    }
 }
 
 /// CoinGecko requests of the run (attempts, retries included) by endpoint; they add up to
@@ -273,9 +264,11 @@ pub struct RunReport {
     pub retries: u64,
     pub rate_limited: u64,
     pub pairs: PairCounts,
-    /// The history backfill (absent when no pair needed one).
-    #[serde(default, skip_serializing_if = "BackfillCounts::is_empty")]
-    pub backfill: BackfillCounts,
+    /// Pairs whose history backfill (one daily range call) ran, by outcome; absent when no
+    /// pair needed one. A failed backfill has one entry in `failures` (`coin` set, `currency`
+    /// null, the message naming it).
+    #[serde(default, skip_serializing_if = "PairCounts::is_empty")]
+    pub backfill: PairCounts,
     pub rows: RowCounts,
     pub failures: Vec<Failure>,
     /// True when the prices came from the built-in CoinGecko simulator.
@@ -301,7 +294,7 @@ impl RunReport {
             retries: 0,
             rate_limited: 0,
             pairs: PairCounts::default(),
-            backfill: BackfillCounts::default(),
+            backfill: PairCounts::default(),
             rows: RowCounts::default(),
             failures: Vec::new(),
             simulated: false,
@@ -576,7 +569,7 @@ mod tests {
                 failed: 1,
                 skipped: 0,
             },
-            backfill: BackfillCounts::default(),
+            backfill: PairCounts::default(),
             rows: RowCounts::default(),
             failures: vec![],
             simulated: false,

@@ -17,7 +17,7 @@ use super::report::{
 };
 use super::runs;
 use super::store::{self, PairRows, Window, WriteOptions};
-use crate::coingecko::{ClientEvent, CoinGecko, CoinListEntry, Endpoint, RetryPolicy};
+use crate::coingecko::{CgError, ClientEvent, CoinGecko, CoinListEntry, Endpoint, RetryPolicy};
 use crate::config::Config;
 use crate::db::{Database, DbError};
 use crate::domain::{currency_name, daily_snapshots, normalise};
@@ -85,6 +85,13 @@ struct PairFailure {
 }
 
 impl PairFailure {
+    fn upstream(e: CgError) -> Self {
+        PairFailure {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+
     fn database(e: tokio_postgres::Error) -> Self {
         PairFailure {
             code: FailureCode::DatabaseError,
@@ -356,10 +363,7 @@ impl<'a> Ingester<'a> {
                 Ok(info) => store::upsert_metadata(client, &info)
                     .await
                     .map_err(PairFailure::database),
-                Err(e) => Err(PairFailure {
-                    code: e.code(),
-                    message: e.to_string(),
-                }),
+                Err(e) => Err(PairFailure::upstream(e)),
             };
             match result {
                 Ok(n) => report.rows.metadata += n,
@@ -475,10 +479,7 @@ impl<'a> Ingester<'a> {
                 window.to.timestamp(),
             )
             .await
-            .map_err(|e| PairFailure {
-                code: e.code(),
-                message: e.to_string(),
-            })?;
+            .map_err(PairFailure::upstream)?;
         let normalised = normalise(
             &points,
             window.from.timestamp_millis(),
@@ -573,10 +574,7 @@ impl<'a> Ingester<'a> {
                 now.timestamp(),
             )
             .await
-            .map_err(|e| PairFailure {
-                code: e.code(),
-                message: e.to_string(),
-            })?;
+            .map_err(PairFailure::upstream)?;
         let snapshots = daily_snapshots(&points, from.timestamp_millis(), now.timestamp_millis());
         if snapshots.is_empty() {
             return Err(PairFailure {
@@ -601,8 +599,8 @@ fn record_calls(report: &mut RunReport, gecko: &CoinGecko, backfill_calls: u64) 
         backfill: backfill_calls,
         simple_price: stats.calls_to(Endpoint::SimplePrice),
     };
-    report.retries = gecko.stats().retries();
-    report.rate_limited = gecko.stats().rate_limited();
+    report.retries = stats.retries();
+    report.rate_limited = stats.rate_limited();
     report.simulated = gecko.is_simulated();
 }
 

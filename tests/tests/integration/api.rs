@@ -397,15 +397,7 @@ fn numbers(array: &serde_json::Value) -> Vec<f64> {
 #[tokio::test]
 async fn market_sparklines_are_five_significant_digits_prepared_when_hours_are_written() {
     let hour = current_hour();
-    let db = TestDb::migrated().await;
-    let client = db.client().await;
-    client
-        .batch_execute(
-            "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar');
-             INSERT INTO coins (id, symbol, name) VALUES ('bitcoin', 'btc', 'Bitcoin');",
-        )
-        .await
-        .unwrap();
+    let (db, client) = TestDb::with_bitcoin_usd().await;
     // Prices across the range CoinGecko sends, and two beyond single precision's.
     let prices = [
         123_456.789,
