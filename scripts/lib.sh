@@ -135,8 +135,8 @@ build_dashboard() {
 }
 
 # With BIN (a crypto-dashboard binary): starts the CoinGecko simulator in the background,
-# migrates DATABASE_URL and runs one full ingestion of simulated prices. Exports
-# COINGECKO_BASE_URL so later commands talk to the same simulator.
+# migrates DATABASE_URL and runs one full ingestion of simulated prices, then one live
+# refresh. Exports COINGECKO_BASE_URL so later commands talk to the same simulator.
 simulated_ingestion() {
   local bin=$1 port
   port=$(free_port)
@@ -147,6 +147,9 @@ simulated_ingestion() {
   timeout 60 "$bin" migrate 2>/dev/null || die "migrations failed"
   timeout 300 "$bin" ingest --mode full >"$LOCAL_DIR/simulated-ingest.json" 2>"$LOCAL_DIR/simulated-ingest.log" ||
     die "the simulated ingestion failed: see .local/simulated-ingest.log"
+  # Then the live quotes, as a deploy's first schedule would: health judges both.
+  timeout 60 "$bin" ingest --mode latest >"$LOCAL_DIR/simulated-latest.json" 2>>"$LOCAL_DIR/simulated-ingest.log" ||
+    die "the simulated live refresh failed: see .local/simulated-ingest.log"
 }
 
 # With BIN: starts `serve` on a free port whose database does not exist (every data route

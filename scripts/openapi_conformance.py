@@ -588,6 +588,14 @@ def run_cases(s: Suite, down_base: str | None) -> None:
                error_code="INVALID_PARAMETER")
     s.call("runs: 400 for a repeated limit", "GET", f"{R}?limit=1&limit=2", 400, op=R,
            error_code="INVALID_PARAMETER")
+    s.call("runs: mode=history lists full and incremental runs only", "GET", f"{R}?mode=history", 200, op=R,
+           check=lambda r, p: [f"a {x['mode']} run in mode=history" for x in p["data"]
+                               if x["mode"] not in ("full", "incremental")]
+           or ([] if p["data"] else ["no history run listed after an ingestion"]))
+    s.call("runs: mode=live lists live refreshes only", "GET", f"{R}?mode=live", 200, op=R,
+           check=lambda r, p: [f"a {x['mode']} run in mode=live" for x in p["data"] if x["mode"] != "latest"])
+    s.call("runs: 400 for mode=latest (a run mode, not a kind)", "GET", f"{R}?mode=latest", 400, op=R,
+           error_code="INVALID_PARAMETER")
 
     # ---- unknown paths and methods -----------------------------------------------------------
     for path in ("/api/nope", "/api", "/api/coins/bitcoin/prices/extra", "/api//coins"):

@@ -1,7 +1,7 @@
 //! Data coverage and freshness (`crypto-dashboard status`): per coin x currency, the stored
 //! range, how many hours and days it holds (how deep the daily history goes, and how many
-//! days are hourly averages vs snapshots), the UTC hours missing inside it, and the recent
-//! runs.
+//! days are hourly averages vs snapshots), the UTC hours missing inside it, the data's
+//! freshness as health judges it, and the recent history runs and live refreshes apart.
 //!
 //! Gaps are found in SQL with a window function (`lag` over each pair's hours), so only one
 //! row per pair leaves the database, however many hours are stored.
@@ -10,8 +10,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
 
+use common::ingest::freshness::Freshness;
 use common::ingest::runs::{self, RunSummary};
-use common::ingest::{PairCounts, RowCounts};
+use common::ingest::{PairCounts, RowCounts, RunKind};
 
 /// The whole report.
 #[derive(Debug, Clone, Serialize)]
@@ -21,7 +22,13 @@ pub struct Coverage {
     pub as_of: DateTime<Utc>,
     pub summary: Summary,
     pub pairs: Vec<PairCoverage>,
-    pub runs: Vec<RecentRun>,
+    /// The newest history run and live refresh, judged as `GET /api/health` judges them.
+    pub freshness: Freshness,
+    /// The newest history runs (full, incremental).
+    pub history_runs: Vec<RecentRun>,
+    /// The newest live refreshes (latest): listed apart, or at one every 10 minutes they
+    /// would crowd every history run out.
+    pub live_refreshes: Vec<RecentRun>,
 }
 
 /// The answer to "how fresh and complete is my data?" in a few numbers.
@@ -97,11 +104,13 @@ pub struct RecentRun {
 }
 
 /// Coverage of every `coins` x `currencies` pair (in that order, pairs without data
-/// included) and the newest `runs` runs.
+/// included), the freshness (`live_every`: the live schedule's interval, None when off) and
+/// the newest `runs` runs of each kind.
 pub async fn report(
     client: &impl GenericClient,
     coins: &[String],
     currencies: &[String],
+    live_every: Option<std::time::Duration>,
     runs: i64,
 ) -> Result<Coverage, tokio_postgres::Error> {
     let as_of = client.query_one("SELECT now()", &[]).await?.get(0);
@@ -110,7 +119,9 @@ pub async fn report(
         as_of,
         summary: Summary::of(&pairs),
         pairs,
-        runs: recent_runs(client, runs).await?,
+        freshness: Freshness::read(client, live_every, as_of).await?,
+        history_runs: recent_runs(client, runs, RunKind::History).await?,
+        live_refreshes: recent_runs(client, runs, RunKind::Live).await?,
     })
 }
 
@@ -187,12 +198,13 @@ pub async fn pairs(
         .collect())
 }
 
-/// The newest `limit` runs, with the counts of their reports.
+/// The newest `limit` runs of `kind`, with the counts of their reports.
 pub async fn recent_runs(
     client: &impl GenericClient,
     limit: i64,
+    kind: RunKind,
 ) -> Result<Vec<RecentRun>, tokio_postgres::Error> {
-    Ok(runs::recent(client, limit)
+    Ok(runs::recent(client, limit, Some(kind))
         .await?
         .into_iter()
         .map(|(run, report)| {

@@ -349,10 +349,68 @@ async fn the_coverage_report_finds_the_known_gaps() {
         (Some("bitcoin"), Some("usd"))
     );
 
-    assert_eq!(c["runs"].as_array().unwrap().len(), 1);
-    assert_eq!(c["runs"][0]["status"], "partial");
-    assert_eq!(c["runs"][0]["pairs"]["failed"], 1);
-    assert_eq!(c["runs"][0]["durationMs"], 1500);
+    assert_eq!(c["historyRuns"].as_array().unwrap().len(), 1);
+    assert_eq!(c["historyRuns"][0]["status"], "partial");
+    assert_eq!(c["historyRuns"][0]["pairs"]["failed"], 1);
+    assert_eq!(c["historyRuns"][0]["durationMs"], 1500);
+    assert_eq!(c["liveRefreshes"], serde_json::json!([]));
+    assert_eq!(c["freshness"]["lastIngestion"]["status"], "partial");
+}
+
+#[tokio::test]
+async fn status_reports_the_history_and_the_live_refreshes_apart() {
+    let db = TestDb::migrated().await;
+    // A history run that failed three days ago, and a live refresh every 10 minutes since.
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at)
+             VALUES (gen_random_uuid(), 'schedule', 'incremental', 'failed',
+                     now() - interval '3 days 1 minute', now() - interval '3 days');
+             INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at)
+             SELECT gen_random_uuid(), 'schedule', 'latest', 'succeeded',
+                    now() - make_interval(mins => n * 10), now() - make_interval(mins => n * 10)
+               FROM generate_series(1, 12) n;",
+        )
+        .await
+        .unwrap();
+    let env = status_env(&db);
+
+    let out = run(&["status"], &env).await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let text = &out.stdout;
+    assert!(text.contains("health: DEGRADED"), "{text}");
+    let line = |start: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(start))
+            .unwrap_or_else(|| panic!("no {start:?} line in {text}"))
+            .to_owned()
+    };
+    let history = line("history run ");
+    assert!(
+        history.contains("failed") && history.contains("STALE"),
+        "{history}"
+    );
+    let live = line("live refresh ");
+    assert!(
+        live.contains("succeeded") && !live.contains("STALE"),
+        "{live}"
+    );
+    // Both lists, each with its own runs: twelve live refreshes crowd nothing out.
+    let history_list = text.split("last history runs").nth(1).expect(text);
+    let history_list = history_list.split("last live refreshes").next().unwrap();
+    assert!(
+        history_list.contains("incremental  failed"),
+        "{history_list}"
+    );
+    assert!(!history_list.contains("latest"), "{history_list}");
+
+    let json = run(&["status", "--json"], &env).await.json();
+    assert_eq!(json["freshness"]["status"], "degraded");
+    assert_eq!(json["freshness"]["lastIngestion"]["stale"], true);
+    assert_eq!(json["freshness"]["lastLiveRefresh"]["stale"], false);
+    assert_eq!(json["historyRuns"].as_array().unwrap().len(), 1);
+    assert_eq!(json["liveRefreshes"].as_array().unwrap().len(), 5);
 }
 
 #[tokio::test]

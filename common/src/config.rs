@@ -165,6 +165,10 @@ pub struct Config {
     pub stale_after: Duration,
     /// How deep the stored history goes and how long hourly rows are kept.
     pub history: HistoryConfig,
+    /// `LIVE_EVERY_MINUTES` (default 10, the template's `LiveQuotesEveryMinutes`; 0 = off):
+    /// how often live quotes are refreshed. Health calls a live refresh stale after three
+    /// intervals.
+    pub live_every: Option<Duration>,
     /// `INGEST_FUNCTION_NAME`: the ingest Lambda the cron route invokes asynchronously in AWS.
     pub ingest_function_name: Option<String>,
     /// `DATABASE_READER_SECRET_ARN`: the read-only role's credentials, kept in step by the
@@ -341,6 +345,16 @@ impl Config {
                 )?,
             ),
             history,
+            live_every: match parse_number(
+                get("LIVE_EVERY_MINUTES"),
+                "LIVE_EVERY_MINUTES",
+                10u64,
+                0..=1440,
+                "10",
+            )? {
+                0 => None,
+                minutes => Some(Duration::from_secs(60 * minutes)),
+            },
             ingest_function_name: get("INGEST_FUNCTION_NAME"),
             reader_secret_arn: get("DATABASE_READER_SECRET_ARN"),
             writer_secret_arn: get("DATABASE_WRITER_SECRET_ARN"),

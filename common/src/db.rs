@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio_postgres::error::SqlState;
 
 use crate::config::{DatabaseConfig, DatabaseSource, SecretSource, SslMode};
+use crate::domain::FailureCode;
 use crate::secrets::{database_url_from_secret, SecretError, Secrets};
 
 mod embedded {
@@ -34,15 +35,50 @@ pub enum DbError {
     /// The configuration cannot produce a connection (bad URL, unreadable CA bundle).
     #[error("database configuration error: {0}")]
     Config(String),
-    /// A statement failed.
-    #[error("database query failed: {0}")]
-    Query(#[from] tokio_postgres::Error),
+    /// A statement failed. Shown as [`describe`] says (SQLSTATE, the server's message, the
+    /// constraint), never with the statement's parameters; the driver's error is not exposed
+    /// as a source, since its text adds the server's DETAIL line, which quotes values.
+    #[error("database query failed: {}", describe(.0))]
+    Query(tokio_postgres::Error),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migration(String),
 }
 
+impl From<tokio_postgres::Error> for DbError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        DbError::Query(e)
+    }
+}
+
 impl DbError {
+    /// The run report's code for this failure: specific where the SQLSTATE says what went
+    /// wrong (a constraint, a lost race, a timeout), so a report tells them apart without the
+    /// message, which the public runs route hides.
+    pub fn failure_code(&self) -> FailureCode {
+        if self.is_unavailable() {
+            return FailureCode::DatabaseUnavailable;
+        }
+        let DbError::Query(e) = self else {
+            return FailureCode::DatabaseError;
+        };
+        match e.code() {
+            Some(code) if code.code().starts_with("23") => FailureCode::DatabaseConstraint,
+            Some(code)
+                if code == &SqlState::T_R_SERIALIZATION_FAILURE
+                    || code == &SqlState::T_R_DEADLOCK_DETECTED =>
+            {
+                FailureCode::DatabaseConflict
+            }
+            Some(code)
+                if code == &SqlState::QUERY_CANCELED || code == &SqlState::LOCK_NOT_AVAILABLE =>
+            {
+                FailureCode::DatabaseTimeout
+            }
+            _ => FailureCode::DatabaseError,
+        }
+    }
+
     /// True when the failure means "the database is not there right now" (answer 503, retry later).
     pub fn is_unavailable(&self) -> bool {
         match self {
@@ -51,6 +87,36 @@ impl DbError {
             _ => false,
         }
     }
+}
+
+/// A driver error as logs and run reports show it: the SQLSTATE, the server's
+/// message and the constraint, table and column it names. Never the statement's parameters
+/// (the server's DETAIL quotes them) nor connection details. Errors without a server answer
+/// (a refused connection, a type mismatch) keep the driver's text and its sources, which name
+/// the failing operation ("connection refused"), never the credentials.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    let Some(server) = e.as_db_error() else {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        return text;
+    };
+    let mut text = format!("SQLSTATE {}: {}", server.code().code(), server.message());
+    let named = [
+        ("constraint", server.constraint()),
+        ("table", server.table()),
+        ("column", server.column()),
+    ];
+    for (what, name) in named {
+        if let Some(name) = name {
+            text.push_str(&format!("; {what} {name}"));
+        }
+    }
+    text
 }
 
 /// True for errors caused by a lost or refused connection rather than by the statement.
@@ -289,17 +355,4 @@ fn pool_error(e: PoolError) -> DbError {
         PoolError::Closed => DbError::Unavailable("pool closed".into()),
         other => DbError::Unavailable(other.to_string()),
     }
-}
-
-/// The error's message and its sources, which for connection errors name the failing
-/// operation ("connection refused"), never the credentials.
-fn describe(e: &tokio_postgres::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -17,8 +17,14 @@ pub type RawPoint = (i64, Option<f64>);
 pub enum FailureCode {
     /// The database could not be reached (or a statement lost its connection).
     DatabaseUnavailable,
-    /// A statement failed.
+    /// A statement failed (a cause not named below).
     DatabaseError,
+    /// A statement broke a constraint (SQLSTATE class 23: unique, foreign key, check, not null).
+    DatabaseConstraint,
+    /// A transaction lost a race (serialization failure, deadlock); trying again may pass.
+    DatabaseConflict,
+    /// A statement was cancelled by a timeout or could not get a lock in time.
+    DatabaseTimeout,
     /// A secret (the CoinGecko API key) could not be read.
     SecretUnavailable,
     /// `TRACKED_COINS` names a coin CoinGecko does not know.
@@ -48,9 +54,12 @@ pub enum FailureCode {
 }
 
 impl FailureCode {
-    const NAMED: [(FailureCode, &'static str); 14] = [
+    const NAMED: [(FailureCode, &'static str); 17] = [
         (FailureCode::DatabaseUnavailable, "DATABASE_UNAVAILABLE"),
         (FailureCode::DatabaseError, "DATABASE_ERROR"),
+        (FailureCode::DatabaseConstraint, "DATABASE_CONSTRAINT"),
+        (FailureCode::DatabaseConflict, "DATABASE_CONFLICT"),
+        (FailureCode::DatabaseTimeout, "DATABASE_TIMEOUT"),
         (FailureCode::SecretUnavailable, "SECRET_UNAVAILABLE"),
         (FailureCode::UnknownCoin, "UNKNOWN_COIN"),
         (FailureCode::NoData, "NO_DATA"),
@@ -72,6 +81,9 @@ impl FailureCode {
             self,
             FailureCode::DatabaseUnavailable
                 | FailureCode::DatabaseError
+                | FailureCode::DatabaseConstraint
+                | FailureCode::DatabaseConflict
+                | FailureCode::DatabaseTimeout
                 | FailureCode::SecretUnavailable
         )
     }
@@ -434,6 +446,9 @@ mod tests {
             [
                 "DATABASE_UNAVAILABLE",
                 "DATABASE_ERROR",
+                "DATABASE_CONSTRAINT",
+                "DATABASE_CONFLICT",
+                "DATABASE_TIMEOUT",
                 "SECRET_UNAVAILABLE"
             ]
         );

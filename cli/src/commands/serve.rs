@@ -11,6 +11,7 @@ use axum::http::{header, HeaderValue, Method};
 use axum::response::Response;
 use common::api::{error_response, Api, ApiError};
 use common::ingest::launcher::LocalLauncher;
+use common::ingest::{Ingester, Mode, RunRequest, Trigger};
 use common::state::AppState;
 
 /// Largest request body accepted (the cron route's JSON is tiny).
@@ -43,6 +44,9 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
     let mut config = common::config::Config::from_env().map_err(|e| e.to_string())?;
     config.database.pool_max_size = args.pool_size.clamp(1, 64);
     let state = Arc::new(AppState::new(config).await.map_err(|e| e.to_string())?);
+    if let Some(every) = state.config.live_every {
+        tokio::spawn(refresh_live_quotes(state.clone(), every));
+    }
     let api = Api::new(state.clone()).with_launcher(Arc::new(LocalLauncher::new(state)));
     let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
         .await
@@ -66,6 +70,27 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
     eprintln!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The local stand-in for the live-quote schedule (`LIVE_EVERY_MINUTES`, 0 = off): a refresh
+/// every interval, the first one interval after start (`make dev` refreshes once before it
+/// serves), so health's live part stays true while the server runs.
+async fn refresh_live_quotes(state: Arc<AppState>, every: std::time::Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let request = RunRequest {
+            mode: Mode::Latest,
+            clean_first: false,
+            trigger: Trigger::Schedule,
+            run_id: None,
+        };
+        let report = Ingester::new(&state.config, &state.secrets, &state.db)
+            .run(request, None)
+            .await;
+        tracing::info!(status = report.status.as_str(), "live quotes refreshed");
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,5 +1,6 @@
 //! `crypto-dashboard status`: how fresh and complete the stored prices are, per tracked
-//! coin x currency, and how the last runs went.
+//! coin x currency, health's verdict on the newest history run and live refresh, and how the
+//! last runs of each kind went.
 
 use super::setup;
 use std::process::ExitCode;
@@ -7,10 +8,13 @@ use std::process::ExitCode;
 use crate::coverage::{self, Coverage, PairCoverage, RecentRun};
 use chrono::{DateTime, Utc};
 use common::db::DbError;
+use common::ingest::freshness::{
+    Freshness, HealthStatus, JudgedRun, HISTORY_STALE_AFTER, LIVE_STALE_INTERVALS,
+};
 
 use crate::table::{age, count, render, thousands, Align};
 
-/// Runs listed under the coverage table.
+/// Runs of each kind listed under the coverage table.
 const RUNS: i64 = 5;
 
 /// Flags of `status`.
@@ -34,6 +38,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         &client,
         &config.tracked_coins,
         &config.tracked_currencies,
+        config.live_every,
         RUNS,
     )
     .await
@@ -87,10 +92,18 @@ fn text(c: &Coverage) -> String {
     let rows: Vec<Vec<String>> = c.pairs.iter().map(pair_row).collect();
     out.push_str(&render(&columns, &rows));
     out.push('\n');
-    if c.runs.is_empty() {
-        out.push_str("no ingestion runs recorded yet\n");
-    } else {
-        out.push_str("last runs\n");
+    out.push_str(&freshness(&c.freshness, c.as_of));
+    for (title, runs) in [
+        ("last history runs", &c.history_runs),
+        ("last live refreshes", &c.live_refreshes),
+    ] {
+        out.push('\n');
+        if runs.is_empty() {
+            out.push_str(&format!("{title}: none recorded yet\n"));
+            continue;
+        }
+        out.push_str(title);
+        out.push('\n');
         let columns = [
             ("started (UTC)", Align::Left),
             ("trigger", Align::Left),
@@ -101,10 +114,61 @@ fn text(c: &Coverage) -> String {
             ("hourly rows", Align::Right),
             ("prices", Align::Left),
         ];
-        let rows: Vec<Vec<String>> = c.runs.iter().map(run_row).collect();
+        let rows: Vec<Vec<String>> = runs.iter().map(run_row).collect();
         out.push_str(&render(&columns, &rows));
     }
     out
+}
+
+/// Health's verdict, one line for each kind of run: "health: degraded", then e.g.
+/// "  history run   failed, ended 2026-12-03 02:01 (3d 2h ago), STALE (limit 26h)".
+fn freshness(f: &Freshness, as_of: DateTime<Utc>) -> String {
+    let verdict = match f.status {
+        HealthStatus::Ok => "ok",
+        HealthStatus::Degraded => "DEGRADED",
+    };
+    let line = |name: &str, run: &Option<JudgedRun>, off: bool| {
+        let state = match run {
+            None if off => "off (LIVE_EVERY_MINUTES=0)".to_owned(),
+            None => "none yet".to_owned(),
+            Some(j) => {
+                let (what, at) = match j.run.finished_at {
+                    Some(at) => ("ended", at),
+                    None => ("started", j.run.started_at),
+                };
+                let mut text = format!(
+                    "{}, {what} {} ({} ago)",
+                    j.run.status.as_str(),
+                    hour(at),
+                    age((as_of - at).num_seconds().max(0))
+                );
+                if j.stale {
+                    text.push_str(", STALE");
+                }
+                if off {
+                    text.push_str(" · live refresh is off (LIVE_EVERY_MINUTES=0)");
+                }
+                text
+            }
+        };
+        format!("  {name:<13} {state}\n")
+    };
+    let live_limit = f.live_every_minutes.map_or(String::new(), |m| {
+        format!(
+            ", live refresh after {} minutes",
+            m * u64::from(LIVE_STALE_INTERVALS)
+        )
+    });
+    format!(
+        "health: {verdict} (stale: history run after {} hours{live_limit})\n{}{}",
+        HISTORY_STALE_AFTER.as_secs() / 3600,
+        line("history run", &f.last_ingestion, false),
+        line(
+            "live refresh",
+            &f.last_live_refresh,
+            f.live_every_minutes.is_none()
+        ),
+    )
 }
 
 fn pair_row(p: &PairCoverage) -> Vec<String> {

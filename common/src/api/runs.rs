@@ -7,6 +7,7 @@ use super::error::ApiError;
 use super::query::Query;
 use super::response::{CachePolicy, Reply};
 use crate::ingest::runs::{self, RunSummary};
+use crate::ingest::RunKind;
 use crate::state::AppState;
 
 #[derive(Serialize)]
@@ -16,7 +17,8 @@ struct Run {
     report: Option<serde_json::Value>,
 }
 
-/// The newest runs first; `limit` 1-100, 20 by default. Never cached.
+/// The newest runs first; `limit` 1-100, 20 by default; `mode` `history` (full and
+/// incremental runs) or `live` (live refreshes), both by default. Never cached.
 pub(super) async fn list(state: &AppState, raw_query: Option<&str>) -> Result<Reply, ApiError> {
     let query = Query::parse(raw_query)?;
     let limit = match query.one("limit")? {
@@ -30,8 +32,18 @@ pub(super) async fn list(state: &AppState, raw_query: Option<&str>) -> Result<Re
             }
         },
     };
+    let kind = match query.one("mode")? {
+        None | Some("") => None,
+        Some("history") => Some(RunKind::History),
+        Some("live") => Some(RunKind::Live),
+        Some(_) => {
+            return Err(ApiError::InvalidParameter(
+                "mode must be history (full and incremental runs) or live (live refreshes)".into(),
+            ))
+        }
+    };
     let client = state.db.client().await?;
-    let runs: Vec<Run> = runs::recent(&client, limit)
+    let runs: Vec<Run> = runs::recent(&client, limit, kind)
         .await?
         .into_iter()
         .map(|(summary, report)| Run {

@@ -2,12 +2,30 @@
 //! currency, written to `price_latest`. The run takes a lock of its own
 //! ([`store::LATEST_LOCK_KEY`]), so it neither waits for nor blocks a history run.
 
-use chrono::Utc;
+use chrono::{DateTime, Duration, Utc};
 
 use super::messages;
 use super::report::{FailureCode, Pair, PairResult, PairStatus, RunReport};
 use super::store;
-use crate::coingecko::CoinGecko;
+use crate::coingecko::{CoinGecko, Quote};
+
+/// How far ahead of the fetch a quote's `last_updated_at` may be (clock skew) before it is
+/// taken for an error and replaced by the fetch time.
+pub const MAX_CLOCK_SKEW: Duration = Duration::minutes(1);
+
+/// Replaces every `last_updated_at` more than [`MAX_CLOCK_SKEW`] after `fetched_at` (clock
+/// skew or an upstream bug: a price cannot be from the future) by `fetched_at`; returns how
+/// many it replaced.
+pub fn clamp_future_times(quotes: &mut [Quote], fetched_at: DateTime<Utc>) -> u64 {
+    let mut clamped = 0;
+    for at in quotes.iter_mut().filter_map(|q| q.last_updated_at.as_mut()) {
+        if *at > fetched_at + MAX_CLOCK_SKEW {
+            *at = fetched_at;
+            clamped += 1;
+        }
+    }
+    clamped
+}
 
 /// Fetches and stores the quotes, recording every pair as ok or failed (`NO_QUOTE` when
 /// CoinGecko left the coin out or sent no price; the run goes on).
@@ -18,19 +36,26 @@ pub async fn refresh(
     coins: &[String],
     currencies: &[String],
 ) {
-    let fetched_at = Utc::now();
-    let quotes = match gecko.simple_price(coins, currencies).await {
+    let mut quotes = match gecko.simple_price(coins, currencies).await {
         Ok(quotes) => quotes,
         Err(e) => {
             report.fail_all(coins, currencies, e.code(), &messages::quotes_failed(&e));
             return;
         }
     };
+    let fetched_at = Utc::now();
+    report.clamped_timestamps = clamp_future_times(&mut quotes.quotes, fetched_at);
+    if report.clamped_timestamps > 0 {
+        tracing::warn!(
+            quotes = report.clamped_timestamps,
+            "quote times ahead of the fetch were stored as the fetch time"
+        );
+    }
     let written = match store::upsert_latest(client, &quotes.quotes, fetched_at).await {
         Ok(written) => written,
         Err(e) => {
-            let message = crate::db::DbError::from(e).to_string();
-            report.fail_all(coins, currencies, FailureCode::DatabaseError, &message);
+            let e = crate::db::DbError::from(e);
+            report.fail_all(coins, currencies, e.failure_code(), &e.to_string());
             return;
         }
     };
@@ -62,5 +87,43 @@ pub async fn refresh(
                 message,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quote_times_beyond_a_minute_ahead_become_the_fetch_time() {
+        let fetched = Utc::now();
+        let quote = |ahead: Option<Duration>| Quote {
+            coin: "bitcoin".into(),
+            currency: "usd".into(),
+            price: Some(1.0),
+            market_cap: None,
+            volume_24h: None,
+            change_24h: None,
+            last_updated_at: ahead.map(|d| fetched + d),
+        };
+        let mut quotes = vec![
+            quote(Some(Duration::hours(2))),
+            quote(Some(Duration::seconds(61))),
+            quote(Some(Duration::seconds(60))),
+            quote(Some(Duration::minutes(-5))),
+            quote(None),
+        ];
+        assert_eq!(clamp_future_times(&mut quotes, fetched), 2);
+        let times: Vec<_> = quotes.iter().map(|q| q.last_updated_at).collect();
+        assert_eq!(
+            times,
+            vec![
+                Some(fetched),
+                Some(fetched),
+                Some(fetched + Duration::seconds(60)),
+                Some(fetched - Duration::minutes(5)),
+                None
+            ]
+        );
     }
 }

@@ -11,9 +11,11 @@
 //! - [`report`]: the run report and its outcome types.
 //! - [`messages`]: what a report tells an operator.
 //! - [`latest`]: live quotes (mode `latest`).
+//! - [`freshness`]: how fresh the data is, from the newest run of each kind.
 //! - [`invocation`]: the ingest function's payloads.
 //! - [`launcher`]: starting a run without waiting for it.
 
+pub mod freshness;
 pub mod invocation;
 pub mod latest;
 pub mod launcher;
@@ -28,8 +30,8 @@ pub use plan::{
     backfill_start, window_start, Budget, PairNewest, FULL_WINDOW, INCREMENTAL_OVERLAP, MIN_WINDOW,
 };
 pub use report::{
-    Failure, FailureCode, Mode, Pair, PairCounts, PairResult, PairStatus, RowCounts, RunReport,
-    RunStatus, Status, Trigger,
+    EarlierAttempt, Failure, FailureCode, Mode, Pair, PairCounts, PairResult, PairStatus,
+    RowCounts, RunKind, RunReport, RunStatus, Status, Trigger,
 };
 pub use run::{Clock, IngestEvent, Ingester, ProgressSink, RunRequest, METADATA_MAX_AGE};
 pub use store::{PairRows, Window, WriteOptions};

@@ -48,6 +48,17 @@ pub enum Status {
     Skipped,
 }
 
+/// The two kinds of run, reported apart (health, the runs route, `status`): one never hides
+/// the other's failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunKind {
+    /// History runs: modes `full` and `incremental`.
+    History,
+    /// Live quote refreshes: mode `latest`.
+    Live,
+}
+
 impl Mode {
     /// The lowercase name stored in `ingestion_runs.mode`.
     pub fn as_str(self) -> &'static str {
@@ -55,6 +66,14 @@ impl Mode {
             Mode::Full => "full",
             Mode::Incremental => "incremental",
             Mode::Latest => "latest",
+        }
+    }
+
+    /// Whether a run of this mode is a history run or a live refresh.
+    pub fn kind(self) -> RunKind {
+        match self {
+            Mode::Full | Mode::Incremental => RunKind::History,
+            Mode::Latest => RunKind::Live,
         }
     }
 }
@@ -273,7 +292,38 @@ pub struct RunReport {
     pub failures: Vec<Failure>,
     /// True when the prices came from the built-in CoinGecko simulator.
     pub simulated: bool,
+    /// Quote timestamps more than a minute ahead of the fetch, stored as the fetch time
+    /// (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub clamped_timestamps: u64,
+    /// Which start of this run this is: 2 and more when Lambda retried an accepted run
+    /// (same `runId`); 1 in older reports.
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// What the earlier starts of this run ended with, oldest first (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_attempts: Vec<EarlierAttempt>,
     pub pair_results: Vec<PairResult>,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+/// An earlier start of a run that Lambda retried: how it ended and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EarlierAttempt {
+    pub attempt: u32,
+    pub status: RunStatus,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// True when the attempt never recorded its end (its container died); a later run
+    /// closed it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+    #[serde(default)]
+    pub failures: Vec<Failure>,
 }
 
 impl RunReport {
@@ -298,6 +348,9 @@ impl RunReport {
             rows: RowCounts::default(),
             failures: Vec::new(),
             simulated: false,
+            clamped_timestamps: 0,
+            attempt: 1,
+            earlier_attempts: Vec::new(),
             pair_results: Vec::new(),
         }
     }
@@ -393,8 +446,10 @@ impl RunReport {
     }
 
     /// How the run ended, from its pairs and failures: failed when nothing was written and
-    /// something failed (or nothing was planned), partial when some pairs or backfills
-    /// failed or were left, succeeded otherwise. A skipped run stays skipped.
+    /// something failed (or nothing was planned), partial when anything failed (a pair, a
+    /// backfill, or a step outside the pairs: the coins list, metadata, the currencies,
+    /// backfill planning) or a pair or backfill was left, succeeded otherwise. A skipped run
+    /// stays skipped.
     pub fn outcome(&self) -> Status {
         if self.status == Status::Skipped {
             return Status::Skipped;
@@ -402,7 +457,8 @@ impl RunReport {
         let p = &self.pairs;
         if p.ok == 0 {
             Status::Failed
-        } else if p.failed > 0
+        } else if !self.failures.is_empty()
+            || p.failed > 0
             || p.skipped > 0
             || self.backfill.failed > 0
             || self.backfill.skipped > 0
@@ -532,6 +588,27 @@ mod tests {
     }
 
     #[test]
+    fn a_failure_outside_the_pairs_makes_the_run_partial() {
+        // Every pair written, but a step outside the pairs failed: the coins list, one coin's
+        // metadata, the currency upsert or the backfill planning.
+        for (coin, code) in [
+            (None, FailureCode::Upstream5xx),
+            (Some("bitcoin".to_owned()), FailureCode::NotFound),
+            (None, FailureCode::DatabaseError),
+        ] {
+            let mut r = report();
+            r.record_ok(PairResult::unstarted(
+                &pair("bitcoin", "usd"),
+                PairStatus::Ok,
+            ));
+            assert_eq!(r.outcome(), Status::Succeeded);
+            r.record_failure(coin, code, "failed".into());
+            assert_eq!(r.outcome(), Status::Partial, "{code}");
+            assert_invariant(&r);
+        }
+    }
+
+    #[test]
     fn statuses_and_codes_serialise_as_before() {
         let mut r = report();
         r.fail_all(
@@ -573,6 +650,9 @@ mod tests {
             rows: RowCounts::default(),
             failures: vec![],
             simulated: false,
+            clamped_timestamps: 0,
+            attempt: 1,
+            earlier_attempts: vec![],
             pair_results: vec![],
         };
         let doc: serde_json::Value = serde_json::from_str(&report.emf_line("ingest")).unwrap();

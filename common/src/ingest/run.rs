@@ -13,7 +13,8 @@ use super::latest;
 use super::messages;
 use super::plan::{self, window_start, Budget, PairNewest};
 use super::report::{
-    CallCounts, FailureCode, Mode, Pair, PairResult, PairStatus, RunReport, Status, Trigger,
+    CallCounts, FailureCode, Mode, Pair, PairResult, PairStatus, RunKind, RunReport, Status,
+    Trigger,
 };
 use super::runs;
 use super::store::{self, PairRows, Window, WriteOptions};
@@ -22,6 +23,10 @@ use crate::config::Config;
 use crate::db::{Database, DbError};
 use crate::domain::{currency_name, daily_snapshots, normalise};
 use crate::secrets::Secrets;
+
+/// How long an accepted run waits for the run lock: a run that took it a moment earlier
+/// finds the accepted run's claim and gives way at once.
+pub const ACCEPTED_RUN_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Metadata older than this is fetched again.
 pub const METADATA_MAX_AGE: chrono::Duration = chrono::Duration::days(7);
@@ -93,9 +98,10 @@ impl PairFailure {
     }
 
     fn database(e: tokio_postgres::Error) -> Self {
+        let e = DbError::from(e);
         PairFailure {
-            code: FailureCode::DatabaseError,
-            message: DbError::from(e).to_string(),
+            code: e.failure_code(),
+            message: e.to_string(),
         }
     }
 }
@@ -153,13 +159,18 @@ impl<'a> Ingester<'a> {
             }
         };
         // Live quotes take a lock of their own: they never wait for or block a history run.
-        let latest = request.mode == Mode::Latest;
-        let key = if latest {
-            store::LATEST_LOCK_KEY
-        } else {
-            store::LOCK_KEY
+        let kind = request.mode.kind();
+        let key = match kind {
+            RunKind::History => store::LOCK_KEY,
+            RunKind::Live => store::LATEST_LOCK_KEY,
         };
-        let mut lock = match store::RunLock::try_acquire(client, key).await {
+        // An accepted run (the cron route answered with its id) may find the lock held by a
+        // run that is giving way to it: it waits a moment for the lock to be released.
+        let wait = match request.run_id {
+            Some(_) => ACCEPTED_RUN_LOCK_WAIT,
+            None => Duration::ZERO,
+        };
+        let mut lock = match store::RunLock::acquire_within(client, key, wait).await {
             Ok(Ok(lock)) => lock,
             Ok(Err(mut client)) => {
                 report.status = Status::Skipped;
@@ -175,24 +186,34 @@ impl<'a> Ingester<'a> {
         // From here on every path releases the lock (and a panic drops the guard, which
         // closes the connection, which releases it too). A live-quote refresh is recorded
         // once, when it ends: it has no `running` row, which would stand for a history run.
-        let started_row = if latest {
-            Ok(())
-        } else {
-            runs::start_run(lock.client(), &report).await
+        let start = match kind {
+            RunKind::History => runs::start_run(lock.client(), &report).await,
+            RunKind::Live => Ok(runs::Start::Started {
+                attempt: 1,
+                earlier: Vec::new(),
+            }),
         };
-        if let Err(e) = started_row {
-            let e = DbError::from(e);
-            let code = if e.is_unavailable() {
-                FailureCode::DatabaseUnavailable
-            } else {
-                FailureCode::DatabaseError
-            };
-            tracing::error!(error = %e, "could not record the run as started");
-            report.record_failure(None, code, e.to_string());
-            // Still try to close the row (an accepted run's row exists already).
-            let report = finish(report, started, Some(lock.client())).await;
-            lock.release().await;
-            return report;
+        match start {
+            Ok(runs::Start::Started { attempt, earlier }) => {
+                report.attempt = attempt;
+                report.earlier_attempts = earlier;
+            }
+            Ok(runs::Start::GaveWay) => {
+                report.status = Status::Skipped;
+                tracing::info!("a run accepted by the cron route is about to start; skipping");
+                let report = finish(report, started, Some(lock.client())).await;
+                lock.release().await;
+                return report;
+            }
+            Err(e) => {
+                let e = DbError::from(e);
+                tracing::error!(error = %e, "could not record the run as started");
+                report.record_failure(None, e.failure_code(), e.to_string());
+                // Still try to close the row (an accepted run's row exists already).
+                let report = finish(report, started, Some(lock.client())).await;
+                lock.release().await;
+                return report;
+            }
         }
         self.emit(IngestEvent::Started {
             run_id: report.run_id,
@@ -245,10 +266,13 @@ impl<'a> Ingester<'a> {
                 deadline.map(|d| d.checked_sub(self.reserve).unwrap_or_else(Instant::now)),
             )
             .with_events(events);
-        if report.mode == Mode::Latest {
-            latest::refresh(report, client, &gecko, coins, currencies).await;
-            record_calls(report, &gecko, 0);
-            return;
+        match report.mode.kind() {
+            RunKind::Live => {
+                latest::refresh(report, client, &gecko, coins, currencies).await;
+                record_calls(report, &gecko, 0);
+                return;
+            }
+            RunKind::History => {}
         }
         let mut budget = Budget::new(
             deadline,

@@ -7,7 +7,9 @@ use serde::Serialize;
 use tokio_postgres::Error;
 use uuid::Uuid;
 
-use super::report::{FailureCode, Mode, RunReport, RunStatus, Trigger};
+use super::report::{
+    EarlierAttempt, Failure, FailureCode, Mode, RunKind, RunReport, RunStatus, Trigger,
+};
 use super::store::run_in_progress;
 
 /// Reads the lowercase names the table stores (its CHECK constraints allow no others) into
@@ -60,30 +62,45 @@ fn summary(row: &tokio_postgres::Row) -> Result<RunSummary, Error> {
     })
 }
 
-/// The most recently started run, if any.
-pub async fn latest(
+/// The newest history run and the newest live refresh that did something (skipped runs left
+/// out: a run that gave way to another says nothing about how fresh the data is), in one
+/// statement, each read from the top of `ingestion_runs_kind_idx`.
+pub async fn newest_of_each_kind(
     client: &impl GenericClient,
-) -> Result<Option<RunSummary>, tokio_postgres::Error> {
-    let sql =
-        format!("SELECT {SUMMARY_COLUMNS} FROM ingestion_runs ORDER BY started_at DESC LIMIT 1");
-    client
-        .query_opt(&sql, &[])
-        .await?
-        .as_ref()
-        .map(summary)
-        .transpose()
+) -> Result<(Option<RunSummary>, Option<RunSummary>), tokio_postgres::Error> {
+    let newest = |live: bool| {
+        format!(
+            "(SELECT {SUMMARY_COLUMNS} FROM ingestion_runs
+               WHERE (mode = 'latest') = {live} AND status <> 'skipped'
+               ORDER BY (mode = 'latest'), started_at DESC LIMIT 1)"
+        )
+    };
+    let sql = format!("{} UNION ALL {}", newest(false), newest(true));
+    let (mut history, mut live) = (None, None);
+    for row in client.query(&sql, &[]).await? {
+        let run = summary(&row)?;
+        match run.mode.kind() {
+            RunKind::History => history = Some(run),
+            RunKind::Live => live = Some(run),
+        }
+    }
+    Ok((history, live))
 }
 
-/// The newest `limit` runs with their stored reports.
+/// The newest `limit` runs (of `kind`, or of both) with their stored reports.
 pub async fn recent(
     client: &impl GenericClient,
     limit: i64,
+    kind: Option<RunKind>,
 ) -> Result<Vec<(RunSummary, Option<serde_json::Value>)>, tokio_postgres::Error> {
     let sql = format!(
-        "SELECT {SUMMARY_COLUMNS}, report FROM ingestion_runs ORDER BY started_at DESC LIMIT $1"
+        "SELECT {SUMMARY_COLUMNS}, report FROM ingestion_runs
+          WHERE $2::bool IS NULL OR (mode = 'latest') = $2
+          ORDER BY started_at DESC LIMIT $1"
     );
+    let live = kind.map(|k| k == RunKind::Live);
     client
-        .query(&sql, &[&limit])
+        .query(&sql, &[&limit, &live])
         .await?
         .iter()
         .map(|r| Ok((summary(r)?, r.try_get(7)?)))
@@ -109,24 +126,159 @@ pub fn sanitise_report(mut report: serde_json::Value) -> serde_json::Value {
     report
 }
 
-/// How long a `running` row that no session backs with the lock (an accepted run whose
-/// invoke was lost, or a run killed mid-way) blocks new requests: the ingest function's
-/// longest run.
+/// How long an accepted run (the cron route's claim, `attempt` 0) may take to start. Until
+/// then a run that takes the lock gives way to it; after it, the claim is closed as
+/// interrupted (its invoke was lost). The ingest function's longest run.
 pub const CLAIM_EXPIRY_MINUTES: i32 = 15;
 
-/// Records a run as started. Runs left `running` by a crashed container (or accepted and
-/// never started) are closed as failed first: whoever holds the lock knows no other run is
-/// alive.
-pub async fn start_run(client: &impl GenericClient, report: &RunReport) -> Result<(), Error> {
-    client
-        .execute(
-            "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
-                    report = coalesce(report, '{}'::jsonb) || '{\"interrupted\": true}'::jsonb
-              WHERE status = 'running' AND id <> $1",
+/// What recording a run as started found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    /// The run is recorded as `running`: its `attempt`-th start, after the `earlier` ones.
+    Started {
+        attempt: u32,
+        earlier: Vec<EarlierAttempt>,
+    },
+    /// A run accepted by the cron route is about to start: this one gives way (skips).
+    GaveWay,
+}
+
+/// Records a run as started; the caller holds the run lock. In one transaction:
+/// - `running` rows no live run stands behind are closed as failed (`interrupted`): runs that
+///   were started (the lock holder knows no other run is alive) and accepted runs past their
+///   start window;
+/// - an accepted run still within its window (committed, or committing now) wins: this run
+///   gives way;
+/// - otherwise the run's row is inserted, or, for an accepted run or a retry of one (same
+///   id), moved to its next attempt, keeping what the earlier attempt recorded.
+pub async fn start_run(
+    client: &mut deadpool_postgres::Object,
+    report: &RunReport,
+) -> Result<Start, Error> {
+    let tx = client.transaction().await?;
+    let started = start_in(&tx, report).await;
+    match started {
+        Ok(start) => {
+            tx.commit().await?;
+            Ok(start)
+        }
+        // A claim committed while this run moved its own row to `running` (a retry of an
+        // accepted run): the claim wins, as it would have a moment earlier.
+        Err(e) if is_second_running_run(&e) => Ok(Start::GaveWay),
+        Err(e) => Err(e),
+    }
+}
+
+async fn start_in(tx: &impl GenericClient, report: &RunReport) -> Result<Start, Error> {
+    tx.execute(
+        "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
+                report = coalesce(report, '{}'::jsonb) || '{\"interrupted\": true}'::jsonb
+          WHERE status = 'running' AND id <> $1
+            AND (attempt > 0 OR started_at < now() - make_interval(mins => $2))",
+        &[&report.run_id, &CLAIM_EXPIRY_MINUTES],
+    )
+    .await?;
+    let accepted_waiting: bool = tx
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM ingestion_runs WHERE status = 'running' AND id <> $1)",
+            &[&report.run_id],
+        )
+        .await?
+        .try_get(0)?;
+    if accepted_waiting {
+        return Ok(Start::GaveWay);
+    }
+    let own = tx
+        .query_opt(
+            "SELECT attempt, status, started_at, finished_at, report FROM ingestion_runs
+              WHERE id = $1 FOR UPDATE",
             &[&report.run_id],
         )
         .await?;
-    insert_run(client, report, RunStatus::Running, None).await
+    let Some(own) = own else {
+        // Waits for a claim inserted but not yet committed; if it commits, this run gives way.
+        let inserted = tx
+            .execute(
+                "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, attempt)
+                 VALUES ($1, $2, $3, 'running', $4, 1)
+                 ON CONFLICT DO NOTHING",
+                &[
+                    &report.run_id,
+                    &report.trigger.as_str(),
+                    &report.mode.as_str(),
+                    &report.started_at,
+                ],
+            )
+            .await?;
+        return Ok(if inserted == 1 {
+            Start::Started {
+                attempt: 1,
+                earlier: Vec::new(),
+            }
+        } else {
+            Start::GaveWay
+        });
+    };
+    let earlier = earlier_attempts(&own)?;
+    let attempt: i32 = tx
+        .query_one(
+            "UPDATE ingestion_runs SET status = 'running', attempt = attempt + 1,
+                    finished_at = NULL, report = NULL
+              WHERE id = $1 RETURNING attempt",
+            &[&report.run_id],
+        )
+        .await?
+        .try_get("attempt")?;
+    Ok(Start::Started {
+        attempt: u32::try_from(attempt).unwrap_or(1),
+        earlier,
+    })
+}
+
+/// What a run's row says of its earlier attempts: none for an accepted run not yet started,
+/// else those its last report carried and the last one itself (still `running`: its
+/// container died, so it failed, interrupted).
+fn earlier_attempts(row: &tokio_postgres::Row) -> Result<Vec<EarlierAttempt>, Error> {
+    let attempt: i32 = row.try_get("attempt")?;
+    if attempt < 1 {
+        return Ok(Vec::new());
+    }
+    /// The parts of a stored report an earlier attempt keeps.
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "camelCase", default)]
+    struct Stored {
+        started_at: Option<DateTime<Utc>>,
+        interrupted: bool,
+        failures: Vec<Failure>,
+        earlier_attempts: Vec<EarlierAttempt>,
+    }
+    let report: Option<serde_json::Value> = row.try_get("report")?;
+    let stored: Stored = report
+        .and_then(|r| serde_json::from_value(r).ok())
+        .unwrap_or_default();
+    let status: RunStatus = row.try_get("status")?;
+    let interrupted = stored.interrupted || status == RunStatus::Running;
+    let mut earlier = stored.earlier_attempts;
+    earlier.push(EarlierAttempt {
+        attempt: attempt as u32,
+        status: if status == RunStatus::Running {
+            RunStatus::Failed
+        } else {
+            status
+        },
+        started_at: stored.started_at.unwrap_or(row.try_get("started_at")?),
+        finished_at: row.try_get("finished_at")?,
+        interrupted,
+        failures: stored.failures,
+    });
+    Ok(earlier)
+}
+
+/// True when a statement failed because another run is already `running` (migration V3's
+/// one-running-run index).
+pub fn is_second_running_run(e: &Error) -> bool {
+    e.as_db_error()
+        .is_some_and(|db| db.constraint() == Some("ingestion_runs_one_running_idx"))
 }
 
 /// Claims the right to start a run for the cron route, atomically: records `run_id` as
@@ -152,8 +304,8 @@ pub async fn claim_run(
     .await?;
     let inserted = tx
         .execute(
-            "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at)
-             VALUES ($1, $2, $3, 'running', now())
+            "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, attempt)
+             VALUES ($1, $2, $3, 'running', now(), 0)
              ON CONFLICT DO NOTHING",
             &[&run_id, &trigger.as_str(), &mode.as_str()],
         )
@@ -166,7 +318,7 @@ pub async fn claim_run(
 pub async fn withdraw_claim(client: &impl GenericClient, run_id: uuid::Uuid) -> Result<(), Error> {
     client
         .execute(
-            "DELETE FROM ingestion_runs WHERE id = $1 AND status = 'running' AND report IS NULL",
+            "DELETE FROM ingestion_runs WHERE id = $1 AND status = 'running' AND attempt = 0",
             &[&run_id],
         )
         .await?;

@@ -72,6 +72,25 @@ impl RunLock {
         })
     }
 
+    /// [`RunLock::try_acquire`], trying again every 100 ms for up to `wait` while another
+    /// session holds the lock.
+    pub async fn acquire_within(
+        mut client: deadpool_postgres::Object,
+        key: i64,
+        wait: std::time::Duration,
+    ) -> Result<Result<RunLock, deadpool_postgres::Object>, Error> {
+        let until = tokio::time::Instant::now() + wait;
+        loop {
+            match Self::try_acquire(client, key).await? {
+                Err(held) if tokio::time::Instant::now() < until => {
+                    client = held;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                outcome => return Ok(outcome),
+            }
+        }
+    }
+
     /// The connection holding the lock.
     pub fn client(&mut self) -> &mut deadpool_postgres::Object {
         self.client.as_mut().expect("present until released")

@@ -290,8 +290,9 @@ async fn a_database_crash_mid_run_fails_clearly_and_the_next_run_restores_exactl
         .filter(|f| f.currency.is_some())
         .collect();
     assert_eq!(pair_failures.len(), (44 - CRASH_AFTER) as usize);
+    // The exact cause: the connection is gone (not a statement that failed).
     for f in &pair_failures {
-        assert_eq!(f.code, FailureCode::DatabaseError, "{f:?}");
+        assert_eq!(f.code, FailureCode::DatabaseUnavailable, "{f:?}");
     }
     // The pairs that finished are the first 10 in configured order (none was fetched before).
     let ok: Vec<_> = report

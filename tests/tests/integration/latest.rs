@@ -347,3 +347,34 @@ async fn a_price_older_than_the_limit_is_marked_stale() {
     let detail = json_body(&api.handle(integration_tests::get("/api/coins/tron")).await);
     assert_eq!(detail["data"]["latest"]["eur"]["stale"], true);
 }
+
+#[tokio::test]
+async fn quote_times_from_the_future_are_stored_as_the_fetch_time_and_counted() {
+    // The simulator's clock runs two hours ahead of this machine's: its quotes are "from the
+    // future" (tether's lags three hours, so it is an hour old).
+    let ahead = Utc::now() + chrono::Duration::hours(2);
+    let h = Harness::start_at(SimulatorConfig::default(), &VARS, ahead).await;
+    assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
+
+    let before = Utc::now();
+    let report = h.ingester().run(latest(), None).await;
+    let after = Utc::now();
+    assert_eq!(report.status, Status::Succeeded, "{:?}", report.failures);
+    assert_eq!(
+        report.clamped_timestamps, 4,
+        "bitcoin and tron, in usd and eur"
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["clampedTimestamps"], 4);
+    for (coin, currency, _, _, at) in stored(&h).await {
+        if coin == "tether" {
+            // CoinGecko's times are whole seconds.
+            let lagging = ahead - chrono::Duration::hours(3);
+            assert_eq!(at.timestamp(), lagging.timestamp(), "{coin}/{currency}");
+        } else {
+            // Stored to the microsecond.
+            let before = before - chrono::Duration::milliseconds(1);
+            assert!(before <= at && at <= after, "{coin}/{currency}: {at}");
+        }
+    }
+}

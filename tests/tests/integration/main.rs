@@ -22,5 +22,6 @@ mod log_secrets;
 mod migrations;
 mod migrations_resource;
 mod rate_limit;
+mod run_lifecycle;
 mod secrets;
 mod simulator;

@@ -318,7 +318,8 @@ async fn the_routes_own_queries_use_the_indexes_on_a_filled_and_analysed_databas
         (
             "/api/health",
             "ingestion_runs",
-            &["ingestion_runs_started_at_idx"],
+            // The newest history run, then the newest live refresh.
+            &["ingestion_runs_kind_idx", "ingestion_runs_kind_idx"],
         ),
     ];
     for (path, table, indexes) in routes {
