@@ -21,7 +21,7 @@ declare -A MIN_TESTS=(
   [rust]=145
   [lambda-emulator]=20
   [openapi]=128
-  [dashboard]=24
+  [dashboard]=31
   [dashboard-error-state]=1
 )
 
