@@ -18,7 +18,7 @@ cd "$ROOT"
 SUITES=(deploy rust lambda-emulator openapi dashboard dashboard-error-state)
 declare -A MIN_TESTS=(
   [deploy]=129
-  [rust]=145
+  [rust]=146
   [lambda-emulator]=20
   [openapi]=128
   [dashboard]=31
