@@ -18,10 +18,10 @@ cd "$ROOT"
 SUITES=(deploy rust lambda-emulator openapi dashboard dashboard-error-state)
 declare -A MIN_TESTS=(
   [deploy]=129
-  [rust]=145
+  [rust]=146
   [lambda-emulator]=20
   [openapi]=128
-  [dashboard]=24
+  [dashboard]=31
   [dashboard-error-state]=1
 )
 

@@ -4,13 +4,15 @@
 export class ApiError extends Error {
   /**
    * @param {string} message  shown to the user
-   * @param {{status?: number, code: string}} details  status is absent for network errors
+   * @param {{status?: number, code: string, data?: unknown}} details  status is absent for
+   *   network errors; data is the error envelope's `data`, which a few routes send (health's 503)
    */
-  constructor(message, { status, code }) {
+  constructor(message, { status, code, data }) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.data = data;
   }
 
   get isNetwork() { return this.code === 'NETWORK'; }
@@ -50,7 +52,7 @@ export async function apiFetch(path, { signal, etag } = {}) {
   const error = body?.error;
   throw new ApiError(
     typeof error?.message === 'string' ? error.message : `The server answered ${response.status}.`,
-    { status: response.status, code: typeof error?.code === 'string' ? error.code : 'HTTP_ERROR' },
+    { status: response.status, code: typeof error?.code === 'string' ? error.code : 'HTTP_ERROR', data: body?.data },
   );
 }
 

@@ -1,4 +1,4 @@
-// Entry point: hash router, currency switcher and the header's freshness badge.
+// Entry point: hash router, currency switcher and the header's freshness badges.
 // Routes: #/?currency=eur (overview) and #/coin/<id>?currency=eur&interval=hourly&range=7d (coin page;
 // range is 7d, 30d, 90d, 1y or all, and 1y and all are daily only).
 import './styles.css';

@@ -21,6 +21,11 @@ test('error state: a failing API shows an error with a retry button', async (t) 
   const retry = alert.getByRole('button', { name: 'Try again' });
   await retry.waitFor();
   assert.match(await alert.innerText(), /unavailable|server/i);
+  // The health answer is a 503 too, whose data still says why: both freshness badges say so.
+  const badges = page.locator('#freshness .badge');
+  await page.locator('#freshness', { hasText: 'Database unreachable' }).waitFor();
+  assert.deepEqual((await badges.allTextContents()).map((text) => text.trim()),
+    ['History: Database unreachable', 'Live prices: Database unreachable']);
   await shot(page, 'error-desktop');
   await page.setViewportSize(PHONE);
   await shot(page, 'error-phone');
@@ -29,7 +34,10 @@ test('error state: a failing API shows an error with a retry button', async (t) 
   fixture?.setFailing(false);
   await retry.click();
   await again;
-  if (fixture) await waitForPricesIn(page, '$');
+  if (fixture) {
+    await waitForPricesIn(page, '$');
+    await page.locator('#freshness', { hasText: 'Updated' }).waitFor(); // Try again asked again
+  }
   else await page.getByRole('alert').getByRole('button', { name: 'Try again' }).waitFor();
   assertClean();
 });

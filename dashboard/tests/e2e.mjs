@@ -212,26 +212,6 @@ test('an unknown coin shows a not-found state with a way back', async (t) => {
   assertClean();
 });
 
-test('the simulated-data notice follows the latest ingestion run', async (t) => {
-  const latest = (await (await fetch(`${baseUrl}/api/ingestion/runs?limit=1`)).json()).data[0];
-  if (FIXTURE) assert.equal(latest.simulated, true);
-  const { page, goto, assertClean } = await open(t);
-  await goto();
-  await page.waitForFunction(() => !document.getElementById('freshness').textContent.includes('Checking'));
-  const notice = page.locator('#simulated-notice');
-  assert.equal(await notice.isVisible(), latest?.simulated === true);
-  if (latest?.simulated) assert.match(await notice.innerText(), /Simulated data/);
-
-  // Live data: no notice.
-  await page.route((url) => url.pathname === '/api/ingestion/runs', (route) => route.fulfill({
-    json: { success: true, data: [{ ...latest, simulated: false, status: 'succeeded', finishedAt: new Date().toISOString() }] },
-  }));
-  await page.reload();
-  await page.locator('#freshness', { hasText: 'Updated' }).waitFor();
-  assert.equal(await notice.isVisible(), false);
-  assertClean();
-});
-
 test('empty states: no coins, and coins without prices yet', async (t) => {
   const { page, goto, assertClean } = await open(t);
   let data = [];
@@ -263,53 +243,217 @@ test('a network error shows the error state, and retry recovers', async (t) => {
   assertClean();
 });
 
-// The freshness badge in the header, for each state of the latest run the dashboard can meet
-// (the succeeded state is checked with the simulated-data notice above). The run comes from a
-// stubbed /api/ingestion/runs, built on the server's own latest run so that its shape is real.
+// The freshness badges in the header: the newest history run and the newest live refresh, each
+// with its own state, from one GET /api/health per refresh. The health data is stubbed, with
+// runs built on the server's own history run so that their shape is real. (The simulated-data
+// notice test below covers two succeeded parts.)
 const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const HEALTH_OK = { status: 'ok', database: 'ok', liveEveryMinutes: 10, version: 'test' };
+
+/** GET /api/health of the server under test: its data, also from a 503. */
+async function serverHealth() {
+  const body = await (await fetch(`${baseUrl}/api/health`)).json();
+  assert.ok(body.data, 'the health answer carries data');
+  return body.data;
+}
+
+/** A run summary in the API's shape, built on `base` (a run of the server's). */
+function run(base, { mode = 'full', status, startedAt, finishedAt = null, stale = false }) {
+  assert.ok(base, 'the server has a history run to build the stubs on');
+  return {
+    ...base, mode, status, simulated: false, stale,
+    startedAt: startedAt.toISOString(), finishedAt: finishedAt?.toISOString() ?? null,
+  };
+}
+
+const freshnessLoaded = (page) =>
+  page.waitForFunction(() => !document.getElementById('freshness').textContent.includes('Checking'));
+
+/** Each part as shown: its text (spaces collapsed), tone, times and whether it has a stale mark. */
+const readParts = (page) => page.locator('#freshness .badge').evaluateAll((badges) => badges.map((badge) => ({
+  part: badge.dataset.part,
+  text: badge.textContent.replace(/\s+/g, ' ').trim(),
+  tone: badge.className,
+  times: [...badge.querySelectorAll('time')].map((time) => time.getAttribute('datetime')),
+  staleMark: badge.querySelector('.stale-mark')?.checkVisibility() === true,
+})));
+
+test('the simulated-data notice follows the newest history run and live refresh', async (t) => {
+  const health = await serverHealth();
+  const simulated = health.lastIngestion?.simulated === true || health.lastLiveRefresh?.simulated === true;
+  if (FIXTURE) assert.equal(simulated, true);
+  const { page, goto, assertClean } = await open(t);
+  await goto();
+  await freshnessLoaded(page);
+  const notice = page.locator('#simulated-notice');
+  assert.equal(await notice.isVisible(), simulated);
+  if (simulated) assert.match(await notice.innerText(), /Simulated data/);
+
+  // Live data in both parts: no notice. Only the live refresh simulated: the notice.
+  const now = Date.now();
+  const history = run(health.lastIngestion, { mode: 'incremental', status: 'succeeded', startedAt: new Date(now - 61 * MINUTE), finishedAt: new Date(now - 60 * MINUTE) });
+  const live = run(health.lastIngestion, { mode: 'latest', status: 'succeeded', startedAt: new Date(now - 4 * MINUTE), finishedAt: new Date(now - 4 * MINUTE) });
+  let data = { ...HEALTH_OK, lastIngestion: history, lastLiveRefresh: live };
+  await page.route((url) => url.pathname === '/api/health', (route) => route.fulfill({ json: { success: true, data } }));
+  await page.reload();
+  await page.locator('#freshness', { hasText: 'Updated' }).waitFor();
+  assert.equal(await notice.isVisible(), false);
+
+  data = { ...data, lastLiveRefresh: { ...live, simulated: true } };
+  await page.reload();
+  await page.locator('#freshness', { hasText: 'Updated' }).waitFor();
+  assert.equal(await notice.isVisible(), true);
+  assertClean();
+});
+
+// Each state: the health answer (`answer(now, base)` gives {status, data}, or 'abort' for a
+// request that fails), and the two parts it must show. `time` is when the part's <time> says.
+const green = (now, base) => run(base, { mode: 'latest', status: 'succeeded', startedAt: new Date(now - 4 * MINUTE), finishedAt: new Date(now - 4 * MINUTE) });
+const LIVE_OK = { text: 'Live prices: Updated 4 minutes ago', tone: 'ok', time: (now) => now - 4 * MINUTE };
 const FRESHNESS_STATES = [
   {
-    name: 'partial', tone: 'warn', text: 'Partly updated 2 hours ago',
-    run: (now) => ({ status: 'partial', startedAt: new Date(now - 121 * MINUTE), finishedAt: new Date(now - 120 * MINUTE) }),
+    name: 'failed history run while the live refresh works (not fine)',
+    answer: (now, base) => ({ status: 200, data: { ...HEALTH_OK, status: 'degraded',
+      lastIngestion: run(base, { status: 'failed', startedAt: new Date(now - 31 * MINUTE), finishedAt: new Date(now - 30 * MINUTE) }),
+      lastLiveRefresh: green(now, base) } }),
+    history: { text: 'History: Update failed 30 minutes ago', tone: 'bad', time: (now) => now - 30 * MINUTE },
+    live: LIVE_OK,
   },
   {
-    name: 'failed', tone: 'bad', text: 'Last update failed 30 minutes ago',
-    run: (now) => ({ status: 'failed', startedAt: new Date(now - 31 * MINUTE), finishedAt: new Date(now - 30 * MINUTE) }),
+    name: 'stale history run',
+    answer: (now, base) => ({ status: 200, data: { ...HEALTH_OK, status: 'degraded',
+      lastIngestion: run(base, { status: 'succeeded', startedAt: new Date(now - 48 * HOUR - MINUTE), finishedAt: new Date(now - 48 * HOUR), stale: true }),
+      lastLiveRefresh: green(now, base) } }),
+    history: { text: 'History: Updated 2 days ago ⚠ Stale', tone: 'warn', time: (now) => now - 48 * HOUR, stale: true },
+    live: LIVE_OK,
   },
   {
-    name: 'running', tone: 'warn', text: 'Update running, started 5 minutes ago',
-    run: (now) => ({ status: 'running', startedAt: new Date(now - 5 * MINUTE), finishedAt: null }),
+    name: 'stale live refresh',
+    answer: (now, base) => ({ status: 200, data: { ...HEALTH_OK, status: 'degraded',
+      lastIngestion: run(base, { status: 'succeeded', startedAt: new Date(now - 3 * HOUR - MINUTE), finishedAt: new Date(now - 3 * HOUR) }),
+      lastLiveRefresh: run(base, { mode: 'latest', status: 'succeeded', startedAt: new Date(now - 40 * MINUTE), finishedAt: new Date(now - 40 * MINUTE), stale: true }) } }),
+    history: { text: 'History: Updated 3 hours ago', tone: 'ok', time: (now) => now - 3 * HOUR },
+    live: { text: 'Live prices: Updated 40 minutes ago ⚠ Stale', tone: 'warn', time: (now) => now - 40 * MINUTE, stale: true },
+  },
+  {
+    name: 'live refresh turned off',
+    answer: (now, base) => ({ status: 200, data: { ...HEALTH_OK, liveEveryMinutes: null,
+      lastIngestion: run(base, { status: 'succeeded', startedAt: new Date(now - 3 * HOUR - MINUTE), finishedAt: new Date(now - 3 * HOUR) }),
+      lastLiveRefresh: null } }),
+    history: { text: 'History: Updated 3 hours ago', tone: 'ok', time: (now) => now - 3 * HOUR },
+    live: { text: 'Live prices: Off', tone: 'muted' },
+  },
+  {
+    name: 'history run still running',
+    answer: (now, base) => ({ status: 200, data: { ...HEALTH_OK,
+      lastIngestion: run(base, { status: 'running', startedAt: new Date(now - 5 * MINUTE) }),
+      lastLiveRefresh: green(now, base) } }),
+    history: { text: 'History: Running, started 5 minutes ago', tone: 'warn', time: (now) => now - 5 * MINUTE },
+    live: LIVE_OK,
+  },
+  {
+    name: 'partial history run',
+    answer: (now, base) => ({ status: 200, data: { ...HEALTH_OK,
+      lastIngestion: run(base, { status: 'partial', startedAt: new Date(now - 121 * MINUTE), finishedAt: new Date(now - 120 * MINUTE) }),
+      lastLiveRefresh: green(now, base) } }),
+    history: { text: 'History: Partly updated 2 hours ago', tone: 'warn', time: (now) => now - 120 * MINUTE },
+    live: LIVE_OK,
+  },
+  {
+    name: 'server without any run yet',
+    answer: () => ({ status: 200, data: { ...HEALTH_OK, status: 'degraded', lastIngestion: null, lastLiveRefresh: null } }),
+    history: { text: 'History: No data yet', tone: 'muted' },
+    live: { text: 'Live prices: No data yet', tone: 'muted' },
+  },
+  {
+    name: 'database unreachable (503 with the health data)',
+    answer: () => ({ status: 503, data: { ...HEALTH_OK, status: 'degraded', database: 'unreachable', lastIngestion: null, lastLiveRefresh: null } }),
+    history: { text: 'History: Database unreachable', tone: 'bad' },
+    live: { text: 'Live prices: Database unreachable', tone: 'bad' },
+  },
+  {
+    name: 'health request that fails',
+    answer: () => 'abort',
+    history: { text: 'History: Unknown', tone: 'muted' },
+    live: { text: 'Live prices: Unknown', tone: 'muted' },
   },
 ];
 
 for (const state of FRESHNESS_STATES) {
-  test(`the freshness badge shows a ${state.name} latest run`, async (t) => {
-    const latest = (await (await fetch(`${baseUrl}/api/ingestion/runs?limit=1`)).json()).data[0];
-    assert.ok(latest, 'the server has a latest run to build the stub on');
+  test(`the freshness badges show a ${state.name}`, async (t) => {
+    const base = (await serverHealth()).lastIngestion;
     const { page, goto, assertClean } = await open(t);
-    const { status, startedAt, finishedAt } = state.run(Date.now());
-    const run = { ...latest, simulated: false, status, startedAt: startedAt.toISOString(), finishedAt: finishedAt?.toISOString() ?? null };
+    const now = Date.now();
+    const answer = state.answer(now, base);
     let answered = 0;
-    await page.route((url) => url.pathname === '/api/ingestion/runs', (route) => {
+    await page.route((url) => url.pathname === '/api/health', (route) => {
       answered += 1;
-      return route.fulfill({ json: { success: true, data: [run] } });
+      if (answer === 'abort') return route.abort('connectionrefused');
+      const { status, data } = answer;
+      return route.fulfill({
+        status,
+        json: status === 200 ? { success: true, data }
+          : { success: false, error: { code: 'SERVICE_UNAVAILABLE', message: 'the database is unavailable; try again shortly' }, data },
+      });
     });
+    const runsAsked = [];
+    page.on('request', (request) => { if (new URL(request.url()).pathname.startsWith('/api/ingestion/')) runsAsked.push(request.url()); });
     await goto();
-    const badge = page.locator('#freshness');
-    await page.waitForFunction(() => !document.getElementById('freshness').textContent.includes('Checking'));
-    assert.equal(answered, 1, 'the badge asked for the latest run once');
-    assert.equal((await badge.textContent()).replace(/\s+/g, ' ').trim(), state.text);
-    assert.equal(await badge.getAttribute('class'), `badge badge-${state.tone}`);
-    if (finishedAt) {
-      // The exact time is one hover away.
-      assert.equal(await badge.locator('time').getAttribute('datetime'), finishedAt.toISOString());
-    } else {
-      assert.equal(await badge.locator('time').count(), 0);
-    }
+    await freshnessLoaded(page);
+    assert.equal(answered, 1, 'the badges asked for the health once');
+    assert.deepEqual(runsAsked, [], 'and for no run list');
+    const expected = [['history', state.history], ['live', state.live]].map(([part, { text, tone, time, stale = false }]) => ({
+      part, text, tone: `badge badge-${tone}`, times: time ? [new Date(time(now)).toISOString()] : [], staleMark: stale,
+    }));
+    assert.deepEqual(await readParts(page), expected);
     assert.equal(await page.locator('#simulated-notice').isVisible(), false);
     assertClean();
   });
 }
+
+test('the freshness badges keep the header still while they load, at 1280 px and at 390 px', async (t) => {
+  const base = (await serverHealth()).lastIngestion;
+  for (const viewport of [DESKTOP, PHONE]) {
+    const { page, goto, assertClean } = await open(t, { viewport });
+    const now = Date.now();
+    // The longest texts there are: both parts stale, one failed, the other stuck running.
+    const data = { ...HEALTH_OK, status: 'degraded',
+      lastIngestion: run(base, { status: 'failed', startedAt: new Date(now - 31 * MINUTE), finishedAt: new Date(now - 30 * MINUTE), stale: true }),
+      lastLiveRefresh: run(base, { mode: 'latest', status: 'running', startedAt: new Date(now - 45 * MINUTE), stale: true }) };
+    let release;
+    const released = new Promise((resolve) => { release = resolve; });
+    await page.route((url) => url.pathname === '/api/health', async (route) => {
+      await released;
+      await route.fulfill({ json: { success: true, data } });
+    });
+    await goto();
+    await rows(page).first().waitFor();
+    const boxes = () => page.evaluate(() => [
+      '.site-header', '#main', '#freshness [data-part="history"]', '#freshness [data-part="live"]',
+    ].map((selector) => {
+      const { top, height } = document.querySelector(selector).getBoundingClientRect();
+      return { selector, top, height };
+    }));
+    const before = await boxes();
+    assert.match(await page.locator('#freshness').textContent(), /Checking/);
+    release();
+    await freshnessLoaded(page);
+    assert.deepEqual(await boxes(), before, `nothing moved up or down at ${viewport.width} px`);
+    // Cut short where there is no room, but the stale marks stay in full.
+    assert.equal(await page.locator('#freshness .stale-mark').filter({ hasText: 'Stale' }).count(), 2);
+    for (const mark of await page.locator('#freshness .stale-mark').all()) {
+      assert.ok(await mark.evaluate((el) => {
+        const inner = el.getBoundingClientRect();
+        const badge = el.closest('.badge').getBoundingClientRect();
+        return inner.left >= badge.left && inner.right <= badge.right && el.scrollWidth <= el.clientWidth;
+      }), 'a whole stale mark inside its badge');
+    }
+    assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'no sideways scrolling');
+    await shot(page, `freshness-stale-${viewport === PHONE ? 'phone' : 'desktop'}`);
+    assertClean();
+  }
+});
 
 /**
  * Holds the answer to the first request matching `matches` until release() is called: the server

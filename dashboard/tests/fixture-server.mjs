@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // A stand-in for `crypto-dashboard serve` during dashboard development: serves dist/ and answers the
 // /api routes with deterministic synthetic data in the SPEC's shapes (11 coins, 4 currencies, 90 days
-// of hourly prices, a simulated latest run). Every coin has a live quote from a few minutes ago
-// except TRON, whose newest price is an hourly one 3 hours old: stale, without market cap or
-// volume. Data answers carry an ETag and answer 304 to a matching If-None-Match, like the API.
+// of hourly prices, a simulated history run and live refresh). Every coin has a live quote from a
+// few minutes ago except TRON, whose newest price is an hourly one 3 hours old: stale, without
+// market cap or volume. Data answers carry an ETag and answer 304 to a matching If-None-Match,
+// like the API.
 //
 //   node tests/fixture-server.mjs [--port 3000] [--fail] [--delay 400]
 //     --fail    every /api route answers 503 SERVICE_UNAVAILABLE (as with the database stopped)
@@ -146,8 +147,18 @@ function createApi() {
     },
   };
 
+  // The newest live refresh: when the quotes were fetched.
+  const liveRun = {
+    runId: 'fixture-run-2', trigger: 'schedule', mode: 'latest', status: 'succeeded',
+    startedAt: iso(quoteAt - 2_000), finishedAt: iso(quoteAt), simulated: true,
+  };
+  const summary = ({ report, ...rest }) => ({ ...rest, stale: false });
+
   const routes = [
-    [/^\/api\/health$/, () => ({ status: 'ok', database: 'ok', lastIngestion: run, version: 'fixture' })],
+    [/^\/api\/health$/, () => ({
+      status: 'ok', database: 'ok', lastIngestion: summary(run), lastLiveRefresh: summary(liveRun),
+      liveEveryMinutes: 10, version: 'fixture',
+    })],
     [/^\/api\/currencies$/, () => CURRENCIES.map(({ code, name }) => ({ code, name }))],
     [/^\/api\/coins$/, () => COINS.map((c) => ({ id: c.id, symbol: c.symbol, name: c.name, imageUrl: imageUrl(c) }))],
     [/^\/api\/ingestion\/runs$/, (query) => {
@@ -271,7 +282,14 @@ export async function startFixtureServer({ port = 0, host = '127.0.0.1', failing
       }
       if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
       if (state.failing) {
-        throw new HttpError(503, 'SERVICE_UNAVAILABLE', 'The database is unreachable. Try again shortly.');
+        // Health still says what it knows, as the API does.
+        const data = url.pathname === '/api/health' ? {
+          status: 'degraded', database: 'unreachable', lastIngestion: null, lastLiveRefresh: null,
+          liveEveryMinutes: 10, version: 'fixture',
+        } : undefined;
+        return sendJson(res, 503, {
+          success: false, error: { code: 'SERVICE_UNAVAILABLE', message: 'The database is unreachable. Try again shortly.' }, data,
+        }, 'no-store');
       }
       if (req.method !== 'GET') throw new HttpError(405, 'METHOD_NOT_ALLOWED', 'only GET is allowed here');
       const data = api(url.pathname, url.searchParams);

@@ -20,7 +20,7 @@ export function refreshRelativeTimes(root) {
 }
 
 /** The visible stale mark. */
-export const staleMark = () => h('span', { class: 'stale-mark', title: STALE_TITLE },
+export const staleMark = (title = STALE_TITLE) => h('span', { class: 'stale-mark', title },
   h('span', { 'aria-hidden': 'true' }, '⚠ '), 'Stale');
 
 /**

@@ -11,6 +11,7 @@ mod aws_paths;
 mod backfill;
 mod coingecko_client;
 mod cron;
+mod docs;
 mod events;
 mod faults;
 mod hardening;
