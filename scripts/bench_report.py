@@ -340,8 +340,9 @@ if cold:
         ]
     lines += [
         "",
-        "The ingest function's first invocation is a real (one-pair) ingestion against the simulator, and",
-        "cron-trigger's is its 401 path (no token), so that no call leaves the machine.",
+        "The ingest function's first invocation is a real (one-pair) ingestion against the simulator,",
+        "live-quotes' a live refresh of that pair (its scheduled event), and cron-trigger's is its 401",
+        "path (no token), so that no call leaves the machine.",
         "",
         "Zip size targets (deploy issue): read functions <= 4 MiB, ingest <= 6 MiB. Each step measured",
         "with `make build-lambdas` (health / ingest zip, KiB): the SDK crates without default features",

@@ -8,6 +8,8 @@
 #  3. scripts/check_template.py                   (our rules: no IAM wildcards, every function
 #                                                   arm64/provided.al2023/rust-cargolambda, every
 #                                                   SPEC route present, ingest/migrate/RDS settings,
+#                                                   schedules without Input, the live-quotes function's
+#                                                   own concurrency, retries and failure alarm,
 #                                                   origin verification, the API cache key, read-only
 #                                                   egress, the RDS log group, the connection budget,
 #                                                   each function's egress path in every EgressMode,

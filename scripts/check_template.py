@@ -31,8 +31,17 @@ Fails (exit 1, one "error:" line per finding) when:
     rust-cargolambda with BuildProperties.Binary, or a crate of the list is missing or doubled;
   - an HTTP route of the SPEC is missing, extra, or wired to the wrong binary;
   - the ingest function lost its schedule, reserved concurrency 1, timeout, or DLQ destination;
+  - a schedule sends an Input (the function would get a manual payload and record a scheduled
+    run as trigger "manual"), a function other than ingest and live-quotes has a schedule,
+    ingest has one besides the daily run, or live-quotes' schedule does not follow
+    LiveQuotesEveryMinutes (every allowed value, 0 = disabled);
+  - the live-quotes function is not a function of its own for one refresh at a time: reserved
+    concurrency 1, no retries, a timeout and a maximum event age that end a refresh before the
+    next is due, an on-failure destination other than ingest's DLQ; or there is no alarm on its
+    errors over at least two consecutive refresh intervals (one period per interval, only while
+    the schedule is on); or health or live-quotes lacks LIVE_EVERY_MINUTES;
   - a function connects with another database role than its own (owner: migrate only;
-    dashboard_writer: ingest and cron-trigger; dashboard_reader: the read functions), or may read the owner
+    dashboard_writer: ingest, live-quotes and cron-trigger; dashboard_reader: the read functions), or may read the owner
     secret without being the migrate function;
   - the migrations custom resource, the database settings, log retention or the cron
     authentication metric filter are not what docs/deploy.md promises;
@@ -55,7 +64,7 @@ Fails (exit 1, one "error:" line per finding) when:
     EgressMode=nat-gateway (and one must then);
   - the network loses an invariant, at the defaults and with each EgressMode: the database is
     dual-stack or one of its subnets maps public IPv4 addresses or routes to an internet gateway;
-    ingest or cron-trigger has no path to the internet (443 egress plus a 0.0.0.0/0 route to a
+    ingest, live-quotes or cron-trigger has no path to the internet (443 egress plus a 0.0.0.0/0 route to a
     NAT gateway, or Ipv6AllowedForDualStack, IPv6 subnets and a ::/0 route to an egress-only
     gateway); cron-trigger has only IPv6 but not the Lambda API's dual-stack name; another
     function has Ipv6AllowedForDualStack; migrate's subnets lack the S3 gateway endpoint;
@@ -88,6 +97,7 @@ EXPECTED_FUNCTIONS = {
     "cron-trigger": ("POST", "/api/cron/fetch-data"),
     "ingestion-runs": ("GET", "/api/ingestion/runs"),
     "ingest": None,
+    "live-quotes": None,
     "migrate": None,
 }
 # Managed policies a function role may carry (SAM adds the basic one to every role it makes).
@@ -100,18 +110,26 @@ ALLOWED_MANAGED_POLICIES = {
 DATABASE_ROLE_SECRETS = {
     "migrate": "DatabaseSecret",
     "ingest": "DatabaseWriterSecret",
+    "live-quotes": "DatabaseWriterSecret",
     # Records the accepted run before launching it (one running row at a time).
     "cron-trigger": "DatabaseWriterSecret",
 }
 READ_ONLY_SECRET = "DatabaseReaderSecret"
 OWNER_SECRET = "DatabaseSecret"
 INGEST_SCHEDULE = "cron(0 2 * * ? *)"
+# The live-quote schedule's interval (minutes; 0 turns it off), the function health reads it in,
+# and how many consecutive failed intervals the live-quote alarm waits for at least.
+LIVE_INTERVAL_PARAMETER = "LiveQuotesEveryMinutes"
+LIVE_INTERVAL_ENV = "LIVE_EVERY_MINUTES"
+LIVE_INTERVAL_READERS = ("health", "live-quotes")
+LIVE_ALARM_MIN_PERIODS = 2
 CRON_AUTH_PHRASE = "cron authentication failed"
 # Binary -> the secrets (logical ids) it may read besides READ_ONLY_SECRET's default; HTTP
 # functions may also read the origin-verify secret, and nothing else.
 OWN_SECRETS = {
     "migrate": {"DatabaseSecret", "DatabaseReaderSecret", "DatabaseWriterSecret"},
     "ingest": {"DatabaseWriterSecret", "CoinGeckoApiKeySecret"},
+    "live-quotes": {"DatabaseWriterSecret", "CoinGeckoApiKeySecret"},
     "cron-trigger": {"DatabaseWriterSecret", "CronSecret"},
 }
 ORIGIN_VERIFY_HEADER = "x-origin-verify"
@@ -357,6 +375,122 @@ def check_ingest(by_binary) -> None:
         error(f"{name}: EventInvokeConfig needs an OnFailure SQS destination (the DLQ)")
 
 
+def schedule_events(res: dict) -> dict:
+    return {n: e for n, e in res.get("Properties", {}).get("Events", {}).items()
+            if e.get("Type") in ("Schedule", "ScheduleV2")}
+
+
+def check_schedules(raw: dict, by_binary) -> None:
+    """Each schedule sends EventBridge's scheduled event itself, to ingest (the daily run) or
+    live-quotes (every LiveQuotesEveryMinutes). A function tells a scheduled run from a manual
+    invoke by that event: a schedule with an Input would be recorded as trigger manual."""
+    for binary, (name, res) in sorted(by_binary.items()):
+        for ev_name, ev in schedule_events(res).items():
+            p = ev.get("Properties", {})
+            where = f"{name}.Events.{ev_name}"
+            for key in ("Input", "InputTransformer"):
+                if key in p:
+                    error(f"{where}: sends {key}; the function gets it as a manual payload and records "
+                          f"the scheduled run as trigger manual. Send the scheduled event itself (no {key})")
+            expression = p.get("Schedule", p.get("ScheduleExpression"))
+            if binary == "ingest" and expression != INGEST_SCHEDULE:
+                error(f"{where}: the ingest function's only schedule is the daily {INGEST_SCHEDULE}; "
+                      f"live quotes have a function of their own (a refresh must never wait behind a run)")
+            elif binary not in ("ingest", "live-quotes"):
+                error(f"{where}: {name} has a schedule; only ingest and live-quotes run on one")
+    if "live-quotes" not in by_binary:
+        return
+    name, res = by_binary["live-quotes"]
+    events = list(schedule_events(res).values())
+    if len(events) != 1:
+        error(f"{name}: needs exactly one schedule (every {LIVE_INTERVAL_PARAMETER} minutes), has {len(events)}")
+        return
+    p = events[0].get("Properties", {})
+    spec = raw.get("Parameters", {}).get(LIVE_INTERVAL_PARAMETER, {})
+    allowed = spec.get("AllowedValues")
+    if not allowed or 0 not in [int(v) for v in allowed]:
+        error(f"parameter {LIVE_INTERVAL_PARAMETER} must list its AllowedValues, 0 (off) among them")
+        return
+    for minutes in allowed:
+        params = dict(defaults(raw), **{LIVE_INTERVAL_PARAMETER: minutes})
+        try:
+            expression = evaluate(p.get("Schedule", p.get("ScheduleExpression")), raw, params)
+            state = evaluate(p.get("State", "ENABLED"), raw, params)
+        except Unresolved as exc:
+            error(f"{name}: its schedule cannot be worked out from {LIVE_INTERVAL_PARAMETER} ({exc})")
+            return
+        if int(minutes) == 0:
+            if state != "DISABLED":
+                error(f"{name}: with {LIVE_INTERVAL_PARAMETER}=0 its schedule must be DISABLED, is {state!r}")
+        elif (expression, state) != (f"rate({minutes} minutes)", "ENABLED"):
+            error(f"{name}: with {LIVE_INTERVAL_PARAMETER}={minutes} its schedule must be an ENABLED "
+                  f"rate({minutes} minutes), is {state} {expression!r}")
+
+
+def check_live_quotes(raw: dict, by_binary) -> None:
+    """Live quotes on a function of their own: one refresh at a time, never queued behind
+    anything, failures handled apart from ingest's, an alarm that means live quotes keep
+    failing."""
+    for binary in LIVE_INTERVAL_READERS:
+        if binary in by_binary:
+            name, res = by_binary[binary]
+            value = res.get("Properties", {}).get("Environment", {}).get("Variables", {}).get(LIVE_INTERVAL_ENV)
+            if ref_id(value) != LIVE_INTERVAL_PARAMETER:
+                error(f"{name}: {LIVE_INTERVAL_ENV} must be !Ref {LIVE_INTERVAL_PARAMETER} (the live refresh's "
+                      f"interval; health reports it degraded after three)")
+    if "live-quotes" not in by_binary:
+        return
+    name, res = by_binary["live-quotes"]
+    props = res["Properties"]
+    allowed = [int(v) for v in raw.get("Parameters", {}).get(LIVE_INTERVAL_PARAMETER, {}).get("AllowedValues", [])]
+    intervals = [m * 60 for m in allowed if m > 0]
+    shortest = min(intervals, default=0)
+    if props.get("ReservedConcurrentExecutions") != 1:
+        error(f"{name}: ReservedConcurrentExecutions must be 1 (one refresh at a time, its own units)")
+    config = props.get("EventInvokeConfig", {})
+    if config.get("MaximumRetryAttempts") != 0:
+        error(f"{name}: EventInvokeConfig.MaximumRetryAttempts must be 0 (the next schedule is the retry)")
+    timeout = props.get("Timeout")
+    age = config.get("MaximumEventAgeInSeconds")
+    if not isinstance(timeout, int) or not isinstance(age, int) or timeout + age > shortest:
+        error(f"{name}: Timeout ({timeout}) + EventInvokeConfig.MaximumEventAgeInSeconds ({age}) must be "
+              f"numbers within the shortest refresh interval ({shortest} s), so that a refresh ends "
+              f"before the next is due")
+    on_failure = config.get("DestinationConfig", {}).get("OnFailure", {})
+    ingest_destination = (by_binary.get("ingest", (None, {}))[1].get("Properties", {})
+                          .get("EventInvokeConfig", {}).get("DestinationConfig", {}).get("OnFailure", {})
+                          .get("Destination"))
+    if not on_failure.get("Destination") or on_failure.get("Destination") == ingest_destination:
+        error(f"{name}: EventInvokeConfig needs an OnFailure destination of its own (not ingest's DLQ, "
+              f"whose alarm means a history run failed)")
+    found = False
+    for alarm, a in of_type(raw, "AWS::CloudWatch::Alarm").items():
+        p = a.get("Properties", {})
+        dims = as_list(p.get("Dimensions"))
+        if p.get("MetricName") != "Errors" or {"Name": "FunctionName", "Value": {"Ref": name}} not in dims:
+            continue
+        found = True
+        periods = p.get("EvaluationPeriods")
+        if not isinstance(periods, int) or periods < LIVE_ALARM_MIN_PERIODS \
+                or p.get("DatapointsToAlarm", periods) != periods:
+            error(f"{alarm}: must fire on failures in {LIVE_ALARM_MIN_PERIODS} or more consecutive refresh "
+                  f"intervals (EvaluationPeriods >= {LIVE_ALARM_MIN_PERIODS}, DatapointsToAlarm equal to it), "
+                  f"not on one failed refresh")
+        if a.get("Condition") != "LiveQuotesOn":
+            error(f"{alarm}: must exist only while live quotes are on (Condition LiveQuotesOn)")
+        for minutes in (m for m in allowed if m > 0):
+            try:
+                period = evaluate(p.get("Period"), raw, dict(defaults(raw), **{LIVE_INTERVAL_PARAMETER: minutes}))
+            except Unresolved as exc:
+                error(f"{alarm}: its Period cannot be worked out from {LIVE_INTERVAL_PARAMETER} ({exc})")
+                break
+            if str(period) != str(minutes * 60):
+                error(f"{alarm}: with {LIVE_INTERVAL_PARAMETER}={minutes} its Period must be one refresh "
+                      f"interval ({minutes * 60} s), is {period}")
+    if not found:
+        error(f"no alarm on {name}'s Errors (live quotes failing in consecutive intervals)")
+
+
 def check_migrations(raw: dict, by_binary) -> None:
     if "migrate" not in by_binary:
         return
@@ -558,6 +692,12 @@ def evaluate(node, raw: dict, params: dict):
         return any(evaluate(x, raw, params) for x in arg)
     if fn == "Condition":
         return condition(arg, raw, params)
+    if fn == "Fn::FindInMap":
+        name, first, second = (evaluate(x, raw, params) for x in arg)
+        try:
+            return raw["Mappings"][str(name)][str(first)][str(second)]
+        except (KeyError, TypeError):
+            raise Unresolved(f"FindInMap {name}.{first}.{second}") from None
     if fn.startswith("Fn::"):
         raise Unresolved(fn)
     return {fn: evaluate(arg, raw, params)}
@@ -940,8 +1080,9 @@ def check_connection_budget(raw: dict, by_binary, root: Path) -> None:
     reads = [consumer(b, True) for b in sorted(read_binaries())]
     cron = consumer("cron-trigger", True)
     ingest = consumer("ingest", True)
+    live = consumer("live-quotes", True)
     migrate = consumer("migrate", False)  # one custom-resource invocation per deploy
-    parts = reads + [cron, ingest, migrate]
+    parts = reads + [cron, ingest, live, migrate]
     if any(c is None or p is None for c, p in parts):
         return
     usable = planned - SUPERUSER_RESERVED
@@ -949,6 +1090,7 @@ def check_connection_budget(raw: dict, by_binary, root: Path) -> None:
         "read functions": sum(c * p for c, p in reads),
         "cron-trigger": cron[0] * cron[1],
         "ingest": ingest[0] * ingest[1],
+        "live-quotes": live[0] * live[1],
         "migrate": migrate[0] * migrate[1],
         "secret rotation": ROTATION_CONNECTIONS,
     }
@@ -1002,8 +1144,9 @@ def check_connection_budget(raw: dict, by_binary, root: Path) -> None:
 
 # --- network: egress paths and the database's isolation ----------------------------------------
 
-# The functions that call the internet: ingest (CoinGecko), cron-trigger (the Lambda API).
-INTERNET_BINARIES = {"ingest", "cron-trigger"}
+# The functions that call the internet: ingest and live-quotes (CoinGecko), cron-trigger (the
+# Lambda API).
+INTERNET_BINARIES = {"ingest", "live-quotes", "cron-trigger"}
 # The SDK variables that send cron-trigger's Lambda calls to the API's dual-stack name (its
 # default name, lambda.<region>.amazonaws.com, has IPv4 addresses only).
 LAMBDA_DUALSTACK_ENV = ("AWS_ENDPOINT_URL_LAMBDA", "AWS_USE_DUALSTACK_ENDPOINT")
@@ -1456,6 +1599,8 @@ def main() -> int:
         by_binary = check_functions(raw)
         check_routes(by_binary)
         check_ingest(by_binary)
+        check_schedules(raw, by_binary)
+        check_live_quotes(raw, by_binary)
         check_migrations(raw, by_binary)
         check_database_roles(by_binary)
         check_database(raw)

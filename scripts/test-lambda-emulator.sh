@@ -3,10 +3,13 @@
 # `cargo lambda invoke FUNCTION --data-file events/...` with the payloads in events/, and each
 # answer's content checked (not only its status). In order, on an empty database:
 #   migrate         creates the schema (and answers CloudFormation's response URL), then again: nothing
-#   ingest          full, scheduled and incremental runs from the CoinGecko simulator
+#   ingest          full, scheduled and incremental runs from the CoinGecko simulator; the
+#                   scheduled event is stored as trigger schedule
 #   the HTTP reads  health, coins-list, coin-detail, currencies, market, prices (each payload as
 #                   it is, and a copy moved to the last days), ingestion-runs (the runs just made)
-#   ingest latest   the live quotes, then the market again: quoted prices, market cap and volume
+#   live-quotes     EventBridge's scheduled event (stored as trigger schedule, mode latest) and a
+#                   manual invoke (trigger manual), then the market again: quoted prices, market
+#                   cap and volume
 #   cron-trigger    202 with a runId; the run it starts (an async invoke of ingest through the
 #                   emulator's Invoke API) then appears in ingestion-runs and succeeds
 # migrate and cron-trigger (with the ingest run it starts) run in a second emulator at TRACE,
@@ -18,7 +21,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 trap stop_background EXIT
 
-FUNCTIONS=(health coins-list coin-detail currencies prices market ingestion-runs cron-trigger ingest migrate)
+FUNCTIONS=(health coins-list coin-detail currencies prices market ingestion-runs cron-trigger ingest live-quotes migrate)
 ensure_tool cargo-lambda cargo-lambda
 export PATH="$VENV/bin:$PATH" # cargo-lambda finds its zig here
 build=(--bin crypto-dashboard)
@@ -295,17 +298,30 @@ assert len(runs) <= int(query(NAME)["limit"]), len(runs)
 got = [(x["runId"], x["trigger"], x["mode"], x["status"], x["simulated"]) for x in runs]
 want = [(m["runId"], m["trigger"], m["mode"], m["status"], True) for m in made]
 assert got == want, f"the runs just made, newest first: {got}"
+assert got[1][1:3] == ("schedule", "incremental"), f"the scheduled event is stored as a scheduled run: {got[1]}"
 for x, m in zip(runs, made):
     assert x["finishedAt"] and ts(x["startedAt"]) <= ts(x["finishedAt"]) and recent(x["finishedAt"], HOUR), x
     assert x["report"]["pairs"] == m["pairs"] and x["report"]["failures"] == [], x["report"]
 PY
 
-say "ingest in mode latest: live quotes, then on the market"
-run ingest-latest "$port" ingest events/ingest-latest.json <<'PY'
+say "live-quotes: the scheduled event and a manual refresh, then the market"
+live_check=$(cat <<'PY'
 pairs = len(COINS) * len(CURRENCIES)
-assert (r["trigger"], r["mode"], r["status"]) == ("manual", "latest", "succeeded"), r
+trigger = "schedule" if NAME.endswith("-scheduled") else "manual"
+assert (r["trigger"], r["mode"], r["cleanFirst"], r["status"]) == (trigger, "latest", False, "succeeded"), r
 assert r["pairs"] == {"ok": pairs, "failed": 0, "skipped": 0} and r["failures"] == [], r["pairs"]
 assert r["rows"]["latest"] == pairs, f"one quote per pair: {r['rows']}"
+assert r["calls"]["simplePrice"] == r["apiCalls"] == 1, f"one /simple/price call: {r['calls']}"
+PY
+)
+run live-quotes-scheduled "$port" live-quotes events/live-quotes-scheduled.json <<<"$live_check"
+run live-quotes-manual "$port" live-quotes events/live-quotes-manual.json <<<"$live_check"
+run ingestion-runs-after-live "$port" ingestion-runs events/ingestion-runs.json <<'PY'
+assert r["statusCode"] == 200, r
+made = [answer(n) for n in ("live-quotes-manual", "live-quotes-scheduled")]
+got = [(x["runId"], x["trigger"], x["mode"], x["status"]) for x in b["data"][:2]]
+want = [(m["runId"], t, "latest", "succeeded") for m, t in zip(made, ("manual", "schedule"))]
+assert got == want, f"the live refreshes as stored, newest first (the scheduled one as schedule): {got}"
 PY
 run market-after-latest "$port" market events/market.json <<'PY'
 assert r["statusCode"] == 200, r
@@ -339,8 +355,8 @@ PY
 done
 run ingestion-runs-after-cron "$port" ingestion-runs events/ingestion-runs.json <<'PY'
 cron = body(answer("cron-trigger"))["data"]["runId"]
-latest = answer("ingest-latest")
-before = [latest["runId"]] + [x["runId"] for x in body(answer("ingestion-runs"))["data"]]
+live = [answer(n)["runId"] for n in ("live-quotes-manual", "live-quotes-scheduled")]
+before = live + [x["runId"] for x in body(answer("ingestion-runs"))["data"]]
 runs = b["data"]
 assert runs[0]["runId"] == cron, f"the accepted run is the newest: {[x['runId'] for x in runs]}"
 assert (runs[0]["trigger"], runs[0]["mode"], runs[0]["status"]) == ("http", "incremental", "succeeded"), runs[0]

@@ -408,6 +408,77 @@ template_case("ingest timeout not 900", r"IngestFunction: Timeout must be 900",
 template_case("ingest without the DLQ destination", r"IngestFunction: EventInvokeConfig needs an OnFailure SQS destination",
               lambda t: delete(props(t, "IngestFunction")["EventInvokeConfig"], "DestinationConfig"))
 
+# -- schedules and the live-quotes function
+
+
+def live_schedule(t) -> dict:
+    return props(t, "LiveQuotesFunction")["Events"]["Schedule"]["Properties"]
+
+
+def live_alarm(t) -> dict:
+    return props(t, "LiveQuotesFailingAlarm")
+
+
+def live_schedule_back_on_ingest(t):
+    """The layout before live-quotes: the live rule on the ingest function, with an Input."""
+    event = props(t, "LiveQuotesFunction")["Events"].pop("Schedule")
+    event["Properties"]["Input"] = '{"mode": "latest"}'
+    props(t, "IngestFunction")["Events"]["LiveQuotes"] = event
+
+
+def health_schedule(t):
+    props(t, "HealthFunction")["Events"]["Warm"] = {
+        "Type": "Schedule", "Properties": {"Schedule": "rate(5 minutes)"}}
+
+
+template_case("live schedule sends an Input (recorded as manual)",
+              r"LiveQuotesFunction\.Events\.Schedule: sends Input; the function gets it as a manual payload and records "
+              r"the scheduled run as trigger manual",
+              lambda t: live_schedule(t).update(Input='{"mode": "latest"}'))
+template_case("live schedule back on the ingest function",
+              r"IngestFunction\.Events\.LiveQuotes: the ingest function's only schedule is the daily cron\(0 2 \* \* \? \*\)",
+              live_schedule_back_on_ingest)
+template_case("a schedule on a read function", r"HealthFunction\.Events\.Warm: HealthFunction has a schedule; only ingest and live-quotes",
+              health_schedule)
+template_case("live-quotes without a schedule", r"LiveQuotesFunction: needs exactly one schedule .*, has 0",
+              lambda t: delete(props(t, "LiveQuotesFunction"), "Events"))
+template_case("live interval parameter without allowed values",
+              r"parameter LiveQuotesEveryMinutes must list its AllowedValues, 0 \(off\) among them",
+              lambda t: delete(t["Parameters"]["LiveQuotesEveryMinutes"], "AllowedValues"))
+template_case("live schedule not computable", r"LiveQuotesFunction: its schedule cannot be worked out from LiveQuotesEveryMinutes",
+              lambda t: live_schedule(t).update(Schedule={"Fn::Select": [0, ["rate(10 minutes)"]]}))
+template_case("live schedule enabled at 0", r"LiveQuotesFunction: with LiveQuotesEveryMinutes=0 its schedule must be DISABLED",
+              lambda t: live_schedule(t).update(State="ENABLED"))
+template_case("live schedule not following its parameter",
+              r"LiveQuotesFunction: with LiveQuotesEveryMinutes=5 its schedule must be an ENABLED rate\(5 minutes\)",
+              lambda t: live_schedule(t)["Schedule"]["Fn::If"].__setitem__(1, "rate(10 minutes)"))
+template_case("health without LIVE_EVERY_MINUTES", r"HealthFunction: LIVE_EVERY_MINUTES must be !Ref LiveQuotesEveryMinutes",
+              lambda t: delete(variables(t, "HealthFunction"), "LIVE_EVERY_MINUTES"))
+template_case("live-quotes without reserved concurrency 1", r"LiveQuotesFunction: ReservedConcurrentExecutions must be 1",
+              lambda t: props(t, "LiveQuotesFunction").update(ReservedConcurrentExecutions=2))
+template_case("live-quotes retried by Lambda", r"LiveQuotesFunction: EventInvokeConfig\.MaximumRetryAttempts must be 0",
+              lambda t: props(t, "LiveQuotesFunction")["EventInvokeConfig"].update(MaximumRetryAttempts=2))
+template_case("live-quotes outlasting the shortest interval",
+              r"LiveQuotesFunction: Timeout \(300\) \+ EventInvokeConfig\.MaximumEventAgeInSeconds \(240\) must be numbers within "
+              r"the shortest refresh interval \(300 s\)",
+              lambda t: props(t, "LiveQuotesFunction").update(Timeout=300))
+template_case("live-quotes failures in the ingest DLQ",
+              r"LiveQuotesFunction: EventInvokeConfig needs an OnFailure destination of its own \(not ingest's DLQ",
+              lambda t: props(t, "LiveQuotesFunction")["EventInvokeConfig"]["DestinationConfig"]["OnFailure"].update(
+                  Destination={"Fn::GetAtt": ["IngestDeadLetterQueue", "Arn"]}))
+template_case("live alarm on one failed refresh",
+              r"LiveQuotesFailingAlarm: must fire on failures in 2 or more consecutive refresh intervals",
+              lambda t: live_alarm(t).update(EvaluationPeriods=1, DatapointsToAlarm=1))
+template_case("live alarm while the schedule is off", r"LiveQuotesFailingAlarm: must exist only while live quotes are on",
+              lambda t: delete(res(t, "LiveQuotesFailingAlarm"), "Condition"))
+template_case("live alarm period not computable", r"LiveQuotesFailingAlarm: its Period cannot be worked out from LiveQuotesEveryMinutes",
+              lambda t: live_alarm(t)["Period"]["Fn::FindInMap"].__setitem__(0, "NoSuchMapping"))
+template_case("live alarm period not one interval",
+              r"LiveQuotesFailingAlarm: with LiveQuotesEveryMinutes=5 its Period must be one refresh interval \(300 s\), is 600",
+              lambda t: live_alarm(t).update(Period=600))
+template_case("no alarm on live-quotes errors", r"no alarm on LiveQuotesFunction's Errors",
+              lambda t: delete(t["Resources"], "LiveQuotesFailingAlarm"))
+
 # -- migrations custom resource
 
 
@@ -640,7 +711,8 @@ template_case("database subnet routed to the internet gateway",
               private_route_to_igw)
 template_case("function VpcConfig not computable", r"IngestFunction: its VpcConfig cannot be worked out from parameters",
               lambda t: props(t, "IngestFunction")["VpcConfig"].update(Ipv6AllowedForDualStack={"Fn::Select": [0, [True]]}))
-template_case("read function with IPv6", r"HealthFunction: Ipv6AllowedForDualStack with defaults; only \['cron-trigger', 'ingest'\]",
+template_case("read function with IPv6",
+              r"HealthFunction: Ipv6AllowedForDualStack with defaults; only \['cron-trigger', 'ingest', 'live-quotes'\]",
               lambda t: props(t, "HealthFunction")["VpcConfig"].update(Ipv6AllowedForDualStack=True))
 template_case("ingest without a path to the internet (no ::/0 route)",
               r"IngestFunction: no path to the internet with defaults",
@@ -659,7 +731,7 @@ template_case("database storage not computable", r"Database: its monthly cost ca
               lambda t: props(t, "Database").update(AllocatedStorage={"Fn::Select": [0, [20]]}))
 template_case("resource type outside the cost model", r"Bastion: resource type AWS::EC2::Instance is not in check_template\.py's cost model",
               lambda t: t["Resources"].update(Bastion={"Type": "AWS::EC2::Instance", "Properties": {"ImageId": "ami-12345678"}}))
-template_case("fixed cost over half the original", r"the fixed monthly cost at the defaults, 47\.06 USD, is more than half",
+template_case("fixed cost over half the original", r"the fixed monthly cost at the defaults, 47\.16 USD, is more than half",
               lambda t: t["Parameters"]["SecretsManagerEndpointAzs"].update(Default="2"))
 
 # -- the files the template is compared with (--root)
@@ -710,17 +782,17 @@ root_case("docs/deploy.md without the budget table", r'docs/deploy\.md has no "D
                                  lambda s: sub_once(s, r"^(#+) Database connection budget$", r"\1 Connection planning")))
 root_case("docs/deploy.md without the cost table", r'docs/deploy\.md has no "Costs" table with a total row',
           lambda root: edit_file(root / "docs/deploy.md", lambda s: sub_once(s, r"^## Costs$", "## Spending")))
-root_case("docs/deploy.md cost total drifted", r"docs/deploy\.md cost table: the total at the defaults says 39\.77",
+root_case("docs/deploy.md cost total drifted", r"docs/deploy\.md cost table: the total at the defaults says 39\.87",
           lambda root: edit_file(root / "docs/deploy.md",
-                                 lambda s: sub_once(s, r"^(\| \*\*total\*\* \|.*\| )\*\*39\.76\*\*", r"\1**39.77**")))
+                                 lambda s: sub_once(s, r"^(\| \*\*total\*\* \|.*\| )\*\*39\.86\*\*", r"\1**39.87**")))
 root_case("docs/deploy.md cost option with an undeclared parameter",
           r"docs/deploy\.md cost options: `EndpointAzs=2` sets \['EndpointAzs'\], which the template does not declare",
           lambda root: edit_file(root / "docs/deploy.md",
                                  lambda s: sub_once(s, r"^\| `SecretsManagerEndpointAzs=2` \|", "| `EndpointAzs=2` |")))
 root_case("docs/deploy.md cost option total drifted",
-          r"docs/deploy\.md cost options: the total with `SecretsManagerEndpointAzs=2` should say 47\.06",
+          r"docs/deploy\.md cost options: the total with `SecretsManagerEndpointAzs=2` should say 47\.16",
           lambda root: edit_file(root / "docs/deploy.md",
-                                 lambda s: sub_once(s, r"^(\| `SecretsManagerEndpointAzs=2` \|.*\| \+7\.30 \| )47\.06", r"\g<1>47.07")))
+                                 lambda s: sub_once(s, r"^(\| `SecretsManagerEndpointAzs=2` \|.*\| \+7\.30 \| )47\.16", r"\g<1>47.17")))
 root_case("docs/deploy.md budget table drifted", r"docs/deploy\.md budget table: the row starting 'headroom' should say \d+, found \[\d+\]",
           lambda root: edit_file(root / "docs/deploy.md", bump_headroom))
 

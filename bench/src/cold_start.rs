@@ -1,7 +1,7 @@
 //! Cold starts of every function binary against a minimal Lambda Runtime API: time from exec
 //! to the first `GET /runtime/invocation/next` (init), the first invocation, a warm one, and
 //! the peak RSS (VmHWM), over `runs` fresh processes. Secrets come from the environment, so
-//! no network is involved; the ingest function talks to an in-process simulator.
+//! no network is involved; the ingest and live-quotes functions talk to an in-process simulator.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -175,6 +175,8 @@ pub async fn run(bin_dir: &Path, database_url: &str, runs: usize) -> Value {
         ("ingestion-runs", event("ingestion-runs.json")),
         ("cron-trigger", cron_event.to_string()),
         ("ingest", r#"{"mode":"incremental"}"#.to_owned()),
+        // After ingest, which stored the pair: a refresh of a stored coin.
+        ("live-quotes", event("live-quotes-scheduled.json")),
         ("migrate", "{}".to_owned()),
     ];
     let mut results = serde_json::Map::new();
@@ -196,7 +198,7 @@ pub async fn run(bin_dir: &Path, database_url: &str, runs: usize) -> Value {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        if name == "ingest" {
+        if name == "ingest" || name == "live-quotes" {
             env.push(("COINGECKO_BASE_URL".into(), sim.base_url()));
             env.push(("COINGECKO_RATE_LIMIT_PER_MIN".into(), "100000".into()));
             env.push(("TRACKED_COINS".into(), "bitcoin".into()));

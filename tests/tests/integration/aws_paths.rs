@@ -75,7 +75,11 @@ fn requests() -> Vec<RunRequest> {
 fn the_launchers_payload_round_trips_through_the_ingest_functions_strict_parser() {
     for request in requests() {
         let payload = LambdaLauncher::payload(&request);
-        assert_eq!(run_request(payload.clone()).unwrap(), request, "{payload}");
+        assert_eq!(
+            run_request(payload.clone(), ingest_function::SCHEDULED).unwrap(),
+            request,
+            "{payload}"
+        );
     }
 }
 
@@ -94,7 +98,10 @@ async fn the_launcher_invokes_the_ingest_function_asynchronously_with_that_paylo
         launcher.launch(request.clone()).await.expect("invoked");
         let sent = lambda.received_requests().await.unwrap();
         let body: serde_json::Value = serde_json::from_slice(&sent.last().unwrap().body).unwrap();
-        assert_eq!(run_request(body).unwrap(), request);
+        assert_eq!(
+            run_request(body, ingest_function::SCHEDULED).unwrap(),
+            request
+        );
     }
 }
 

@@ -36,11 +36,30 @@ fn http_function(endpoint: Endpoint) -> &'static str {
 fn every_event_file_parses_as_its_functions_event_type() {
     let mut covered = std::collections::BTreeSet::new();
     for (name, text) in events() {
-        let function = if name.starts_with("ingest-") {
+        let run_function = [
+            ("ingest", ingest_function::SCHEDULED),
+            ("live-quotes", live_quotes_function::SCHEDULED),
+        ]
+        .into_iter()
+        .find(|(function, _)| name.starts_with(&format!("{function}-")));
+        let function = if let Some((function, scheduled)) = run_function {
+            // A payload of the function it is named after, never of the other run function.
             let payload: serde_json::Value = serde_json::from_str(&text).unwrap();
-            common::ingest::invocation::run_request(payload)
+            let request = common::ingest::invocation::run_request(payload, scheduled)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
-            "ingest"
+            assert_eq!(
+                common::ingest::invocation::function_for(request.mode),
+                function,
+                "{name}"
+            );
+            // A `*-scheduled.json` is what EventBridge sends: a scheduled run.
+            assert_eq!(
+                request.trigger == common::ingest::Trigger::Schedule,
+                name.ends_with("-scheduled.json"),
+                "{name}: trigger {:?}",
+                request.trigger
+            );
+            function
         } else if name.starts_with("migrate-") {
             serde_json::from_str::<
                 aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest,

@@ -628,7 +628,7 @@ async fn the_ingest_function_accepts_each_payload_in_events() {
         ),
     ] {
         let payload: serde_json::Value = serde_json::from_str(&event(file)).unwrap();
-        let request = ingest::invocation::run_request(payload).unwrap();
+        let request = ingest::invocation::run_request(payload, ingest_function::SCHEDULED).unwrap();
         assert_eq!(
             (request.mode, request.clean_first, request.trigger),
             (mode, clean, trigger),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use common::api::Api;
 use common::ingest::{store, FailureCode, Mode, PairStatus, RunRequest, Status, Trigger};
-use integration_tests::{event, fixed_now, json_body, request, Harness};
+use integration_tests::{count_runs, event, fixed_now, json_body, request, Harness};
 use simulator::SimulatorConfig;
 
 const VARS: [(&str, &str); 2] = [
@@ -206,8 +206,28 @@ async fn live_quotes_and_history_runs_never_wait_for_each_other() {
     );
 }
 
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(60)
+}
+
+/// The stored live refreshes, oldest first: (trigger, mode, status).
+async fn live_runs(h: &Harness) -> Vec<(String, String, String)> {
+    h.db.client()
+        .await
+        .query(
+            "SELECT trigger, mode, status FROM ingestion_runs
+              WHERE mode = 'latest' ORDER BY started_at",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
 #[tokio::test]
-async fn the_latest_event_runs_a_refresh_and_the_cron_route_refuses_it() {
+async fn the_live_quotes_events_run_refreshes_and_the_cron_route_refuses_one() {
     let h = Harness::start_fixed(
         SimulatorConfig::default(),
         &[
@@ -218,13 +238,35 @@ async fn the_latest_event_runs_a_refresh_and_the_cron_route_refuses_it() {
     )
     .await;
     assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
-    let payload: serde_json::Value = serde_json::from_str(&event("ingest-latest.json")).unwrap();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
-    let report = ingest_function::handle(&h.state, payload, deadline)
-        .await
-        .expect("a report");
-    assert_eq!(report["mode"], "latest");
-    assert_eq!(report["rows"]["latest"], 6);
+    // The live schedule sends EventBridge's own event (no Input): a scheduled refresh. A
+    // hand-made invoke is manual.
+    for (file, trigger) in [
+        ("live-quotes-scheduled.json", "schedule"),
+        ("live-quotes-manual.json", "manual"),
+    ] {
+        let payload: serde_json::Value = serde_json::from_str(&event(file)).unwrap();
+        let report = live_quotes_function::handle(&h.state, payload, deadline())
+            .await
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(
+            (&report["mode"], &report["trigger"], &report["status"]),
+            (&"latest".into(), &trigger.into(), &"succeeded".into()),
+            "{file}"
+        );
+        assert_eq!(report["rows"]["latest"], 6, "{file}");
+    }
+    let recorded = |trigger: &str| {
+        (
+            trigger.to_owned(),
+            "latest".to_owned(),
+            "succeeded".to_owned(),
+        )
+    };
+    assert_eq!(
+        live_runs(&h).await,
+        [recorded("schedule"), recorded("manual")],
+        "stored as they ran"
+    );
 
     let api = Api::new(Arc::clone(&h.state));
     let r = api
@@ -240,6 +282,49 @@ async fn the_latest_event_runs_a_refresh_and_the_cron_route_refuses_it() {
         .await;
     assert_eq!(r.status(), 400);
     assert_eq!(json_body(&r)["error"]["code"], "INVALID_PARAMETER");
+}
+
+#[tokio::test]
+async fn each_run_function_refuses_the_other_ones_modes_before_doing_anything() {
+    let h = Harness::start_fixed(SimulatorConfig::default(), &VARS).await;
+    for payload in [
+        serde_json::json!({"mode": "full", "cleanFirst": true}),
+        serde_json::json!({"mode": "incremental"}),
+    ] {
+        let err = live_quotes_function::handle(&h.state, payload.clone(), deadline())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("runs on the ingest function"),
+            "{payload}: {err}"
+        );
+    }
+    let err = ingest_function::handle(&h.state, serde_json::json!({"mode": "latest"}), deadline())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("runs on the live-quotes function"), "{err}");
+    assert_eq!(count_runs(&h.db.client().await).await, 0, "nothing ran");
+    assert!(h.sim.requests().is_empty(), "no CoinGecko call");
+}
+
+#[tokio::test]
+async fn the_live_quotes_function_errs_when_the_refresh_could_do_nothing() {
+    // The database is unreachable: an error, which Lambda hands to the on-failure
+    // destination (no retry: the next schedule is the retry) and the failure alarm counts.
+    let url = integration_tests::unreachable_database_url();
+    let config =
+        integration_tests::config_from(&[("DATABASE_URL", &url), ("DB_CONNECT_TIMEOUT_SECS", "1")]);
+    let down = common::state::AppState::new(config).await.unwrap();
+    let payload: serde_json::Value =
+        serde_json::from_str(&event("live-quotes-scheduled.json")).unwrap();
+    let err = live_quotes_function::handle(&down, payload, deadline())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(mode latest) failed"), "{err}");
+    assert!(err.contains("DATABASE_UNAVAILABLE"), "{err}");
 }
 
 #[tokio::test]
