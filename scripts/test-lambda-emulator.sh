@@ -5,11 +5,11 @@
 #   migrate         creates the schema (and answers CloudFormation's response URL), then again: nothing
 #   ingest          full, scheduled and incremental runs from the CoinGecko simulator; the
 #                   scheduled event is stored as trigger schedule
-#   the HTTP reads  health, coins-list, coin-detail, currencies, market, prices (each payload as
+#   the HTTP reads  health (degraded: no live refresh yet), coins-list, coin-detail, currencies, market, prices (each payload as
 #                   it is, and a copy moved to the last days), ingestion-runs (the runs just made)
 #   live-quotes     EventBridge's scheduled event (stored as trigger schedule, mode latest) and a
-#                   manual invoke (trigger manual), then the market again: quoted prices, market
-#                   cap and volume
+#                   manual invoke (trigger manual), then health (ok, both parts) and the market
+#                   again: quoted prices, market cap and volume
 #   cron-trigger    202 with a runId; the run it starts (an async invoke of ingest through the
 #                   emulator's Invoke API) then appears in ingestion-runs and succeeds
 # migrate and cron-trigger (with the ingest run it starts) run in a second emulator at TRACE,
@@ -203,9 +203,11 @@ say "the HTTP functions"
 run health "$port" health events/health.json <<'PY'
 assert r["statusCode"] == 200 and r["headers"]["cache-control"] == "no-store", r
 d = b["data"]
-assert b["success"] is True and (d["status"], d["database"]) == ("ok", "ok"), b
+# History is fresh, but no live refresh has run yet (live refresh on by default): degraded.
+assert b["success"] is True and (d["status"], d["database"]) == ("degraded", "ok"), b
 last = answer("ingest-incremental")
 assert d["lastIngestion"]["runId"] == last["runId"] and d["lastIngestion"]["status"] == "succeeded", d["lastIngestion"]
+assert d["lastIngestion"]["stale"] is False and d["lastLiveRefresh"] is None and d["liveEveryMinutes"] == 10, d
 PY
 run coins-list "$port" coins-list events/coins-list.json <<'PY'
 assert r["statusCode"] == 200, r
@@ -322,6 +324,13 @@ made = [answer(n) for n in ("live-quotes-manual", "live-quotes-scheduled")]
 got = [(x["runId"], x["trigger"], x["mode"], x["status"]) for x in b["data"][:2]]
 want = [(m["runId"], t, "latest", "succeeded") for m, t in zip(made, ("manual", "schedule"))]
 assert got == want, f"the live refreshes as stored, newest first (the scheduled one as schedule): {got}"
+PY
+run health-after-live "$port" health events/health.json <<'PY'
+d = b["data"]
+assert r["statusCode"] == 200 and (d["status"], d["database"]) == ("ok", "ok"), b
+assert d["lastIngestion"]["runId"] == answer("ingest-incremental")["runId"], d["lastIngestion"]
+assert d["lastLiveRefresh"]["runId"] == answer("live-quotes-manual")["runId"], d["lastLiveRefresh"]
+assert d["lastLiveRefresh"]["stale"] is False, d["lastLiveRefresh"]
 PY
 run market-after-latest "$port" market events/market.json <<'PY'
 assert r["statusCode"] == 200, r
