@@ -33,7 +33,7 @@ pub(super) async fn list(state: &AppState, raw_query: Option<&str>) -> Result<Re
         },
     };
     let kind = match query.one("mode")? {
-        None | Some("") => None,
+        None => None,
         Some("history") => Some(RunKind::History),
         Some("live") => Some(RunKind::Live),
         Some(_) => {

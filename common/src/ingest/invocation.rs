@@ -13,7 +13,7 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use uuid::Uuid;
 
-use super::report::{Mode, Status, Trigger};
+use super::report::{Mode, RunKind, Status, Trigger};
 use super::run::{Ingester, RunRequest};
 use crate::state::AppState;
 
@@ -36,19 +36,17 @@ struct ManualPayload {
 /// The function that runs `mode` (its crate under `functions/`, its binary): history runs
 /// on `ingest`, live quotes on `live-quotes`.
 pub fn function_for(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Full | Mode::Incremental => "ingest",
-        Mode::Latest => "live-quotes",
+    match mode.kind() {
+        RunKind::History => "ingest",
+        RunKind::Live => "live-quotes",
     }
 }
 
 /// The manual payloads the function whose schedule runs `scheduled` accepts.
 fn expected(scheduled: Mode) -> &'static str {
-    match scheduled {
-        Mode::Full | Mode::Incremental => {
-            r#"{"mode": "full"|"incremental", "cleanFirst": true|false}"#
-        }
-        Mode::Latest => r#"{} or {"mode": "latest"}"#,
+    match scheduled.kind() {
+        RunKind::History => r#"{"mode": "full"|"incremental", "cleanFirst": true|false}"#,
+        RunKind::Live => r#"{} or {"mode": "latest"}"#,
     }
 }
 
@@ -86,7 +84,7 @@ pub fn run_request(payload: serde_json::Value, scheduled: Mode) -> Result<RunReq
         )
     })?;
     let mode = manual.mode.unwrap_or(scheduled);
-    if function_for(mode) != function {
+    if mode.kind() != scheduled.kind() {
         return Err(format!(
             "mode {} runs on the {} function, not on {function}; this function expects {}",
             mode.as_str(),
@@ -94,11 +92,7 @@ pub fn run_request(payload: serde_json::Value, scheduled: Mode) -> Result<RunReq
             expected(scheduled)
         ));
     }
-    let cleans = match mode {
-        Mode::Full | Mode::Incremental => true,
-        Mode::Latest => false,
-    };
-    if manual.clean_first && !cleans {
+    if manual.clean_first && mode.kind() == RunKind::Live {
         return Err(format!(
             "cleanFirst replaces stored history, which mode {} does not write; expected {}",
             mode.as_str(),

@@ -224,7 +224,12 @@ async fn the_runs_route_lists_history_runs_and_live_refreshes_apart() {
     let all = run_ids(&api, "/api/ingestion/runs").await;
     assert_eq!(all.len(), 5, "both kinds by default");
     assert_eq!(all[0], live[0]);
-    for bad in ["mode=latest", "mode=History", "mode=history&mode=live"] {
+    for bad in [
+        "mode=latest",
+        "mode=History",
+        "mode=",
+        "mode=history&mode=live",
+    ] {
         let response = api.handle(get(&format!("/api/ingestion/runs?{bad}"))).await;
         let body = expect_error(&response, 400, "INVALID_PARAMETER");
         assert!(

@@ -49,6 +49,18 @@ async fn rows(h: &Harness) -> Vec<(Uuid, String, String, i32)> {
         .collect()
 }
 
+/// Waits (at most 5 s) until the count `sql` selects is above zero.
+async fn wait_for_count(client: &tokio_postgres::Client, sql: &str) {
+    for _ in 0..200 {
+        let count: i64 = client.query_one(sql, &[]).await.unwrap().get(0);
+        if count > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("still nothing after 5 s: {sql}");
+}
+
 /// What the cron route does before it launches a run: the claim, committed.
 async fn claim(h: &Harness) -> Uuid {
     let id = Uuid::new_v4();
@@ -121,21 +133,9 @@ async fn a_claim_committing_while_a_scheduled_run_starts_makes_that_run_skip() {
         let observer = h.db.client().await;
         let commit_when_blocked = async {
             // The scheduled run's insert waits on the claim's row lock: then the claim ends.
-            for _ in 0..200 {
-                let waiting: i64 = observer
-                    .query_one(
-                        "SELECT count(*) FROM pg_stat_activity
-                          WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                        &[],
-                    )
-                    .await
-                    .unwrap()
-                    .get(0);
-                if waiting > 0 {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
+            let waiting = "SELECT count(*) FROM pg_stat_activity
+                            WHERE datname = current_database() AND wait_event_type = 'Lock'";
+            wait_for_count(&observer, waiting).await;
             if commit {
                 tx.commit().await.unwrap();
             } else {
@@ -173,20 +173,8 @@ async fn a_claim_while_a_scheduled_run_holds_the_lock_loses() {
     let try_claim = async {
         // Once the scheduled run is recorded as running, a claim must lose (the route's 409).
         let client = h.db.client().await;
-        for _ in 0..200 {
-            let running: i64 = client
-                .query_one(
-                    "SELECT count(*) FROM ingestion_runs WHERE status = 'running'",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            if running > 0 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let running = "SELECT count(*) FROM ingestion_runs WHERE status = 'running'";
+        wait_for_count(&client, running).await;
         let mut pooled = h.state.db.client().await.unwrap();
         runs::claim_run(&mut pooled, Uuid::new_v4(), Trigger::Http, Mode::Full)
             .await
