@@ -3,7 +3,8 @@
 //!
 //! Response quirks handled here (the `coingecko_client` integration tests replay them): a UTF-8
 //! BOM before the JSON, `null` prices, HTML error pages from the CDN, and error bodies in two
-//! shapes (`{"status":{...}}` and `{"error":{"status":{...}}}`, or `{"error":"..."}`).
+//! shapes (`{"status":{...}}` and `{"error":{"status":{...}}}`, or `{"error":"..."}`). Every
+//! body is read into a cap sized for its endpoint ([`Endpoint::body_cap`]), never whole.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -53,12 +54,14 @@ pub enum CgError {
     /// Another 4xx.
     #[error("CoinGecko rejected the request with HTTP {status}: {message}")]
     Rejected { status: u16, message: String },
-    /// The body is not the JSON we expect (an HTML page, truncated or wrong shape).
+    /// The body is not the JSON we expect (an HTML page, truncated or wrong shape), or is
+    /// larger than its endpoint can need (`too_large`, never retried: it would come again).
     #[error("unexpected CoinGecko response: HTTP {status}, content-type {content_type}: {detail}")]
     Malformed {
         status: u16,
         content_type: String,
         detail: String,
+        too_large: bool,
     },
     /// The run's deadline arrived before the call could be made or retried.
     #[error("stopped: the run's deadline does not leave time for this call")]
@@ -94,7 +97,10 @@ impl CgError {
                 | CgError::Server { .. }
                 | CgError::Timeout(_)
                 | CgError::Connection(_)
-                | CgError::Malformed { .. }
+                | CgError::Malformed {
+                    too_large: false,
+                    ..
+                }
         )
     }
 }
@@ -179,6 +185,38 @@ impl Endpoint {
             p if p.ends_with("/market_chart/range") => Endpoint::MarketChartRange,
             _ => Endpoint::Coin,
         }
+    }
+
+    /// The largest body this endpoint can plausibly need: a few times the largest real answer
+    /// (sizes per item from recorded bodies). A larger one is refused unread past the cap.
+    pub const fn body_cap(self) -> usize {
+        match self {
+            // `{"gecko_says":"(V3) To the Moon!"}` is 34 bytes.
+            Endpoint::Ping => 64 * KIB,
+            // 57 B a coin recorded (7,248 coins in 414 KB); today's ~17k coins are ~1-1.5 MB.
+            Endpoint::CoinsList => 8 * MIB,
+            // Bitcoin with every section on is 126 KB recorded (we ask for fewer); any other
+            // `/coins/...` path lands here too, e.g. a `/coins/markets` page of 250 coins with
+            // 7-day sparklines (~4 KB a coin, ~1 MB).
+            Endpoint::Coin => 4 * MIB,
+            // 103 B a sample recorded: 90 days hourly ~225 KB, 10 years daily ~380 KB, even
+            // 90 days 5-minutely ~2.7 MB.
+            Endpoint::MarketChartRange => 4 * MIB,
+            // ~110 B a coin and currency: a full id chunk (~150 ids) in 60 currencies ~1 MB.
+            Endpoint::SimplePrice => 4 * MIB,
+        }
+    }
+}
+
+const KIB: usize = 1024;
+const MIB: usize = 1024 * KIB;
+
+/// `bytes` as `N MiB` or `N KiB`.
+fn size_text(bytes: usize) -> String {
+    if bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{} KiB", bytes / KIB)
     }
 }
 
@@ -588,7 +626,8 @@ impl CoinGecko {
             self.limiter.until_ready().await;
         }
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
-        self.stats.by_endpoint[Endpoint::of(path) as usize].fetch_add(1, Ordering::Relaxed);
+        let endpoint = Endpoint::of(path);
+        self.stats.by_endpoint[endpoint as usize].fetch_add(1, Ordering::Relaxed);
         let mut request = self
             .http
             .get(format!("{}{path}", self.base_url))
@@ -621,11 +660,6 @@ impl CoinGecko {
                 .map(Duration::from_secs);
             return Err(CgError::RateLimited { retry_after });
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e, timeout))?;
-        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
         if status.is_redirection() {
             return Err(CgError::Rejected {
                 status: status.as_u16(),
@@ -640,6 +674,10 @@ impl CoinGecko {
                 content_type,
             });
         }
+        let body = self
+            .read_body(response, endpoint.body_cap(), &content_type, timeout)
+            .await?;
+        let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&body);
         if status.is_client_error() {
             return Err(client_error(status.as_u16(), &content_type, body));
         }
@@ -651,7 +689,49 @@ impl CoinGecko {
                 "expected a JSON body".into()
             },
             content_type,
+            too_large: false,
         })
+    }
+
+    /// The body, read chunk by chunk into at most `cap` bytes. One that announces more, or
+    /// goes on past it, is refused there: buffered whole, a body of hundreds of MB once took
+    /// the ingester past 1.5 GB.
+    async fn read_body(
+        &self,
+        mut response: reqwest::Response,
+        cap: usize,
+        content_type: &str,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, CgError> {
+        let status = response.status().as_u16();
+        let too_large = |detail: String| CgError::Malformed {
+            status,
+            content_type: content_type.to_owned(),
+            detail,
+            too_large: true,
+        };
+        let announced = response.content_length().unwrap_or(0);
+        if announced > cap as u64 {
+            return Err(too_large(format!(
+                "Content-Length {announced} is over the {} this endpoint can need; not read",
+                size_text(cap)
+            )));
+        }
+        let mut body = Vec::with_capacity(announced as usize);
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(e, timeout))?
+        {
+            if body.len() + chunk.len() > cap {
+                return Err(too_large(format!(
+                    "the body is over the {} this endpoint can need; not read past it",
+                    size_text(cap)
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn transport_error(&self, e: reqwest::Error, timeout: Duration) -> CgError {
@@ -662,6 +742,7 @@ impl CoinGecko {
                 status: e.status().map(|s| s.as_u16()).unwrap_or(200),
                 content_type: "unknown".into(),
                 detail: "the body was cut off".into(),
+                too_large: false,
             }
         } else {
             // reqwest's message names the URL; ours carries no key (keys go in headers).

@@ -42,6 +42,9 @@ pub struct Faults {
     /// Market-chart requests over 90 days (the daily answers a history backfill asks for)
     /// always fail with 500.
     pub fail_daily_ranges: bool,
+    /// Market-chart requests are answered 200 with a well-formed JSON body of this many MiB
+    /// (0: off), sent chunked and made as it goes out, never held whole.
+    pub huge_body_mb: u32,
 }
 
 /// Simulator settings.

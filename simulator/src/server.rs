@@ -204,6 +204,9 @@ async fn answer(shared: &Shared, path: &str, query: &str, headers: &HeaderMap) -
                     json!({"status": {"error_code": 500, "error_message": "Internal server error (simulated)"}}),
                 );
             }
+            if faults.huge_body_mb > 0 {
+                return huge_chart(faults.huge_body_mb as usize * 1024 * 1024, from_ms);
+            }
             market_chart(config, id, factor, from_ms, to_ms, now_ms, request_no)
         }
         _ => {
@@ -280,6 +283,47 @@ fn html_page(status: StatusCode, title: &str) -> Response {
     r.headers_mut().insert(
         "content-type",
         HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    r
+}
+
+/// A well-formed market chart of exactly `size` bytes (or its smallest, if larger), sent
+/// chunked: samples 100 ms apart from `from_ms`, padded with spaces before the closing part.
+/// Each 64 KiB chunk is made when the previous one has gone out: the body is never held whole.
+fn huge_chart(size: usize, from_ms: i64) -> Response {
+    const HEAD: &str = r#"{"prices":["#;
+    const TAIL: &str = r#"],"market_caps":[],"total_volumes":[]}"#;
+    const CHUNK: usize = 64 * 1024;
+    let (mut sent, mut samples, mut done) = (0, 0i64, false);
+    let chunks = std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let mut chunk = String::with_capacity(CHUNK + 64);
+        if sent == 0 {
+            chunk.push_str(HEAD);
+        }
+        while chunk.len() < CHUNK {
+            let comma = if samples == 0 { "" } else { "," };
+            let ms = from_ms + samples * 100;
+            let sample = format!("{comma}[{ms},{}.5]", 40_000 + samples % 1_000);
+            if sent + chunk.len() + sample.len() + TAIL.len() > size {
+                let pad = size.saturating_sub(sent + chunk.len() + TAIL.len());
+                chunk.extend(std::iter::repeat_n(' ', pad));
+                chunk.push_str(TAIL);
+                done = true;
+                break;
+            }
+            chunk.push_str(&sample);
+            samples += 1;
+        }
+        sent += chunk.len();
+        Some(Ok::<_, std::convert::Infallible>(chunk))
+    });
+    let mut r = Response::new(Body::from_stream(futures_util::stream::iter(chunks)));
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("application/json; charset=utf-8"),
     );
     r
 }

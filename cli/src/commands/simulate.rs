@@ -62,6 +62,9 @@ pub struct Args {
     /// Fail every market-chart request over 90 days (the history backfill's daily ranges).
     #[arg(long)]
     fail_daily_ranges: bool,
+    /// Answer every market-chart request with well-formed JSON of N MiB, streamed chunked.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    huge_body_mb: u32,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -98,6 +101,7 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
             fail_first: args.fail_first,
             fail_coins: args.fail_coin,
             fail_daily_ranges: args.fail_daily_ranges,
+            huge_body_mb: args.huge_body_mb,
         },
         ..SimulatorConfig::default()
     };

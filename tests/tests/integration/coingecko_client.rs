@@ -1,19 +1,26 @@
 //! The CoinGecko client against a wiremock double: bodies and headers as the real API sends
-//! them (BOM, nulls, HTML pages, error codes), retries and key headers.
+//! them (BOM, nulls, HTML pages, error codes), retries, key headers and body size caps.
 
 use std::time::Duration;
 
 use common::coingecko::{CgError, CoinGecko};
 use common::ingest::{FailureCode, Mode, RunRequest, Status, Trigger};
 use integration_tests::{config_from, fast_retry, table_digest, TestDb};
+use simulator::{Faults, SimulatorConfig};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+/// The body cap of `/coins/{id}/market_chart/range` (`Endpoint::MarketChartRange.body_cap()`).
+const RANGE_CAP: usize = 4 * 1024 * 1024;
+
 fn client(server: &MockServer, extra: &[(&str, &str)]) -> CoinGecko {
-    let uri = server.uri();
+    client_at(&server.uri(), extra)
+}
+
+fn client_at(uri: &str, extra: &[(&str, &str)]) -> CoinGecko {
     let mut vars = vec![
         ("DATABASE_URL", "postgres://unused@127.0.0.1:1/x"),
-        ("COINGECKO_BASE_URL", uri.as_str()),
+        ("COINGECKO_BASE_URL", uri),
         ("COINGECKO_RATE_LIMIT_PER_MIN", "100000"),
     ];
     vars.extend_from_slice(extra);
@@ -92,6 +99,126 @@ async fn truncated_json_is_a_clear_malformed_body_error() {
     let err = client(&server, &[]).coins_list().await.unwrap_err();
     assert_eq!(err.code(), FailureCode::MalformedBody);
     assert!(err.to_string().contains("invalid JSON"), "{err}");
+}
+
+/// A market chart of exactly `size` bytes (spaces after the JSON).
+fn chart_of_size(size: usize) -> String {
+    let chart = r#"{"prices":[[1700000000000,42.5]],"market_caps":[],"total_volumes":[]}"#;
+    format!("{chart}{}", " ".repeat(size - chart.len()))
+}
+
+#[tokio::test]
+async fn a_range_body_of_exactly_the_cap_parses_and_one_byte_more_is_refused_without_retry() {
+    let server = MockServer::start().await;
+    for (vs, size) in [("usd", RANGE_CAP), ("eur", RANGE_CAP + 1)] {
+        Mock::given(path("/coins/bitcoin/market_chart/range"))
+            .and(query_param("vs_currency", vs))
+            .respond_with(json(200, &chart_of_size(size)))
+            .mount(&server)
+            .await;
+    }
+    let gecko = client(&server, &[]);
+    let points = gecko
+        .market_chart_range("bitcoin", "usd", 1, 2)
+        .await
+        .unwrap();
+    assert_eq!(points, vec![(1_700_000_000_000, Some(42.5))]);
+    let err = gecko
+        .market_chart_range("bitcoin", "eur", 1, 2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), FailureCode::MalformedBody, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("HTTP 200") && text.contains("application/json") && text.contains("4 MiB"),
+        "{text}"
+    );
+    assert_eq!(
+        gecko.stats().calls(),
+        2,
+        "the body over the cap is not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_chunked_range_body_past_the_cap_is_malformed_quoting_status_and_type_and_not_retried() {
+    // The simulator streams its huge body chunked: no Content-Length to refuse it early.
+    let sim = simulator::start(
+        SimulatorConfig {
+            faults: Faults {
+                huge_body_mb: 5,
+                ..Faults::default()
+            },
+            ..SimulatorConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let gecko = client_at(&sim.base_url(), &[]);
+    let now = chrono::Utc::now().timestamp();
+    let err = match gecko
+        .market_chart_range("bitcoin", "usd", now - 30 * 86_400, now)
+        .await
+    {
+        Ok(points) => panic!("read whole: {} points", points.len()),
+        Err(err) => err,
+    };
+    assert_eq!(err.code(), FailureCode::MalformedBody, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("HTTP 200") && text.contains("application/json") && text.contains("4 MiB"),
+        "{text}"
+    );
+    assert_eq!(sim.requests().len(), 1, "exactly one request: no retry");
+    assert_eq!(gecko.stats().retries(), 0);
+}
+
+/// A server that answers every request with `head` (status line and headers), then holds
+/// the connection open without sending the body it announced.
+async fn announcing_server(head: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let _ = socket.read(&mut [0; 8192]).await;
+            let _ = socket.write_all(head.as_bytes()).await;
+            open.push(socket);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn a_content_length_over_the_cap_is_refused_before_any_body_is_read() {
+    let uri = announcing_server(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 734003200\r\n\r\n",
+    )
+    .await;
+    let gecko = client_at(&uri, &[]);
+    let started = std::time::Instant::now();
+    let err = gecko
+        .market_chart_range("bitcoin", "usd", 1, 2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), FailureCode::MalformedBody, "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("HTTP 200")
+            && text.contains("application/json")
+            && text.contains("Content-Length 734003200")
+            && text.contains("4 MiB"),
+        "{text}"
+    );
+    // The request timeout is 2 s: waiting for the body would have taken that, at least.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(gecko.stats().calls(), 1, "not retried");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use common::coingecko::{CgError, CoinGecko, RetryPolicy};
 use common::ingest::FailureCode;
 use integration_tests::config_from;
 use secrecy::SecretString;
-use simulator::{self, SimPlan, SimulatorConfig};
+use simulator::{self, Faults, SimPlan, SimulatorConfig};
 
 async fn start(config: SimulatorConfig) -> simulator::RunningSimulator {
     simulator::start(config, "127.0.0.1:0".parse().unwrap())
@@ -166,4 +166,34 @@ async fn both_path_prefixes_answer_and_every_response_is_marked_simulated() {
     ));
     let info = gecko.coin("ethereum").await.unwrap();
     assert!(info.description.contains("simulated"));
+}
+
+#[tokio::test]
+async fn the_huge_body_fault_streams_exactly_n_mib_of_well_formed_json_in_chunks() {
+    let sim = start(SimulatorConfig {
+        faults: Faults {
+            huge_body_mb: 2,
+            ..Faults::default()
+        },
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let now = chrono::Utc::now().timestamp();
+    let response = reqwest::get(format!(
+        "{}/coins/bitcoin/market_chart/range?vs_currency=usd&from={}&to={now}",
+        sim.base_url(),
+        now - 86_400
+    ))
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["transfer-encoding"], "chunked");
+    assert_eq!(response.content_length(), None);
+    let body = response.bytes().await.unwrap();
+    assert_eq!(body.len(), 2 * 1024 * 1024);
+    let chart: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let prices = chart["prices"].as_array().unwrap();
+    assert!(prices.len() > 50_000, "{}", prices.len());
+    assert!(prices.iter().all(|p| p[0].is_i64() && p[1].is_f64()));
+    assert_eq!(chart["market_caps"], serde_json::json!([]));
 }
