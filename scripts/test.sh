@@ -21,7 +21,7 @@ declare -A MIN_TESTS=(
   [rust]=160
   [lambda-emulator]=23
   [openapi]=131
-  [dashboard]=31
+  [dashboard]=32
   [dashboard-error-state]=1
 )
 

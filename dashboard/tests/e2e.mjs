@@ -687,6 +687,32 @@ test('the 1Y and All ranges ask for daily prices from a year and ten years back,
   }
 });
 
+test('the freshness badges ask for health again every 5 minutes while the page is visible', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  await page.clock.install();
+  const healthAsked = [];
+  page.on('request', (request) => { if (new URL(request.url()).pathname === '/api/health') healthAsked.push(request); });
+  await goto();
+  await freshnessLoaded(page);
+  assert.equal(healthAsked.length, 1);
+  await page.clock.fastForward(4 * 60_000);
+  await settle(page);
+  assert.equal(healthAsked.length, 1, 'not before 5 minutes');
+  const again = page.waitForResponse((r) => new URL(r.url()).pathname === '/api/health');
+  await page.clock.fastForward(60_000);
+  assert.equal((await again).status(), 200);
+  assert.equal(healthAsked.length, 2);
+  // A hidden tab asks nothing.
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+  await page.clock.fastForward(10 * 60_000);
+  await settle(page);
+  assert.equal(healthAsked.length, 2, 'no health request while the tab is hidden');
+  assertClean();
+});
+
 test('the overview refreshes itself while visible, conditionally, and a 304 keeps the table', async (t) => {
   const { page, goto, assertClean } = await open(t);
   await page.clock.install();

@@ -13,6 +13,9 @@ const STATUS = {
   skipped: { tone: 'muted', text: 'Skipped' },
 };
 
+/** How often an open, visible page asks for health again. */
+const HEALTH_EVERY_MS = 5 * 60_000;
+
 const STALE_TITLE = 'Older than expected: updates have not been arriving';
 
 /** The two parts, in the order shown; each fills one badge of #freshness. */
@@ -80,5 +83,8 @@ export function createFreshness(root, notice) {
 
   render();
   setInterval(() => refreshRelativeTimes(root), 60_000); // keep "5 minutes ago" true
+  // Ask again while the page is watched, so a tab left open learns of a failure or a stale
+  // part (the server judges staleness) instead of counting minutes on an old answer.
+  setInterval(() => { if (!document.hidden) refresh(); }, HEALTH_EVERY_MS);
   return { refresh };
 }
