@@ -18,7 +18,9 @@ use super::report::{
 };
 use super::runs;
 use super::store::{self, PairRows, Window, WriteOptions};
-use crate::coingecko::{CgError, ClientEvent, CoinGecko, CoinListEntry, Endpoint, RetryPolicy};
+use crate::coingecko::{
+    CgError, ClientEvent, CoinGecko, CoinGeckoEndpoint, CoinListEntry, RetryPolicy,
+};
 use crate::config::Config;
 use crate::db::{Database, DbError};
 use crate::domain::{currency_name, daily_snapshots, normalise};
@@ -294,9 +296,10 @@ impl<'a> Ingester<'a> {
             .await;
         self.fetch_pairs(report, client, &gecko, &known, &mut budget)
             .await;
-        let range_calls = gecko.stats().calls_to(Endpoint::MarketChartRange);
+        let range_calls = gecko.stats().calls_to(CoinGeckoEndpoint::MarketChartRange);
         self.backfill(report, client, &gecko, &mut budget).await;
-        let backfill_calls = gecko.stats().calls_to(Endpoint::MarketChartRange) - range_calls;
+        let backfill_calls =
+            gecko.stats().calls_to(CoinGeckoEndpoint::MarketChartRange) - range_calls;
 
         record_calls(report, &gecko, backfill_calls);
     }
@@ -617,11 +620,11 @@ fn record_calls(report: &mut RunReport, gecko: &CoinGecko, backfill_calls: u64) 
     let stats = gecko.stats();
     report.api_calls = stats.calls();
     report.calls = CallCounts {
-        coins_list: stats.calls_to(Endpoint::CoinsList),
-        coin: stats.calls_to(Endpoint::Coin),
-        range: stats.calls_to(Endpoint::MarketChartRange) - backfill_calls,
+        coins_list: stats.calls_to(CoinGeckoEndpoint::CoinsList),
+        coin: stats.calls_to(CoinGeckoEndpoint::Coin),
+        range: stats.calls_to(CoinGeckoEndpoint::MarketChartRange) - backfill_calls,
         backfill: backfill_calls,
-        simple_price: stats.calls_to(Endpoint::SimplePrice),
+        simple_price: stats.calls_to(CoinGeckoEndpoint::SimplePrice),
     };
     report.retries = stats.retries();
     report.rate_limited = stats.rate_limited();

@@ -10,7 +10,8 @@ use simulator::{Faults, SimulatorConfig};
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// The body cap of `/coins/{id}/market_chart/range` (`Endpoint::MarketChartRange.body_cap()`).
+/// The body cap of `/coins/{id}/market_chart/range`
+/// (`CoinGeckoEndpoint::MarketChartRange.body_cap()`).
 const RANGE_CAP: usize = 4 * 1024 * 1024;
 
 fn client(server: &MockServer, extra: &[(&str, &str)]) -> CoinGecko {
