@@ -34,10 +34,10 @@ pub async fn run(url: &str, runs: usize) -> Value {
         .client()
         .await
         .expect("client")
-        .query_one("SELECT count(*) FROM coins", &[])
+        .query_one("SELECT count(*) AS coins FROM coins", &[])
         .await
-        .expect("coins")
-        .get(0);
+        .and_then(|row| row.try_get("coins"))
+        .expect("coins");
     assert!(
         coins > 0,
         "live-refresh needs a database filled by an ingestion"

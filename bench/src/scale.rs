@@ -76,24 +76,29 @@ async fn generate(admin: &str, name: &str, coins: &[String]) -> (AppState, Value
     let generated_s = started.elapsed().as_secs_f64();
     let row = db
         .query_one(
-            "SELECT (SELECT count(*) FROM price_hourly), (SELECT count(*) FROM price_daily),
-                    (SELECT count(*) FROM price_daily WHERE source = 'snapshot'),
-                    (SELECT count(*) FROM market_summary), (SELECT count(*) FROM price_latest),
-                    pg_total_relation_size('price_hourly'), pg_total_relation_size('price_daily'),
-                    pg_database_size(current_database())",
+            "SELECT (SELECT count(*) FROM price_hourly) AS hourly,
+                    (SELECT count(*) FROM price_daily) AS daily,
+                    (SELECT count(*) FROM price_daily WHERE source = 'snapshot') AS snapshot,
+                    (SELECT count(*) FROM market_summary) AS market_summary,
+                    (SELECT count(*) FROM price_latest) AS latest,
+                    pg_total_relation_size('price_hourly') AS price_hourly_bytes,
+                    pg_total_relation_size('price_daily') AS price_daily_bytes,
+                    pg_database_size(current_database()) AS database_bytes",
             &[],
         )
         .await
         .unwrap();
-    let count = |i: usize| row.get::<_, i64>(i);
+    let count = |name: &str| row.try_get::<_, i64>(name).expect(name);
     let figures = json!({
         "coins": coins.len(),
         "currencies": 4,
         "hourly_days": HOURLY_DAYS,
         "history_days": HISTORY_DAYS,
-        "rows": {"hourly": count(0), "daily": count(1), "snapshot": count(2),
-                 "market_summary": count(3), "latest": count(4)},
-        "bytes": {"price_hourly": count(5), "price_daily": count(6), "database": count(7)},
+        "rows": {"hourly": count("hourly"), "daily": count("daily"), "snapshot": count("snapshot"),
+                 "market_summary": count("market_summary"), "latest": count("latest")},
+        "bytes": {"price_hourly": count("price_hourly_bytes"),
+                  "price_daily": count("price_daily_bytes"),
+                  "database": count("database_bytes")},
         "generated_seconds": round(generated_s),
     });
     drop(db);

@@ -113,7 +113,10 @@ pub async fn report(
     live_every: Option<std::time::Duration>,
     runs: i64,
 ) -> Result<Coverage, tokio_postgres::Error> {
-    let as_of = client.query_one("SELECT now()", &[]).await?.get(0);
+    let as_of = client
+        .query_one("SELECT now() AS as_of", &[])
+        .await?
+        .try_get("as_of")?;
     let pairs = pairs(client, coins, currencies).await?;
     Ok(Coverage {
         as_of,
@@ -164,38 +167,49 @@ pub async fn pairs(
              GROUP BY coin_id, currency_code
         )
         SELECT p.coin, p.currency, h.first_hour, h.last_hour,
-               coalesce(h.hours, 0), coalesce(d.days, 0),
-               coalesce(extract(epoch FROM h.last_hour - h.first_hour)::bigint / 3600 + 1 - h.hours, 0),
-               coalesce(h.gaps, 0), l.gap_start, l.gap_hours,
-               extract(epoch FROM now() - h.last_hour)::bigint,
-               d.first_day, coalesce(d.snapshot_days, 0)
+               coalesce(h.hours, 0) AS hours, coalesce(d.days, 0) AS days,
+               coalesce(extract(epoch FROM h.last_hour - h.first_hour)::bigint / 3600 + 1 - h.hours, 0)
+                   AS missing_hours,
+               coalesce(h.gaps, 0) AS gaps, l.gap_start, l.gap_hours,
+               extract(epoch FROM now() - h.last_hour)::bigint AS age_seconds,
+               d.first_day, coalesce(d.snapshot_days, 0) AS snapshot_days
           FROM pairs p
           LEFT JOIN hourly h ON h.coin_id = p.coin AND h.currency_code = p.currency
           LEFT JOIN largest l ON l.coin_id = p.coin AND l.currency_code = p.currency
           LEFT JOIN daily d ON d.coin_id = p.coin AND d.currency_code = p.currency
          ORDER BY p.coin_ord, p.currency_ord";
     let rows = client.query(SQL, &[&coins, &currencies]).await?;
-    Ok(rows
-        .iter()
-        .map(|row| PairCoverage {
-            coin: row.get(0),
-            currency: row.get(1),
-            first_hour: row.get(2),
-            last_hour: row.get(3),
-            hours: row.get(4),
-            first_day: row.get(11),
-            days: row.get(5),
-            hourly_days: row.get::<_, i64>(5) - row.get::<_, i64>(12),
-            snapshot_days: row.get(12),
-            missing_hours: row.get(6),
-            gaps: row.get(7),
-            largest_gap: row.get::<_, Option<DateTime<Utc>>>(8).map(|start| Gap {
+    rows.iter().map(PairCoverage::from_row).collect()
+}
+
+impl PairCoverage {
+    /// From a row of [`pairs`]'s query.
+    fn from_row(row: &tokio_postgres::Row) -> Result<PairCoverage, tokio_postgres::Error> {
+        let days: i64 = row.try_get("days")?;
+        let snapshot_days: i64 = row.try_get("snapshot_days")?;
+        let largest_gap = match row.try_get::<_, Option<DateTime<Utc>>>("gap_start")? {
+            Some(start) => Some(Gap {
                 start,
-                hours: row.get(9),
+                hours: row.try_get("gap_hours")?,
             }),
-            age_seconds: row.get(10),
+            None => None,
+        };
+        Ok(PairCoverage {
+            coin: row.try_get("coin")?,
+            currency: row.try_get("currency")?,
+            first_hour: row.try_get("first_hour")?,
+            last_hour: row.try_get("last_hour")?,
+            hours: row.try_get("hours")?,
+            first_day: row.try_get("first_day")?,
+            days,
+            hourly_days: days - snapshot_days,
+            snapshot_days,
+            missing_hours: row.try_get("missing_hours")?,
+            gaps: row.try_get("gaps")?,
+            largest_gap,
+            age_seconds: row.try_get("age_seconds")?,
         })
-        .collect())
+    }
 }
 
 /// The newest `limit` runs of `kind`, with the counts of their reports.

@@ -4,7 +4,7 @@
 use crate::domain::LiveQuote;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
-use tokio_postgres::Error;
+use tokio_postgres::{Error, Row};
 
 /// A coin as listed: identity and image.
 pub(super) struct CoinRow {
@@ -12,6 +12,18 @@ pub(super) struct CoinRow {
     pub symbol: String,
     pub name: String,
     pub image_url: Option<String>,
+}
+
+impl CoinRow {
+    /// From the columns `id`, `symbol`, `name` and `image_url`.
+    fn from_row(r: &Row) -> Result<CoinRow, Error> {
+        Ok(CoinRow {
+            id: r.try_get("id")?,
+            symbol: r.try_get("symbol")?,
+            name: r.try_get("name")?,
+            image_url: r.try_get("image_url")?,
+        })
+    }
 }
 
 /// The stored coins among `ids`, in the order of `ids`.
@@ -29,15 +41,7 @@ pub(super) async fn coins(
             &[&ids],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| CoinRow {
-            id: r.get(0),
-            symbol: r.get(1),
-            name: r.get(2),
-            image_url: r.get(3),
-        })
-        .collect())
+    rows.iter().map(CoinRow::from_row).collect()
 }
 
 /// A coin with its metadata (the description raw, as stored).
@@ -57,27 +61,34 @@ pub(super) async fn coin(
 ) -> Result<Option<CoinDetailRow>, Error> {
     let row = client
         .query_opt(
-            "SELECT c.id, c.symbol, c.name, coalesce(m.description, ''), m.image_url, m.website_url
+            "SELECT c.id, c.symbol, c.name, coalesce(m.description, '') AS description, m.image_url,
+                    m.website_url
                FROM coins c LEFT JOIN coin_metadata m ON m.coin_id = c.id WHERE c.id = $1",
             &[&id],
         )
         .await?;
-    Ok(row.map(|r| CoinDetailRow {
-        id: r.get(0),
-        symbol: r.get(1),
-        name: r.get(2),
-        description: r.get(3),
-        image_url: r.get(4),
-        website_url: r.get(5),
-    }))
+    row.map(|r| {
+        Ok(CoinDetailRow {
+            id: r.try_get("id")?,
+            symbol: r.try_get("symbol")?,
+            name: r.try_get("name")?,
+            description: r.try_get("description")?,
+            image_url: r.try_get("image_url")?,
+            website_url: r.try_get("website_url")?,
+        })
+    })
+    .transpose()
 }
 
 /// Whether a coin is stored.
 pub(super) async fn coin_exists(client: &impl GenericClient, id: &str) -> Result<bool, Error> {
-    Ok(client
-        .query_one("SELECT EXISTS (SELECT 1 FROM coins WHERE id = $1)", &[&id])
+    client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM coins WHERE id = $1) AS stored",
+            &[&id],
+        )
         .await?
-        .get(0))
+        .try_get("stored")
 }
 
 /// The newest stored hour and the live quote of a coin in one currency (either `None`
@@ -96,8 +107,9 @@ pub(super) async fn latest_per_currency(
 ) -> Result<Vec<LatestRow>, Error> {
     let rows = client
         .query(
-            "SELECT v.code, l.price, l.ts, q.price, coalesce(q.last_updated_at, q.fetched_at),
-                    q.change_24h
+            "SELECT v.code, l.price, l.ts, q.price AS quote_price,
+                    coalesce(q.last_updated_at, q.fetched_at) AS quote_at,
+                    q.change_24h AS quote_change_24h
                FROM unnest($2::text[]) AS v(code)
                LEFT JOIN LATERAL (SELECT price, ts FROM price_hourly
                                    WHERE coin_id = $1 AND currency_code = v.code
@@ -106,18 +118,17 @@ pub(super) async fn latest_per_currency(
             &[&id, &currencies],
         )
         .await?;
-    Ok(rows
-        .iter()
+    rows.iter()
         .map(|r| {
-            let price: Option<f64> = r.get(1);
-            let at: Option<DateTime<Utc>> = r.get(2);
-            LatestRow {
-                currency: r.get(0),
+            let price: Option<f64> = r.try_get("price")?;
+            let at: Option<DateTime<Utc>> = r.try_get("ts")?;
+            Ok(LatestRow {
+                currency: r.try_get("code")?,
                 price_at: price.zip(at),
-                quote: live_quote(r, 3),
-            }
+                quote: live_quote(r)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// A tracked currency and its stored name (`None` before the first ingestion).
@@ -126,15 +137,18 @@ pub(super) struct CurrencyRow {
     pub name: Option<String>,
 }
 
-/// The live quote in columns `first..first + 3` (price, time, 24 h change) of `row`.
-fn live_quote(row: &tokio_postgres::Row, first: usize) -> Option<LiveQuote> {
-    let price: Option<f64> = row.get(first);
-    let at: Option<DateTime<Utc>> = row.get(first + 1);
-    price.zip(at).map(|(price, at)| LiveQuote {
+/// The live quote in the columns `quote_price`, `quote_at` and `quote_change_24h` of `row`.
+fn live_quote(row: &Row) -> Result<Option<LiveQuote>, Error> {
+    let price: Option<f64> = row.try_get("quote_price")?;
+    let at: Option<DateTime<Utc>> = row.try_get("quote_at")?;
+    let Some((price, at)) = price.zip(at) else {
+        return Ok(None);
+    };
+    Ok(Some(LiveQuote {
         price,
         at,
-        change_24h: row.get(first + 2),
-    })
+        change_24h: row.try_get("quote_change_24h")?,
+    }))
 }
 
 /// `codes` in order with their stored names.
@@ -149,13 +163,14 @@ pub(super) async fn currency_names(
             &[&codes],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| CurrencyRow {
-            code: r.get(0),
-            name: r.get(1),
+    rows.iter()
+        .map(|r| {
+            Ok(CurrencyRow {
+                code: r.try_get("code")?,
+                name: r.try_get("name")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Daily prices of a pair between two days (both included), oldest first.
@@ -173,7 +188,9 @@ pub(super) async fn daily_prices(
         )
         .await?;
     let rows = client.query(&stmt, &[&id, &currency, &from, &to]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    rows.iter()
+        .map(|r| Ok((r.try_get("date")?, r.try_get("price")?)))
+        .collect()
 }
 
 /// Hourly prices of a pair between two instants (both included), oldest first.
@@ -191,7 +208,9 @@ pub(super) async fn hourly_prices(
         )
         .await?;
     let rows = client.query(&stmt, &[&id, &currency, &from, &to]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    rows.iter()
+        .map(|r| Ok((r.try_get("ts")?, r.try_get("price")?)))
+        .collect()
 }
 
 /// One coin of the market overview: its latest price, the reference prices 24 h and 7 d
@@ -213,8 +232,9 @@ pub(super) struct MarketRow {
 /// primary key.
 const MARKET_SQL: &str = "
 SELECT c.id, c.symbol, c.name, m.image_url, s.price, s.ts, s.price_24h_before, s.price_7d_before,
-       coalesce(s.sparkline::text, '[]'),
-       q.price, coalesce(q.last_updated_at, q.fetched_at), q.change_24h, q.market_cap, q.volume_24h
+       coalesce(s.sparkline::text, '[]') AS sparkline,
+       q.price AS quote_price, coalesce(q.last_updated_at, q.fetched_at) AS quote_at,
+       q.change_24h AS quote_change_24h, q.market_cap, q.volume_24h
   FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)
   JOIN coins c ON c.id = t.id
   LEFT JOIN coin_metadata m ON m.coin_id = c.id
@@ -230,26 +250,23 @@ pub(super) async fn market(
 ) -> Result<Vec<MarketRow>, Error> {
     let stmt = client.prepare_cached(MARKET_SQL).await?;
     let rows = client.query(&stmt, &[&coins, &currency]).await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let price: Option<f64> = r.get(4);
-            let at: Option<DateTime<Utc>> = r.get(5);
-            MarketRow {
-                coin: CoinRow {
-                    id: r.get(0),
-                    symbol: r.get(1),
-                    name: r.get(2),
-                    image_url: r.get(3),
-                },
-                latest: price.zip(at),
-                quote: live_quote(r, 9),
-                market_cap: r.get(12),
-                volume_24h: r.get(13),
-                price_24h_before: r.get(6),
-                price_7d_before: r.get(7),
-                sparkline: r.get(8),
-            }
+    rows.iter().map(MarketRow::from_row).collect()
+}
+
+impl MarketRow {
+    /// From a row of [`MARKET_SQL`].
+    fn from_row(r: &Row) -> Result<MarketRow, Error> {
+        let price: Option<f64> = r.try_get("price")?;
+        let at: Option<DateTime<Utc>> = r.try_get("ts")?;
+        Ok(MarketRow {
+            coin: CoinRow::from_row(r)?,
+            latest: price.zip(at),
+            quote: live_quote(r)?,
+            market_cap: r.try_get("market_cap")?,
+            volume_24h: r.try_get("volume_24h")?,
+            price_24h_before: r.try_get("price_24h_before")?,
+            price_7d_before: r.try_get("price_7d_before")?,
+            sparkline: r.try_get("sparkline")?,
         })
-        .collect())
+    }
 }

@@ -52,13 +52,13 @@ const SUMMARY_COLUMNS: &str = "id, trigger, mode, status, started_at, finished_a
 
 fn summary(row: &tokio_postgres::Row) -> Result<RunSummary, Error> {
     Ok(RunSummary {
-        run_id: row.try_get(0)?,
-        trigger: row.try_get(1)?,
-        mode: row.try_get(2)?,
-        status: row.try_get(3)?,
-        started_at: row.try_get(4)?,
-        finished_at: row.try_get(5)?,
-        simulated: row.try_get(6)?,
+        run_id: row.try_get("id")?,
+        trigger: row.try_get("trigger")?,
+        mode: row.try_get("mode")?,
+        status: row.try_get("status")?,
+        started_at: row.try_get("started_at")?,
+        finished_at: row.try_get("finished_at")?,
+        simulated: row.try_get("simulated")?,
     })
 }
 
@@ -103,7 +103,7 @@ pub async fn recent(
         .query(&sql, &[&limit, &live])
         .await?
         .iter()
-        .map(|r| Ok((summary(r)?, r.try_get(7)?)))
+        .map(|r| Ok((summary(r)?, r.try_get("report")?)))
         .collect()
 }
 
@@ -180,11 +180,12 @@ async fn start_in(tx: &impl GenericClient, report: &RunReport) -> Result<Start, 
     .await?;
     let accepted_waiting: bool = tx
         .query_one(
-            "SELECT EXISTS (SELECT 1 FROM ingestion_runs WHERE status = 'running' AND id <> $1)",
+            "SELECT EXISTS (SELECT 1 FROM ingestion_runs WHERE status = 'running' AND id <> $1)
+                    AS accepted_waiting",
             &[&report.run_id],
         )
         .await?
-        .try_get(0)?;
+        .try_get("accepted_waiting")?;
     if accepted_waiting {
         return Ok(Start::GaveWay);
     }

@@ -59,9 +59,9 @@ impl RunLock {
         key: i64,
     ) -> Result<Result<RunLock, deadpool_postgres::Object>, Error> {
         let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .query_one("SELECT pg_try_advisory_lock($1) AS locked", &[&key])
             .await?
-            .get(0);
+            .try_get("locked")?;
         Ok(if locked {
             Ok(RunLock {
                 client: Some(client),
@@ -104,10 +104,11 @@ impl RunLock {
             return;
         };
         match client
-            .query_one("SELECT pg_advisory_unlock($1)", &[&self.key])
+            .query_one("SELECT pg_advisory_unlock($1) AS unlocked", &[&self.key])
             .await
+            .and_then(|row| row.try_get::<_, bool>("unlocked"))
         {
-            Ok(row) if row.get::<_, bool>(0) => {}
+            Ok(true) => {}
             outcome => {
                 tracing::warn!(
                     error = ?outcome.err().map(|e| e.to_string()),
@@ -133,16 +134,16 @@ pub async fn run_in_progress(client: &impl GenericClient) -> Result<bool, Error>
     let (hi, lo) = ((LOCK_KEY >> 32) as i32, LOCK_KEY as i32);
     // Advisory locks on a bigint key appear in pg_locks split into two 32-bit halves, per
     // database.
-    Ok(client
+    client
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
                  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
                  AND classid::bigint = ($1::int::bigint & 4294967295) AND objid::bigint = ($2::int::bigint & 4294967295)
-                 AND objsubid = 1)",
+                 AND objsubid = 1) AS in_progress",
             &[&hi, &lo],
         )
         .await?
-        .get(0))
+        .try_get("in_progress")
 }
 
 /// Writes live quotes in one statement, for coins already stored (a quote of a coin the
@@ -177,7 +178,7 @@ pub async fn upsert_latest(
                 SET price = EXCLUDED.price, market_cap = EXCLUDED.market_cap,
                     volume_24h = EXCLUDED.volume_24h, change_24h = EXCLUDED.change_24h,
                     last_updated_at = EXCLUDED.last_updated_at, fetched_at = EXCLUDED.fetched_at
-             RETURNING coin_id, currency_code",
+             RETURNING coin_id AS coin, currency_code AS currency",
             &[
                 &coins,
                 &currencies,
@@ -190,17 +191,20 @@ pub async fn upsert_latest(
             ],
         )
         .await?;
-    Ok(pairs_of(&rows))
+    pairs_of(&rows)
 }
 
-/// Rows whose first two columns are a coin id and a currency code, as pairs.
-fn pairs_of(rows: &[tokio_postgres::Row]) -> Vec<Pair> {
-    rows.iter()
-        .map(|r| Pair {
-            coin: r.get(0),
-            currency: r.get(1),
-        })
-        .collect()
+/// The pair in the columns `coin` (its id) and `currency` (its code) of `row`.
+fn pair(row: &tokio_postgres::Row) -> Result<Pair, Error> {
+    Ok(Pair {
+        coin: row.try_get("coin")?,
+        currency: row.try_get("currency")?,
+    })
+}
+
+/// Rows with the columns `coin` and `currency`, as pairs.
+fn pairs_of(rows: &[tokio_postgres::Row]) -> Result<Vec<Pair>, Error> {
+    rows.iter().map(pair).collect()
 }
 
 /// Upserts the tracked currencies with their names.
@@ -255,7 +259,7 @@ pub async fn reorder_coins(
             &[&ids],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    rows.iter().map(|r| r.try_get("id")).collect()
 }
 
 /// Ids among `ids` whose metadata is missing or older than `max_age`.
@@ -274,7 +278,7 @@ pub async fn stale_metadata(
             &[&ids, &cutoff],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    rows.iter().map(|r| r.try_get("id")).collect()
 }
 
 /// Stores a coin's metadata (description kept raw; the API strips HTML).
@@ -298,7 +302,7 @@ pub async fn newest_hours(
 ) -> Result<Vec<PairNewest>, Error> {
     let rows = client
         .query(
-            "SELECT c.id, v.code, n.newest
+            "SELECT c.id AS coin, v.code AS currency, n.newest
                FROM UNNEST($1::text[]) WITH ORDINALITY AS c(id, ord)
               CROSS JOIN UNNEST($2::text[]) WITH ORDINALITY AS v(code, ord)
               CROSS JOIN LATERAL (SELECT max(ts) AS newest FROM price_hourly p
@@ -307,16 +311,14 @@ pub async fn newest_hours(
             &[&coins, &currencies],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| PairNewest {
-            pair: Pair {
-                coin: r.get(0),
-                currency: r.get(1),
-            },
-            newest: r.get(2),
+    rows.iter()
+        .map(|r| {
+            Ok(PairNewest {
+                pair: pair(r)?,
+                newest: r.try_get("newest")?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 /// Writes one pair in one transaction: optionally deletes its rows inside the refetched
@@ -432,7 +434,7 @@ pub async fn pairs_to_backfill(
             &[&coins, &currencies, &days],
         )
         .await?;
-    Ok(pairs_of(&rows))
+    pairs_of(&rows)
 }
 
 /// Stores a pair's backfill in one transaction: its snapshots as `snapshot` daily rows for

@@ -114,12 +114,12 @@ async fn ensure_role(state: &AppState, role: AppRole, arn: &str) -> Result<Strin
             "SELECT format(CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1::text)
                                 THEN 'ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L'
                                 ELSE 'CREATE ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L' END,
-                           $1::text, $2::text)",
+                           $1::text, $2::text) AS statement",
             &[&secret.username, &verifier],
         )
         .await
-        .map_err(|e| format!("preparing the {label} role: {}", db_message(&e)))?
-        .get(0);
+        .and_then(|row| row.try_get("statement"))
+        .map_err(|e| format!("preparing the {label} role: {}", db_message(&e)))?;
     client
         .batch_execute(&create)
         .await
@@ -139,13 +139,14 @@ async fn ensure_role(state: &AppState, role: AppRole, arn: &str) -> Result<Strin
                                 GRANT {privileges} ON ALL TABLES IN SCHEMA public TO %I;
                                 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON refinery_schema_history FROM %I;
                                 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {privileges} ON TABLES TO %I;',
-                               current_database(), $1::text, $1::text, $1::text, $1::text, $1::text)"
+                               current_database(), $1::text, $1::text, $1::text, $1::text, $1::text)
+                    AS statement"
             ),
             &[&secret.username],
         )
         .await
-        .map_err(|e| format!("preparing the {label} grants: {}", db_message(&e)))?
-        .get(0);
+        .and_then(|row| row.try_get("statement"))
+        .map_err(|e| format!("preparing the {label} grants: {}", db_message(&e)))?;
     client
         .batch_execute(&grants)
         .await

@@ -23,6 +23,7 @@ mod log_secrets;
 mod migrations;
 mod migrations_resource;
 mod rate_limit;
+mod row_reads;
 mod run_lifecycle;
 mod secrets;
 mod simulator;
