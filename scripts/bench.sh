@@ -31,7 +31,7 @@ fi
 
 say "release build of every binary (fat LTO)"
 cargo build --release --locked --workspace --bins
-bin=target/release
+bin="$(target_dir)/release"
 
 say "PostgreSQL for the benchmarks (default durability settings)"
 DATABASE_URL=$("$ROOT/scripts/pg.sh" start "$cluster")
@@ -84,7 +84,7 @@ if [ -z "${BENCH_SKIP_ZIP:-}" ]; then
   : >"$out/zips.txt"
   for f in functions/*/; do
     name=$(basename "$f")
-    zip="target/lambda/$name/bootstrap.zip"
+    zip="$(target_dir)/lambda/$name/bootstrap.zip"
     if [ -f "$zip" ]; then echo "$name $(stat -c %s "$zip")" >>"$out/zips.txt"; fi
   done
 fi

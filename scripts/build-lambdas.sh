@@ -2,7 +2,7 @@
 # `make build-lambdas`: every function as an arm64 Lambda zip (provided.al2023), with
 # cargo-lambda (and its zig) from PyPI in .local/venv. Prints each zip's size against the
 # targets: at most 4 MB, or 6 MB for the two that link the CoinGecko client (ingest,
-# live-quotes). Output: target/lambda/<name>/bootstrap.zip
+# live-quotes). Output: <cargo target dir>/lambda/<name>/bootstrap.zip
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -21,8 +21,9 @@ cargo lambda build --release --arm64 --output-format zip $(printf -- '--bin %s '
 
 status=0
 printf '%-16s %10s %10s\n' function "zip KiB" "target KiB"
+lambda_dir="$(target_dir)/lambda"
 for name in "${functions[@]}"; do
-  zip="target/lambda/$name/bootstrap.zip"
+  zip="$lambda_dir/$name/bootstrap.zip"
   [ -f "$zip" ] || die "missing $zip"
   size=$(stat -c %s "$zip")
   limit=$((4 * 1024 * 1024))

@@ -28,7 +28,7 @@ say "database: $(sed -E 's#(://[^:/@]+):[^@]*@#\1:***@#' <<<"$DATABASE_URL")"
 
 say "building crypto-dashboard"
 cargo build --quiet --bin crypto-dashboard
-bin="$ROOT/target/debug/crypto-dashboard"
+bin="$(target_dir)/debug/crypto-dashboard"
 
 say "applying migrations"
 "$bin" migrate

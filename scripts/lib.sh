@@ -3,6 +3,13 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL_DIR="$ROOT/.local"   # git-ignored: clusters, venv, logs
+
+# Where cargo puts build outputs (and cargo-lambda its zips, under lambda/): CARGO_TARGET_DIR,
+# a cargo config's build.target-dir, or target/. Scripts never assume target/.
+target_dir() {
+  cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
+}
 mkdir -p "$LOCAL_DIR"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

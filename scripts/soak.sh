@@ -18,7 +18,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-bin=${BIN_DIR:-target/release}
+bin=${BIN_DIR:-$(target_dir)/release}
 if [ -z "${BIN_DIR:-}" ]; then
   say "release build of crypto-dashboard and bench"
   cargo build --release --locked --bin crypto-dashboard --bin bench

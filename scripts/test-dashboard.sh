@@ -16,7 +16,7 @@ trap stop_background EXIT
 ensure_chromium
 build_dashboard
 cargo build --quiet --bin crypto-dashboard
-bin=target/debug/crypto-dashboard
+bin="$(target_dir)/debug/crypto-dashboard"
 
 DATABASE_URL=$(fresh_database dashboard_e2e)
 export DATABASE_URL

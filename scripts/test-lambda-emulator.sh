@@ -36,7 +36,7 @@ mkdir -p "$payloads"
 DATABASE_URL=$(fresh_database lambda_emulator) # empty: the migrate function creates the schema
 export DATABASE_URL TRACKED_COINS=bitcoin,ethereum TRACKED_CURRENCIES=usd,eur
 sim_port=$(free_port)
-background target/debug/crypto-dashboard simulate-coingecko --port "$sim_port" 2>/dev/null
+background "$(target_dir)/debug/crypto-dashboard" simulate-coingecko --port "$sim_port" 2>/dev/null
 wait_for_port "$sim_port" 30 || die "simulator did not start"
 export COINGECKO_BASE_URL="http://127.0.0.1:$sim_port/api/v3" COINGECKO_RATE_LIMIT_PER_MIN=6000
 

@@ -26,7 +26,7 @@ ensure_tool jsonschema 'jsonschema>=4.18,<5'
 ensure_tool openapi-spec-validator 'openapi-spec-validator>=0.7,<1'
 
 timeout 900 cargo build --quiet --bin crypto-dashboard
-bin=target/debug/crypto-dashboard
+bin="$(target_dir)/debug/crypto-dashboard"
 # The server refuses cron secrets under 32 bytes (fail closed), so this one is longer.
 secret=openapi-test-secret-0123456789abcdefghij
 

@@ -96,6 +96,13 @@ step="check_imports.py"
 say "no import cycle between files (scripts/check_imports.py)"
 python3 scripts/check_imports.py
 
+step="build paths"
+say "scripts find build outputs where cargo puts them (target_dir in scripts/lib.sh)"
+if grep -nE '(^|[^[:alnum:]_./-])target/(debug|release|lambda)' scripts/*.sh scripts/*.py |
+  grep -vE '^[^:]+:[0-9]+:[[:space:]]*#'; then
+  die "a script names target/ itself; use \$(target_dir) so CARGO_TARGET_DIR and build.target-dir work"
+fi
+
 step="deploy checks"
 say "deploy checks (cfn-lint, sam validate, template policy)"
 scripts/check-deploy.sh 2>&1 | tee "$RUN_DIR/check-deploy.log"

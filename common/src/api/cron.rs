@@ -10,7 +10,7 @@ use super::error::ApiError;
 use super::response::{CachePolicy, Reply, Request};
 use super::secret_check;
 use crate::ingest::launcher::IngestLauncher;
-use crate::ingest::{runs, Mode, RunRequest, Trigger};
+use crate::ingest::{runs, Mode, RunKind, RunRequest, Trigger};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -58,9 +58,10 @@ pub(super) async fn trigger(
             _ => return Err(invalid_body()),
         },
     };
-    // Live quotes run on their own schedule; this route starts history runs only.
-    if body.mode == Mode::Latest {
-        return Err(invalid_body());
+    // Live quotes run on their own function and schedule; this route starts history runs only.
+    match body.mode.kind() {
+        RunKind::History => {}
+        RunKind::Live => return Err(invalid_body()),
     }
     let launcher = launcher.ok_or_else(|| {
         ApiError::ServiceUnavailable("no ingestion launcher is configured".into())
