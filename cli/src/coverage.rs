@@ -11,7 +11,7 @@ use deadpool_postgres::GenericClient;
 use serde::Serialize;
 
 use common::ingest::freshness::Freshness;
-use common::ingest::runs::{self, RunSummary};
+use common::ingest::run_records::{self, RunSummary};
 use common::ingest::{PairCounts, RowCounts, RunKind};
 
 /// The whole report.
@@ -218,7 +218,7 @@ pub async fn recent_runs(
     limit: i64,
     kind: RunKind,
 ) -> Result<Vec<RecentRun>, tokio_postgres::Error> {
-    Ok(runs::recent(client, limit, Some(kind))
+    Ok(run_records::recent(client, limit, Some(kind))
         .await?
         .into_iter()
         .map(|(run, report)| {

@@ -10,7 +10,8 @@ use super::error::ApiError;
 use super::response::{CachePolicy, Reply, Request};
 use super::secret_check;
 use crate::ingest::launcher::IngestLauncher;
-use crate::ingest::{runs, Mode, RunKind, RunRequest, Trigger};
+use crate::ingest::lifecycle::{claim_run, withdraw_claim};
+use crate::ingest::{Mode, RunKind, RunRequest, Trigger};
 use crate::state::AppState;
 
 #[derive(Deserialize, Default)]
@@ -70,7 +71,7 @@ pub(super) async fn trigger(
     // requests in flight at once exactly one is accepted (the other sees the claim: 409).
     let run_id = Uuid::new_v4();
     let mut client = state.db.client().await?;
-    if !runs::claim_run(&mut client, run_id, Trigger::Http, body.mode).await? {
+    if !claim_run(&mut client, run_id, Trigger::Http, body.mode).await? {
         return Err(ApiError::Conflict(
             "an ingestion run is already in progress".into(),
         ));
@@ -88,7 +89,7 @@ pub(super) async fn trigger(
     if let Err(e) = launched {
         tracing::error!(error = %e, "could not start the ingestion run");
         let withdrawn = match state.db.client().await {
-            Ok(client) => runs::withdraw_claim(&client, run_id)
+            Ok(client) => withdraw_claim(&client, run_id)
                 .await
                 .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),

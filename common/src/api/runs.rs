@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::error::ApiError;
 use super::query::Query;
 use super::response::{CachePolicy, Reply};
-use crate::ingest::runs::{self, RunSummary};
+use crate::ingest::run_records::{self, RunSummary};
 use crate::ingest::RunKind;
 use crate::state::AppState;
 
@@ -43,12 +43,12 @@ pub(super) async fn list(state: &AppState, raw_query: Option<&str>) -> Result<Re
         }
     };
     let client = state.db.client().await?;
-    let runs: Vec<Run> = runs::recent(&client, limit, kind)
+    let runs: Vec<Run> = run_records::recent(&client, limit, kind)
         .await?
         .into_iter()
         .map(|(summary, report)| Run {
             summary,
-            report: report.map(runs::sanitise_report),
+            report: report.map(run_records::sanitise_report),
         })
         .collect();
     Reply::ok(StatusCode::OK, &runs, CachePolicy::NoStore)

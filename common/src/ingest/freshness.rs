@@ -9,7 +9,7 @@ use deadpool_postgres::GenericClient;
 use serde::Serialize;
 
 use super::report::RunStatus;
-use super::runs::{self, RunSummary};
+use super::run_records::{self, RunSummary};
 
 /// A history run older than this is stale: the daily schedule plus two hours of slack.
 pub const HISTORY_STALE_AFTER: Duration = Duration::from_secs(26 * 3600);
@@ -85,7 +85,7 @@ impl Freshness {
         live_every: Option<Duration>,
         now: DateTime<Utc>,
     ) -> Result<Freshness, tokio_postgres::Error> {
-        let (history, live) = runs::newest_of_each_kind(client).await?;
+        let (history, live) = run_records::newest_of_each_kind(client).await?;
         let (last_ingestion, history_ok) = judge(history, Some(HISTORY_STALE_AFTER), now);
         let (last_live_refresh, live_ok) =
             judge(live, live_every.map(|d| d * LIVE_STALE_INTERVALS), now);

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::ingester::{Ingester, RunRequest};
 use super::report::{Mode, RunKind, Status, Trigger};
-use super::run::{Ingester, RunRequest};
 use crate::state::AppState;
 
 /// A manual invoke: `{"mode": "full"|"incremental", "cleanFirst": bool}` for the ingest

@@ -1,6 +1,7 @@
 //! Live quotes (mode `latest`): one `/simple/price` call for every tracked coin and
 //! currency, written to `price_latest`. The run takes a lock of its own
-//! ([`store::LATEST_LOCK_KEY`]), so it neither waits for nor blocks a history run.
+//! ([`super::lifecycle::LATEST_LOCK_KEY`]), so it neither waits for nor blocks a history
+//! run.
 
 use chrono::{DateTime, Duration, Utc};
 

@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::run::{IngestEvent, Ingester, RunRequest};
+use super::ingester::{IngestEvent, Ingester, RunRequest};
 use crate::state::AppState;
 
 /// Why a run could not be started.

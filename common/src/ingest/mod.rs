@@ -4,10 +4,12 @@
 //! The run holds one pooled connection from start to end: the advisory lock is a session
 //! lock, and one connection is all a Lambda with `DB_POOL_MAX_SIZE=1` has.
 //!
-//! - [`run`]: the orchestration ([`Ingester`]).
+//! - [`ingester`]: the orchestration ([`Ingester`]): what a run does while it holds the lock.
+//! - [`lifecycle`]: a run's lifecycle ([`lifecycle::RunGuard`]): the cron route's claim, the
+//!   run lock, the run recorded as started and as finished.
 //! - [`plan`]: windows, order and the deadline budget.
-//! - [`store`]: the writes (set-based upserts, the daily recompute) and the run lock.
-//! - [`runs`]: the `ingestion_runs` table.
+//! - [`store`]: the writes of prices and coins (set-based upserts, the daily recompute).
+//! - [`run_records`]: the recorded runs read back (health, the runs route, the CLI).
 //! - [`report`]: the run report and its outcome types.
 //! - [`messages`]: what a report tells an operator.
 //! - [`latest`]: live quotes (mode `latest`).
@@ -16,16 +18,18 @@
 //! - [`launcher`]: starting a run without waiting for it.
 
 pub mod freshness;
+pub mod ingester;
 pub mod invocation;
 pub mod latest;
 pub mod launcher;
+pub mod lifecycle;
 pub mod messages;
 pub mod plan;
 pub mod report;
-pub mod run;
-pub mod runs;
+pub mod run_records;
 pub mod store;
 
+pub use ingester::{Clock, IngestEvent, Ingester, ProgressSink, RunRequest, METADATA_MAX_AGE};
 pub use plan::{
     backfill_start, window_start, Budget, PairNewest, FULL_WINDOW, INCREMENTAL_OVERLAP, MIN_WINDOW,
 };
@@ -33,5 +37,4 @@ pub use report::{
     EarlierAttempt, Failure, FailureCode, Mode, Pair, PairCounts, PairResult, PairStatus,
     RowCounts, RunKind, RunReport, RunStatus, Status, Trigger,
 };
-pub use run::{Clock, IngestEvent, Ingester, ProgressSink, RunRequest, METADATA_MAX_AGE};
 pub use store::{PairRows, Window, WriteOptions};

@@ -1,6 +1,6 @@
-//! The ingester's SQL: set-based upserts (one statement per table and pair, arrays bound
-//! with UNNEST), the daily recompute and the advisory lock. The run records are in
-//! [`super::runs`].
+//! The ingester's writes of prices and coins: set-based upserts (one statement per table and
+//! pair, arrays bound with UNNEST) and the daily recompute. The run lock and the run's own
+//! record are in [`super::lifecycle`].
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use deadpool_postgres::GenericClient;
@@ -10,12 +10,6 @@ use super::plan::PairNewest;
 use super::report::Pair;
 use crate::coingecko::{CoinInfo, CoinListEntry};
 use crate::domain::{DailySnapshot, HourlyPrice};
-
-/// The advisory lock key that serialises ingestion runs ("crypto-db" in ASCII).
-pub const LOCK_KEY: i64 = 0x6372_7970_746f_6462;
-/// The lock of live-quote refreshes ("crypto-lq"): separate, so a refresh neither waits for
-/// nor blocks a history run.
-pub const LATEST_LOCK_KEY: i64 = 0x6372_7970_746f_6c71;
 
 /// The instants a pair was fetched for, both ends included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,109 +35,6 @@ pub struct WriteOptions {
     /// `HOURLY_RETENTION_DAYS`: the pair's hourly rows before this instant are deleted (their
     /// daily rows stay).
     pub prune_before: Option<DateTime<Utc>>,
-}
-
-/// The run lock, held by one pooled connection. Release it with [`RunLock::release`]; a lock
-/// that is dropped unreleased (a panic, a cancelled future) takes its connection out of the
-/// pool, and closing the session is what frees a session-level advisory lock.
-pub struct RunLock {
-    client: Option<deadpool_postgres::Object>,
-    key: i64,
-}
-
-impl RunLock {
-    /// Tries to take the run lock on `client`'s session: `Ok(Err(client))` gives the connection
-    /// back when another session holds the lock.
-    pub async fn try_acquire(
-        client: deadpool_postgres::Object,
-        key: i64,
-    ) -> Result<Result<RunLock, deadpool_postgres::Object>, Error> {
-        let locked: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1) AS locked", &[&key])
-            .await?
-            .try_get("locked")?;
-        Ok(if locked {
-            Ok(RunLock {
-                client: Some(client),
-                key,
-            })
-        } else {
-            Err(client)
-        })
-    }
-
-    /// [`RunLock::try_acquire`], trying again every 100 ms for up to `wait` while another
-    /// session holds the lock.
-    pub async fn acquire_within(
-        mut client: deadpool_postgres::Object,
-        key: i64,
-        wait: std::time::Duration,
-    ) -> Result<Result<RunLock, deadpool_postgres::Object>, Error> {
-        let until = tokio::time::Instant::now() + wait;
-        loop {
-            match Self::try_acquire(client, key).await? {
-                Err(held) if tokio::time::Instant::now() < until => {
-                    client = held;
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                outcome => return Ok(outcome),
-            }
-        }
-    }
-
-    /// The connection holding the lock.
-    pub fn client(&mut self) -> &mut deadpool_postgres::Object {
-        self.client.as_mut().expect("present until released")
-    }
-
-    /// Releases the lock and returns the connection to the pool. A connection whose unlock
-    /// failed (or found no lock to release) is discarded instead, so no pooled session can
-    /// keep the lock.
-    pub async fn release(mut self) {
-        let Some(client) = self.client.take() else {
-            return;
-        };
-        match client
-            .query_one("SELECT pg_advisory_unlock($1) AS unlocked", &[&self.key])
-            .await
-            .and_then(|row| row.try_get::<_, bool>("unlocked"))
-        {
-            Ok(true) => {}
-            outcome => {
-                tracing::warn!(
-                    error = ?outcome.err().map(|e| e.to_string()),
-                    "the run lock could not be released; discarding its connection"
-                );
-                drop(deadpool_postgres::Object::take(client));
-            }
-        }
-    }
-}
-
-impl Drop for RunLock {
-    fn drop(&mut self) {
-        if let Some(client) = self.client.take() {
-            tracing::warn!("run lock dropped unreleased; closing its connection");
-            drop(deadpool_postgres::Object::take(client));
-        }
-    }
-}
-
-/// True while some session holds the run lock.
-pub async fn run_in_progress(client: &impl GenericClient) -> Result<bool, Error> {
-    let (hi, lo) = ((LOCK_KEY >> 32) as i32, LOCK_KEY as i32);
-    // Advisory locks on a bigint key appear in pg_locks split into two 32-bit halves, per
-    // database.
-    client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted
-                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-                 AND classid::bigint = ($1::int::bigint & 4294967295) AND objid::bigint = ($2::int::bigint & 4294967295)
-                 AND objsubid = 1) AS in_progress",
-            &[&hi, &lo],
-        )
-        .await?
-        .try_get("in_progress")
 }
 
 /// Writes live quotes in one statement, for coins already stored (a quote of a coin the

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use common::api::Api;
-use common::ingest::{store, FailureCode, Mode, PairStatus, RunRequest, Status, Trigger};
+use common::ingest::lifecycle::{LATEST_LOCK_KEY, LOCK_KEY};
+use common::ingest::{FailureCode, Mode, PairStatus, RunRequest, Status, Trigger};
 use integration_tests::{count_runs, event, fixed_now, json_body, request, Harness};
 use simulator::SimulatorConfig;
 
@@ -171,7 +172,7 @@ async fn live_quotes_and_history_runs_never_wait_for_each_other() {
 
     // A history run holds its lock: a refresh goes ahead.
     holder
-        .query_one("SELECT pg_try_advisory_lock($1)", &[&store::LOCK_KEY])
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&LOCK_KEY])
         .await
         .unwrap();
     assert_eq!(
@@ -184,16 +185,13 @@ async fn live_quotes_and_history_runs_never_wait_for_each_other() {
         Status::Skipped
     );
     holder
-        .query_one("SELECT pg_advisory_unlock($1)", &[&store::LOCK_KEY])
+        .query_one("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
         .await
         .unwrap();
 
     // A refresh holds its lock: a history run goes ahead, a second refresh is skipped.
     holder
-        .query_one(
-            "SELECT pg_try_advisory_lock($1)",
-            &[&store::LATEST_LOCK_KEY],
-        )
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&LATEST_LOCK_KEY])
         .await
         .unwrap();
     assert_eq!(

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use common::api::{Api, Endpoint};
 use common::db::DbError;
-use common::ingest::{runs, FailureCode, Mode, RunRequest, Status, Trigger};
+use common::ingest::lifecycle::{claim_run, LOCK_KEY};
+use common::ingest::{FailureCode, Mode, RunRequest, Status, Trigger};
 use integration_tests::http::expect_data;
 use integration_tests::{get, Harness};
 use simulator::{Faults, SimulatorConfig};
@@ -65,7 +66,7 @@ async fn wait_for_count(client: &tokio_postgres::Client, sql: &str) {
 async fn claim(h: &Harness) -> Uuid {
     let id = Uuid::new_v4();
     let mut client = h.state.db.client().await.unwrap();
-    assert!(runs::claim_run(&mut client, id, Trigger::Http, Mode::Full)
+    assert!(claim_run(&mut client, id, Trigger::Http, Mode::Full)
         .await
         .unwrap());
     id
@@ -176,7 +177,7 @@ async fn a_claim_while_a_scheduled_run_holds_the_lock_loses() {
         let running = "SELECT count(*) FROM ingestion_runs WHERE status = 'running'";
         wait_for_count(&client, running).await;
         let mut pooled = h.state.db.client().await.unwrap();
-        runs::claim_run(&mut pooled, Uuid::new_v4(), Trigger::Http, Mode::Full)
+        claim_run(&mut pooled, Uuid::new_v4(), Trigger::Http, Mode::Full)
             .await
             .unwrap()
     };
@@ -194,19 +195,13 @@ async fn an_accepted_run_waits_a_moment_for_a_run_that_is_giving_way() {
     // Another session holds the run lock for a moment, as a run giving way does.
     let holder = h.db.client().await;
     holder
-        .execute(
-            "SELECT pg_advisory_lock($1)",
-            &[&common::ingest::store::LOCK_KEY],
-        )
+        .execute("SELECT pg_advisory_lock($1)", &[&LOCK_KEY])
         .await
         .unwrap();
     let release = async {
         tokio::time::sleep(Duration::from_millis(500)).await;
         holder
-            .execute(
-                "SELECT pg_advisory_unlock($1)",
-                &[&common::ingest::store::LOCK_KEY],
-            )
+            .execute("SELECT pg_advisory_unlock($1)", &[&LOCK_KEY])
             .await
             .unwrap();
     };

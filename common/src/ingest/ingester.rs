@@ -1,5 +1,6 @@
-//! The orchestration of one run: lock, reference data, metadata, then every pair stalest
-//! first, each written in its own transaction, and the report recorded at the end.
+//! The ingester: what one run does between taking the lock and finishing (reference data,
+//! metadata, then every pair stalest first, each written in its own transaction, then the
+//! history backfill). Its lifecycle (lock, start, finish) is [`super::lifecycle`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,13 +11,12 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::latest;
+use super::lifecycle::RunGuard;
 use super::messages;
 use super::plan::{self, window_start, Budget, PairNewest};
 use super::report::{
-    CallCounts, FailureCode, Mode, Pair, PairResult, PairStatus, RunKind, RunReport, Status,
-    Trigger,
+    CallCounts, FailureCode, Mode, Pair, PairResult, PairStatus, RunKind, RunReport, Trigger,
 };
-use super::runs;
 use super::store::{self, PairRows, Window, WriteOptions};
 use crate::coingecko::{
     CgError, ClientEvent, CoinGecko, CoinGeckoEndpoint, CoinListEntry, RetryPolicy,
@@ -25,10 +25,6 @@ use crate::config::Config;
 use crate::db::{Database, DbError};
 use crate::domain::{currency_name, daily_snapshots, normalise};
 use crate::secrets::Secrets;
-
-/// How long an accepted run waits for the run lock: a run that took it a moment earlier
-/// finds the accepted run's claim and gives way at once.
-pub const ACCEPTED_RUN_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Metadata older than this is fetched again.
 pub const METADATA_MAX_AGE: chrono::Duration = chrono::Duration::days(7);
@@ -142,93 +138,34 @@ impl<'a> Ingester<'a> {
         }
     }
 
-    /// Runs once. Never panics on bad input or faults: every outcome is in the report.
+    /// Runs once: takes the lock, records the run as started, does its work, and finishes
+    /// it; a run that cannot take a step goes straight to the same finish. Never panics on
+    /// bad input or faults: every outcome is in the report.
     #[tracing::instrument(name = "ingest", skip_all, fields(mode = ?request.mode, trigger = ?request.trigger))]
     pub async fn run(&self, request: RunRequest, deadline: Option<Instant>) -> RunReport {
-        let started = Instant::now();
-        let mut report = RunReport::new(
+        let mut run = RunGuard::new(RunReport::new(
             request.run_id.unwrap_or_else(Uuid::new_v4),
             request.trigger,
             request.mode,
             request.clean_first,
-        );
-
-        let client = match self.db.client().await {
-            Ok(c) => c,
-            Err(e) => {
-                report.record_failure(None, FailureCode::DatabaseUnavailable, e.to_string());
-                return finish(report, started, None).await;
-            }
-        };
-        // Live quotes take a lock of their own: they never wait for or block a history run.
-        let kind = request.mode.kind();
-        let key = match kind {
-            RunKind::History => store::LOCK_KEY,
-            RunKind::Live => store::LATEST_LOCK_KEY,
-        };
-        // An accepted run (the cron route answered with its id) may find the lock held by a
-        // run that is giving way to it: it waits a moment for the lock to be released.
-        let wait = match request.run_id {
-            Some(_) => ACCEPTED_RUN_LOCK_WAIT,
-            None => Duration::ZERO,
-        };
-        let mut lock = match store::RunLock::acquire_within(client, key, wait).await {
-            Ok(Ok(lock)) => lock,
-            Ok(Err(mut client)) => {
-                report.status = Status::Skipped;
-                tracing::info!("another ingestion run holds the lock; skipping");
-                return finish(report, started, Some(&mut client)).await;
-            }
-            Err(e) => {
-                let message = DbError::from(e).to_string();
-                report.record_failure(None, FailureCode::DatabaseUnavailable, message);
-                return finish(report, started, None).await;
-            }
-        };
-        // From here on every path releases the lock (and a panic drops the guard, which
-        // closes the connection, which releases it too). A live-quote refresh is recorded
-        // once, when it ends: it has no `running` row, which would stand for a history run.
-        let start = match kind {
-            RunKind::History => runs::start_run(lock.client(), &report).await,
-            RunKind::Live => Ok(runs::Start::Started {
-                attempt: 1,
-                earlier: Vec::new(),
-            }),
-        };
-        match start {
-            Ok(runs::Start::Started { attempt, earlier }) => {
-                report.attempt = attempt;
-                report.earlier_attempts = earlier;
-            }
-            Ok(runs::Start::GaveWay) => {
-                report.status = Status::Skipped;
-                tracing::info!("a run accepted by the cron route is about to start; skipping");
-                let report = finish(report, started, Some(lock.client())).await;
-                lock.release().await;
-                return report;
-            }
-            Err(e) => {
-                let e = DbError::from(e);
-                tracing::error!(error = %e, "could not record the run as started");
-                report.record_failure(None, e.failure_code(), e.to_string());
-                // Still try to close the row (an accepted run's row exists already).
-                let report = finish(report, started, Some(lock.client())).await;
-                lock.release().await;
-                return report;
+        ));
+        // A pre-assigned id is a run the cron route accepted.
+        if run.acquire(self.db, request.run_id.is_some()).await {
+            // From here on every path releases the lock (and a panic drops the guard, which
+            // closes the connection, which releases it too).
+            if let Some((report, client)) = run.start().await {
+                self.emit(IngestEvent::Started {
+                    run_id: report.run_id,
+                });
+                self.work(report, client, deadline).await;
             }
         }
-        self.emit(IngestEvent::Started {
-            run_id: report.run_id,
-        });
-
-        self.run_locked(&mut report, lock.client(), deadline).await;
-
-        let report = finish(report, started, Some(lock.client())).await;
-        lock.release().await;
-        report
+        run.finish().await
     }
 
-    async fn run_locked(
+    /// The run's work, while it holds the lock: reference data, metadata, the pairs and the
+    /// backfill (or, for live quotes, the one refresh), each outcome in the report.
+    async fn work(
         &self,
         report: &mut RunReport,
         client: &mut deadpool_postgres::Object,
@@ -629,42 +566,4 @@ fn record_calls(report: &mut RunReport, gecko: &CoinGecko, backfill_calls: u64) 
     report.retries = stats.retries();
     report.rate_limited = stats.rate_limited();
     report.simulated = gecko.is_simulated();
-}
-
-/// Completes the report, records it (unless the database is gone) and logs one summary line.
-async fn finish(
-    mut report: RunReport,
-    started: Instant,
-    client: Option<&mut deadpool_postgres::Object>,
-) -> RunReport {
-    report.finished_at = Utc::now().max(report.started_at);
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    report.status = report.outcome();
-    if let Some(client) = client {
-        if let Err(e) = runs::finish_run(&*client, &report).await {
-            tracing::error!(error = %DbError::from(e), "could not record the run");
-        }
-    }
-    tracing::info!(
-        run_id = %report.run_id,
-        status = report.status.as_str(),
-        mode = report.mode.as_str(),
-        trigger = report.trigger.as_str(),
-        duration_ms = report.duration_ms,
-        api_calls = report.api_calls,
-        retries = report.retries,
-        rate_limited = report.rate_limited,
-        pairs_ok = report.pairs.ok,
-        pairs_failed = report.pairs.failed,
-        pairs_skipped = report.pairs.skipped,
-        rows_hourly = report.rows.hourly,
-        rows_daily = report.rows.daily,
-        rows_snapshot = report.rows.snapshot,
-        backfills_ok = report.backfill.ok,
-        backfills_failed = report.backfill.failed,
-        rows_metadata = report.rows.metadata,
-        simulated = report.simulated,
-        "ingestion run finished"
-    );
-    report
 }
