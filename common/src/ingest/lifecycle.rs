@@ -344,14 +344,7 @@ async fn start_run(
 }
 
 async fn start_in(tx: &impl GenericClient, report: &RunReport) -> Result<Start, Error> {
-    tx.execute(
-        "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
-                report = coalesce(report, '{}'::jsonb) || '{\"interrupted\": true}'::jsonb
-          WHERE status = 'running' AND id <> $1
-            AND (attempt > 0 OR started_at < now() - make_interval(mins => $2))",
-        &[&report.run_id, &CLAIM_EXPIRY_MINUTES],
-    )
-    .await?;
+    close_interrupted(tx, Some(report.run_id), true).await?;
     let accepted_waiting: bool = tx
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM ingestion_runs WHERE status = 'running' AND id <> $1)
@@ -449,6 +442,25 @@ fn earlier_attempts(row: &tokio_postgres::Row) -> Result<Vec<EarlierAttempt>, Er
     Ok(earlier)
 }
 
+/// Closes as failed (`interrupted`) the `running` rows, other than `except`, that no live run
+/// stands behind: accepted runs past their start window, and, when `started_too` (the caller
+/// holds the run lock, so no other run is alive), every run that was started.
+async fn close_interrupted(
+    client: &impl GenericClient,
+    except: Option<uuid::Uuid>,
+    started_too: bool,
+) -> Result<u64, Error> {
+    client
+        .execute(
+            "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
+                    report = coalesce(report, '{}'::jsonb) || '{\"interrupted\": true}'::jsonb
+              WHERE status = 'running' AND id IS DISTINCT FROM $1
+                AND ((attempt > 0 AND $2) OR started_at < now() - make_interval(mins => $3))",
+            &[&except, &started_too, &CLAIM_EXPIRY_MINUTES],
+        )
+        .await
+}
+
 /// True when a statement failed because another run is already `running` (migration V3's
 /// one-running-run index).
 pub fn is_second_running_run(e: &Error) -> bool {
@@ -470,13 +482,7 @@ pub async fn claim_run(
         return Ok(false);
     }
     // An accepted run that never started (its invoke was lost) stops blocking after a while.
-    tx.execute(
-        "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
-                report = '{\"interrupted\": true}'::jsonb
-          WHERE status = 'running' AND started_at < now() - make_interval(mins => $1)",
-        &[&CLAIM_EXPIRY_MINUTES],
-    )
-    .await?;
+    close_interrupted(&tx, None, false).await?;
     let inserted = tx
         .execute(
             "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, attempt)
@@ -500,26 +506,11 @@ pub async fn withdraw_claim(client: &impl GenericClient, run_id: uuid::Uuid) -> 
     Ok(())
 }
 
-/// Records a finished run (insert or update of its row).
+/// Records a finished run with its report: updates its row (a history run's, recorded at its
+/// start), or inserts one (a live refresh, a skipped run).
 async fn finish_run(client: &impl GenericClient, report: &RunReport) -> Result<(), Error> {
-    insert_run(
-        client,
-        report,
-        report.status.into(),
-        Some(report.finished_at),
-    )
-    .await
-}
-
-async fn insert_run(
-    client: &impl GenericClient,
-    report: &RunReport,
-    status: RunStatus,
-    finished_at: Option<DateTime<Utc>>,
-) -> Result<(), Error> {
-    // A running run has no report yet: its counters are not known until it ends.
-    let json =
-        finished_at.map(|_| serde_json::to_value(report).expect("a report always serialises"));
+    let status = RunStatus::from(report.status);
+    let json = serde_json::to_value(report).expect("a report always serialises");
     client
         .execute(
             "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at, report, simulated)
@@ -532,7 +523,7 @@ async fn insert_run(
                 &report.mode.as_str(),
                 &status.as_str(),
                 &report.started_at,
-                &finished_at,
+                &report.finished_at,
                 &json,
                 &report.simulated,
             ],
