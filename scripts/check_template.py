@@ -137,7 +137,7 @@ ORIGIN_VERIFY_SECRET_SUFFIX = "/origin-verify"
 ORIGIN_VERIFY_MIN_LENGTH = 48
 # The query strings the API reads (prices: currency, interval, from, to; market: currency;
 # ingestion runs: limit). The API cache key holds exactly these.
-API_QUERY_STRINGS = {"currency", "interval", "from", "to", "limit"}
+API_QUERY_STRINGS = {"currency", "interval", "from", "to", "limit", "mode"}
 POSTGRES_PORT = 5432
 # The database connection budget; docs/deploy.md "Database connection budget" shows the same
 # arithmetic. max_connections is LEAST(DBInstanceClassMemory/9531392, 5000), where

@@ -49,7 +49,6 @@ timeout 240 "$VENV/bin/python" -u scripts/openapi_conformance.py \
   --base-url "http://127.0.0.1:$port" \
   --down-url "http://127.0.0.1:$down_port" \
   --cron-token "$secret" \
-  --router common/src/api/router.rs \
   --schemathesis "$VENV/bin/schemathesis" \
   --max-examples "${OPENAPI_FUZZ_EXAMPLES:-150}" \
   --seed "${OPENAPI_FUZZ_SEED:-1}" \

@@ -9,7 +9,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use common::api::Api;
+use common::api::{app, route, ApiState};
+
+use crate::handlers::send;
 use common::config::Config;
 use common::state::AppState;
 use serde_json::{json, Value};
@@ -107,7 +109,7 @@ async fn generate(admin: &str, name: &str, coins: &[String]) -> (AppState, Value
 
 /// Warm latency of the read routes over `state`'s database; the market route's per coin too.
 async fn measure(state: AppState, coins: &[String], iterations: usize) -> Value {
-    let api = Api::new(Arc::new(state));
+    let api = app(route::all(), ApiState::new(Arc::new(state)));
     let from = (chrono::Utc::now() - chrono::Duration::days(89)).date_naive();
     let coin = |i: usize| &coins[i % coins.len()];
     let mut routes = serde_json::Map::new();
@@ -134,7 +136,7 @@ async fn measure(state: AppState, coins: &[String], iterations: usize) -> Value 
                 .body(lambda_http::Body::Empty)
                 .unwrap()
         };
-        let first = api.handle(request()).await;
+        let first = send(&api, request()).await;
         assert_eq!(first.status(), 200, "{path}");
         let body: Value = serde_json::from_slice(first.body().as_ref()).unwrap();
         let items = body["data"]
@@ -154,12 +156,12 @@ async fn measure(state: AppState, coins: &[String], iterations: usize) -> Value 
             );
         }
         for _ in 0..20 {
-            assert_eq!(api.handle(request()).await.status(), 200, "{path}");
+            assert_eq!(send(&api, request()).await.status(), 200, "{path}");
         }
         let mut ms = Vec::with_capacity(iterations);
         for _ in 0..iterations {
             let t = Instant::now();
-            api.handle(request()).await;
+            send(&api, request()).await;
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         ms.sort_by(f64::total_cmp);

@@ -1,7 +1,7 @@
 //! `crypto-dashboard`: the local binary. Same code as the Lambdas, driven from a terminal.
 //!
 //! - `commands`: one module per subcommand (`serve`, `ingest`, `migrate`, `status`,
-//!   `simulate`) and the `setup` they share.
+//!   `simulate`) and the `setup` they share; `openapi` prints `common::api::document`.
 //! - `coverage`: the data coverage report of `status`.
 //! - `progress`, `table`, `logging`: what the terminal shows.
 
@@ -74,6 +74,12 @@ enum Command {
                       crypto-dashboard simulate-coingecko --rate-limit 30 --error-rate 0.1 --null-rate 0.01"
     )]
     SimulateCoingecko(commands::simulate::Args),
+    /// Print the HTTP API's OpenAPI 3.1 document (YAML), built from the routes' declarations.
+    #[command(
+        after_help = "The committed openapi.yaml is this output; a test fails when they differ.\n\n\
+                      Example:\n  crypto-dashboard openapi > openapi.yaml"
+    )]
+    Openapi,
 }
 
 #[tokio::main]
@@ -93,6 +99,13 @@ async fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args).await,
         Command::Serve(args) => commands::serve::run(args).await,
         Command::SimulateCoingecko(args) => commands::simulate::run(args).await,
+        Command::Openapi => common::api::document()
+            .to_yaml()
+            .map(|yaml| {
+                print!("{yaml}");
+                ExitCode::SUCCESS
+            })
+            .map_err(|e| format!("the OpenAPI document does not serialise: {e}")),
     };
     match result {
         Ok(code) => code,

@@ -1,35 +1,29 @@
-//! Shared wiring for the HTTP Lambdas: build the state once per container, then hand
-//! every invocation to [`Api::handle`].
+//! Shared wiring for the HTTP Lambdas: build the state once per container, then serve one
+//! route behind the API's edge layers with `lambda_http`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::time::Instant;
 
-use crate::api::{Api, Endpoint};
+use crate::api::{self, ApiState, Routes};
 use crate::state::AppState;
 
-/// Runs an HTTP Lambda serving `endpoints`. Configuration errors end the init phase with a
-/// message naming the variable; after that every request gets an `Ok` response.
-pub async fn serve_http(endpoints: &[Endpoint]) -> Result<(), lambda_http::Error> {
+/// Runs an HTTP Lambda serving `route` (one of [`api::route`]). Configuration errors end the
+/// init phase with a message naming the variable; after that every request gets an `Ok`
+/// response.
+pub async fn serve_http(route: fn() -> Routes) -> Result<(), lambda_http::Error> {
     crate::telemetry::init();
     let state = AppState::from_env()
         .await
         .inspect_err(|e| tracing::error!(error = %e, "start-up failed"))?;
-    let api = Api::new(Arc::new(state)).serving(endpoints);
-    run_api(api).await
+    run(route(), ApiState::new(Arc::new(state))).await
 }
 
-/// Serves `api` on the Lambda runtime.
-pub async fn run_api(api: Api) -> Result<(), lambda_http::Error> {
-    lambda_http::run(lambda_http::service_fn(move |request| {
-        let api = api.clone();
-        async move { Ok::<_, Infallible>(api.handle(request).await) }
-    }))
-    .await
+/// Serves `routes` with `state` on the Lambda runtime.
+pub async fn run(routes: Routes, state: ApiState) -> Result<(), lambda_http::Error> {
+    lambda_http::run(api::app(routes, state)).await
 }
 
 /// Converts a Lambda deadline (milliseconds since the epoch) into a monotonic instant.

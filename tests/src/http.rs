@@ -1,5 +1,25 @@
-//! Requests as API Gateway delivers them, the JSON body of a response, and the event
-//! payloads of `events/`.
+//! Requests as API Gateway delivers them, sent through the API's router as a Lambda or the
+//! local server runs it; the JSON body of a response, and the event payloads of `events/`.
+
+use tower::ServiceExt;
+
+/// A response with its body read: what a client receives.
+pub type Response = http::Response<axum::body::Bytes>;
+
+/// Sends `request` through `app` (tower's `oneshot`, as `lambda_http` and `axum::serve` do)
+/// and reads the whole body.
+pub async fn send(app: &axum::Router, request: lambda_http::Request) -> Response {
+    let response = app
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("the router never fails");
+    let (parts, body) = response.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("a response body reads in full");
+    Response::from_parts(parts, body)
+}
 
 /// A `GET` of `uri` without headers or body.
 pub fn get(uri: &str) -> lambda_http::Request {
@@ -23,7 +43,7 @@ pub fn request(
 }
 
 /// The JSON body of a response.
-pub fn json_body(response: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+pub fn json_body(response: &Response) -> serde_json::Value {
     serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| {
         panic!(
             "not JSON ({e}): {:?}",
@@ -39,16 +59,13 @@ pub fn event(name: &str) -> String {
 }
 
 /// The body as text, for failure messages.
-fn body_text(response: &lambda_http::Response<lambda_http::Body>) -> String {
+fn body_text(response: &Response) -> String {
     String::from_utf8_lossy(response.body().as_ref()).into_owned()
 }
 
 /// Asserts a success envelope (`{"success": true, "data": ...}`) with `status`; returns
 /// its `data` for the caller to check.
-pub fn expect_data(
-    response: &lambda_http::Response<lambda_http::Body>,
-    status: u16,
-) -> serde_json::Value {
+pub fn expect_data(response: &Response, status: u16) -> serde_json::Value {
     assert_eq!(response.status(), status, "{}", body_text(response));
     let body = json_body(response);
     assert_eq!(body["success"], true, "{body}");
@@ -60,11 +77,7 @@ pub fn expect_data(
 
 /// Asserts an error envelope (`{"success": false, "error": {"code", "message"}}`) with
 /// `status` and `code`; returns the whole body (its message and any data) for the caller.
-pub fn expect_error(
-    response: &lambda_http::Response<lambda_http::Body>,
-    status: u16,
-    code: &str,
-) -> serde_json::Value {
+pub fn expect_error(response: &Response, status: u16, code: &str) -> serde_json::Value {
     assert_eq!(response.status(), status, "{}", body_text(response));
     let body = json_body(response);
     assert_eq!(body["success"], false, "{body}");

@@ -12,7 +12,7 @@ pub mod harness;
 pub mod http;
 pub mod proxy;
 
-pub use self::http::{cron_post, event, get, json_body, request};
+pub use self::http::{cron_post, event, get, json_body, request, send};
 pub use aws::{
     create_secret, moto_endpoint, moto_secrets, moto_secrets_client, state_with_secrets,
 };

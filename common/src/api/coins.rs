@@ -2,27 +2,54 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::error::ApiError;
+use super::extract::CoinId;
 use super::queries;
 use super::response::{CachePolicy, Reply};
+use super::schema::{CachedRead, ETag, Envelope, NotFound, PublicCache};
+use super::state::ApiState;
 use crate::domain::{is_stale, latest_price};
 use crate::state::AppState;
 
-#[derive(Serialize)]
+/// A tracked coin.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CoinSummary {
+pub(super) struct CoinSummary {
+    /// CoinGecko's id.
+    #[schema(example = "bitcoin")]
     id: String,
+    #[schema(example = "btc")]
     symbol: String,
+    #[schema(example = "Bitcoin")]
     name: String,
+    /// Null until the coin's metadata has been fetched.
+    #[schema(required = true)]
     image_url: Option<String>,
 }
 
 /// The tracked coins that have been ingested, in configured order.
-pub(super) async fn list(state: &AppState) -> Result<Reply, ApiError> {
+///
+/// Coins appear once an ingestion has stored them (an empty list before the first run). The
+/// query string is ignored. Cached 5 minutes; conditional with `If-None-Match`.
+#[utoipa::path(
+    get,
+    path = "/api/coins",
+    tag = "data",
+    operation_id = "listCoins",
+    responses(
+        (status = 200, description = "The coins.", body = Envelope<Vec<CoinSummary>>,
+            headers(("Cache-Control" = inline(PublicCache)), ("ETag" = inline(ETag)))),
+        CachedRead,
+    ),
+)]
+pub(super) async fn list(State(api): State<ApiState>) -> Result<Reply, ApiError> {
+    let state = &*api.app;
     let client = state.db.client().await?;
     let coins: Vec<CoinSummary> = queries::coins(&client, &state.config.tracked_coins)
         .await?
@@ -37,29 +64,82 @@ pub(super) async fn list(state: &AppState) -> Result<Reply, ApiError> {
     Reply::ok(StatusCode::OK, &coins, CachePolicy::Public)
 }
 
-/// The newest price in one currency: the live quote or the newest stored hour, whichever is
-/// newer, with its own time and whether it is older than `STALE_AFTER_MINUTES`.
-#[derive(Serialize)]
-struct Latest {
+/// The newest price in one currency: the live quote (at CoinGecko's `last_updated_at`) or the
+/// newest stored hour, whichever is newer.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Latest {
+    /// In the pair's currency.
+    #[schema(exclusive_minimum = 0)]
     price: f64,
+    /// The time of the price (UTC): the quote's update time or the hour's start.
     at: DateTime<Utc>,
+    /// The price is older than `STALE_AFTER_MINUTES` (120 by default).
     stale: bool,
 }
 
-#[derive(Serialize)]
+/// A coin with its metadata and latest prices.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct CoinDetail {
+pub(super) struct CoinDetail {
+    #[schema(example = "bitcoin")]
     id: String,
     symbol: String,
     name: String,
+    /// Plain text (no HTML); empty when unknown.
     description: String,
+    #[schema(required = true)]
     image_url: Option<String>,
+    #[schema(required = true)]
     website_url: Option<String>,
+    /// One key per tracked currency; null until that pair has a price.
+    #[schema(schema_with = latest_by_currency)]
     latest: BTreeMap<String, Option<Latest>>,
 }
 
-/// One coin with its metadata (description as plain text) and latest price per currency.
-pub(super) async fn detail(state: &AppState, id: &str) -> Result<Reply, ApiError> {
+/// `{"<currency>": Latest | null}` (utoipa cannot derive a map of nullable values).
+fn latest_by_currency() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, OneOfBuilder, Schema, Type};
+    use utoipa::openapi::{ObjectBuilder, Ref, RefOr};
+    let value = OneOfBuilder::new()
+        .item(Ref::from_schema_name("Latest"))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build();
+    ObjectBuilder::new()
+        .property_names(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[a-z]{2,10}$")),
+        ))
+        .additional_properties(Some(AdditionalProperties::RefOr(RefOr::T(Schema::OneOf(
+            value,
+        )))))
+        .build()
+}
+
+/// One coin with its metadata and latest price per tracked currency.
+///
+/// `description` is plain text (CoinGecko's HTML with tags removed and entities decoded).
+/// `latest` has one key per tracked currency; its value is null until that pair has a price.
+/// 404 for ids that are not tracked or not yet ingested (and for ids that cannot be coin
+/// ids). Cached 5 minutes; conditional with `If-None-Match`.
+#[utoipa::path(
+    get,
+    path = "/api/coins/{id}",
+    tag = "data",
+    operation_id = "getCoin",
+    params(CoinId),
+    responses(
+        (status = 200, description = "The coin.", body = Envelope<CoinDetail>,
+            headers(("Cache-Control" = inline(PublicCache)), ("ETag" = inline(ETag)))),
+        (status = 404, response = NotFound),
+        CachedRead,
+    ),
+)]
+pub(super) async fn detail(
+    State(api): State<ApiState>,
+    CoinId(id): CoinId,
+) -> Result<Reply, ApiError> {
+    let (state, id) = (&*api.app, id.as_str());
     ensure_tracked(state, id)?;
     let client = state.db.client().await?;
     let now = Utc::now();

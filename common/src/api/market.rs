@@ -1,50 +1,100 @@
 //! `GET /api/market`: the dashboard's overview of every tracked coin in one request.
 
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use utoipa::{IntoParams, ToSchema};
 
 use super::currencies::currency_param;
 use super::error::ApiError;
+use super::extract::ApiQuery;
 use super::queries;
-use super::query::Query;
 use super::response::{CachePolicy, Reply};
+use super::schema::{CachedRead, CurrencyCode, ETag, Envelope, InvalidParameter, PublicCache};
+use super::state::ApiState;
 use crate::domain::{is_stale, latest_price};
-use crate::state::AppState;
 
-#[derive(Serialize)]
+/// One coin of the overview.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct MarketRow {
+pub(super) struct MarketRow {
     id: String,
     symbol: String,
     name: String,
+    #[schema(required = true)]
     image_url: Option<String>,
     /// The newest price: the live quote or the latest hourly price, whichever is newer; null
     /// before the pair's first ingestion.
+    #[schema(exclusive_minimum = 0)]
+    #[schema(required = true)]
     price: Option<f64>,
     /// The time of `price`.
+    #[schema(required = true)]
     updated_at: Option<DateTime<Utc>>,
-    /// `price` is older than `STALE_AFTER_MINUTES`.
+    /// `price` is older than `STALE_AFTER_MINUTES` (120 by default); false without a price.
     stale: bool,
     /// The live quote's 24 h change when the quote is the newer price, else the percent
-    /// change against the last hourly price at least 24 hours older.
+    /// change against the last hourly price at least 24 hours older (4 decimals).
+    #[schema(required = true)]
     change24h: Option<f64>,
-    /// Percent change against the last hourly price at least 7 days older.
+    /// Percent change against the last hourly price at least 7 days older (4 decimals).
+    #[schema(required = true)]
     change7d: Option<f64>,
     /// From the live quote; null without one.
+    #[schema(minimum = 0)]
+    #[schema(required = true)]
     market_cap: Option<f64>,
     /// From the live quote; null without one.
+    #[schema(minimum = 0)]
+    #[schema(required = true)]
     volume24h: Option<f64>,
     /// Hourly prices of the 7 days up to the latest hour, oldest first, in single precision:
-    /// the JSON the ingester prepared, sent as it is.
+    /// the JSON the ingester prepared, sent as it is (a drawing, not a price record: the
+    /// prices route has every digit).
+    #[schema(value_type = Vec<f64>)]
     sparkline7d: Box<RawValue>,
 }
 
-/// Every tracked coin with price, 24 h and 7 d change and sparkline in `currency`.
-pub(super) async fn market(state: &AppState, raw_query: Option<&str>) -> Result<Reply, ApiError> {
-    let query = Query::parse(raw_query)?;
-    let currency = currency_param(state, query.one("currency")?)?;
+/// The query string of the market route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct MarketParams {
+    /// A tracked currency code (`TRACKED_CURRENCIES`); `usd` by default.
+    #[param(value_type = Option<CurrencyCode>, inline, example = "eur")]
+    currency: Option<String>,
+}
+
+/// The dashboard's overview of every tracked coin in one currency.
+///
+/// Per ingested coin, in configured order: the newest price (the live quote or the latest
+/// hourly price, whichever is newer) with its own time and a stale mark, percent change
+/// against the last price at least 24 hours / 7 days older (rounded to 4 decimals; null
+/// without such a price; the 24-hour change is the live quote's when the quote is newer),
+/// market cap and 24-hour volume from the live quote, and the hourly prices of the 7 days up
+/// to the latest hour (oldest first). `price`, `updatedAt` and the changes are null (and
+/// `sparkline7d` empty) before the pair's first ingestion. Cached 5 minutes; conditional with
+/// `If-None-Match`.
+#[utoipa::path(
+    get,
+    path = "/api/market",
+    tag = "data",
+    operation_id = "getMarket",
+    params(MarketParams),
+    responses(
+        (status = 200, description = "One row per ingested tracked coin.", body = Envelope<Vec<MarketRow>>,
+            headers(("Cache-Control" = inline(PublicCache)), ("ETag" = inline(ETag)))),
+        (status = 400, response = InvalidParameter),
+        CachedRead,
+    ),
+)]
+pub(super) async fn market(
+    State(api): State<ApiState>,
+    ApiQuery(params): ApiQuery<MarketParams>,
+) -> Result<Reply, ApiError> {
+    let state = &*api.app;
+    let currency = currency_param(state, params.currency.as_deref())?;
     let client = state.db.client().await?;
     let rows = queries::market(&client, &state.config.tracked_coins, &currency).await?;
     let change = |now: Option<f64>, then: Option<f64>| match (now, then) {

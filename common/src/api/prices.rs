@@ -1,21 +1,27 @@
 //! `GET /api/coins/{id}/prices`: daily or hourly points of one coin in one currency.
 
+use axum::extract::State;
 use chrono::{DateTime, Datelike, Duration, DurationRound, NaiveDate, NaiveTime, Utc};
 use http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::coins::{ensure_tracked, unknown_coin};
 use super::currencies::currency_param;
 use super::error::ApiError;
+use super::extract::{ApiQuery, CoinId};
 use super::queries;
-use super::query::Query;
 use super::response::{CachePolicy, Reply};
+use super::schema::{
+    CachedRead, CurrencyCode, ETag, Envelope, InvalidParameter, NotFound, PublicCache,
+};
+use super::state::ApiState;
 use crate::state::AppState;
 
 /// Granularity of the returned points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum Interval {
+pub(super) enum Interval {
     Daily,
     Hourly,
 }
@@ -35,32 +41,45 @@ impl Interval {
     }
 }
 
-/// A validated prices request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PricesQuery {
-    pub currency: String,
-    pub interval: Interval,
-    pub from: DateTime<Utc>,
-    pub to: DateTime<Utc>,
+/// The query string of the prices route.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct PricesParams {
+    /// A tracked currency code (`TRACKED_CURRENCIES`); `usd` by default.
+    #[param(value_type = Option<CurrencyCode>, inline, example = "eur")]
+    currency: Option<String>,
+    /// Granularity of the points; `daily` by default.
+    #[param(inline)]
+    interval: Option<Interval>,
+    /// Start of the range (inclusive): `YYYY-MM-DD` (start of that UTC day) or RFC 3339, in
+    /// the years 2000-2100. Default: 30 days (daily) or 7 days (hourly) before `to`. Must not
+    /// be after `to`, and at most 3,660 days (daily) or 90 days (hourly) before it.
+    #[param(max_length = 40, example = "2025-01-01")]
+    from: Option<String>,
+    /// End of the range (inclusive): `YYYY-MM-DD` (last instant of that UTC day) or RFC 3339.
+    /// Default: the end of the current UTC hour.
+    #[param(max_length = 40, example = "2025-01-31")]
+    to: Option<String>,
 }
 
-/// Applies the prices rules of openapi.yaml: defaults, formats, order and span limits.
-pub fn parse_prices_query(
+/// A validated prices request.
+#[derive(Debug, Clone, PartialEq)]
+struct PricesQuery {
+    currency: String,
+    interval: Interval,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// Applies the prices rules: defaults, formats, order and span limits.
+fn parse_prices_query(
     state: &AppState,
-    query: &Query,
+    params: PricesParams,
     now: DateTime<Utc>,
 ) -> Result<PricesQuery, ApiError> {
-    let currency = currency_param(state, query.one("currency")?)?;
-    let interval = match query.one("interval")? {
-        None | Some("daily") => Interval::Daily,
-        Some("hourly") => Interval::Hourly,
-        Some(_) => {
-            return Err(ApiError::InvalidParameter(
-                "interval must be daily or hourly".into(),
-            ))
-        }
-    };
-    let to = match query.one("to")? {
+    let currency = currency_param(state, params.currency.as_deref())?;
+    let interval = params.interval.unwrap_or(Interval::Daily);
+    let to = match params.to.as_deref() {
         // The end of the current hour: the same default all hour long, so the body and its
         // ETag only change when data does.
         None => {
@@ -69,7 +88,7 @@ pub fn parse_prices_query(
         }
         Some(v) => parse_instant("to", v, true)?,
     };
-    let from = match query.one("from")? {
+    let from = match params.from.as_deref() {
         None => to - interval.default_span(),
         Some(v) => parse_instant("from", v, false)?,
     };
@@ -141,38 +160,76 @@ fn parse_instant(name: &str, value: &str, end_of_day: bool) -> Result<DateTime<U
     Ok(instant)
 }
 
-#[derive(Serialize)]
+/// One price: a day's (the average of its stored hours, UTC days) or an hour's.
+#[derive(Serialize, ToSchema)]
 #[serde(untagged)]
-enum Point {
+pub(super) enum Point {
     Daily {
         date: NaiveDate,
+        #[schema(exclusive_minimum = 0)]
         price: f64,
     },
     Hourly {
+        /// The start of the UTC hour.
         timestamp: DateTime<Utc>,
+        #[schema(exclusive_minimum = 0)]
         price: f64,
     },
 }
 
-#[derive(Serialize)]
+/// The points of one coin in one currency, and the range they cover.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct Prices {
+pub(super) struct Prices {
+    #[schema(example = "bitcoin")]
     coin_id: String,
+    #[schema(example = "usd")]
     currency: String,
     interval: Interval,
+    /// The effective start: a date (daily) or an RFC 3339 timestamp, whole seconds, UTC
+    /// (hourly).
     from: String,
+    /// The effective end, as `from`.
     to: String,
+    /// Oldest first; at most one per day (3,661) or hour (2,161) of the range.
+    #[schema(max_items = 3661)]
     points: Vec<Point>,
 }
 
-/// The points, oldest first; 404 for coins that are not tracked or not ingested.
+/// Daily or hourly prices of one coin in one currency, oldest first.
+///
+/// Daily points are `{date, price}`, hourly points `{timestamp, price}`. The answer echoes
+/// the effective range. A date as `from` means the start of that UTC day, as `to` its last
+/// instant; `to` defaults to the end of the current UTC hour, so the body and ETag stay the
+/// same all hour.
+///
+/// Refused with 400 `INVALID_PARAMETER` and a message that says what is allowed: a parameter
+/// its schema does not allow, `from` after `to` (a future `from` without `to` included), a
+/// daily range over 3,660 days or an hourly range over 90 days (one end may be the default),
+/// a time outside 2000-2100 in UTC. Parameters are checked before the coin; 404 for a coin
+/// that is not tracked or not yet ingested. An empty range of a known coin is 200 with no
+/// points. Cached 5 minutes; conditional with `If-None-Match`.
+#[utoipa::path(
+    get,
+    path = "/api/coins/{id}/prices",
+    tag = "data",
+    operation_id = "getCoinPrices",
+    params(CoinId, PricesParams),
+    responses(
+        (status = 200, description = "The points of the range (possibly none).", body = Envelope<Prices>,
+            headers(("Cache-Control" = inline(PublicCache)), ("ETag" = inline(ETag)))),
+        (status = 400, response = InvalidParameter),
+        (status = 404, response = NotFound),
+        CachedRead,
+    ),
+)]
 pub(super) async fn prices(
-    state: &AppState,
-    id: &str,
-    raw_query: Option<&str>,
+    State(api): State<ApiState>,
+    CoinId(id): CoinId,
+    ApiQuery(params): ApiQuery<PricesParams>,
 ) -> Result<Reply, ApiError> {
-    let query = Query::parse(raw_query)?;
-    let q = parse_prices_query(state, &query, Utc::now())?;
+    let (state, id) = (&*api.app, id.as_str());
+    let q = parse_prices_query(state, params, Utc::now())?;
     ensure_tracked(state, id)?;
     let client = state.db.client().await?;
     let (points, from, to) = match q.interval {

@@ -1,19 +1,16 @@
-//! The JSON envelope, caching headers (ETag, 304) and CORS, applied to every response.
+//! The JSON envelope of every answer: [`Reply`] for successes, [`ApiError`] for failures, both
+//! turned into responses here; the edge layers add caching and CORS headers.
 
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderValue};
-use http::{Method, StatusCode};
-use lambda_http::Body;
+use http::StatusCode;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
 
-/// An HTTP request as API Gateway (payload 2.0) delivers it through `lambda_http`.
-pub type Request = http::Request<Body>;
-/// An HTTP response as `lambda_http` returns it to API Gateway.
-pub type Response = http::Response<Body>;
-
-/// How a response may be cached.
+/// How a response may be cached (the caching layer writes the headers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CachePolicy {
     /// Data GETs: `public, max-age=300` with a strong ETag (CloudFront caches 5 minutes).
@@ -47,9 +44,14 @@ struct Failure<'a, T: Serialize> {
     data: Option<&'a T>,
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// What went wrong: a code (one per status) and a message for people.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct ErrorBody<'a> {
+    /// `INVALID_PARAMETER` 400, `UNAUTHORIZED` 401, `FORBIDDEN` 403, `NOT_FOUND` 404,
+    /// `METHOD_NOT_ALLOWED` 405, `CONFLICT` 409, `INTERNAL` 500, `SERVICE_UNAVAILABLE` 503.
     code: &'a str,
+    /// Says what went wrong and, for 400, what is allowed. Generic for 500.
+    #[schema(min_length = 1)]
     message: &'a str,
 }
 
@@ -93,90 +95,55 @@ impl Reply {
     }
 }
 
-/// The error envelope for `error`, logging the cause of 500s (and only there).
-pub fn error_response(error: &ApiError) -> Response {
-    error.log_cause();
-    let message = error.public_message();
-    let body = serde_json::to_vec(&Failure::<()> {
-        success: false,
-        error: ErrorBody {
-            code: error.code(),
-            message: &message,
-        },
-        data: None,
-    })
-    .expect("an error envelope always serialises");
-    let mut response = json_response(error.status(), body, CachePolicy::NoStore);
-    match error {
-        ApiError::MethodNotAllowed { allow } => {
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
-        }
-        ApiError::Unauthorized(_) => {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        _ => {}
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        json_response(self.status, self.body, self.cache)
     }
-    response
 }
 
-/// Applies caching to a successful reply: a strong ETag for public data, and 304 when the
-/// request's `If-None-Match` already names it.
-pub fn reply_response(request: &Request, reply: Reply) -> Response {
-    if reply.cache == CachePolicy::Public
-        && reply.status == StatusCode::OK
-        && request.method() == Method::GET
-    {
-        let etag = strong_etag(&reply.body);
-        let matches = request
-            .headers()
-            .get_all(header::IF_NONE_MATCH)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .any(|candidate| {
-                candidate == "*" || candidate == etag || candidate.strip_prefix("W/") == Some(&etag)
-            });
-        let mut response = if matches {
-            let mut r = http::Response::new(Body::Empty);
-            *r.status_mut() = StatusCode::NOT_MODIFIED;
-            set_cache_headers(&mut r, CachePolicy::Public);
-            r
-        } else {
-            json_response(reply.status, reply.body, CachePolicy::Public)
-        };
-        response.headers_mut().insert(
-            header::ETAG,
-            HeaderValue::from_str(&etag).expect("hex is a valid header"),
-        );
-        return response;
+impl IntoResponse for ApiError {
+    /// The error envelope, logging the cause of 500s (and only there).
+    fn into_response(self) -> Response {
+        self.log_cause();
+        let message = self.public_message();
+        let body = serde_json::to_vec(&Failure::<()> {
+            success: false,
+            error: ErrorBody {
+                code: self.code(),
+                message: &message,
+            },
+            data: None,
+        })
+        .expect("an error envelope always serialises");
+        let mut response = json_response(self.status(), body, CachePolicy::NoStore);
+        match self {
+            ApiError::MethodNotAllowed { allow } => {
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allow));
+            }
+            ApiError::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            _ => {}
+        }
+        response
     }
-    json_response(reply.status, reply.body, reply.cache)
 }
 
+/// A JSON body with its status; the [`CachePolicy`] rides along as an extension for the
+/// caching layer, which turns it into headers.
 fn json_response(status: StatusCode, body: Vec<u8>, cache: CachePolicy) -> Response {
-    let mut response = http::Response::new(Body::Binary(body));
+    let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json; charset=utf-8"),
     );
-    set_cache_headers(&mut response, cache);
+    response.extensions_mut().insert(cache);
     response
-}
-
-fn set_cache_headers(response: &mut Response, cache: CachePolicy) {
-    let value = match cache {
-        CachePolicy::Public => "public, max-age=300",
-        CachePolicy::NoStore => "no-store",
-    };
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
 }
 
 /// A strong validator: the first 128 bits of the body's SHA-256, quoted.
@@ -189,150 +156,4 @@ pub fn strong_etag(body: &[u8]) -> String {
     }
     out.push('"');
     out
-}
-
-/// Adds CORS headers when the request's `Origin` is allowed; answers preflights.
-#[derive(Debug, Clone, Default)]
-pub struct Cors {
-    allowed: Vec<String>,
-}
-
-impl Cors {
-    /// `allowed` holds exact origins, or `*` for any.
-    pub fn new(allowed: Vec<String>) -> Self {
-        Cors { allowed }
-    }
-
-    fn allowed_origin(&self, request: &Request) -> Option<HeaderValue> {
-        let origin = request.headers().get(header::ORIGIN)?;
-        let text = origin.to_str().ok()?;
-        self.allowed
-            .iter()
-            .any(|a| a == "*" || a == text)
-            .then(|| origin.clone())
-    }
-
-    /// The answer to an `OPTIONS` preflight: 204, with CORS headers if the origin is allowed.
-    pub fn preflight(&self, request: &Request) -> Response {
-        let mut response = http::Response::new(Body::Empty);
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        if self.allowed_origin(request).is_some() {
-            let h = response.headers_mut();
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST, OPTIONS"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("authorization, content-type, if-none-match"),
-            );
-            h.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("600"),
-            );
-        }
-        self.apply(request, &mut response);
-        response
-    }
-
-    /// Adds `Access-Control-Allow-Origin` (and `Vary: Origin`) to `response` if allowed.
-    pub fn apply(&self, request: &Request, response: &mut Response) {
-        if self.allowed.is_empty() {
-            return;
-        }
-        response
-            .headers_mut()
-            .append(header::VARY, HeaderValue::from_static("Origin"));
-        if let Some(origin) = self.allowed_origin(request) {
-            let h = response.headers_mut();
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-            h.insert(
-                header::ACCESS_CONTROL_EXPOSE_HEADERS,
-                HeaderValue::from_static("etag"),
-            );
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn get(headers: &[(&str, &str)]) -> Request {
-        let mut b = http::Request::builder().method("GET").uri("/api/coins");
-        for (k, v) in headers {
-            b = b.header(*k, *v);
-        }
-        b.body(Body::Empty).unwrap()
-    }
-
-    #[test]
-    fn public_reply_gets_etag_and_304_on_match() {
-        let reply = || Reply::ok(StatusCode::OK, &[1, 2, 3], CachePolicy::Public).unwrap();
-        let first = reply_response(&get(&[]), reply());
-        assert_eq!(first.status(), 200);
-        assert_eq!(
-            first.headers()[header::CACHE_CONTROL],
-            "public, max-age=300"
-        );
-        let etag = first.headers()[header::ETAG].to_str().unwrap().to_owned();
-        assert!(etag.starts_with('"') && etag.len() == 34);
-        let second = reply_response(
-            &get(&[("if-none-match", &format!("\"x\", {etag}"))]),
-            reply(),
-        );
-        assert_eq!(second.status(), 304);
-        assert!(matches!(second.body(), Body::Empty));
-        assert_eq!(second.headers()[header::ETAG], etag.as_str());
-        let other = reply_response(&get(&[("if-none-match", "\"nope\"")]), reply());
-        assert_eq!(other.status(), 200);
-    }
-
-    #[test]
-    fn no_store_reply_has_no_etag() {
-        let r = reply_response(
-            &get(&[]),
-            Reply::ok(StatusCode::OK, &1, CachePolicy::NoStore).unwrap(),
-        );
-        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
-        assert!(r.headers().get(header::ETAG).is_none());
-    }
-
-    #[test]
-    fn internal_errors_hide_their_cause() {
-        let r = error_response(&ApiError::Internal(
-            "relation \"secret_table\" does not exist".into(),
-        ));
-        let Body::Binary(body) = r.body() else {
-            panic!()
-        };
-        let text = String::from_utf8(body.clone()).unwrap();
-        assert!(
-            text.contains("\"INTERNAL\"") && !text.contains("secret_table"),
-            "{text}"
-        );
-        assert_eq!(r.status(), 500);
-    }
-
-    #[test]
-    fn cors_only_for_allowed_origins() {
-        let cors = Cors::new(vec!["https://app.example".into()]);
-        let mut r = http::Response::new(Body::Empty);
-        cors.apply(&get(&[("origin", "https://app.example")]), &mut r);
-        assert_eq!(
-            r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
-            "https://app.example"
-        );
-        let mut r = http::Response::new(Body::Empty);
-        cors.apply(&get(&[("origin", "https://evil.example")]), &mut r);
-        assert!(r
-            .headers()
-            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
-            .is_none());
-        let pre = cors.preflight(&get(&[("origin", "https://app.example")]));
-        assert_eq!(pre.status(), 204);
-        assert!(pre
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_ALLOW_METHODS));
-    }
 }

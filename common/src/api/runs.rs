@@ -1,47 +1,68 @@
 //! `GET /api/ingestion/runs`: recent runs with sanitised reports.
 
+use axum::extract::State;
 use http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
-use super::query::Query;
+use super::extract::{ApiQuery, Bounded};
 use super::response::{CachePolicy, Reply};
+use super::schema::{Envelope, Failures, InvalidParameter, NoStore};
+use super::state::ApiState;
 use crate::ingest::run_records::{self, RunSummary};
 use crate::ingest::RunKind;
-use crate::state::AppState;
 
-#[derive(Serialize)]
-struct Run {
+/// A recorded run and its stored report.
+#[derive(Serialize, ToSchema)]
+pub(super) struct Run {
     #[serde(flatten)]
     summary: RunSummary,
+    /// The JSON run report (also returned by the ingest function and `crypto-dashboard
+    /// ingest`), sanitised. While the run is in progress it is the report as of its start
+    /// (`status` `failed`, counters zero).
+    #[schema(value_type = Option<crate::ingest::RunReport>)]
+    #[schema(required = true)]
     report: Option<serde_json::Value>,
 }
 
-/// The newest runs first; `limit` 1-100, 20 by default; `mode` `history` (full and
-/// incremental runs) or `live` (live refreshes), both by default. Never cached.
-pub(super) async fn list(state: &AppState, raw_query: Option<&str>) -> Result<Reply, ApiError> {
-    let query = Query::parse(raw_query)?;
-    let limit = match query.one("limit")? {
-        None => 20,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(ApiError::InvalidParameter(
-                    "limit must be a whole number from 1 to 100".into(),
-                ))
-            }
-        },
-    };
-    let kind = match query.one("mode")? {
-        None => None,
-        Some("history") => Some(RunKind::History),
-        Some("live") => Some(RunKind::Live),
-        Some(_) => {
-            return Err(ApiError::InvalidParameter(
-                "mode must be history (full and incremental runs) or live (live refreshes)".into(),
-            ))
-        }
-    };
+/// The query string of the runs route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct RunsParams {
+    /// How many runs, a whole number from 1 to 100; 20 by default.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100, example = 5)]
+    limit: Option<Bounded<1, 100>>,
+    /// `history` (full and incremental runs) or `live` (live refreshes); both kinds when
+    /// absent.
+    #[param(inline, example = "history")]
+    mode: Option<RunKind>,
+}
+
+/// Recent ingestion runs with their (sanitised) reports, newest first.
+///
+/// Reports are sanitised: failure messages about our own infrastructure (codes starting with
+/// `DATABASE` or `SECRET`) are replaced by a generic text. Never cached (no ETag).
+#[utoipa::path(
+    get,
+    path = "/api/ingestion/runs",
+    tag = "status",
+    operation_id = "listIngestionRuns",
+    params(RunsParams),
+    responses(
+        (status = 200, description = "The runs.", body = Envelope<Vec<Run>>,
+            headers(("Cache-Control" = inline(NoStore)))),
+        (status = 400, response = InvalidParameter),
+        Failures,
+    ),
+)]
+pub(super) async fn list(
+    State(api): State<ApiState>,
+    ApiQuery(params): ApiQuery<RunsParams>,
+) -> Result<Reply, ApiError> {
+    let state = &*api.app;
+    let limit = params.limit.map_or(20, |Bounded(n)| n);
+    let kind = params.mode;
     let client = state.db.client().await?;
     let runs: Vec<Run> = run_records::recent(&client, limit, kind)
         .await?

@@ -17,18 +17,21 @@ pub const HISTORY_STALE_AFTER: Duration = Duration::from_secs(26 * 3600);
 pub const LIVE_STALE_INTERVALS: u32 = 3;
 
 /// `ok` when the database answers and both kinds of run are fine; `degraded` otherwise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum HealthStatus {
     Ok,
     Degraded,
 }
 
-/// A run as health shows it: its summary and whether it is older than its limit.
-#[derive(Debug, Clone, Serialize)]
+/// A run as health shows it: its summary and whether it is older than its limit (a history
+/// run 26 hours, a live refresh three live intervals; measured from its end, or from its
+/// start while it runs).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct JudgedRun {
     #[serde(flatten)]
     pub run: RunSummary,
+    /// Older than its limit.
     pub stale: bool,
 }
 
@@ -53,17 +56,22 @@ pub fn judge(
 }
 
 /// Both kinds of run, judged.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Freshness {
     /// `degraded` when the newest history run is missing, failed or stale, or (live refresh
     /// on) the newest live refresh is.
     pub status: HealthStatus,
-    /// The newest history run (`full`/`incremental`).
+    /// The newest history run (`full`/`incremental`, skipped runs left out); null before the
+    /// first.
+    #[schema(required = true)]
     pub last_ingestion: Option<JudgedRun>,
-    /// The newest live refresh (`latest`).
+    /// The newest live refresh (`latest`, skipped runs left out); null before the first.
+    #[schema(required = true)]
     pub last_live_refresh: Option<JudgedRun>,
-    /// The live schedule's interval; null when live refresh is off.
+    /// The live schedule's interval (`LIVE_EVERY_MINUTES`); null when live refresh is off.
+    #[schema(minimum = 1)]
+    #[schema(required = true)]
     pub live_every_minutes: Option<u64>,
 }
 

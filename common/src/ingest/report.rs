@@ -8,7 +8,7 @@ use uuid::Uuid;
 pub use crate::domain::FailureCode;
 
 /// How far back a run fetches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// The last 90 days of every pair.
@@ -21,7 +21,7 @@ pub enum Mode {
 }
 
 /// What started a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Trigger {
     /// The EventBridge schedule.
@@ -35,7 +35,7 @@ pub enum Trigger {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Every pair was written.
@@ -50,7 +50,7 @@ pub enum Status {
 
 /// The two kinds of run, reported apart (health, the runs route, `status`): one never hides
 /// the other's failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunKind {
     /// History runs: modes `full` and `incremental`.
@@ -103,7 +103,7 @@ impl Status {
 }
 
 /// A run as stored in `ingestion_runs.status`: running, or how it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// Accepted or under way; its report is not written yet.
@@ -139,7 +139,7 @@ impl RunStatus {
 }
 
 /// How one pair ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PairStatus {
     /// Fetched and written.
@@ -169,7 +169,7 @@ pub struct Pair {
 }
 
 /// Pairs by outcome (of their hourly window, or of their history backfill).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PairCounts {
     pub ok: u32,
     pub failed: u32,
@@ -184,7 +184,7 @@ impl PairCounts {
 }
 
 /// Rows inserted or changed (unchanged rows are not rewritten and not counted).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RowCounts {
     pub hourly: u64,
     pub daily: u64,
@@ -202,7 +202,7 @@ pub struct RowCounts {
 
 /// CoinGecko requests of the run (attempts, retries included) by endpoint; they add up to
 /// `apiCalls`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallCounts {
     /// `/coins/list`.
@@ -222,22 +222,28 @@ fn is_zero(n: &u64) -> bool {
 }
 
 /// One failure: a pair, a coin's metadata (`currency` null), or the run itself (`coin` null).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Failure {
+    #[schema(required = true)]
     pub coin: Option<String>,
+    #[schema(required = true)]
     pub currency: Option<String>,
+    /// What failed, e.g. `HTTP_STATUS`, `DATABASE_UNAVAILABLE`.
+    #[schema(value_type = String)]
     pub code: FailureCode,
     pub message: String,
 }
 
 /// The outcome of one pair.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PairResult {
     pub coin: String,
     pub currency: String,
     pub status: PairStatus,
+    #[schema(required = true)]
     pub from: Option<DateTime<Utc>>,
+    #[schema(required = true)]
     pub to: Option<DateTime<Utc>>,
     pub hourly_rows: u64,
     pub daily_rows: u64,
@@ -265,7 +271,7 @@ impl PairResult {
 }
 
 /// The JSON run report (docs/operating.md shows one; the runs route serves them).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunReport {
     pub run_id: Uuid,
@@ -311,12 +317,13 @@ fn first_attempt() -> u32 {
 }
 
 /// An earlier start of a run that Lambda retried: how it ended and why.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EarlierAttempt {
     pub attempt: u32,
     pub status: RunStatus,
     pub started_at: DateTime<Utc>,
+    #[schema(required = true)]
     pub finished_at: Option<DateTime<Utc>>,
     /// True when the attempt never recorded its end (its container died); a later run
     /// closed it.

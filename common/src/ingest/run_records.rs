@@ -34,7 +34,7 @@ macro_rules! from_text_column {
 from_text_column!(Trigger, Mode, RunStatus);
 
 /// A run as the health route and the runs route show it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
     pub run_id: Uuid,
@@ -42,6 +42,8 @@ pub struct RunSummary {
     pub mode: Mode,
     pub status: RunStatus,
     pub started_at: DateTime<Utc>,
+    /// Null while the run is in progress.
+    #[schema(required = true)]
     pub finished_at: Option<DateTime<Utc>>,
     /// True when the prices came from the built-in simulator.
     pub simulated: bool,

@@ -1,8 +1,8 @@
 //! Lambda for `GET /api/coins/{id}`: wiring only; the handler lives in `common::api`.
 
-use common::api::Endpoint;
+use common::api::route;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::lambda::serve_http(&[Endpoint::CoinDetail]).await
+    common::lambda::serve_http(route::coin_detail).await
 }

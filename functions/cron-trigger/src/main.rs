@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use common::api::{Api, Endpoint};
+use common::api::{route, ApiState};
 use common::state::AppState;
 use cron_trigger::LambdaLauncher;
 
@@ -18,8 +18,6 @@ async fn main() -> Result<(), lambda_http::Error> {
         );
     };
     let launcher = Arc::new(LambdaLauncher::from_env(function).await);
-    let api = Api::new(Arc::new(state))
-        .serving(&[Endpoint::CronTrigger])
-        .with_launcher(launcher);
-    common::lambda::run_api(api).await
+    let state = ApiState::new(Arc::new(state)).with_launcher(launcher);
+    common::lambda::run(route::cron_trigger(), state).await
 }

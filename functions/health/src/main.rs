@@ -1,8 +1,8 @@
 //! Lambda for `GET /api/health`: wiring only; the handler lives in `common::api`.
 
-use common::api::Endpoint;
+use common::api::route;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    common::lambda::serve_http(&[Endpoint::Health]).await
+    common::lambda::serve_http(route::health).await
 }

@@ -9,12 +9,13 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use axum::Router;
 use chrono::{DateTime, Duration, DurationRound, NaiveDate, SecondsFormat, Utc};
-use common::api::{Api, Endpoint};
+use common::api::{app, route, ApiState};
 use common::state::AppState;
+use integration_tests::http::Response;
 use integration_tests::http::{expect_data, expect_error};
-use integration_tests::{event, get, request, DbProxy, TestDb};
-use lambda_http::Body;
+use integration_tests::{event, get, request, send, DbProxy, TestDb};
 use serde_json::json;
 
 const SECRET: &str = "local-dev-cron-secret-not-for-production";
@@ -107,7 +108,7 @@ async fn seeded(hour: DateTime<Utc>) -> TestDb {
     db
 }
 
-async fn api(db: &TestDb, extra: &[(&str, &str)]) -> Api {
+async fn state(db: &TestDb, extra: &[(&str, &str)]) -> ApiState {
     let mut vars = vec![
         ("TRACKED_COINS", "bitcoin,ethereum"),
         ("TRACKED_CURRENCIES", "usd,eur"),
@@ -115,13 +116,13 @@ async fn api(db: &TestDb, extra: &[(&str, &str)]) -> Api {
         ("CORS_ALLOWED_ORIGINS", "https://dash.example"),
     ];
     vars.extend_from_slice(extra);
-    Api::new(Arc::new(AppState::new(db.config(&vars)).await.unwrap()))
+    ApiState::new(Arc::new(AppState::new(db.config(&vars)).await.unwrap()))
 }
 
-async fn invoke(api: &Api, file: &str) -> lambda_http::Response<Body> {
+async fn invoke(api: &Router, file: &str) -> Response {
     let request =
         lambda_http::request::from_str(&event(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-    api.handle(request).await
+    send(api, request).await
 }
 
 /// The hourly points `first..=last` of a series whose price at `start` is `base` and rises
@@ -145,7 +146,7 @@ fn daily_points(start: NaiveDate, base: f64, first: i64, last: i64) -> serde_jso
 #[tokio::test]
 async fn coins_list_event_lists_tracked_coins_in_configured_order() {
     let db = seeded(current_hour()).await;
-    let api = api(&db, &[]).await.serving(&[Endpoint::CoinsList]);
+    let api = app(route::coins_list(), state(&db, &[]).await);
     let response = invoke(&api, "coins-list.json").await;
     assert_eq!(response.headers()["cache-control"], "public, max-age=300");
     assert_eq!(
@@ -161,7 +162,7 @@ async fn coins_list_event_lists_tracked_coins_in_configured_order() {
 async fn coin_detail_event_gives_plain_text_and_latest_prices() {
     let hour = current_hour();
     let db = seeded(hour).await;
-    let api = api(&db, &[]).await.serving(&[Endpoint::CoinDetail]);
+    let api = app(route::coin_detail(), state(&db, &[]).await);
     let data = expect_data(&invoke(&api, "coin-detail.json").await, 200);
     assert_eq!(
         data,
@@ -177,7 +178,7 @@ async fn coin_detail_event_gives_plain_text_and_latest_prices() {
     );
 
     let message = expect_error(
-        &api.handle(get("/api/coins/dogecoin")).await,
+        &send(&api, get("/api/coins/dogecoin")).await,
         404,
         "NOT_FOUND",
     );
@@ -189,7 +190,7 @@ async fn coin_detail_event_gives_plain_text_and_latest_prices() {
         "stored but not tracked: {message}"
     );
     expect_error(
-        &api.handle(get("/api/coins/solana")).await,
+        &send(&api, get("/api/coins/solana")).await,
         404,
         "NOT_FOUND",
     );
@@ -198,7 +199,10 @@ async fn coin_detail_event_gives_plain_text_and_latest_prices() {
 #[tokio::test]
 async fn currencies_event_lists_configured_currencies() {
     let db = seeded(current_hour()).await;
-    let api = api(&db, &[("TRACKED_CURRENCIES", "usd,eur,jpy")]).await;
+    let api = app(
+        route::all(),
+        state(&db, &[("TRACKED_CURRENCIES", "usd,eur,jpy")]).await,
+    );
     assert_eq!(
         expect_data(&invoke(&api, "currencies.json").await, 200),
         json!([
@@ -211,7 +215,7 @@ async fn currencies_event_lists_configured_currencies() {
 async fn prices_events_return_the_stored_points_of_the_default_ranges_oldest_first() {
     within_one_hour(|hour| async move {
         let db = seeded(hour).await;
-        let api = api(&db, &[]).await.serving(&[Endpoint::Prices]);
+        let api = app(route::prices(), state(&db, &[]).await);
         let today = hour.date_naive();
 
         // events/prices.json: daily, no dates: the 30 days before today and today, 31
@@ -254,11 +258,12 @@ async fn prices_events_return_the_stored_points_of_the_default_ranges_oldest_fir
 async fn prices_defaults_are_thirty_days_daily_and_seven_days_hourly_up_to_now() {
     within_one_hour(|hour| async move {
         let db = seeded(hour).await;
-        let api = api(&db, &[]).await;
+        let api = app(route::all(), state(&db, &[]).await);
         let data = expect_data(
-            &api.handle(get(
-                "/api/coins/bitcoin/prices?currency=eur&interval=hourly",
-            ))
+            &send(
+                &api,
+                get("/api/coins/bitcoin/prices?currency=eur&interval=hourly"),
+            )
             .await,
             200,
         );
@@ -272,8 +277,7 @@ async fn prices_defaults_are_thirty_days_daily_and_seven_days_hourly_up_to_now()
         );
 
         let data = expect_data(
-            &api.handle(get("/api/coins/ethereum/prices?currency=eur"))
-                .await,
+            &send(&api, get("/api/coins/ethereum/prices?currency=eur")).await,
             200,
         );
         let today = hour.date_naive();
@@ -287,9 +291,10 @@ async fn prices_defaults_are_thirty_days_daily_and_seven_days_hourly_up_to_now()
 
         // A known coin with no rows in range is an empty list, not a 404.
         let data = expect_data(
-            &api.handle(get(
-                "/api/coins/bitcoin/prices?from=2020-01-01&to=2020-01-31",
-            ))
+            &send(
+                &api,
+                get("/api/coins/bitcoin/prices?from=2020-01-01&to=2020-01-31"),
+            )
             .await,
             200,
         );
@@ -305,7 +310,7 @@ async fn prices_defaults_are_thirty_days_daily_and_seven_days_hourly_up_to_now()
 #[tokio::test]
 async fn every_prices_rule_violation_is_a_400_that_says_what_is_allowed() {
     let db = seeded(current_hour()).await;
-    let api = api(&db, &[]).await;
+    let api = app(route::all(), state(&db, &[]).await);
     let cases = [
         ("currency=chf", "currency must be one of usd, eur"),
         ("currency=", "currency must be one of"),
@@ -332,9 +337,7 @@ async fn every_prices_rule_violation_is_a_400_that_says_what_is_allowed() {
         ("from=%202025-01-01", "from must be a date"),
     ];
     for (query, message) in cases {
-        let response = api
-            .handle(get(&format!("/api/coins/bitcoin/prices?{query}")))
-            .await;
+        let response = send(&api, get(&format!("/api/coins/bitcoin/prices?{query}"))).await;
         let body = expect_error(&response, 400, "INVALID_PARAMETER");
         let text = body["error"]["message"].as_str().unwrap();
         assert!(text.contains(message), "{query}: {text}");
@@ -366,8 +369,7 @@ async fn every_prices_rule_violation_is_a_400_that_says_what_is_allowed() {
         ),
     ] {
         let data = expect_data(
-            &api.handle(get(&format!("/api/coins/bitcoin/prices?{query}")))
-                .await,
+            &send(&api, get(&format!("/api/coins/bitcoin/prices?{query}"))).await,
             200,
         );
         assert_eq!(
@@ -378,7 +380,7 @@ async fn every_prices_rule_violation_is_a_400_that_says_what_is_allowed() {
         );
     }
     expect_error(
-        &api.handle(get("/api/coins/not-a-coin/prices")).await,
+        &send(&api, get("/api/coins/not-a-coin/prices")).await,
         404,
         "NOT_FOUND",
     );
@@ -431,8 +433,8 @@ async fn market_sparklines_are_five_significant_digits_prepared_when_hours_are_w
         .execute("SELECT refresh_market_summaries()", &[])
         .await
         .unwrap();
-    let api = api(&db, &[]).await;
-    let rows = expect_data(&api.handle(get("/api/market?currency=usd")).await, 200);
+    let api = app(route::all(), state(&db, &[]).await);
+    let rows = expect_data(&send(&api, get("/api/market?currency=usd")).await, 200);
     let sparkline = numbers(&rows[0]["sparkline7d"]);
     assert_eq!(sparkline.len(), drawn.len());
     for (got, want) in sparkline.iter().zip(drawn) {
@@ -447,7 +449,7 @@ async fn market_sparklines_are_five_significant_digits_prepared_when_hours_are_w
 async fn market_event_computes_changes_and_sparklines_in_one_request() {
     let hour = current_hour();
     let db = seeded(hour).await;
-    let api = api(&db, &[]).await.serving(&[Endpoint::Market]);
+    let api = app(route::market(), state(&db, &[]).await);
     let rows = expect_data(&invoke(&api, "market.json").await, 200);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);
@@ -478,7 +480,7 @@ async fn market_event_computes_changes_and_sparklines_in_one_request() {
     let spark: Vec<f64> = (1000..=1047).map(f64::from).collect();
     assert_eq!(numbers(&eth["sparkline7d"]), spark);
 
-    let usd = expect_data(&api.handle(get("/api/market")).await, 200);
+    let usd = expect_data(&send(&api, get("/api/market")).await, 200);
     for (row, id) in usd.as_array().unwrap().iter().zip(["bitcoin", "ethereum"]) {
         assert_eq!(row["id"], id);
         assert!(row["price"].is_null(), "no usd data yet: {row}");
@@ -487,7 +489,7 @@ async fn market_event_computes_changes_and_sparklines_in_one_request() {
     }
     assert_eq!(usd.as_array().unwrap().len(), 2);
     expect_error(
-        &api.handle(get("/api/market?currency=xyz")).await,
+        &send(&api, get("/api/market?currency=xyz")).await,
         400,
         "INVALID_PARAMETER",
     );
@@ -510,7 +512,7 @@ async fn ingestion_runs_event_lists_recent_runs_sanitised_and_uncached() {
         )
         .await
         .unwrap();
-    let api = api(&db, &[]).await.serving(&[Endpoint::IngestionRuns]);
+    let api = app(route::ingestion_runs(), state(&db, &[]).await);
     let response = invoke(&api, "ingestion-runs.json").await;
     assert_eq!(response.headers()["cache-control"], "no-store");
     let data = expect_data(&response, 200);
@@ -549,7 +551,7 @@ async fn ingestion_runs_event_lists_recent_runs_sanitised_and_uncached() {
         "{text}"
     );
     for bad in ["limit=0", "limit=101", "limit=ten"] {
-        let r = api.handle(get(&format!("/api/ingestion/runs?{bad}"))).await;
+        let r = send(&api, get(&format!("/api/ingestion/runs?{bad}"))).await;
         let body = expect_error(&r, 400, "INVALID_PARAMETER");
         assert_eq!(
             body["error"]["message"], "limit must be a whole number from 1 to 100",
@@ -562,7 +564,7 @@ async fn ingestion_runs_event_lists_recent_runs_sanitised_and_uncached() {
 async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
     let hour = current_hour();
     let db = seeded(hour).await;
-    let api = api(&db, &[]).await;
+    let api = app(route::all(), state(&db, &[]).await);
     // Explicit dates the rows cover (the last 5 days): the answer does not move with the
     // clock between the two requests.
     let today = hour.date_naive();
@@ -570,16 +572,14 @@ async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
         "/api/coins/ethereum/prices?currency=eur&from={}&to={today}",
         today - Duration::days(4)
     );
-    let first = api.handle(get(&path)).await;
+    let first = send(&api, get(&path)).await;
     assert_eq!(
         expect_data(&first, 200)["points"],
         daily_points(today - Duration::days(4), 36.0, 0, 4)
     );
     let etag = first.headers()["etag"].to_str().unwrap().to_owned();
     assert!(etag.starts_with('"') && !etag.starts_with("W/"));
-    let second = api
-        .handle(request("GET", &path, &[("if-none-match", &etag)], ""))
-        .await;
+    let second = send(&api, request("GET", &path, &[("if-none-match", &etag)], "")).await;
     assert_eq!(second.status(), 304);
     assert!(second.body().is_empty());
     assert_eq!(second.headers()["etag"], etag.as_str());
@@ -590,7 +590,7 @@ async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
         "/api/currencies",
         "/api/market?currency=eur",
     ] {
-        let r = api.handle(get(path)).await;
+        let r = send(&api, get(path)).await;
         expect_data(&r, 200);
         assert!(r.headers().contains_key("etag"), "{path}");
         assert_eq!(
@@ -600,7 +600,7 @@ async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
         );
     }
     for path in ["/api/health", "/api/ingestion/runs"] {
-        let r = api.handle(get(path)).await;
+        let r = send(&api, get(path)).await;
         expect_data(&r, 200);
         assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
         assert!(!r.headers().contains_key("etag"), "{path}");
@@ -610,33 +610,38 @@ async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
 #[tokio::test]
 async fn cors_headers_follow_the_configured_origins_and_preflight_is_answered() {
     let db = seeded(current_hour()).await;
-    let api = api(&db, &[]).await;
-    let allowed = api
-        .handle(request(
+    let api = app(route::all(), state(&db, &[]).await);
+    let allowed = send(
+        &api,
+        request(
             "GET",
             "/api/coins",
             &[("origin", "https://dash.example")],
             "",
-        ))
-        .await;
+        ),
+    )
+    .await;
     assert_eq!(expect_data(&allowed, 200).as_array().unwrap().len(), 2);
     assert_eq!(
         allowed.headers()["access-control-allow-origin"],
         "https://dash.example"
     );
-    let other = api
-        .handle(request(
+    let other = send(
+        &api,
+        request(
             "GET",
             "/api/coins",
             &[("origin", "https://evil.example")],
             "",
-        ))
-        .await;
+        ),
+    )
+    .await;
     // Served (CORS binds browsers, not the server), without the header a browser needs.
     assert_eq!(expect_data(&other, 200).as_array().unwrap().len(), 2);
     assert!(!other.headers().contains_key("access-control-allow-origin"));
-    let preflight = api
-        .handle(request(
+    let preflight = send(
+        &api,
+        request(
             "OPTIONS",
             "/api/cron/fetch-data",
             &[
@@ -644,8 +649,9 @@ async fn cors_headers_follow_the_configured_origins_and_preflight_is_answered() 
                 ("access-control-request-method", "POST"),
             ],
             "",
-        ))
-        .await;
+        ),
+    )
+    .await;
     assert_eq!(preflight.status(), 204);
     assert!(preflight.body().is_empty());
     assert_eq!(
@@ -661,15 +667,15 @@ async fn cors_headers_follow_the_configured_origins_and_preflight_is_answered() 
 #[tokio::test]
 async fn wrong_methods_are_405_and_unknown_paths_404_with_the_envelope() {
     let db = seeded(current_hour()).await;
-    let api = api(&db, &[]).await;
-    let r = api.handle(request("DELETE", "/api/coins", &[], "")).await;
+    let api = app(route::all(), state(&db, &[]).await);
+    let r = send(&api, request("DELETE", "/api/coins", &[], "")).await;
     expect_error(&r, 405, "METHOD_NOT_ALLOWED");
     assert_eq!(r.headers()["allow"], "GET");
-    let r = api.handle(get("/api/cron/fetch-data")).await;
+    let r = send(&api, get("/api/cron/fetch-data")).await;
     expect_error(&r, 405, "METHOD_NOT_ALLOWED");
     assert_eq!(r.headers()["allow"], "POST");
     expect_error(
-        &api.handle(get("/api/nothing-here")).await,
+        &send(&api, get("/api/nothing-here")).await,
         404,
         "NOT_FOUND",
     );
@@ -689,9 +695,9 @@ async fn a_database_outage_gives_503_envelopes_and_the_next_request_after_it_suc
     ]))
     .await
     .unwrap();
-    let api = Api::new(Arc::new(state));
+    let api = app(route::all(), ApiState::new(Arc::new(state)));
     let path = "/api/market?currency=eur";
-    let before = expect_data(&api.handle(get(path)).await, 200);
+    let before = expect_data(&send(&api, get(path)).await, 200);
     assert_eq!(before[0]["price"], 292.0);
 
     proxy.cut();
@@ -703,7 +709,7 @@ async fn a_database_outage_gives_503_envelopes_and_the_next_request_after_it_suc
         "/api/coins/ethereum/prices?currency=eur",
         "/api/health",
     ] {
-        let r = api.handle(get(path)).await;
+        let r = send(&api, get(path)).await;
         let body = expect_error(&r, 503, "SERVICE_UNAVAILABLE");
         assert_eq!(
             body["error"]["message"], "the database is unavailable; try again shortly",
@@ -720,14 +726,14 @@ async fn a_database_outage_gives_503_envelopes_and_the_next_request_after_it_suc
 
     proxy.restore();
     // The pooled connections died with the outage; verified recycling replaces them.
-    assert_eq!(expect_data(&api.handle(get(path)).await, 200), before);
+    assert_eq!(expect_data(&send(&api, get(path)).await, 200), before);
 }
 
 #[tokio::test]
 async fn connections_killed_between_requests_are_replaced_transparently() {
     let db = seeded(current_hour()).await;
-    let api = api(&db, &[("DB_POOL_MAX_SIZE", "1")]).await;
-    let coins = expect_data(&api.handle(get("/api/coins")).await, 200);
+    let api = app(route::all(), state(&db, &[("DB_POOL_MAX_SIZE", "1")]).await);
+    let coins = expect_data(&send(&api, get("/api/coins")).await, 200);
     assert_eq!(coins.as_array().unwrap().len(), 2);
     let killed = db
         .client()
@@ -742,7 +748,7 @@ async fn connections_killed_between_requests_are_replaced_transparently() {
     assert_eq!(killed, 1, "the pool's one connection");
     for _ in 0..3 {
         assert_eq!(
-            expect_data(&api.handle(get("/api/coins")).await, 200),
+            expect_data(&send(&api, get("/api/coins")).await, 200),
             coins
         );
     }

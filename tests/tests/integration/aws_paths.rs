@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::api::Api;
+use common::api::{app, route, ApiState};
 use common::db::Database;
 use common::ingest::invocation::run_request;
 use common::ingest::launcher::IngestLauncher;
@@ -16,7 +16,7 @@ use common::state::AppState;
 use cron_trigger::LambdaLauncher;
 use integration_tests::{
     config_from, count_runs, create_secret, cron_post, get, json_body, moto_secrets,
-    moto_secrets_client, state_with_secrets, Harness, PrivateCluster, TestDb,
+    moto_secrets_client, send, state_with_secrets, Harness, PrivateCluster, TestDb,
 };
 use simulator::SimulatorConfig;
 use wiremock::matchers::{header, method, path};
@@ -121,8 +121,11 @@ async fn a_failed_invoke_is_a_503_and_withdraws_the_accepted_run() {
     let state = AppState::new(db.config(&[("CRON_SECRET", CRON)]))
         .await
         .unwrap();
-    let api = Api::new(Arc::new(state)).with_launcher(Arc::new(launcher));
-    let r = api.handle(cron_post(CRON, "")).await;
+    let api = app(
+        route::all(),
+        ApiState::new(Arc::new(state)).with_launcher(Arc::new(launcher)),
+    );
+    let r = send(&api, cron_post(CRON, "")).await;
     assert_eq!(r.status(), 503);
     let body = json_body(&r);
     assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
@@ -217,8 +220,8 @@ async fn an_unreadable_api_key_secret_fails_every_pair_with_secret_unavailable()
         "nothing is fetched without the key"
     );
     // The public runs route shows the code, not the internal message.
-    let api = Api::new(Arc::new(state));
-    let runs = json_body(&api.handle(get("/api/ingestion/runs?limit=1")).await);
+    let api = app(route::all(), ApiState::new(Arc::new(state)));
+    let runs = json_body(&send(&api, get("/api/ingestion/runs?limit=1")).await);
     let failure = &runs["data"][0]["report"]["failures"][0];
     assert_eq!(failure["code"], "SECRET_UNAVAILABLE");
     assert_eq!(
@@ -232,8 +235,8 @@ async fn an_unreadable_cron_secret_is_503() {
     let (_, secrets) = moto_reader().await;
     let db = TestDb::migrated().await;
     let state = state_with_secrets(db.config(&[("CRON_SECRET_ARN", MISSING_ARN)]), secrets).await;
-    let api = Api::new(Arc::new(state));
-    let r = api.handle(cron_post(CRON, "")).await;
+    let api = app(route::all(), ApiState::new(Arc::new(state)));
+    let r = send(&api, cron_post(CRON, "")).await;
     assert_eq!(r.status(), 503);
     let body = json_body(&r);
     assert_eq!(body["success"], false);
@@ -301,8 +304,11 @@ async fn a_password_rotation_under_concurrent_requests_recovers() {
     let (sm, secrets) = moto_reader().await;
     let arn = create_secret(&sm, "rotation", secret("first-password")).await;
     let config = config_from(&[("DATABASE_SECRET_ARN", &arn), ("DB_POOL_MAX_SIZE", "2")]);
-    let api = Api::new(Arc::new(state_with_secrets(config, secrets).await));
-    assert_eq!(api.handle(get("/api/currencies")).await.status(), 200);
+    let api = app(
+        route::all(),
+        ApiState::new(Arc::new(state_with_secrets(config, secrets).await)),
+    );
+    assert_eq!(send(&api, get("/api/currencies")).await.status(), 200);
 
     // Rotation: the new password in PostgreSQL and in the secret, the old sessions cut.
     admin
@@ -323,14 +329,14 @@ async fn a_password_rotation_under_concurrent_requests_recovers() {
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let api = api.clone();
-        set.spawn(async move { api.handle(get("/api/currencies")).await });
+        set.spawn(async move { send(&api, get("/api/currencies")).await });
     }
     let answers = set.join_all().await;
     for r in &answers {
         assert_eq!(r.status(), 200, "{}", json_body(r));
         assert_eq!(json_body(r)["success"], true);
     }
-    assert_eq!(api.handle(get("/api/currencies")).await.status(), 200);
+    assert_eq!(send(&api, get("/api/currencies")).await.status(), 200);
 }
 
 /// A CA and a server certificate for 127.0.0.1 signed by it, made with the openssl CLI.

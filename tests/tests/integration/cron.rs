@@ -5,15 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::api::{Api, Endpoint};
+use axum::Router;
+use common::api::{app, route, ApiState};
 use common::ingest::launcher::LocalLauncher;
 use integration_tests::http::{expect_data, expect_error};
-use integration_tests::{event, request, wait_for_runs_to_finish, Harness};
+use integration_tests::{event, request, send, wait_for_runs_to_finish, Harness};
 use simulator::{Faults, SimulatorConfig};
 
 const SECRET: &str = "local-dev-cron-secret-not-for-production";
 
-async fn harness(slow_ms: u64, extra: &[(&str, &str)]) -> (Harness, Api) {
+async fn harness(slow_ms: u64, extra: &[(&str, &str)]) -> (Harness, Router) {
     let sim = SimulatorConfig {
         faults: Faults {
             slow_rate: if slow_ms > 0 { 1.0 } else { 0.0 },
@@ -29,23 +30,26 @@ async fn harness(slow_ms: u64, extra: &[(&str, &str)]) -> (Harness, Api) {
     vars.extend_from_slice(extra);
     let h = Harness::start(sim, &vars).await;
     // The API and its launcher share the harness's state (and pool), as `serve` does.
-    let api = Api::new(h.state.clone())
-        .serving(&[Endpoint::CronTrigger])
-        .with_launcher(Arc::new(LocalLauncher::new(h.state.clone())));
+    let api = app(
+        route::cron_trigger(),
+        ApiState::new(h.state.clone()).with_launcher(Arc::new(LocalLauncher::new(h.state.clone()))),
+    );
     (h, api)
 }
 
 #[tokio::test]
 async fn without_a_configured_secret_the_route_fails_closed_with_503() {
     let (_h, api) = harness(0, &[]).await;
-    let r = api
-        .handle(request(
+    let r = send(
+        &api,
+        request(
             "POST",
             "/api/cron/fetch-data",
             &[("authorization", "Bearer anything")],
             "",
-        ))
-        .await;
+        ),
+    )
+    .await;
     expect_error(&r, 503, "SERVICE_UNAVAILABLE");
 }
 
@@ -66,9 +70,7 @@ async fn missing_malformed_and_wrong_tokens_are_401_without_starting_anything() 
         )],
         vec![("authorization", SECRET)],
     ] {
-        let r = api
-            .handle(request("POST", "/api/cron/fetch-data", &headers, ""))
-            .await;
+        let r = send(&api, request("POST", "/api/cron/fetch-data", &headers, "")).await;
         let body = expect_error(&r, 401, "UNAUTHORIZED");
         assert!(
             !body.to_string().contains("local-dev"),
@@ -86,23 +88,18 @@ async fn an_accepted_request_starts_exactly_one_run_and_a_second_one_meanwhile_i
         "authorization",
         "Bearer local-dev-cron-secret-not-for-production",
     )];
-    let accepted = api
-        .handle(request(
-            "POST",
-            "/api/cron/fetch-data",
-            &auth,
-            r#"{"mode":"full"}"#,
-        ))
-        .await;
+    let accepted = send(
+        &api,
+        request("POST", "/api/cron/fetch-data", &auth, r#"{"mode":"full"}"#),
+    )
+    .await;
     assert_eq!(accepted.headers()["cache-control"], "no-store");
     let run_id = expect_data(&accepted, 202)["runId"]
         .as_str()
         .unwrap()
         .to_owned();
 
-    let conflict = api
-        .handle(request("POST", "/api/cron/fetch-data", &auth, ""))
-        .await;
+    let conflict = send(&api, request("POST", "/api/cron/fetch-data", &auth, "")).await;
     expect_error(&conflict, 409, "CONFLICT");
 
     let client = h.db.client().await;
@@ -137,9 +134,7 @@ async fn an_accepted_request_starts_exactly_one_run_and_a_second_one_meanwhile_i
     );
 
     // After the run, the route accepts again.
-    let again = api
-        .handle(request("POST", "/api/cron/fetch-data", &auth, ""))
-        .await;
+    let again = send(&api, request("POST", "/api/cron/fetch-data", &auth, "")).await;
     let second_id = expect_data(&again, 202)["runId"]
         .as_str()
         .unwrap()
@@ -172,9 +167,7 @@ async fn the_cron_event_payload_is_accepted_and_bad_bodies_are_400() {
         "[\"full\", true]",
         "\"full\"",
     ] {
-        let r = api
-            .handle(request("POST", "/api/cron/fetch-data", &auth, body))
-            .await;
+        let r = send(&api, request("POST", "/api/cron/fetch-data", &auth, body)).await;
         expect_error(&r, 400, "INVALID_PARAMETER");
     }
     let client = h.db.client().await;
@@ -184,9 +177,11 @@ async fn the_cron_event_payload_is_accepted_and_bad_bodies_are_400() {
         "no bad body started a run"
     );
     // events/cron-trigger.json: an incremental run without cleanFirst.
-    let r = api
-        .handle(lambda_http::request::from_str(&event("cron-trigger.json")).unwrap())
-        .await;
+    let r = send(
+        &api,
+        lambda_http::request::from_str(&event("cron-trigger.json")).unwrap(),
+    )
+    .await;
     let run_id = expect_data(&r, 202)["runId"].as_str().unwrap().to_owned();
     wait_for_runs_to_finish(&client).await;
     let row = client

@@ -1,7 +1,7 @@
 //! Every file in `events/` parses as the event type of the function it is for, and every
 //! function has at least one event.
 
-use common::api::{match_route, Endpoint};
+use common::api::{route, Routes};
 
 fn events() -> Vec<(String, String)> {
     let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
@@ -18,17 +18,52 @@ fn events() -> Vec<(String, String)> {
     files
 }
 
-/// The function an API Gateway event is for, by the route it carries.
-fn http_function(endpoint: Endpoint) -> &'static str {
-    match endpoint {
-        Endpoint::Health => "health",
-        Endpoint::CoinsList => "coins-list",
-        Endpoint::CoinDetail => "coin-detail",
-        Endpoint::Currencies => "currencies",
-        Endpoint::Prices => "prices",
-        Endpoint::Market => "market",
-        Endpoint::CronTrigger => "cron-trigger",
-        Endpoint::IngestionRuns => "ingestion-runs",
+/// An HTTP function's name and the route it serves.
+type HttpFunction = (&'static str, fn() -> Routes);
+
+/// Each HTTP function and the route it serves.
+const HTTP_FUNCTIONS: [HttpFunction; 8] = [
+    ("health", route::health),
+    ("coins-list", route::coins_list),
+    ("coin-detail", route::coin_detail),
+    ("currencies", route::currencies),
+    ("prices", route::prices),
+    ("market", route::market),
+    ("cron-trigger", route::cron_trigger),
+    ("ingestion-runs", route::ingestion_runs),
+];
+
+/// The HTTP function whose route takes `method` + `path` (its `{id}` matching any segment).
+fn http_function(method: &http::Method, path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path.split('/').collect();
+    HTTP_FUNCTIONS.into_iter().find_map(|(function, route)| {
+        let document = route().into_openapi();
+        let (template, item) = document.paths.paths.into_iter().next()?;
+        let takes = match *method {
+            http::Method::GET => item.get.is_some(),
+            http::Method::POST => item.post.is_some(),
+            _ => false,
+        };
+        let template: Vec<String> = template.split('/').map(String::from).collect();
+        let matches = template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t.starts_with('{') || t == s);
+        (takes && matches).then_some(function)
+    })
+}
+
+#[test]
+fn each_http_function_serves_the_route_named_after_it() {
+    for (function, _) in HTTP_FUNCTIONS {
+        let main = format!(
+            "{}/../functions/{function}/src/main.rs",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&main).unwrap_or_else(|e| panic!("{main}: {e}"));
+        let route = format!("route::{}", function.replace('-', "_"));
+        assert!(text.contains(&route), "{main} serves {route}");
     }
 }
 
@@ -69,8 +104,8 @@ fn every_event_file_parses_as_its_functions_event_type() {
         } else {
             let request =
                 lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-            let route = match_route(request.method(), request.uri().path())
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let function = http_function(request.method(), request.uri().path())
+                .unwrap_or_else(|| panic!("{name}: no function serves its route"));
             // No payload asks for fixed dates: the routes default to ranges ending now, so a
             // payload keeps finding data as the calendar moves on.
             for pair in request.uri().query().unwrap_or("").split('&') {
@@ -80,7 +115,6 @@ fn every_event_file_parses_as_its_functions_event_type() {
                     "{name} asks for a fixed {key}: leave it to the route's default"
                 );
             }
-            let function = http_function(route.endpoint);
             assert!(
                 name.starts_with(function),
                 "{name} carries a route of {function}; name it {function}*.json"

@@ -6,15 +6,16 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::Router;
 use chrono::{DateTime, DurationRound, Utc};
-use common::api::{Api, Endpoint};
+use common::api::{app, route, ApiState};
 use common::coingecko::{CgError, CoinGecko};
 use common::domain::HourlyPrice;
 use common::ingest::launcher::{IngestLauncher, LaunchError, LaunchFuture, LocalLauncher};
 use common::ingest::{store, FailureCode, Mode, RunRequest, Status};
 use common::state::AppState;
 use integration_tests::{
-    config_from, fast_retry, get, json_body, request, table_digest, wait_for_runs_to_finish,
+    config_from, fast_retry, get, json_body, request, send, table_digest, wait_for_runs_to_finish,
     Harness, PrivateCluster, TestDb,
 };
 use simulator::SimulatorConfig;
@@ -35,10 +36,11 @@ fn post_trigger(headers: &[(&str, String)]) -> lambda_http::Request {
 
 /// An API serving the cron route with the local launcher, as `crypto-dashboard serve` runs it:
 /// both share the harness's state (one pool).
-fn serve_like(h: &Harness) -> Api {
-    Api::new(h.state.clone())
-        .serving(&[Endpoint::CronTrigger])
-        .with_launcher(Arc::new(LocalLauncher::new(h.state.clone())))
+fn serve_like(h: &Harness) -> Router {
+    app(
+        route::cron_trigger(),
+        ApiState::new(h.state.clone()).with_launcher(Arc::new(LocalLauncher::new(h.state.clone()))),
+    )
 }
 
 /// A Secrets Manager secret in moto holding `value`, and a state reading secrets from there.
@@ -113,13 +115,13 @@ async fn a_failure_right_after_taking_the_lock_does_not_keep_it() {
     let api = serve_like(&h);
     let client = h.db.client().await;
 
-    let first = api.handle(post_trigger(&bearer())).await;
+    let first = send(&api, post_trigger(&bearer())).await;
     assert_eq!(first.status(), 202, "{}", json_body(&first));
     wait_for_runs_to_finish(&client).await;
     assert_eq!(run_statuses(&client).await, ["failed"]);
 
     // The same long-lived server: the next trigger starts and finishes a run.
-    let second = api.handle(post_trigger(&bearer())).await;
+    let second = send(&api, post_trigger(&bearer())).await;
     assert_eq!(second.status(), 202, "{}", json_body(&second));
     wait_for_runs_to_finish(&client).await;
     assert_eq!(run_statuses(&client).await, ["failed", "succeeded"]);
@@ -155,10 +157,13 @@ async fn of_two_triggers_in_flight_at_once_exactly_one_is_accepted() {
             .unwrap(),
     );
     let launcher = Arc::new(RecordingLauncher::default());
-    let api = Api::new(state).with_launcher(launcher.clone());
+    let api = app(
+        route::all(),
+        ApiState::new(state).with_launcher(launcher.clone()),
+    );
     let (a, b) = tokio::join!(
-        api.handle(post_trigger(&bearer())),
-        api.handle(post_trigger(&bearer()))
+        send(&api, post_trigger(&bearer())),
+        send(&api, post_trigger(&bearer()))
     );
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort();
@@ -167,7 +172,7 @@ async fn of_two_triggers_in_flight_at_once_exactly_one_is_accepted() {
     assert_eq!(json_body(conflict)["error"]["code"], "CONFLICT");
     assert_eq!(launcher.launched.lock().unwrap().len(), 1);
     // A third, a second later, while the accepted run has not started yet: still 409.
-    let third = api.handle(post_trigger(&bearer())).await;
+    let third = send(&api, post_trigger(&bearer())).await;
     assert_eq!(third.status(), 409);
     let accepted = if a.status() == 202 { &a } else { &b };
     let run_id = json_body(accepted)["data"]["runId"]
@@ -198,13 +203,19 @@ async fn a_launch_failure_is_503_and_leaves_nothing_blocking() {
             .await
             .unwrap(),
     );
-    let api = Api::new(state.clone()).with_launcher(Arc::new(FailingLauncher));
-    let r = api.handle(post_trigger(&bearer())).await;
+    let api = app(
+        route::all(),
+        ApiState::new(state.clone()).with_launcher(Arc::new(FailingLauncher)),
+    );
+    let r = send(&api, post_trigger(&bearer())).await;
     assert_eq!(r.status(), 503);
     assert_eq!(json_body(&r)["error"]["code"], "SERVICE_UNAVAILABLE");
     assert_eq!(integration_tests::count_runs(&db.client().await).await, 0);
-    let api = Api::new(state).with_launcher(Arc::new(RecordingLauncher::default()));
-    assert_eq!(api.handle(post_trigger(&bearer())).await.status(), 202);
+    let api = app(
+        route::all(),
+        ApiState::new(state).with_launcher(Arc::new(RecordingLauncher::default())),
+    );
+    assert_eq!(send(&api, post_trigger(&bearer())).await.status(), 202);
 }
 
 #[tokio::test]
@@ -217,8 +228,11 @@ async fn a_cron_secret_stored_with_a_trailing_newline_still_authenticates() {
         secrets,
     )
     .await;
-    let api = Api::new(Arc::new(state)).with_launcher(Arc::new(RecordingLauncher::default()));
-    let r = api.handle(post_trigger(&bearer())).await;
+    let api = app(
+        route::all(),
+        ApiState::new(Arc::new(state)).with_launcher(Arc::new(RecordingLauncher::default())),
+    );
+    let r = send(&api, post_trigger(&bearer())).await;
     assert_eq!(r.status(), 202, "{}", json_body(&r));
 }
 
@@ -233,9 +247,12 @@ async fn an_empty_or_short_cron_secret_fails_closed() {
                 .unwrap(),
         );
         let launcher = Arc::new(RecordingLauncher::default());
-        let api = Api::new(state).with_launcher(launcher.clone());
+        let api = app(
+            route::all(),
+            ApiState::new(state).with_launcher(launcher.clone()),
+        );
         let token = [("authorization", format!("Bearer {}", configured.trim()))];
-        let r = api.handle(post_trigger(&token)).await;
+        let r = send(&api, post_trigger(&token)).await;
         assert_eq!(r.status(), 503, "{configured:?}");
         assert_eq!(json_body(&r)["error"]["code"], "SERVICE_UNAVAILABLE");
         assert!(launcher.launched.lock().unwrap().is_empty());
@@ -251,35 +268,38 @@ async fn with_origin_verification_only_requests_through_cloudfront_are_served() 
             .await
             .unwrap(),
     );
-    let api = Api::new(state);
+    let api = app(route::all(), ApiState::new(state));
     for headers in [
         vec![],
         vec![("x-origin-verify", "wrong")],
         vec![("x-origin-verify", &origin_secret[1..])],
     ] {
-        let r = api
-            .handle(request("GET", "/api/currencies", &headers, ""))
-            .await;
+        let r = send(&api, request("GET", "/api/currencies", &headers, "")).await;
         assert_eq!(r.status(), 403, "{headers:?}");
         let body = json_body(&r);
         assert_eq!(body["success"], false);
         assert_eq!(body["error"]["code"], "FORBIDDEN");
         assert!(!body.to_string().contains(origin_secret));
     }
-    let r = api
-        .handle(request(
+    let r = send(
+        &api,
+        request(
             "GET",
             "/api/currencies",
             &[("x-origin-verify", origin_secret)],
             "",
-        ))
-        .await;
+        ),
+    )
+    .await;
     assert_eq!(r.status(), 200);
     assert_eq!(json_body(&r)["success"], true);
 
     // Without the setting (local serve, tests) there is no check.
-    let open = Api::new(Arc::new(AppState::new(db.config(&[])).await.unwrap()));
-    assert_eq!(open.handle(get("/api/currencies")).await.status(), 200);
+    let open = app(
+        route::all(),
+        ApiState::new(Arc::new(AppState::new(db.config(&[])).await.unwrap())),
+    );
+    assert_eq!(send(&open, get("/api/currencies")).await.status(), 200);
 }
 
 /// Today at 15:30 UTC minus a day: a "now" that is never near midnight.

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use common::api::{Api, Endpoint};
+use axum::Router;
+use common::api::{app, route, ApiState};
 use common::state::AppState;
 use integration_tests::http::{expect_data, expect_error};
-use integration_tests::{config_from, event, get, unreachable_database_url, TestDb};
+use integration_tests::{config_from, event, get, send, unreachable_database_url, TestDb};
 use serde_json::json;
 
 fn health_request() -> lambda_http::Request {
@@ -32,8 +33,8 @@ async fn record_run(db: &TestDb, mode: &str, status: &str, minutes_ago: i32) -> 
 
 async fn health_of(db: &TestDb, vars: &[(&str, &str)]) -> serde_json::Value {
     let state = AppState::new(db.config(vars)).await.unwrap();
-    let api = Api::new(Arc::new(state)).serving(&[Endpoint::Health]);
-    expect_data(&api.handle(health_request()).await, 200)
+    let api = app(route::health(), ApiState::new(Arc::new(state)));
+    expect_data(&send(&api, health_request()).await, 200)
 }
 
 #[tokio::test]
@@ -42,9 +43,9 @@ async fn healthy_database_answers_200_ok() {
     let history = record_run(&db, "incremental", "succeeded", 60).await;
     let live = record_run(&db, "latest", "succeeded", 2).await;
     let state = AppState::new(db.config(&[])).await.unwrap();
-    let api = Api::new(Arc::new(state)).serving(&[Endpoint::Health]);
+    let api = app(route::health(), ApiState::new(Arc::new(state)));
 
-    let response = api.handle(health_request()).await;
+    let response = send(&api, health_request()).await;
     assert_eq!(response.headers()["cache-control"], "no-store");
     assert!(response.headers()["content-type"]
         .to_str()
@@ -164,9 +165,12 @@ async fn each_kind_of_run_is_degraded_when_stale_and_live_off_is_never() {
 async fn unreachable_database_answers_503_with_the_envelope_and_no_internals() {
     let url = unreachable_database_url();
     let config = config_from(&[("DATABASE_URL", &url), ("DB_CONNECT_TIMEOUT_SECS", "2")]);
-    let api = Api::new(Arc::new(AppState::new(config).await.unwrap())).serving(&[Endpoint::Health]);
+    let api = app(
+        route::health(),
+        ApiState::new(Arc::new(AppState::new(config).await.unwrap())),
+    );
 
-    let response = api.handle(health_request()).await;
+    let response = send(&api, health_request()).await;
     assert_eq!(response.headers()["cache-control"], "no-store");
     let text = std::str::from_utf8(response.body().as_ref())
         .unwrap()
@@ -197,11 +201,13 @@ async fn unreachable_database_answers_503_with_the_envelope_and_no_internals() {
 #[tokio::test]
 async fn a_function_built_for_health_serves_nothing_else() {
     let db = TestDb::migrated().await;
-    let api = Api::new(Arc::new(AppState::new(db.config(&[])).await.unwrap()))
-        .serving(&[Endpoint::Health]);
+    let api = app(
+        route::health(),
+        ApiState::new(Arc::new(AppState::new(db.config(&[])).await.unwrap())),
+    );
     let mut request = health_request();
     *request.uri_mut() = "/api/coins".parse().unwrap();
-    expect_error(&api.handle(request).await, 404, "NOT_FOUND");
+    expect_error(&send(&api, request).await, 404, "NOT_FOUND");
 }
 
 #[tokio::test]
@@ -213,8 +219,10 @@ async fn the_runs_route_lists_history_runs_and_live_refreshes_apart() {
     for minutes_ago in [30, 20, 10] {
         live.push(record_run(&db, "latest", "succeeded", minutes_ago).await);
     }
-    let api = Api::new(Arc::new(AppState::new(db.config(&[])).await.unwrap()))
-        .serving(&[Endpoint::IngestionRuns]);
+    let api = app(
+        route::ingestion_runs(),
+        ApiState::new(Arc::new(AppState::new(db.config(&[])).await.unwrap())),
+    );
     live.reverse();
     let history_ids = run_ids(&api, "/api/ingestion/runs?mode=history").await;
     assert_eq!(history_ids, [full, history]);
@@ -230,7 +238,7 @@ async fn the_runs_route_lists_history_runs_and_live_refreshes_apart() {
         "mode=",
         "mode=history&mode=live",
     ] {
-        let response = api.handle(get(&format!("/api/ingestion/runs?{bad}"))).await;
+        let response = send(&api, get(&format!("/api/ingestion/runs?{bad}"))).await;
         let body = expect_error(&response, 400, "INVALID_PARAMETER");
         assert!(
             body["error"]["message"].as_str().unwrap().contains("mode"),
@@ -240,8 +248,8 @@ async fn the_runs_route_lists_history_runs_and_live_refreshes_apart() {
 }
 
 /// The run ids the runs route answers `uri` with, newest first.
-async fn run_ids(api: &Api, uri: &str) -> Vec<String> {
-    expect_data(&api.handle(get(uri)).await, 200)
+async fn run_ids(api: &Router, uri: &str) -> Vec<String> {
+    expect_data(&send(api, get(uri)).await, 200)
         .as_array()
         .unwrap()
         .iter()

@@ -5,10 +5,12 @@
 
 use std::sync::Arc;
 
-use common::api::Api;
+use axum::Router;
+use common::api::{app, route, ApiState};
 use common::state::AppState;
+use integration_tests::http::Response;
 use integration_tests::http::{expect_data, expect_error};
-use integration_tests::{get, request, TestDb};
+use integration_tests::{get, request, send, TestDb};
 use serde_json::json;
 
 /// Values as they appear in a URL (already percent-encoded where needed).
@@ -46,7 +48,7 @@ fn hostile_values() -> Vec<String> {
 /// One coin, one currency and one daily price dated yesterday in UTC: inside the default
 /// 30 days even if the day turns during the test (`current_date` would be the date in the
 /// server's zone, which runs 5.5 hours ahead in the tests).
-async fn api() -> (TestDb, Api) {
+async fn api() -> (TestDb, Router) {
     let db = TestDb::migrated().await;
     db.client()
         .await
@@ -63,13 +65,16 @@ async fn api() -> (TestDb, Api) {
         ("TRACKED_CURRENCIES", "usd"),
         ("CRON_SECRET", "s3cret-s3cret-s3cret-s3cret-s3cret"),
     ]);
-    let api = Api::new(Arc::new(AppState::new(config).await.unwrap()));
+    let api = app(
+        route::all(),
+        ApiState::new(Arc::new(AppState::new(config).await.unwrap())),
+    );
     (db, api)
 }
 
 /// Asserts the one right answer: `status` with its envelope, a short message that echoes
 /// nothing dangerous.
-fn check(uri: &str, response: &lambda_http::Response<lambda_http::Body>, status: u16) {
+fn check(uri: &str, response: &Response, status: u16) {
     let short = &uri[..uri.len().min(120)];
     let code = match status {
         400 => "INVALID_PARAMETER",
@@ -148,31 +153,27 @@ async fn every_route_answers_hostile_values_with_its_one_right_answer() {
             (format!("/api/market?currency={v}"), 400),
             (format!("/api/ingestion/runs?limit={v}"), 400),
         ] {
-            let response = api.handle(get(&uri(path.clone()))).await;
+            let response = send(&api, get(&uri(path.clone()))).await;
             check(&path, &response, status);
             checked += 1;
         }
         // Unknown parameters are ignored whatever they hold: the coins list and the
         // currencies never read their query string, so even bytes that are not UTF-8 pass.
-        let coins = api.handle(get(&uri(format!("/api/coins?{v}={v}")))).await;
+        let coins = send(&api, get(&uri(format!("/api/coins?{v}={v}")))).await;
         assert_eq!(
             expect_data(&coins, 200),
             json!([{"id": "bitcoin", "symbol": "btc", "name": "Bitcoin", "imageUrl": null}]),
             "{}",
             &v[..v.len().min(40)]
         );
-        let currencies = api
-            .handle(get(&uri(format!("/api/currencies?x={v}"))))
-            .await;
+        let currencies = send(&api, get(&uri(format!("/api/currencies?x={v}")))).await;
         assert_eq!(
             expect_data(&currencies, 200),
             json!([{"code": "usd", "name": "US Dollar"}])
         );
         // Where the parameter is read but unknown (market, runs), only undecodable bytes
         // are refused.
-        let market = api
-            .handle(get(&uri(format!("/api/market?currency=usd&{v}=1"))))
-            .await;
+        let market = send(&api, get(&uri(format!("/api/market?currency=usd&{v}=1")))).await;
         if not_utf8(v) {
             check("market, unknown parameter", &market, 400);
         } else {
@@ -183,23 +184,27 @@ async fn every_route_answers_hostile_values_with_its_one_right_answer() {
 
         // The cron route: hostile tokens and bodies.
         let bad_token = format!("Bearer {v}");
-        let r = api
-            .handle(request(
+        let r = send(
+            &api,
+            request(
                 "POST",
                 "/api/cron/fetch-data",
                 &[("authorization", bad_token.as_str())],
                 "",
-            ))
-            .await;
+            ),
+        )
+        .await;
         check("cron token", &r, 401);
-        let r = api
-            .handle(request(
+        let r = send(
+            &api,
+            request(
                 "POST",
                 "/api/cron/fetch-data",
                 &[("authorization", "Bearer s3cret-s3cret-s3cret-s3cret-s3cret")],
                 v,
-            ))
-            .await;
+            ),
+        )
+        .await;
         check("cron body", &r, 400);
         checked += 2;
     }
@@ -213,7 +218,7 @@ async fn every_route_answers_hostile_values_with_its_one_right_answer() {
         "/api/market?currency=usd&currency=eur",
         "/api/ingestion/runs?limit=1&limit=2",
     ] {
-        check(uri, &api.handle(get(uri)).await, 400);
+        check(uri, &send(&api, get(uri)).await, 400);
     }
     // Nothing was harmed, and no run was started by any of it.
     let client = db.client().await;
@@ -237,8 +242,7 @@ async fn every_route_answers_hostile_values_with_its_one_right_answer() {
         (1, 1, 1, 0)
     );
     let data = expect_data(
-        &api.handle(get("/api/coins/bitcoin/prices?currency=usd"))
-            .await,
+        &send(&api, get("/api/coins/bitcoin/prices?currency=usd")).await,
         200,
     );
     assert_eq!(data["points"].as_array().unwrap().len(), 1);

@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use common::api::Api;
+use common::api::{app, route, ApiState};
 use common::ingest::lifecycle::{LATEST_LOCK_KEY, LOCK_KEY};
 use common::ingest::{FailureCode, Mode, PairStatus, RunRequest, Status, Trigger};
-use integration_tests::{count_runs, event, fixed_now, json_body, request, Harness};
+use integration_tests::{count_runs, event, fixed_now, json_body, request, send, Harness};
 use simulator::SimulatorConfig;
 
 const VARS: [(&str, &str); 2] = [
@@ -266,9 +266,10 @@ async fn the_live_quotes_events_run_refreshes_and_the_cron_route_refuses_one() {
         "stored as they ran"
     );
 
-    let api = Api::new(Arc::clone(&h.state));
-    let r = api
-        .handle(request(
+    let api = app(route::all(), ApiState::new(Arc::clone(&h.state)));
+    let r = send(
+        &api,
+        request(
             "POST",
             "/api/cron/fetch-data",
             &[(
@@ -276,8 +277,9 @@ async fn the_live_quotes_events_run_refreshes_and_the_cron_route_refuses_one() {
                 "Bearer latest-cron-secret-0123456789abcdefgh",
             )],
             r#"{"mode":"latest"}"#,
-        ))
-        .await;
+        ),
+    )
+    .await;
     assert_eq!(r.status(), 400);
     assert_eq!(json_body(&r)["error"]["code"], "INVALID_PARAMETER");
 }
@@ -364,11 +366,8 @@ async fn the_market_and_the_coin_page_show_the_newer_of_the_quote_and_the_hour()
         }
     };
     let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let api = Api::new(Arc::clone(&h.state));
-    let market = json_body(
-        &api.handle(integration_tests::get("/api/market?currency=usd"))
-            .await,
-    );
+    let api = app(route::all(), ApiState::new(Arc::clone(&h.state)));
+    let market = json_body(&send(&api, integration_tests::get("/api/market?currency=usd")).await);
     let rows = market["data"].as_array().unwrap();
 
     // Bitcoin's quote is newer than its newest hour: price, time and 24 h change are the
@@ -401,10 +400,7 @@ async fn the_market_and_the_coin_page_show_the_newer_of_the_quote_and_the_hour()
     assert!(rows[2]["volume24h"].is_null());
 
     // The coin page agrees.
-    let detail = json_body(
-        &api.handle(integration_tests::get("/api/coins/bitcoin"))
-            .await,
-    );
+    let detail = json_body(&send(&api, integration_tests::get("/api/coins/bitcoin")).await);
     assert_eq!(
         detail["data"]["latest"]["usd"]["price"],
         btc.get::<_, f64>(0)
@@ -422,12 +418,12 @@ async fn a_price_older_than_the_limit_is_marked_stale() {
     )
     .await;
     assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
-    let api = Api::new(Arc::clone(&h.state));
-    let market = json_body(&api.handle(integration_tests::get("/api/market")).await);
+    let api = app(route::all(), ApiState::new(Arc::clone(&h.state)));
+    let market = json_body(&send(&api, integration_tests::get("/api/market")).await);
     for row in market["data"].as_array().unwrap() {
         assert_eq!(row["stale"], true, "{}", row["id"]);
     }
-    let detail = json_body(&api.handle(integration_tests::get("/api/coins/tron")).await);
+    let detail = json_body(&send(&api, integration_tests::get("/api/coins/tron")).await);
     assert_eq!(detail["data"]["latest"]["eur"]["stale"], true);
 }
 

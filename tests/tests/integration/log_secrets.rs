@@ -4,12 +4,12 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use common::api::Api;
+use common::api::{app, route, ApiState};
 use common::ingest::launcher::LocalLauncher;
 use common::ingest::{Ingester, Mode, RunRequest, Status, Trigger};
 use common::state::AppState;
 use integration_tests::http::{expect_data, expect_error};
-use integration_tests::{config_from, fast_retry, get, request, TestDb};
+use integration_tests::{config_from, fast_retry, get, request, send, TestDb};
 use simulator::{self, SimPlan, SimulatorConfig};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -115,24 +115,29 @@ async fn secrets_never_appear_in_any_log_line() {
     tracing::debug!(config = ?state.config, "the whole configuration, as Debug");
 
     // The API, including cron authentication failures and successes.
-    let api = Api::new(state.clone()).with_launcher(Arc::new(LocalLauncher::new(state.clone())));
+    let api = app(
+        route::all(),
+        ApiState::new(state.clone()).with_launcher(Arc::new(LocalLauncher::new(state.clone()))),
+    );
     for auth in [format!("Bearer {CRON}x"), format!("Basic {CRON}")] {
-        let r = api
-            .handle(request(
+        let r = send(
+            &api,
+            request(
                 "POST",
                 "/api/cron/fetch-data",
                 &[("authorization", auth.as_str())],
                 "",
-            ))
-            .await;
+            ),
+        )
+        .await;
         expect_error(&r, 401, "UNAUTHORIZED");
     }
-    let health = expect_data(&api.handle(get("/api/health")).await, 200);
+    let health = expect_data(&send(&api, get("/api/health")).await, 200);
     assert_eq!(health["lastIngestion"]["status"], "succeeded");
-    let market = expect_data(&api.handle(get("/api/market?currency=eur")).await, 200);
+    let market = expect_data(&send(&api, get("/api/market?currency=eur")).await, 200);
     assert_eq!(market[0]["id"], "bitcoin");
     assert!(market[0]["price"].as_f64().unwrap() > 0.0);
-    let coin = expect_data(&api.handle(get("/api/coins/bitcoin")).await, 200);
+    let coin = expect_data(&send(&api, get("/api/coins/bitcoin")).await, 200);
     assert_eq!(coin["id"], "bitcoin");
 
     // A failing run: the key is wrong (CoinGecko error 10002).

@@ -12,6 +12,7 @@ mod backfill;
 mod coingecko_client;
 mod cron;
 mod docs;
+mod document;
 mod events;
 mod faults;
 mod hardening;

@@ -4,12 +4,12 @@
 use std::sync::Arc;
 
 use chrono::DurationRound;
-use common::api::Api;
+use common::api::{app, route, ApiState};
 use common::config::DEFAULT_COINS;
 use common::state::AppState;
 use integration_tests::http::expect_data;
 use integration_tests::proxy::Executed;
-use integration_tests::{get, DbProxy, TestDb};
+use integration_tests::{get, send, DbProxy, TestDb};
 use tokio_postgres::types::private::BytesMut;
 use tokio_postgres::types::{to_sql_checked, Format, IsNull, ToSql, Type};
 
@@ -270,18 +270,21 @@ async fn the_routes_own_queries_use_the_indexes_on_a_filled_and_analysed_databas
 
     // The handlers run through a proxy that records each statement and its bound values.
     let proxy = DbProxy::start(&db.url).await;
-    let api = Api::new(Arc::new(
-        AppState::new(integration_tests::config_from(&[
-            ("DATABASE_URL", &proxy.url(&db.url)),
-            ("TRACKED_CURRENCIES", "usd,eur"),
-        ]))
-        .await
-        .unwrap(),
-    ));
+    let api = app(
+        route::all(),
+        ApiState::new(Arc::new(
+            AppState::new(integration_tests::config_from(&[
+                ("DATABASE_URL", &proxy.url(&db.url)),
+                ("TRACKED_CURRENCIES", "usd,eur"),
+            ]))
+            .await
+            .unwrap(),
+        )),
+    );
     // The market reads only its prepared summary (one small row per coin and currency,
     // which the planner may read whole), never the big price_hourly.
     proxy.clear_executed();
-    expect_data(&api.handle(get("/api/market?currency=eur")).await, 200);
+    expect_data(&send(&api, get("/api/market?currency=eur")).await, 200);
     let statements = proxy.executed();
     assert_eq!(
         statements
@@ -324,7 +327,7 @@ async fn the_routes_own_queries_use_the_indexes_on_a_filled_and_analysed_databas
     ];
     for (path, table, indexes) in routes {
         proxy.clear_executed();
-        let data = expect_data(&api.handle(get(path)).await, 200);
+        let data = expect_data(&send(&api, get(path)).await, 200);
         assert!(!data.is_null(), "{path}");
         let reads: Vec<Executed> = proxy
             .executed()

@@ -5,12 +5,12 @@
 
 use std::time::Duration;
 
-use common::api::{Api, Endpoint};
+use common::api::{app, route, ApiState};
 use common::db::DbError;
 use common::ingest::lifecycle::{claim_run, LOCK_KEY};
 use common::ingest::{FailureCode, Mode, RunRequest, Status, Trigger};
 use integration_tests::http::expect_data;
-use integration_tests::{get, Harness};
+use integration_tests::{get, send, Harness};
 use simulator::{Faults, SimulatorConfig};
 use uuid::Uuid;
 
@@ -346,8 +346,8 @@ async fn database_failures_keep_their_sqlstate_and_constraint_but_not_values() {
     }
 
     // The public runs route hides the message and keeps the specific code.
-    let api = Api::new(h.state.clone()).serving(&[Endpoint::IngestionRuns]);
-    let runs = expect_data(&api.handle(get("/api/ingestion/runs?limit=1")).await, 200);
+    let api = app(route::ingestion_runs(), ApiState::new(h.state.clone()));
+    let runs = expect_data(&send(&api, get("/api/ingestion/runs?limit=1")).await, 200);
     let failure = &runs[0]["report"]["failures"][0];
     assert_eq!(failure["code"], "DATABASE_CONSTRAINT");
     assert!(!failure["message"]

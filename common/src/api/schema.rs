@@ -1,0 +1,261 @@
+//! The schemas and responses the routes share in their `#[utoipa::path]` declarations: the
+//! envelope, the caching headers, the error responses (`components/responses`) and the sets
+//! of them a route names.
+
+use std::borrow::Cow;
+
+use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::schema::{AdditionalProperties, Object, ObjectBuilder, Schema, Type};
+use utoipa::openapi::{ContentBuilder, RefOr, Response, ResponseBuilder};
+use utoipa::{PartialSchema, ToResponse, ToSchema};
+
+/// `{"success": true, "data": T}`: every success.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema: the reply is serialised by `Reply::ok`
+#[schema(bound = "T: ToSchema")]
+pub(super) struct Envelope<T> {
+    /// Always true.
+    success: bool,
+    data: T,
+}
+
+/// A string schema that takes one value.
+fn constant(value: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([value]))
+        .build()
+}
+
+fn header(schema: Object, description: &str) -> Header {
+    HeaderBuilder::new()
+        .schema(schema)
+        .description(Some(description))
+        .build()
+}
+
+fn no_store() -> Header {
+    header(constant("no-store"), "Never cached.")
+}
+
+/// The `Cache-Control` of data GETs.
+pub(super) struct PublicCache;
+
+impl PartialSchema for PublicCache {
+    fn schema() -> RefOr<Schema> {
+        constant("public, max-age=300").into()
+    }
+}
+
+impl ToSchema for PublicCache {
+    fn name() -> Cow<'static, str> {
+        "PublicCache".into()
+    }
+}
+
+/// The `Cache-Control` of everything but data GETs.
+pub(super) struct NoStore;
+
+impl PartialSchema for NoStore {
+    fn schema() -> RefOr<Schema> {
+        constant("no-store").into()
+    }
+}
+
+impl ToSchema for NoStore {
+    fn name() -> Cow<'static, str> {
+        "NoStore".into()
+    }
+}
+
+/// A strong validator: the first 128 bits of the body's SHA-256 in hex, quoted.
+pub(super) struct ETag;
+
+impl PartialSchema for ETag {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r#"^"[0-9a-f]{32}"$"#))
+            .into()
+    }
+}
+
+impl ToSchema for ETag {
+    fn name() -> Cow<'static, str> {
+        "ETag".into()
+    }
+}
+
+/// The error envelope with `code`: `{"success": false, "error": {"code", "message"}}`.
+pub(super) fn error_envelope(code: &str, message: Option<&str>) -> Object {
+    let message = match message {
+        Some(fixed) => constant(fixed),
+        None => ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .description(Some(
+                "Says what went wrong and, for 400, what is allowed. Generic for 500.",
+            ))
+            .build(),
+    };
+    let error = ObjectBuilder::new()
+        .property("code", constant(code))
+        .property("message", message)
+        .required("code")
+        .required("message")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .build();
+    ObjectBuilder::new()
+        .property(
+            "success",
+            ObjectBuilder::new()
+                .schema_type(Type::Boolean)
+                .enum_values(Some([false])),
+        )
+        .property("error", error)
+        .required("success")
+        .required("error")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+        .build()
+}
+
+/// An error response: `description`, `Cache-Control: no-store` and the envelope with `code`.
+fn error_response(code: &str, description: &str) -> ResponseBuilder {
+    let message = (code == "INTERNAL").then_some("internal error; the details were logged");
+    ResponseBuilder::new()
+        .description(description)
+        .header("Cache-Control", no_store())
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(error_envelope(code, message)))
+                .build(),
+        )
+}
+
+/// The shared error responses: `components/responses/<Name>`, named by the routes.
+macro_rules! error_responses {
+    ($($(#[$doc:meta])* $name:ident = $code:literal, $description:literal;)*) => {$(
+        $(#[$doc])*
+        pub(super) struct $name;
+
+        impl<'s> ToResponse<'s> for $name {
+            fn response() -> (&'s str, RefOr<Response>) {
+                let response = error_response($code, $description);
+                let response = match $code {
+                    "METHOD_NOT_ALLOWED" => response.header(
+                        "Allow",
+                        header(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .enum_values(Some(["GET", "POST"]))
+                                .build(),
+                            "The one method the path accepts.",
+                        ),
+                    ),
+                    _ => response,
+                };
+                (stringify!($name), response.build().into())
+            }
+        }
+    )*};
+}
+
+error_responses! {
+    /// 400.
+    InvalidParameter = "INVALID_PARAMETER",
+        "A parameter (or the body) is malformed or out of range; the message says what is allowed.";
+    /// 401.
+    Unauthorized = "UNAUTHORIZED", "The bearer token is missing or wrong.";
+    /// 403.
+    Forbidden = "FORBIDDEN",
+        "Origin verification is configured and the request did not come through CloudFront: it lacks the `X-Origin-Verify` header that CloudFront adds, or carries a wrong value. Only a deployment with `ORIGIN_VERIFY_SECRET` / `ORIGIN_VERIFY_SECRET_ARN` answers this; clients of the CloudFront URL never see it.";
+    /// 404.
+    NotFound = "NOT_FOUND",
+        "An unknown coin id, or (for any path not in this document) no such route.";
+    /// 405.
+    MethodNotAllowed = "METHOD_NOT_ALLOWED",
+        "Any path of this document called with a method it does not list (`HEAD` included; `OPTIONS` is a CORS preflight instead).";
+    /// 409.
+    Conflict = "CONFLICT", "An ingestion run is already in progress.";
+    /// 500.
+    Internal = "INTERNAL",
+        "An unexpected failure; the message is generic and the details are only logged.";
+    /// 503.
+    ServiceUnavailable = "SERVICE_UNAVAILABLE",
+        "A dependency (the database, a secret, the run launcher) is unavailable; try again shortly.";
+}
+
+/// 304: the body named by `If-None-Match` is still current.
+pub(super) struct NotModified;
+
+impl<'s> ToResponse<'s> for NotModified {
+    fn response() -> (&'s str, RefOr<Response>) {
+        let response = ResponseBuilder::new()
+            .description("The body named by `If-None-Match` is still current; no body.")
+            .header(
+                "Cache-Control",
+                header(
+                    constant("public, max-age=300"),
+                    "Data GETs are cacheable for 5 minutes.",
+                ),
+            )
+            .header(
+                "ETag",
+                header(
+                    match ETag::schema() {
+                        RefOr::T(Schema::Object(o)) => o,
+                        _ => unreachable!("an inline object"),
+                    },
+                    "The current body's validator.",
+                ),
+            )
+            .build();
+        ("NotModified", response.into())
+    }
+}
+
+/// References to shared responses by status, for a route's `responses(...)`.
+macro_rules! response_set {
+    ($($(#[$doc:meta])* $name:ident = [$($status:literal => $response:ident),*];)*) => {$(
+        $(#[$doc])*
+        pub(super) struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+                [$(($status.to_string(), RefOr::Ref(utoipa::openapi::Ref::from_response_name(stringify!($response))))),*]
+                    .into_iter()
+                    .collect()
+            }
+        }
+    )*};
+}
+
+response_set! {
+    /// What every route may answer besides its own statuses: 403 (origin verification), 500
+    /// and 503 (the database or a secret is unavailable).
+    Failures = [403 => Forbidden, 500 => Internal, 503 => ServiceUnavailable];
+    /// [`Failures`] and 304: a cached data read.
+    CachedRead = [304 => NotModified, 403 => Forbidden, 500 => Internal, 503 => ServiceUnavailable];
+}
+
+/// A tracked currency: the default set is the schema's (`TRACKED_CURRENCIES` configures it).
+pub(super) struct CurrencyCode;
+
+impl PartialSchema for CurrencyCode {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(crate::config::DEFAULT_CURRENCIES))
+            .description(Some(
+                "A tracked currency (the default set; `TRACKED_CURRENCIES` configures it).",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for CurrencyCode {
+    fn name() -> Cow<'static, str> {
+        "CurrencyCode".into()
+    }
+}
