@@ -14,51 +14,22 @@ and docs/deploy.md the template is compared with) defaults to this script's repo
 merges it with Globals.Function. scripts/test_check_template.py makes every rule below fire on a
 deliberately broken copy of the template, samconfig.toml, openapi.yaml, a crate or docs/deploy.md.
 
-Fails (exit 1, one "error:" line per finding) when:
-  - IAM: an Allow statement uses Action "*", a service wildcard, a non-literal action,
-    NotAction, NotResource, Resource "*" or Principal "*"; a role has a managed policy other
-    than the Lambda basic/VPC execution roles and this template's own; two functions share a
-    role; a function in a VPC lacks AWSLambdaVPCAccessExecutionRole; the SAM transform fails;
-  - functions: not provided.al2023 / arm64 / bootstrap / CodeUri . / rust-cargolambda with a
-    Binary of the list (once each), or not logging to a log group with retention; a crate under
-    functions/ without a resource or back; an HTTP route of the SPEC missing, extra, doubled, on
-    another API, not payload 2.0 or wired to another binary; template routes and openapi.yaml's
-    operations differ;
-  - schedules and runs: a schedule sends an Input, is on another function than ingest (the daily
-    cron only) and live-quotes (one rate following LiveQuotesEveryMinutes, disabled at 0);
-    ingest lost reserved concurrency 1, its 900 s timeout or its DLQ; live-quotes is not one
-    refresh at a time (concurrency 1, no retries, timeout + event age within the shortest
-    interval, a failure destination other than ingest's) or has no alarm on failures in 2+
-    consecutive intervals (one period each, only while on); health or live-quotes lacks
-    LIVE_EVERY_MINUTES;
-  - data: a function connects with another database role than its own or reads a secret outside
-    its list (the owner's: migrate only), or migrate through the proxy (DB_HOST); the migrations
-    custom resource, the database settings, the cron authentication metric filter, the RDS
-    PostgreSQL log group (a valid fixed identifier, retention, created first) are not what
-    docs/deploy.md promises;
-  - the edge: no generated <stack>/origin-verify secret (48+ letters and digits) that CloudFront's
-    API origin sends as X-Origin-Verify and every HTTP function reads; an output exposes the
-    execute-api URL; a CloudFront behaviour allows plain HTTP; the /api/* cache key's query
-    strings are not exactly the API's, or the origin request policy forwards others;
-  - the API function alarms: the API access log lacks the integration error and status, or no
-    metric filter on it counts function errors or throttles, or no alarm fires on the first;
-  - the read functions are not in one security group of their own whose egress is only 5432 to
-    the database/proxy groups and 443 to the Secrets Manager endpoint's (each admitting it);
-  - the connection budget of docs/deploy.md (its table and the template rule on
-    ReadFunctionReservedConcurrency) does not hold at the defaults, with and without RDS Proxy;
-  - the network: EgressMode defaults to ipv6 and allows nat-gateway, DbMultiAz defaults to true,
-    a NAT gateway or Elastic IP exists only with nat-gateway (and one then); at the defaults and
-    each EgressMode the database is IPv4-only with no subnet public or routed to an internet
-    gateway; ingest, live-quotes and cron-trigger have a path to the internet (cron-trigger the
-    Lambda API's dual-stack name when only IPv6), no other function Ipv6AllowedForDualStack,
-    migrate's subnets the S3 gateway endpoint;
-  - the fixed monthly cost: a resource type neither priced nor known to be free when idle,
-    docs/deploy.md's "Costs" totals (at the defaults and each `Parameter=value` row) differ from
-    the template's, or the total at the defaults is over half of the original stack's;
-  - --samconfig: it does not parse, name the stack crypto-dashboard, deploy with CAPABILITY_IAM
-    and resolve_s3, build in parallel and validate with lint; it sets a profile; its
-    parameter_overrides miss EnvironmentName, CoinGeckoApiPlan, AlarmEmail, EnableRdsProxy or
-    EnableWaf, or set one the template lacks or outside its AllowedValues.
+Fails (exit 1, one "error:" line per finding) on any rule of the check_* functions below, run
+in this order by check(): build settings and log groups of every function; the SPEC's routes,
+on the Api, payload 2.0, wired to their binaries; ingest's schedule, concurrency, timeout and
+DLQ; schedules without Input, on ingest (daily) and live-quotes (following
+LiveQuotesEveryMinutes); live-quotes one refresh at a time with its own failure queue and an
+alarm over consecutive intervals; the migrations custom resource; the database settings and
+the cron metric filter; IAM without wildcards, one role per function, the managed policies
+allowed; each crate with one resource; openapi.yaml's operations; HTTPS-only CloudFront and no
+execute-api output; the origin-verify secret, header and grants; each function's database role
+and secrets (migrate direct to the instance); the API cache key; the API function alarms from
+the access log; the read functions' own security group; the RDS log group; the connection
+budget (docs/deploy.md's table, the template rule); the egress defaults and every function's
+egress path in each EgressMode, the private database; the fixed monthly cost against
+docs/deploy.md "Costs". docs/deploy.md "Checks" says the same in prose. With --samconfig:
+samconfig.toml's stack name, capabilities, resolve_s3, parallel build, lint, no profile, and
+parameter_overrides within the template's parameters.
 """
 
 from __future__ import annotations
@@ -163,18 +134,6 @@ def of_type(raw: dict, type_: str) -> dict:
 
 def props_of(raw: dict, name) -> dict:
     return raw.get("Resources", {}).get(name, {}).get("Properties", {})
-
-
-def walk_refs(node):
-    """Every {"Ref": ...} inside node."""
-    if isinstance(node, dict):
-        if set(node) == {"Ref"}:
-            yield node
-        for value in node.values():
-            yield from walk_refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk_refs(value)
 
 
 def load_template(path: Path) -> dict:
@@ -704,7 +663,7 @@ def check_function_secrets(raw: dict, by_binary, secret: str | None) -> None:
         allowed = set(allowed)
         if variables.get("DATABASE_SECRET_ARN") != {"Ref": database}:
             error(f"{name}: DATABASE_SECRET_ARN must be !Ref {database}")
-        if binary != "migrate" and {"Ref": OWNER_SECRET} in walk_refs(policy_statements(raw, props)):
+        if binary != "migrate" and json.dumps({"Ref": OWNER_SECRET}) in json.dumps(policy_statements(raw, props)):
             error(f"{name}: only the migrate function may read {OWNER_SECRET} (the owner)")
         if binary == "migrate" and "DB_HOST" in variables:
             error(f"{name}: DB_HOST is set (Globals' RDS Proxy endpoint?); migrate connects to the instance "
@@ -758,7 +717,7 @@ def check_rds_log_group(raw: dict) -> None:
             continue
         # Defaults, and the same with every empty parameter the identifier uses set.
         base = defaults(raw)
-        used = {ref_id(r) for r in walk_refs(ident)} | set(re.findall(r"\$\{(\w+)\}", json.dumps(ident)))
+        used = {a or b for a, b in re.findall(r'"Ref": "(\w+)"|\$\{(\w+)\}', json.dumps(ident))}
         matched = set()
         for params in (base, dict(base, **{k: "sample-db" for k in used if base.get(k) == ""})):
             try:

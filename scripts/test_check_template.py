@@ -58,21 +58,10 @@ class Inapplicable(Exception):
     """A mutation whose target is not in the input any more."""
 
 
-def load_yaml(path: Path) -> dict:
-    """A CloudFormation/OpenAPI YAML file as plain JSON values (intrinsics in long form)."""
-    try:
-        from cfnlint.decode import decode
-    except ImportError:
-        sys.exit("error: cfn-lint is not importable; run with the deploy venv's Python "
-                 "(scripts/check-deploy.sh creates .local/deploy-venv)")
-    doc, matches = decode(str(path))
-    if matches:
-        sys.exit(f"error: {path.name} does not parse: {matches}")
-    return json.loads(json.dumps(doc, default=str))
-
-
-BASE_TEMPLATE = load_yaml(TEMPLATE)
-BASE_OPENAPI = load_yaml(ROOT / "openapi.yaml")
+# The template and openapi.yaml as plain JSON values (intrinsics in long form), read as check_template.py does.
+BASE_TEMPLATE, BASE_OPENAPI = (check_template.load_template(p) for p in (TEMPLATE, ROOT / "openapi.yaml"))
+if check_template.errors or not BASE_TEMPLATE:
+    sys.exit(f"error: the inputs do not parse: {check_template.errors}")
 
 
 def replace_once(text: str, old: str, new: str) -> str:
