@@ -26,11 +26,15 @@ as_pg_user() {
   id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
   runuser -u postgres -- "$@"
 }
-bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
-if [ -z "$bin" ] && command -v pg_ctl >/dev/null 2>&1; then bin=$(dirname "$(command -v pg_ctl)"); fi
+# The newest server's binaries (a client-only install has psql there, but no initdb).
+server_bin() {
+  for dir in /usr/lib/postgresql/*/bin; do [ ! -x "$dir/initdb" ] || echo "$dir"; done | sort -V | tail -n 1
+}
+bin=$(server_bin)
+if [ -z "$bin" ] && command -v initdb >/dev/null 2>&1; then bin=$(dirname "$(command -v initdb)"); fi
 if [ -z "$bin" ] && [ "$cmd" != url ]; then
   apt_install postgresql "or set DATABASE_URL to an existing server"
-  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  bin=$(server_bin)
 fi
 
 case "$cmd" in
