@@ -53,11 +53,9 @@ free_port() {
 
 # Wait until 127.0.0.1:$1 accepts connections (at most $2 seconds).
 wait_for_port() {
-  local port=$1 limit=${2:-30} i
-  for ((i = 0; i < limit * 10; i++)); do
-    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$port)))" 2>/dev/null; then
-      return 0
-    fi
+  local i
+  for ((i = 0; i < ${2:-30} * 10; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.1
   done
   return 1
