@@ -13,28 +13,15 @@ out="$LOCAL_DIR/bench"
 # Every figure of the report comes from this run: nothing left over from an earlier one.
 rm -rf "$out"
 mkdir -p "$out"
-cluster=pg-bench
-cleanup() {
-  stop_background
-  "$ROOT/scripts/pg.sh" destroy "$cluster" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-
-if ! command -v wrk >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing wrk"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >&2
-  else
-    die "wrk is missing: sudo apt-get install wrk"
-  fi
-fi
+trap 'stop_background; scripts/pg.sh destroy pg-bench >/dev/null 2>&1 || true' EXIT
+command -v wrk >/dev/null 2>&1 || apt_install wrk
 
 say "release build of every binary (fat LTO)"
 cargo build --release --locked --workspace --bins
 bin="$(target_dir)/release"
 
 say "PostgreSQL for the benchmarks (default durability settings)"
-DATABASE_URL=$("$ROOT/scripts/pg.sh" start "$cluster")
+DATABASE_URL=$(scripts/pg.sh start pg-bench)
 export DATABASE_URL
 admin_url=$DATABASE_URL
 

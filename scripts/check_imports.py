@@ -19,96 +19,67 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 USE = re.compile(r"\buse\s+((?:crate|super)(?:::[^;]+));", re.S)
 INLINE = re.compile(r"\b((?:crate|super)(?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 MOD = re.compile(r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+([a-z_][a-z0-9_]*)\s*;", re.M)
+ROOTS = ("mod.rs", "lib.rs", "main.rs")
 
 
 def strip_tests(text):
-    """The file without `#[cfg(test)] mod ... { ... }` blocks and comments."""
+    """The file without comments and `#[cfg(test)]` items (a `{ ... }` block, or up to `;`)."""
     text = re.sub(r"//[^\n]*", "", text)
-    out, i = [], 0
-    while True:
-        j = text.find("#[cfg(test)]", i)
-        if j < 0:
-            out.append(text[i:])
-            return "".join(out)
-        out.append(text[i:j])
-        k = text.find("{", j)
-        semi = text.find(";", j)
-        if k < 0 or (0 <= semi < k):
-            i = semi + 1
+    while (j := text.find("#[cfg(test)]")) >= 0:
+        k, semi = text.find("{", j), text.find(";", j)
+        if k < 0 and semi < 0:
+            return text[:j]
+        if k < 0 or 0 <= semi < k:
+            text = text[:j] + text[semi + 1:]
             continue
-        depth = 0
+        depth, m = 0, k
         for m in range(k, len(text)):
-            if text[m] == "{":
-                depth += 1
-            elif text[m] == "}":
-                depth -= 1
-                if depth == 0:
-                    i = m + 1
-                    break
+            depth += {"{": 1, "}": -1}.get(text[m], 0)
+            if depth == 0:
+                break
         else:
-            return "".join(out)
-
-
-def module_dir(path):
-    """The directory holding the child modules of the module in `path`."""
-    base = os.path.basename(path)
-    if base in ("mod.rs", "lib.rs", "main.rs"):
-        return os.path.dirname(path)
-    return path[:-3]
+            return text[:j]
+        text = text[:j] + text[m + 1:]
+    return text
 
 
 def child_file(path, name):
-    d = module_dir(path)
-    for candidate in (os.path.join(d, name + ".rs"), os.path.join(d, name, "mod.rs")):
-        if os.path.isfile(candidate):
-            return candidate
-    return None
+    """The file of module `name` declared in `path`, if it exists."""
+    d = os.path.dirname(path) if os.path.basename(path) in ROOTS else path[:-3]
+    return next((c for c in (f"{d}/{name}.rs", f"{d}/{name}/mod.rs") if os.path.isfile(c)), None)
 
 
 def parent_file(path, root_file):
     if path == root_file:
         return None
-    d = os.path.dirname(path) if os.path.basename(path) == "mod.rs" else os.path.dirname(path)
+    d = os.path.dirname(path)
     if os.path.basename(path) == "mod.rs":
         d = os.path.dirname(d)
-    for candidate in (os.path.join(d, "mod.rs"), os.path.join(d, "lib.rs"), os.path.join(d, "main.rs")):
-        if os.path.isfile(candidate):
-            return candidate
-    return d + ".rs" if os.path.isfile(d + ".rs") else None
+    return next((c for c in [f"{d}/{r}" for r in ROOTS] + [d + ".rs"] if os.path.isfile(c)), None)
 
 
 def expand(path_text):
-    """`super::{a, b::{c}}` -> ["super::a", "super::b::c"] (one level of nesting is enough)."""
+    """`super::{a, b::{c}}` -> ["super::a", "super::b::c"]."""
     path_text = re.sub(r"\s+", "", path_text)
     m = re.match(r"^(.*?)::\{(.*)\}$", path_text)
     if not m:
         return [path_text]
     prefix, inner = m.groups()
     parts, depth, cur = [], 0, ""
-    for ch in inner:
+    for ch in inner + ",":  # the comma ends the last part
         if ch == "," and depth == 0:
             parts.append(cur)
             cur = ""
             continue
-        depth += ch == "{"
-        depth -= ch == "}"
+        depth += (ch == "{") - (ch == "}")
         cur += ch
-    if cur:
-        parts.append(cur)
-    out = []
-    for p in parts:
-        if p in ("self", ""):
-            out.append(prefix)
-        else:
-            out.extend(expand(prefix + "::" + p))
-    return out
+    return [q for p in parts if p for q in ([prefix] if p == "self" else expand(f"{prefix}::{p}"))]
 
 
 def resolve(src, root_file, path):
     segments = path.split("::")
     if segments[0] == "crate":
-        current = root_file
-        segments = segments[1:]
+        current, segments = root_file, segments[1:]
     else:
         current = src
         while segments and segments[0] == "super":
@@ -117,8 +88,7 @@ def resolve(src, root_file, path):
                 return None
             segments = segments[1:]
     for seg in segments:
-        seg = seg.split(" as ")[0]
-        nxt = child_file(current, seg)
+        nxt = child_file(current, seg.split(" as ")[0])
         if nxt is None:
             break
         current = nxt
@@ -126,28 +96,17 @@ def resolve(src, root_file, path):
 
 
 def crate_edges(src_dir):
-    root_file = next(
-        (os.path.join(src_dir, f) for f in ("lib.rs", "main.rs") if os.path.isfile(os.path.join(src_dir, f))),
-        None,
-    )
+    root_file = next((f"{src_dir}/{f}" for f in ROOTS[1:] if os.path.isfile(f"{src_dir}/{f}")), None)
     if root_file is None:
         return {}
-    files = []
-    for dirpath, _, names in os.walk(src_dir):
-        files += [os.path.join(dirpath, n) for n in names if n.endswith(".rs")]
+    files = [os.path.join(d, n) for d, _, names in os.walk(src_dir) for n in names if n.endswith(".rs")]
     edges = {f: set() for f in files}
     for f in files:
         text = strip_tests(open(f, encoding="utf-8").read())
-        for name in MOD.findall(text):
-            child = child_file(f, name)
-            if child:
-                edges[f].add(child)
         paths = [p for u in USE.findall(text) for p in expand(u.split(" as ")[0])]
         paths += INLINE.findall(USE.sub("", text))
-        for p in paths:
-            target = resolve(f, root_file, p)
-            if target and target != f and target in edges:
-                edges[f].add(target)
+        targets = [child_file(f, name) for name in MOD.findall(text)] + [resolve(f, root_file, p) for p in paths]
+        edges[f] = {t for t in targets if t and t != f and t in edges}
     return edges
 
 
@@ -173,17 +132,15 @@ def cycles(edges):
 
 def main(argv):
     dirs = argv or sorted(
-        os.path.join(dirpath, "src")
-        for dirpath, _, names in os.walk(ROOT)
-        if "Cargo.toml" in names and os.path.isdir(os.path.join(dirpath, "src"))
-        and "/target" not in dirpath and "/." not in dirpath[len(ROOT):]
+        os.path.join(d, "src") for d, _, names in os.walk(ROOT)
+        if "Cargo.toml" in names and os.path.isdir(os.path.join(d, "src"))
+        and "/target" not in d and "/." not in d[len(ROOT):]
     )
     total_files, problems = 0, []
     for d in dirs:
         edges = crate_edges(d)
         total_files += len(edges)
-        for c in cycles(edges):
-            problems.append(" -> ".join(os.path.relpath(x, ROOT) for x in c))
+        problems += [" -> ".join(os.path.relpath(x, ROOT) for x in c) for c in cycles(edges)]
     for p in problems:
         print(f"import cycle: {p}")
     print(f"check_imports: {total_files} files in {len(dirs)} crates, {len(problems)} cycles")

@@ -9,18 +9,12 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 stop_pg=""
-sim_pid=""
-cleanup() {
-  [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null
-  [ -n "$stop_pg" ] && "$ROOT/scripts/pg.sh" stop pg-dev
-  true
-}
-trap cleanup EXIT
+trap 'stop_background; [ -z "$stop_pg" ] || scripts/pg.sh stop pg-dev' EXIT
 trap 'exit 130' INT TERM
 
 if [ -z "${DATABASE_URL:-}" ]; then
   say "starting (or reusing) the dev PostgreSQL cluster in .local/pg-dev"
-  DATABASE_URL=$("$ROOT/scripts/pg.sh" start pg-dev)
+  DATABASE_URL=$(scripts/pg.sh start pg-dev)
   stop_pg=1
   export DATABASE_URL
 fi
@@ -46,12 +40,8 @@ PY
 mode=${COINGECKO:-auto}
 if [ "$mode" = sim ] || { [ "$mode" = auto ] && ! live_reachable; }; then
   [ "$mode" = auto ] && say "live CoinGecko is unreachable"
-  port=$(free_port)
-  "$bin" simulate-coingecko --port "$port" &
-  sim_pid=$!
-  wait_for_port "$port" 30 || die "the CoinGecko simulator did not start"
-  export COINGECKO_BASE_URL="http://127.0.0.1:$port/api/v3" COINGECKO_API_PLAN=public
-  export COINGECKO_RATE_LIMIT_PER_MIN=${COINGECKO_RATE_LIMIT_PER_MIN:-600}
+  start_simulator "$bin" 600
+  export COINGECKO_API_PLAN=public
   printf '\n\033[1;33m!!! USING THE BUILT-IN COINGECKO SIMULATOR: ALL PRICES ARE SIMULATED, NOT MARKET DATA !!!\033[0m\n\n' >&2
 elif [ "$mode" = live ] && ! live_reachable; then
   die "COINGECKO=live but CoinGecko is unreachable"

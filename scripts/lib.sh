@@ -1,8 +1,13 @@
-# Shared shell helpers for the dev and test scripts. Source it; do not run it.
+# Shared shell helpers for the scripts. Source it; do not run it.
 # shellcheck shell=bash
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-LOCAL_DIR="$ROOT/.local"   # git-ignored: clusters, venv, logs
+LOCAL_DIR="$ROOT/.local" # git-ignored: clusters, venvs, logs
+VENV="$LOCAL_DIR/venv"   # the project's Python tools (the deploy checks have a venv of their own)
+mkdir -p "$LOCAL_DIR"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # Where cargo puts build outputs (and cargo-lambda its zips, under lambda/): CARGO_TARGET_DIR,
 # a cargo config's build.target-dir, or target/. Scripts never assume target/.
@@ -10,18 +15,34 @@ target_dir() {
   cargo metadata --format-version 1 --no-deps --manifest-path "$ROOT/Cargo.toml" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])'
 }
-mkdir -p "$LOCAL_DIR"
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# apt_install PACKAGE [HINT]: Debian's package, when we are root and have apt-get; else an error
+# that says what to install (and HINT, another way out).
+apt_install() {
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    die "$1 is missing: sudo apt-get install $1${2:+ ($2)}"
+  fi
+  say "installing Debian's $1"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$1" >&2 || die "apt-get install $1 failed"
+}
 
-# record_suite SUITE PASSED FAILED [SKIPPED]: a test suite's counts. Printed, and under
-# `make test` (which sets TEST_SUMMARY_FILE) added to the file its final summary is built from.
+# ensure_tool COMMAND PACKAGE: pip-installs PACKAGE into .local/venv unless COMMAND is there.
+ensure_tool() {
+  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV" >&2 || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  if [ ! -x "$VENV/bin/$1" ]; then
+    say "installing $2 into .local/venv"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$2" >&2 || die "pip install $2 failed"
+  fi
+}
+
+# record_suite SUITE PASSED FAILED [SKIPPED [LISTED]]: a test suite's counts, and LISTED, the
+# number of its tests found without running them. Printed, and under scripts/test.sh (which sets
+# TEST_SUMMARY_FILE) added to the file its summary is built from.
 record_suite() {
-  local suite=$1 passed=$2 failed=$3 skipped=${4:-0}
-  printf '%s: %d passed, %d failed, %d skipped\n' "$suite" "$passed" "$failed" "$skipped"
+  printf '%s: %d passed, %d failed, %d skipped\n' "$1" "$2" "$3" "${4:-0}"
   if [ -n "${TEST_SUMMARY_FILE:-}" ]; then
-    printf '%s %d %d %d\n' "$suite" "$passed" "$failed" "$skipped" >>"$TEST_SUMMARY_FILE"
+    printf '%s %d %d %d %s\n' "$1" "$2" "$3" "${4:-0}" "${5:--}" >>"$TEST_SUMMARY_FILE"
   fi
 }
 
@@ -32,75 +53,12 @@ free_port() {
 
 # Wait until 127.0.0.1:$1 accepts connections (at most $2 seconds).
 wait_for_port() {
-  local port=$1 limit=${2:-30} i
-  for ((i = 0; i < limit * 10; i++)); do
-    if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$port)))" 2>/dev/null; then
-      return 0
-    fi
+  local i
+  for ((i = 0; i < ${2:-30} * 10; i++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.1
   done
   return 1
-}
-
-# Directory holding initdb, pg_ctl and postgres; installs Debian's packages if missing.
-pg_bindir() {
-  local dir
-  for dir in /usr/lib/postgresql/*/bin; do
-    [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
-  done
-  if command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1; then
-    dirname "$(command -v initdb)"; return 0
-  fi
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "PostgreSQL server binaries not found; installing Debian's postgresql package" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2 ||
-      die "apt-get install postgresql failed"
-    for dir in /usr/lib/postgresql/*/bin; do
-      [ -x "$dir/initdb" ] && { echo "$dir"; return 0; }
-    done
-  fi
-  die "PostgreSQL server binaries (initdb, pg_ctl) are missing. On Debian/Ubuntu run: sudo apt-get install postgresql (or set DATABASE_URL to an existing server)"
-}
-
-# Run a command as the postgres OS user when we are root (initdb refuses root).
-as_pg_user() {
-  if [ "$(id -u)" = 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-    runuser -u postgres -- "$@"
-  else
-    "$@"
-  fi
-}
-
-# The project's Python venv (git-ignored), created on first use.
-VENV="$LOCAL_DIR/venv"
-ensure_venv() {
-  [ -x "$VENV/bin/pip" ] || python3 -m venv "$VENV" >&2 || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-}
-
-# pip-installs PACKAGE into the venv unless COMMAND is already there.
-ensure_tool() {
-  local command=$1 package=$2
-  ensure_venv
-  if [ ! -x "$VENV/bin/$command" ]; then
-    say "installing $package into .local/venv"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "$package" >&2 || die "pip install $package failed"
-  fi
-}
-
-# Creates database NAME on the server of DATABASE_URL (dropping an old one) and prints its URL.
-fresh_database() {
-  local name=$1
-  command -v psql >/dev/null 2>&1 || die "psql is missing (Debian: apt-get install postgresql-client)"
-  PGOPTIONS="-c client_min_messages=warning" psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $name" -c "CREATE DATABASE $name" >&2 ||
-    die "could not create database $name"
-  python3 - "$DATABASE_URL" "$name" <<'PY'
-import sys, urllib.parse
-url, name = sys.argv[1], sys.argv[2]
-parts = urllib.parse.urlsplit(url)
-print(urllib.parse.urlunsplit(parts._replace(path="/" + name)))
-PY
 }
 
 # Starts COMMAND in the background, remembering its pid for stop_background.
@@ -118,16 +76,13 @@ stop_background() {
   BACKGROUND_PIDS=()
 }
 
-# Chromium for the browser tests: Debian's package, installed when missing and we are root.
-ensure_chromium() {
-  if [ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then return 0; fi
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    say "installing Debian's chromium for the browser tests"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2 || die "apt-get install chromium failed"
-  else
-    die "Chromium is missing: sudo apt-get install chromium (or set CHROMIUM_PATH)"
-  fi
+# Creates database NAME on the server of DATABASE_URL (dropping an old one) and prints its URL.
+fresh_database() {
+  command -v psql >/dev/null 2>&1 || die "psql is missing (Debian: apt-get install postgresql-client)"
+  PGOPTIONS="-c client_min_messages=warning" psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 \
+    -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >&2 || die "could not create database $1"
+  python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' \
+    "$DATABASE_URL" "$1"
 }
 
 # Builds the dashboard into dashboard/dist (npm ci the first time).
@@ -141,30 +96,34 @@ build_dashboard() {
   (cd "$ROOT/dashboard" && npm run --silent build >&2) || die "dashboard build failed"
 }
 
-# With BIN (a crypto-dashboard binary): starts the CoinGecko simulator in the background,
-# migrates DATABASE_URL and runs one full ingestion of simulated prices, then one live
-# refresh. Exports COINGECKO_BASE_URL so later commands talk to the same simulator.
-simulated_ingestion() {
-  local bin=$1 port
+# start_simulator BIN RATE_PER_MIN: the CoinGecko simulator of BIN (a crypto-dashboard binary)
+# in the background; exports COINGECKO_BASE_URL and COINGECKO_RATE_LIMIT_PER_MIN (unless set).
+start_simulator() {
+  local port
   port=$(free_port)
-  background "$bin" simulate-coingecko --port "$port" 2>/dev/null
+  background "$1" simulate-coingecko --port "$port" 2>/dev/null
   wait_for_port "$port" 30 || die "the CoinGecko simulator did not start"
   export COINGECKO_BASE_URL="http://127.0.0.1:$port/api/v3"
-  export COINGECKO_RATE_LIMIT_PER_MIN=${COINGECKO_RATE_LIMIT_PER_MIN:-100000}
-  timeout 60 "$bin" migrate 2>/dev/null || die "migrations failed"
-  timeout 300 "$bin" ingest --mode full >"$LOCAL_DIR/simulated-ingest.json" 2>"$LOCAL_DIR/simulated-ingest.log" ||
+  export COINGECKO_RATE_LIMIT_PER_MIN=${COINGECKO_RATE_LIMIT_PER_MIN:-$2}
+}
+
+# With BIN: starts the CoinGecko simulator, migrates DATABASE_URL and runs one full ingestion
+# of simulated prices, then one live refresh (as a deploy's first schedule would: health judges
+# both). Later commands talk to the same simulator.
+simulated_ingestion() {
+  start_simulator "$1" 100000
+  timeout 60 "$1" migrate 2>/dev/null || die "migrations failed"
+  timeout 300 "$1" ingest --mode full >"$LOCAL_DIR/simulated-ingest.json" 2>"$LOCAL_DIR/simulated-ingest.log" ||
     die "the simulated ingestion failed: see .local/simulated-ingest.log"
-  # Then the live quotes, as a deploy's first schedule would: health judges both.
-  timeout 60 "$bin" ingest --mode latest >"$LOCAL_DIR/simulated-latest.json" 2>>"$LOCAL_DIR/simulated-ingest.log" ||
+  timeout 60 "$1" ingest --mode latest >"$LOCAL_DIR/simulated-latest.json" 2>>"$LOCAL_DIR/simulated-ingest.log" ||
     die "the simulated live refresh failed: see .local/simulated-ingest.log"
 }
 
 # With BIN: starts `serve` on a free port whose database does not exist (every data route
 # answers 503) and sets DOWN_PORT to that port.
 serve_without_database() {
-  local bin=$1
   DOWN_PORT=$(free_port)
   DATABASE_URL="postgres://nobody@127.0.0.1:$(free_port)/none" DB_CONNECT_TIMEOUT_SECS=1 \
-    background "$bin" serve --port "$DOWN_PORT" >/dev/null 2>&1
+    background "$1" serve --port "$DOWN_PORT" >/dev/null 2>&1
   wait_for_port "$DOWN_PORT" 30 || die "the database-down server did not start"
 }

@@ -11,12 +11,7 @@ seconds=${SOAK_SECONDS:-30}
 conc=${SOAK_CONCURRENCY:-64}
 out="$LOCAL_DIR/soak"
 mkdir -p "$out"
-cluster=pg-soak
-cleanup() {
-  stop_background
-  "$ROOT/scripts/pg.sh" destroy "$cluster" >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
+trap 'stop_background; scripts/pg.sh destroy pg-soak >/dev/null 2>&1 || true' EXIT
 
 bin=${BIN_DIR:-$(target_dir)/release}
 if [ -z "${BIN_DIR:-}" ]; then
@@ -24,7 +19,7 @@ if [ -z "${BIN_DIR:-}" ]; then
   cargo build --release --locked --bin crypto-dashboard --bin bench
 fi
 
-DATABASE_URL=$("$ROOT/scripts/pg.sh" start "$cluster" --fast)
+DATABASE_URL=$(scripts/pg.sh start pg-soak --fast)
 export DATABASE_URL
 simulated_ingestion "$bin/crypto-dashboard"
 
@@ -43,9 +38,9 @@ timeout $((seconds + 60)) "$bin/bench" load --base-url "http://127.0.0.1:$port" 
   --seconds "$seconds" --concurrency "$conc" >"$out/outage.json" &
 load_pid=$!
 sleep 10
-"$ROOT/scripts/pg.sh" crash "$cluster"
+scripts/pg.sh crash pg-soak
 sleep 5
-"$ROOT/scripts/pg.sh" start "$cluster" --fast >/dev/null
+scripts/pg.sh start pg-soak --fast >/dev/null
 wait "$load_pid"
 
 python3 - "$out" "$seconds" "$conc" >docs/load.md <<'PY'

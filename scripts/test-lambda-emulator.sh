@@ -14,19 +14,18 @@
 #                   emulator's Invoke API) then appears in ingestion-runs and succeeds
 # migrate and cron-trigger (with the ingest run it starts) run in a second emulator at TRACE,
 # whose output must hold neither the cron bearer token nor the response URL's signature.
+# Every function in functions/ must be invoked, and every case below (each `run`) must run.
 # Ends with its count ("lambda-emulator: N passed, M failed"); any failed check fails the script.
-# Needs DATABASE_URL (an admin URL; scripts/with-test-services.sh provides it).
+# Run by scripts/test.sh (`scripts/test.sh lambda-emulator`), which provides DATABASE_URL.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 trap stop_background EXIT
 
-FUNCTIONS=(health coins-list coin-detail currencies prices market ingestion-runs cron-trigger ingest live-quotes migrate)
+FUNCTIONS=$(cd functions && ls -d -- */ | tr -d /)
 ensure_tool cargo-lambda cargo-lambda
 export PATH="$VENV/bin:$PATH" # cargo-lambda finds its zig here
-build=(--bin crypto-dashboard)
-for function in "${FUNCTIONS[@]}"; do build+=(--bin "$function"); done
-cargo build --quiet "${build[@]}"
+cargo build --quiet --bin crypto-dashboard $(printf -- '--bin %s ' $FUNCTIONS)
 
 out="$LOCAL_DIR/lambda-emulator" # every answer and the emulators' logs
 payloads="$out/payloads"         # payloads derived from events/
@@ -35,10 +34,7 @@ mkdir -p "$payloads"
 
 DATABASE_URL=$(fresh_database lambda_emulator) # empty: the migrate function creates the schema
 export DATABASE_URL TRACKED_COINS=bitcoin,ethereum TRACKED_CURRENCIES=usd,eur
-sim_port=$(free_port)
-background "$(target_dir)/debug/crypto-dashboard" simulate-coingecko --port "$sim_port" 2>/dev/null
-wait_for_port "$sim_port" 30 || die "simulator did not start"
-export COINGECKO_BASE_URL="http://127.0.0.1:$sim_port/api/v3" COINGECKO_RATE_LIMIT_PER_MIN=6000
+start_simulator "$(target_dir)/debug/crypto-dashboard" 6000
 
 # A stand-in for CloudFormation's response bucket: 200 to every PUT, whose body it keeps.
 response_port=$(free_port)
@@ -393,12 +389,13 @@ else
 fi
 
 # Every function ran at least once (a check removed by mistake would leave one out).
-for function in "${FUNCTIONS[@]}"; do
+for function in $FUNCTIONS; do
   if [ -z "${invoked[$function]:-}" ]; then
     echo "not ok - $function was never invoked"
     failed=$((failed + 1)); failures+=("$function (never invoked)")
   fi
 done
 
-record_suite lambda-emulator "$passed" "$failed"
+# Listed: each `run` line of this file, and the TRACE check.
+record_suite lambda-emulator "$passed" "$failed" 0 $(($(grep -c '^run ' "$ROOT/scripts/test-lambda-emulator.sh") + 1))
 [ "$failed" -eq 0 ] || die "lambda emulator: failed: ${failures[*]} (answers and logs in .local/lambda-emulator/)"

@@ -7,7 +7,7 @@
 # by openapi.yaml: every check (--checks all) in every phase (examples, coverage, fuzzing,
 # stateful), with a fixed budget and seed. A failing check, a skipped phase or a timeout fails
 # the script. About a minute on 2 cores once the binary is built.
-# Needs DATABASE_URL (an admin URL; scripts/with-test-services.sh provides it).
+# Needs DATABASE_URL (an admin URL; `scripts/test.sh openapi` provides it).
 #
 #   OPENAPI_FUZZ_EXAMPLES=150  examples per operation for schemathesis' fuzzing phase
 #   OPENAPI_FUZZ_SEED=1        schemathesis seed (fixed, so a run is reproducible)
@@ -16,7 +16,7 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 trap stop_background EXIT
-[ -n "${DATABASE_URL:-}" ] || die "DATABASE_URL is not set (run: scripts/with-test-services.sh scripts/test-openapi.sh)"
+[ -n "${DATABASE_URL:-}" ] || die "DATABASE_URL is not set (run: scripts/test.sh openapi)"
 
 # The cases expect the default tracked sets, and the database-down server must have no secret.
 unset CRON_SECRET CRON_SECRET_ARN TRACKED_COINS TRACKED_CURRENCIES

@@ -2,19 +2,18 @@
 //
 //   DASHBOARD_BASE_URL=http://127.0.0.1:3000 npm test   against a running `crypto-dashboard serve`
 //                                                       (simulated ingestion done, API up)
-//   DASHBOARD_FIXTURE=1 npm test                        starts tests/fixture-server.mjs itself
 //
 //   CHROMIUM_PATH   the browser (default /usr/bin/chromium)
 //
 // Every test here needs a working API. The error state, which needs a failing one, is in
-// tests/e2e-error-state.mjs. Nothing is skipped: scripts/test-dashboard.sh fails a run that
-// reports a skipped test or fewer tests than expected.
+// tests/e2e-error-state.mjs. Nothing is skipped: scripts/test.sh fails a run that reports a
+// skipped, todo or cancelled test, or none.
 //
 // Screenshots of every main view, at 1280 px and 390 px wide, land in tests/screenshots/.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  baseUrl, chartPoints, chartReady, COINS, FIXTURE, open, PHONE, DESKTOP, rows, shot, useBrowser, waitForPricesIn,
+  baseUrl, chartPoints, chartReady, COINS, open, PHONE, DESKTOP, rows, shot, useBrowser, waitForPricesIn,
 } from './harness.mjs';
 
 useBrowser();
@@ -67,6 +66,13 @@ test('switching the currency to EUR re-renders in euros and is remembered after 
 
 test('clicking a coin opens its page with description, metadata and a chart', async (t) => {
   const { page, goto, assertClean } = await open(t);
+  // The server's answer with markup added to the description: the page must show it as text.
+  await page.route((url) => url.pathname === '/api/coins/bitcoin', async (route) => {
+    const response = await route.fetch();
+    const json = await response.json();
+    json.data.description += '\n\nText such as <b>this</b> must appear literally.';
+    await route.fulfill({ response, json });
+  });
   await goto();
   await page.getByRole('link', { name: /^Bitcoin/ }).click();
   await page.waitForURL(/#\/coin\/bitcoin\?currency=usd$/);
@@ -75,10 +81,8 @@ test('clicking a coin opens its page with description, metadata and a chart', as
   await chartReady(page, 'daily', 30);
   const description = await page.locator('#coin-description').innerText();
   assert.ok(description.trim().length > 20, 'the description is shown');
-  if (FIXTURE) {
-    assert.match(description, /<b>this<\/b>/, 'the description is text, not HTML');
-    assert.equal(await page.locator('#coin-description b').count(), 0);
-  }
+  assert.match(description, /<b>this<\/b>/, 'the description is text, not HTML');
+  assert.equal(await page.locator('#coin-description b').count(), 0);
   const website = page.locator('.website a');
   if (await website.count()) {
     const rel = (await website.getAttribute('rel')).split(' ');
@@ -282,7 +286,6 @@ const readParts = (page) => page.locator('#freshness .badge').evaluateAll((badge
 test('the simulated-data notice follows the newest history run and live refresh', async (t) => {
   const health = await serverHealth();
   const simulated = health.lastIngestion?.simulated === true || health.lastLiveRefresh?.simulated === true;
-  if (FIXTURE) assert.equal(simulated, true);
   const { page, goto, assertClean } = await open(t);
   await goto();
   await freshnessLoaded(page);

@@ -2,7 +2,7 @@
 // a fresh browser context per test, and small helpers for the dashboard's markup.
 //
 // A test file calls useBrowser() once at its top; its before/after hooks start and stop the
-// browser (and the fixture server, in fixture mode). See tests/e2e.mjs for the variables.
+// browser. See tests/e2e.mjs for the variables.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -10,10 +10,8 @@ import path from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { startFixtureServer } from './fixture-server.mjs';
 
 const SCREENSHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
-export const FIXTURE = process.env.DASHBOARD_FIXTURE === '1';
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const DESKTOP = { width: 1280, height: 900 };
 export const PHONE = { width: 390, height: 844 };
@@ -22,23 +20,13 @@ export const COINS = ['bitcoin', 'ethereum', 'tether', 'binancecoin', 'solana', 
 
 /** The server under test (no trailing slash); set once the before hook has run. */
 export let baseUrl;
-/** The fixture server in fixture mode (setFailing, close), otherwise undefined. */
-export let fixture;
 let browser;
 
 /** Registers the hooks: wait for the server and start the browser before the file's tests, close both after. */
 export function useBrowser() {
   before(async () => {
-    if (FIXTURE) {
-      fixture = await startFixtureServer();
-      baseUrl = fixture.url;
-    } else {
-      baseUrl = process.env.DASHBOARD_BASE_URL?.replace(/\/+$/, '');
-      if (!baseUrl) {
-        throw new Error('Set DASHBOARD_BASE_URL=http://127.0.0.1:3000 (a running crypto-dashboard serve) ' +
-          'or DASHBOARD_FIXTURE=1 (start the fixture server)');
-      }
-    }
+    baseUrl = process.env.DASHBOARD_BASE_URL?.replace(/\/+$/, '');
+    if (!baseUrl) throw new Error('Set DASHBOARD_BASE_URL=http://127.0.0.1:3000 (a running crypto-dashboard serve)');
     await waitForServer(`${baseUrl}/`);
     if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_PATH)`);
     await mkdir(SCREENSHOTS, { recursive: true });
@@ -54,7 +42,6 @@ export function useBrowser() {
 
   after(async () => {
     await browser?.close();
-    await fixture?.close();
   });
 }
 
@@ -99,7 +86,7 @@ export async function open(t, { viewport = DESKTOP } = {}) {
     assertClean() {
       assert.deepEqual(problems, [], 'no page or console errors');
       // Coin logos may point at CoinGecko's image host; nothing else may leave the origin.
-      const offending = external.filter((r) => !(r.resourceType() === 'image' && !FIXTURE)).map((r) => r.url());
+      const offending = external.filter((r) => r.resourceType() !== 'image').map((r) => r.url());
       assert.deepEqual(offending, [], 'no requests to other origins');
     },
   };
