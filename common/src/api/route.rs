@@ -19,6 +19,11 @@ macro_rules! routes_of {
         pub fn all() -> Routes {
             OpenApiRouter::new()$(.merge($name()))*
         }
+
+        /// Every route function by its name (`prices`): the function crate named after it
+        /// (`functions/prices`) serves it.
+        pub const BY_NAME: [(&str, fn() -> Routes); [$(stringify!($name)),*].len()] =
+            [$((stringify!($name), $name)),*];
     };
 }
 

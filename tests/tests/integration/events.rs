@@ -1,7 +1,7 @@
 //! Every file in `events/` parses as the event type of the function it is for, and every
 //! function has at least one event.
 
-use common::api::{route, Routes};
+use common::api::route;
 
 fn events() -> Vec<(String, String)> {
     let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
@@ -18,25 +18,15 @@ fn events() -> Vec<(String, String)> {
     files
 }
 
-/// An HTTP function's name and the route it serves.
-type HttpFunction = (&'static str, fn() -> Routes);
-
-/// Each HTTP function and the route it serves.
-const HTTP_FUNCTIONS: [HttpFunction; 8] = [
-    ("health", route::health),
-    ("coins-list", route::coins_list),
-    ("coin-detail", route::coin_detail),
-    ("currencies", route::currencies),
-    ("prices", route::prices),
-    ("market", route::market),
-    ("cron-trigger", route::cron_trigger),
-    ("ingestion-runs", route::ingestion_runs),
-];
+/// The function crate that serves the route `name` (`coins_list`: `coins-list`).
+fn crate_of(name: &str) -> String {
+    name.replace('_', "-")
+}
 
 /// The HTTP function whose route takes `method` + `path` (its `{id}` matching any segment).
-fn http_function(method: &http::Method, path: &str) -> Option<&'static str> {
+fn http_function(method: &http::Method, path: &str) -> Option<String> {
     let segments: Vec<&str> = path.split('/').collect();
-    HTTP_FUNCTIONS.into_iter().find_map(|(function, route)| {
+    route::BY_NAME.into_iter().find_map(|(name, route)| {
         let document = route().into_openapi();
         let (template, item) = document.paths.paths.into_iter().next()?;
         let takes = match *method {
@@ -50,20 +40,23 @@ fn http_function(method: &http::Method, path: &str) -> Option<&'static str> {
                 .iter()
                 .zip(&segments)
                 .all(|(t, s)| t.starts_with('{') || t == s);
-        (takes && matches).then_some(function)
+        (takes && matches).then(|| crate_of(name))
     })
 }
 
 #[test]
-fn each_http_function_serves_the_route_named_after_it() {
-    for (function, _) in HTTP_FUNCTIONS {
+fn each_route_has_a_function_crate_named_after_it_that_serves_it() {
+    for (name, _) in route::BY_NAME {
         let main = format!(
-            "{}/../functions/{function}/src/main.rs",
-            env!("CARGO_MANIFEST_DIR")
+            "{}/../functions/{}/src/main.rs",
+            env!("CARGO_MANIFEST_DIR"),
+            crate_of(name)
         );
         let text = std::fs::read_to_string(&main).unwrap_or_else(|e| panic!("{main}: {e}"));
-        let route = format!("route::{}", function.replace('-', "_"));
-        assert!(text.contains(&route), "{main} serves {route}");
+        assert!(
+            text.contains(&format!("route::{name}")),
+            "{main} serves route::{name}"
+        );
     }
 }
 
@@ -94,13 +87,13 @@ fn every_event_file_parses_as_its_functions_event_type() {
                 "{name}: trigger {:?}",
                 request.trigger
             );
-            function
+            function.to_owned()
         } else if name.starts_with("migrate-") {
             serde_json::from_str::<
                 aws_lambda_events::cloudformation::CloudFormationCustomResourceRequest,
             >(&text)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-            "migrate"
+            "migrate".to_owned()
         } else {
             let request =
                 lambda_http::request::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -116,7 +109,7 @@ fn every_event_file_parses_as_its_functions_event_type() {
                 );
             }
             assert!(
-                name.starts_with(function),
+                name.starts_with(&function),
                 "{name} carries a route of {function}; name it {function}*.json"
             );
             function
@@ -128,7 +121,5 @@ fn every_event_file_parses_as_its_functions_event_type() {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-    let covered: std::collections::BTreeSet<String> =
-        covered.into_iter().map(String::from).collect();
     assert_eq!(covered, crates, "every function has an event in events/");
 }
