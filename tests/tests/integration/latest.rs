@@ -327,9 +327,23 @@ async fn the_live_quotes_function_errs_when_the_refresh_could_do_nothing() {
     assert!(err.contains("DATABASE_UNAVAILABLE"), "{err}");
 }
 
+/// The simulator's quotes are 20 s old and the newest stored hour starts on the hour: in the
+/// first seconds of an hour that hour is the newer price, and near its end the hour may turn
+/// while a test runs. Waits until a minute into an hour with minutes to spare.
+async fn away_from_the_turn_of_the_hour() {
+    let into_hour = Utc::now().timestamp().rem_euclid(3600) as u64;
+    let wait = match into_hour {
+        0..60 => 60 - into_hour,
+        3300.. => 3600 - into_hour + 60,
+        _ => 0,
+    };
+    tokio::time::sleep(std::time::Duration::from_secs(wait)).await;
+}
+
 #[tokio::test]
 async fn the_market_and_the_coin_page_show_the_newer_of_the_quote_and_the_hour() {
     // A real clock: the quotes are seconds old (not stale), the lagging coin's three hours.
+    away_from_the_turn_of_the_hour().await;
     let h = Harness::start(SimulatorConfig::default(), &VARS).await;
     assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
     assert_eq!(
