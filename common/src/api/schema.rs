@@ -38,52 +38,49 @@ fn no_store() -> Header {
     header(constant("no-store"), "Never cached.")
 }
 
-/// The `Cache-Control` of data GETs.
-pub(super) struct PublicCache;
+/// Schemas written out by hand (a fixed value, a pattern, a configured default), each a type
+/// the routes' declarations name.
+macro_rules! schemas {
+    ($($(#[$doc:meta])* $name:ident = $schema:expr;)*) => {$(
+        $(#[$doc])*
+        pub(super) struct $name;
 
-impl PartialSchema for PublicCache {
-    fn schema() -> RefOr<Schema> {
-        constant("public, max-age=300").into()
-    }
+        impl PartialSchema for $name {
+            fn schema() -> RefOr<Schema> {
+                $schema.into()
+            }
+        }
+
+        impl ToSchema for $name {
+            fn name() -> Cow<'static, str> {
+                stringify!($name).into()
+            }
+        }
+    )*};
 }
 
-impl ToSchema for PublicCache {
-    fn name() -> Cow<'static, str> {
-        "PublicCache".into()
-    }
+schemas! {
+    /// The `Cache-Control` of data GETs.
+    PublicCache = constant("public, max-age=300");
+    /// The `Cache-Control` of everything but data GETs.
+    NoStore = constant("no-store");
+    /// A strong validator: the first 128 bits of the body's SHA-256 in hex, quoted.
+    ETag = etag();
+    /// A tracked currency: the default set is the schema's (`TRACKED_CURRENCIES` configures
+    /// it).
+    CurrencyCode = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(crate::config::DEFAULT_CURRENCIES))
+        .description(Some(
+            "A tracked currency (the default set; `TRACKED_CURRENCIES` configures it).",
+        ));
 }
 
-/// The `Cache-Control` of everything but data GETs.
-pub(super) struct NoStore;
-
-impl PartialSchema for NoStore {
-    fn schema() -> RefOr<Schema> {
-        constant("no-store").into()
-    }
-}
-
-impl ToSchema for NoStore {
-    fn name() -> Cow<'static, str> {
-        "NoStore".into()
-    }
-}
-
-/// A strong validator: the first 128 bits of the body's SHA-256 in hex, quoted.
-pub(super) struct ETag;
-
-impl PartialSchema for ETag {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some(r#"^"[0-9a-f]{32}"$"#))
-            .into()
-    }
-}
-
-impl ToSchema for ETag {
-    fn name() -> Cow<'static, str> {
-        "ETag".into()
-    }
+fn etag() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(r#"^"[0-9a-f]{32}"$"#))
+        .build()
 }
 
 /// The error envelope with `code`: `{"success": false, "error": {"code", "message"}}`.
@@ -200,16 +197,7 @@ impl<'s> ToResponse<'s> for NotModified {
                     "Data GETs are cacheable for 5 minutes.",
                 ),
             )
-            .header(
-                "ETag",
-                header(
-                    match ETag::schema() {
-                        RefOr::T(Schema::Object(o)) => o,
-                        _ => unreachable!("an inline object"),
-                    },
-                    "The current body's validator.",
-                ),
-            )
+            .header("ETag", header(etag(), "The current body's validator."))
             .build();
         ("NotModified", response.into())
     }
@@ -237,25 +225,4 @@ response_set! {
     Failures = [403 => Forbidden, 500 => Internal, 503 => ServiceUnavailable];
     /// [`Failures`] and 304: a cached data read.
     CachedRead = [304 => NotModified, 403 => Forbidden, 500 => Internal, 503 => ServiceUnavailable];
-}
-
-/// A tracked currency: the default set is the schema's (`TRACKED_CURRENCIES` configures it).
-pub(super) struct CurrencyCode;
-
-impl PartialSchema for CurrencyCode {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .enum_values(Some(crate::config::DEFAULT_CURRENCIES))
-            .description(Some(
-                "A tracked currency (the default set; `TRACKED_CURRENCIES` configures it).",
-            ))
-            .into()
-    }
-}
-
-impl ToSchema for CurrencyCode {
-    fn name() -> Cow<'static, str> {
-        "CurrencyCode".into()
-    }
 }
