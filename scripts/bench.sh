@@ -91,5 +91,7 @@ print(json.dumps(files))
 PY
 
 say "writing docs/benchmarks.md"
+# Comparisons of a change (measured before and after it, "## Before and after: ...") are kept.
+cp docs/benchmarks.md "$out/previous.md" 2>/dev/null || true
 python3 scripts/bench_report.py "$out" >docs/benchmarks.md
 say "done: docs/benchmarks.md"

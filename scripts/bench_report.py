@@ -376,4 +376,9 @@ if GOALS:
     at = lines.index("- command: `make bench`") + 2
     lines[at:at] = summary + [""]
 
+# A change's before/after comparison is measured once, against the code before it: kept from the
+# previous report ("## Before and after: ..." to the next "## ").
+previous = load("previous.md") or ""
+lines += [m.group(0).rstrip() + "\n" for m in re.finditer(r"^## Before and after: .*?(?=^## |\Z)", previous, re.S | re.M)]
+
 print("\n".join(lines))

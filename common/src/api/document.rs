@@ -16,10 +16,10 @@ use super::schema::{
 };
 use super::state::ApiState;
 
-/// The whole document: every route of [`route::all`] under the API's description.
+/// The whole document: every route ([`route::documented`]) under the API's description.
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut document = OpenApiRouter::<ApiState>::with_openapi(ApiDoc::openapi())
-        .merge(route::all())
+        .merge(route::documented())
         .into_openapi();
     optional_bodies_are_absent_not_null(&mut document);
     document

@@ -1,22 +1,23 @@
 //! What stands between a request and a handler, the same in every Lambda and in the local
-//! server, as tower layers around the routes (outermost first):
+//! server: one tower layer in front of the router (`edge`), which in order
 //!
-//! 1. `trace`: one `http` span per request with method, path and status.
-//! 2. `cors`: `Vary: Origin` and `Access-Control-Allow-Origin` for configured origins.
-//! 3. `verify_origin`: with origin verification configured, 403 unless the request carries
-//!    CloudFront's `X-Origin-Verify` secret (before anything else is looked at).
-//! 4. `preflight`: `OPTIONS` is a CORS preflight on any path: 204.
-//! 5. `caching`: `Cache-Control` from the reply's [`CachePolicy`]; public replies get a strong
-//!    ETag and a 304 when `If-None-Match` names it.
-//! 6. `trim_trailing_slash`: `/api/coins/` is `/api/coins`.
-//! 7. `methods`: a known path called with another method (HEAD included) is 405 with `Allow`
-//!    in the envelope.
+//! 1. opens an `http` span with method, path and status;
+//! 2. with origin verification configured, answers 403 unless the request carries
+//!    CloudFront's `X-Origin-Verify` secret (before anything else is looked at);
+//! 3. answers an `OPTIONS` preflight on any path: 204;
+//! 4. drops one trailing slash (`/api/coins/` is `/api/coins`) and routes HEAD as a method no
+//!    route takes;
+//! 5. and on the way out: a 405 from the router becomes the envelope with `Allow` naming the
+//!    one method; `Cache-Control` from the reply's [`CachePolicy`], and for public replies a
+//!    strong ETag and a 304 when `If-None-Match` names it; CORS headers.
 //!
-//! Then the routes, and `no_route`: unknown paths are 404 in the envelope.
+//! One layer of small steps, not a layer per step: each layer costs boxed service clones per
+//! request, which showed in the local server's throughput (docs/benchmarks.md). Unknown paths
+//! are 404 in the envelope (`no_route`).
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use http::header::{self, HeaderMap, HeaderValue};
@@ -30,39 +31,45 @@ use super::state::{ApiState, Routes};
 /// Largest request body a route reads (the cron route's JSON is tiny).
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// `routes` behind the edge layers: the service a Lambda or the local server runs.
+/// `routes` behind the edge: the service a Lambda or the local server runs.
 pub fn app(routes: Routes, state: ApiState) -> Router {
-    let (routes, _document) = routes.split_for_parts();
     let routes = routes
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state.clone());
+    // The edge sees the request before the routes do (it may rewrite the path and method):
+    // a router of no routes of its own in front of them.
     Router::new()
         .fallback_service(routes)
-        .layer(from_fn(methods))
-        .layer(from_fn(trim_trailing_slash))
-        .layer(from_fn(caching))
-        .layer(from_fn_with_state(state.clone(), preflight))
-        .layer(from_fn_with_state(state.clone(), verify_origin))
-        .layer(from_fn_with_state(state, cors))
-        .layer(from_fn(trace))
+        .layer(from_fn_with_state(state, edge))
 }
 
 #[tracing::instrument(name = "http", skip_all, fields(method = %request.method(), path = %request.uri().path(), status))]
-async fn trace(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
-    tracing::Span::current().record("status", response.status().as_u16());
-    response
-}
-
-/// Adds CORS headers to every answer but a preflight's (which has its own).
-async fn cors(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let is_preflight = request.method() == Method::OPTIONS;
+async fn edge(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+    let method = request.method().clone();
     let origin = request.headers().get(header::ORIGIN).cloned();
-    let mut response = next.run(request).await;
-    if !is_preflight {
+    let if_none_match: Vec<HeaderValue> = request
+        .headers()
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .cloned()
+        .collect();
+    let mut response = if let Err(error) = verify_origin(&state, request.headers()).await {
+        error.into_response()
+    } else if method == Method::OPTIONS {
+        preflight(&state, origin.as_ref())
+    } else {
+        trim_trailing_slash(request.uri_mut());
+        if method == Method::HEAD {
+            *request.method_mut() = Method::TRACE;
+        }
+        let response = methods(next.run(request).await);
+        caching(response, method == Method::GET, &if_none_match).await
+    };
+    if method != Method::OPTIONS {
         allow_origin(&state, origin.as_ref(), response.headers_mut());
     }
+    tracing::Span::current().record("status", response.status().as_u16());
     response
 }
 
@@ -90,35 +97,27 @@ fn is_allowed(allowed: &[String], origin: &HeaderValue) -> bool {
 
 /// With origin verification configured, only requests carrying CloudFront's `X-Origin-Verify`
 /// secret get through; the rest are 403 (the execute-api URL is public).
-async fn verify_origin(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+async fn verify_origin(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(source) = &state.app.config.origin_verify_secret else {
-        return next.run(request).await;
+        return Ok(());
     };
-    let expected =
-        match secret_check::expected(&state.app, source, "origin verification secret").await {
-            Ok(expected) => expected,
-            Err(error) => return error.into_response(),
-        };
-    let given = request
-        .headers()
+    let expected = secret_check::expected(&state.app, source, "origin verification secret").await?;
+    let given = headers
         .get(ORIGIN_VERIFY_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if secret_check::matches(given, &expected) {
-        return next.run(request).await;
+        return Ok(());
     }
     tracing::warn!("request without a valid origin header (not through CloudFront)");
-    ApiError::Forbidden("requests must come through the dashboard's CloudFront distribution".into())
-        .into_response()
+    Err(ApiError::Forbidden(
+        "requests must come through the dashboard's CloudFront distribution".into(),
+    ))
 }
 
 /// The answer to an `OPTIONS` preflight: 204, with CORS headers if the origin is allowed.
-async fn preflight(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    if request.method() != Method::OPTIONS {
-        return next.run(request).await;
-    }
+fn preflight(state: &ApiState, origin: Option<&HeaderValue>) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let origin = request.headers().get(header::ORIGIN);
     let headers = response.headers_mut();
     if origin.is_some_and(|o| is_allowed(&state.app.config.cors_allowed_origins, o)) {
         headers.insert(
@@ -134,22 +133,14 @@ async fn preflight(State(state): State<ApiState>, request: Request, next: Next) 
             HeaderValue::from_static("600"),
         );
     }
-    allow_origin(&state, origin, headers);
+    allow_origin(state, origin, headers);
     response
 }
 
 /// `Cache-Control` from the reply's [`CachePolicy`] (none given: `no-store`). A public 200 to a
 /// GET gets a strong ETag, and a 304 without body when `If-None-Match` names it (or `*`, or
 /// the ETag as a weak validator).
-async fn caching(request: Request, next: Next) -> Response {
-    let is_get = request.method() == Method::GET;
-    let if_none_match = request
-        .headers()
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .cloned();
-    let if_none_match: Vec<HeaderValue> = if_none_match.collect();
-    let response = next.run(request).await;
+async fn caching(response: Response, is_get: bool, if_none_match: &[HeaderValue]) -> Response {
     let policy = response.extensions().get::<CachePolicy>().copied();
     let policy = policy.unwrap_or(CachePolicy::NoStore);
     let (mut parts, body) = response.into_parts();
@@ -193,31 +184,27 @@ async fn caching(request: Request, next: Next) -> Response {
 
 /// `/api/coins/` is `/api/coins`: one trailing slash is dropped before routing (two are not a
 /// path of the API).
-async fn trim_trailing_slash(mut request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    if path.len() > 1 && path.ends_with('/') {
-        let trimmed = match request.uri().query() {
-            Some(query) => format!("{}?{query}", &path[..path.len() - 1]),
-            None => path[..path.len() - 1].to_owned(),
-        };
-        let mut parts = request.uri().clone().into_parts();
-        parts.path_and_query = trimmed.parse().ok();
-        if let Ok(uri) = Uri::from_parts(parts) {
-            *request.uri_mut() = uri;
-        }
+fn trim_trailing_slash(uri: &mut Uri) {
+    let path = uri.path();
+    if path.len() <= 1 || !path.ends_with('/') {
+        return;
     }
-    next.run(request).await
+    let trimmed = match uri.query() {
+        Some(query) => format!("{}?{query}", &path[..path.len() - 1]),
+        None => path[..path.len() - 1].to_owned(),
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = trimmed.parse().ok();
+    if let Ok(trimmed) = Uri::from_parts(parts) {
+        *uri = trimmed;
+    }
 }
 
 /// A known path called with a method it does not take: 405 with `Allow` naming the one it
 /// does (axum's router answers the 405 and names the methods; this puts it in the envelope).
-/// HEAD is not a method of the API (API Gateway routes GET only): it is routed as a method no
-/// route takes, so it gets this 405 too rather than a GET's answer without a body.
-async fn methods(mut request: Request, next: Next) -> Response {
-    if request.method() == Method::HEAD {
-        *request.method_mut() = Method::TRACE;
-    }
-    let response = next.run(request).await;
+/// HEAD is not a method of the API (API Gateway routes GET only): `edge` routes it as a
+/// method no route takes, so it gets this 405 too rather than a GET's answer without a body.
+fn methods(response: Response) -> Response {
     if response.status() != StatusCode::METHOD_NOT_ALLOWED {
         return response;
     }

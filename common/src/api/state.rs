@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::ingest::launcher::IngestLauncher;
 use crate::state::AppState;
 
-/// Routes with their OpenAPI entries: what [`super::route`] declares and [`super::app`] serves.
-pub type Routes = utoipa_axum::router::OpenApiRouter<ApiState>;
+/// Routes before their state: what [`super::route`] declares and [`super::app`] serves.
+pub type Routes = axum::Router<ApiState>;
 
 /// What the handlers share: the container's state and, for the cron route, how runs start.
 #[derive(Clone)]

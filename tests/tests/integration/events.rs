@@ -2,6 +2,7 @@
 //! function has at least one event.
 
 use common::api::route;
+use utoipa::openapi::path::HttpMethod;
 
 fn events() -> Vec<(String, String)> {
     let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
@@ -26,37 +27,34 @@ fn crate_of(name: &str) -> String {
 /// The HTTP function whose route takes `method` + `path` (its `{id}` matching any segment).
 fn http_function(method: &http::Method, path: &str) -> Option<String> {
     let segments: Vec<&str> = path.split('/').collect();
-    route::BY_NAME.into_iter().find_map(|(name, route)| {
-        let document = route().into_openapi();
-        let (template, item) = document.paths.paths.into_iter().next()?;
-        let takes = match *method {
-            http::Method::GET => item.get.is_some(),
-            http::Method::POST => item.post.is_some(),
+    route::DECLARED.into_iter().find_map(|declared| {
+        let takes = (declared.methods)().iter().any(|m| match *method {
+            http::Method::GET => matches!(m, HttpMethod::Get),
+            http::Method::POST => matches!(m, HttpMethod::Post),
             _ => false,
-        };
-        let template: Vec<String> = template.split('/').map(String::from).collect();
+        });
+        let template = (declared.path)();
+        let template: Vec<&str> = template.split('/').collect();
         let matches = template.len() == segments.len()
             && template
                 .iter()
                 .zip(&segments)
                 .all(|(t, s)| t.starts_with('{') || t == s);
-        (takes && matches).then(|| crate_of(name))
+        (takes && matches).then(|| crate_of(declared.name))
     })
 }
 
 #[test]
 fn each_route_has_a_function_crate_named_after_it_that_serves_it() {
-    for (name, _) in route::BY_NAME {
+    for declared in route::DECLARED {
         let main = format!(
             "{}/../functions/{}/src/main.rs",
             env!("CARGO_MANIFEST_DIR"),
-            crate_of(name)
+            crate_of(declared.name)
         );
         let text = std::fs::read_to_string(&main).unwrap_or_else(|e| panic!("{main}: {e}"));
-        assert!(
-            text.contains(&format!("route::{name}")),
-            "{main} serves route::{name}"
-        );
+        let serves = format!("route::{}", declared.name);
+        assert!(text.contains(&serves), "{main} serves {serves}");
     }
 }
 
