@@ -189,7 +189,7 @@ if h:
     lines += [
         "## API handler latency (in process, warm, local PostgreSQL)",
         "",
-        "`Api::handle` end to end: routing, query validation, SQL, JSON, ETag, over the benchmark database",
+        "The API's router (`api::app`, driven by `tower::ServiceExt::oneshot`) end to end: edge, routing, query validation, SQL, JSON, ETag, over the benchmark database",
         "(live quotes refreshed). The market route reads one prepared `market_summary` row per coin.",
         "",
         "| route | items | body bytes | p50 ms | p99 ms | max ms | iterations |",
