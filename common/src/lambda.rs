@@ -1,5 +1,5 @@
 //! Shared wiring for the HTTP Lambdas: build the state once per container, then serve one
-//! route behind the API's edge layers with `lambda_http`.
+//! route behind the API's edge with `lambda_http`.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -76,17 +76,7 @@ impl Reply {
 
     /// An error envelope that also carries `data` (health's 503 says what is down).
     pub fn error_with_data<T: Serialize>(error: &ApiError, data: &T) -> Result<Reply, ApiError> {
-        error.log_cause();
-        let message = error.public_message();
-        let body = serde_json::to_vec(&Failure {
-            success: false,
-            error: ErrorBody {
-                code: error.code(),
-                message: &message,
-            },
-            data: Some(data),
-        })
-        .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        let body = failure_body(error, Some(data)).map_err(|e| ApiError::Internal(Box::new(e)))?;
         Ok(Reply {
             status: error.status(),
             body,
@@ -104,17 +94,7 @@ impl IntoResponse for Reply {
 impl IntoResponse for ApiError {
     /// The error envelope, logging the cause of 500s (and only there).
     fn into_response(self) -> Response {
-        self.log_cause();
-        let message = self.public_message();
-        let body = serde_json::to_vec(&Failure::<()> {
-            success: false,
-            error: ErrorBody {
-                code: self.code(),
-                message: &message,
-            },
-            data: None,
-        })
-        .expect("an error envelope always serialises");
+        let body = failure_body::<()>(&self, None).expect("an error envelope always serialises");
         let mut response = json_response(self.status(), body, CachePolicy::NoStore);
         match self {
             ApiError::MethodNotAllowed { allow } => {
@@ -131,6 +111,21 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The error envelope of `error` (with `data` when given), logging the cause of 500s and
+/// database outages: the one place an error's body is written.
+fn failure_body<T: Serialize>(error: &ApiError, data: Option<&T>) -> serde_json::Result<Vec<u8>> {
+    error.log_cause();
+    let message = error.public_message();
+    serde_json::to_vec(&Failure {
+        success: false,
+        error: ErrorBody {
+            code: error.code(),
+            message: &message,
+        },
+        data,
+    })
 }
 
 /// A JSON body with its status; the [`CachePolicy`] rides along as an extension for the
