@@ -28,6 +28,12 @@ ALTER TABLE price_latest ADD COLUMN change_7d double precision
 ALTER TABLE price_latest ADD COLUMN sparkline json;
 ALTER TABLE price_latest ADD COLUMN markets_at timestamptz;
 
+-- Live refreshes are recorded as `running` while they run too (their reservation of calls must
+-- be on record): at most one running run of each kind.
+DROP INDEX ingestion_runs_one_running_idx;
+CREATE UNIQUE INDEX ingestion_runs_one_running_idx ON ingestion_runs ((mode = 'latest'))
+    WHERE status = 'running';
+
 -- The monthly call budget, counted from the recorded runs: `calls` is what a run has reserved
 -- and not given back (while it runs) and then what it spent (when it finished). A run reserves
 -- under a transaction-scoped advisory lock, so concurrent runs never pass the cap together; a

@@ -110,6 +110,10 @@ start_simulator() {
 # With BIN: starts the CoinGecko simulator, migrates DATABASE_URL and runs one full ingestion
 # of simulated prices, then one live refresh (as a deploy's first schedule would: health judges
 # both). Later commands talk to the same simulator.
+# The original's eleven coins: the browser and OpenAPI checks of the original's behaviour run
+# with TRACKED_COINS set to them (SPEC "Tracked coins and the call budget").
+ORIGINAL_COINS=bitcoin,ethereum,tether,binancecoin,solana,ripple,usd-coin,cardano,dogecoin,tron,avalanche-2
+
 simulated_ingestion() {
   start_simulator "$1" 100000
   timeout 60 "$1" migrate 2>/dev/null || die "migrations failed"

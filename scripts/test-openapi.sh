@@ -18,8 +18,10 @@ cd "$ROOT"
 trap stop_background EXIT
 [ -n "${DATABASE_URL:-}" ] || die "DATABASE_URL is not set (run: scripts/test.sh openapi)"
 
-# The cases expect the default tracked sets, and the database-down server must have no secret.
-unset CRON_SECRET CRON_SECRET_ARN TRACKED_COINS TRACKED_CURRENCIES
+# The cases expect the original's coins and the default currencies, and the database-down
+# server must have no secret.
+unset CRON_SECRET CRON_SECRET_ARN TRACKED_CURRENCIES
+export TRACKED_COINS=$ORIGINAL_COINS
 export PIP_DEFAULT_TIMEOUT=60 PGCONNECT_TIMEOUT=10
 ensure_tool schemathesis 'schemathesis>=4.32,<5'
 ensure_tool jsonschema 'jsonschema>=4.18,<5'

@@ -10,6 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
 use serde::Serialize;
 
+use common::ingest::call_budget::{self, BudgetStatus};
 use common::ingest::freshness::Freshness;
 use common::ingest::run_records::{self, RunSummary};
 use common::ingest::{PairCounts, RowCounts, RunKind};
@@ -24,6 +25,8 @@ pub struct Coverage {
     pub pairs: Vec<PairCoverage>,
     /// The newest history run and live refresh, judged as `GET /api/health` judges them.
     pub freshness: Freshness,
+    /// The month's CoinGecko calls against `COINGECKO_MONTHLY_CALLS`.
+    pub budget: BudgetStatus,
     /// The newest history runs (full, incremental).
     pub history_runs: Vec<RecentRun>,
     /// The newest live refreshes (latest): listed apart, or at one every 10 minutes they
@@ -111,6 +114,7 @@ pub async fn report(
     coins: &[String],
     currencies: &[String],
     live_every: Option<std::time::Duration>,
+    monthly_calls: u32,
     runs: i64,
 ) -> Result<Coverage, tokio_postgres::Error> {
     let as_of = client
@@ -123,6 +127,7 @@ pub async fn report(
         summary: Summary::of(&pairs),
         pairs,
         freshness: Freshness::read(client, live_every, as_of).await?,
+        budget: call_budget::month_status(client, monthly_calls.into(), as_of).await?,
         history_runs: recent_runs(client, runs, RunKind::History).await?,
         live_refreshes: recent_runs(client, runs, RunKind::Live).await?,
     })

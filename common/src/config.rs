@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-/// Coins tracked when `TRACKED_COINS` is not set (the original's eleven).
+/// The original's eleven coins: pinned by default, whatever their rank.
 pub const DEFAULT_COINS: [&str; 11] = [
     "bitcoin",
     "ethereum",
@@ -23,6 +23,13 @@ pub const DEFAULT_COINS: [&str; 11] = [
     "tron",
     "avalanche-2",
 ];
+
+/// The largest coins by market cap tracked when `TRACKED_COINS` is not set (with
+/// [`DEFAULT_COINS`] pinned).
+pub const DEFAULT_TOP: u32 = 100;
+
+/// The most coins `top:N` may ask for.
+pub const MAX_TOP: u32 = 1_000;
 
 /// Currencies tracked when `TRACKED_CURRENCIES` is not set.
 pub const DEFAULT_CURRENCIES: [&str; 4] = ["usd", "eur", "gbp", "jpy"];
@@ -131,6 +138,71 @@ pub struct CoinGeckoConfig {
     pub base_url: String,
     /// `COINGECKO_RATE_LIMIT_PER_MIN` (default 30).
     pub rate_limit_per_min: u32,
+    /// `COINGECKO_MONTHLY_CALLS` (default 10,000 on `public` and `demo`, 500,000 on `pro`):
+    /// the hard cap on calls (retries included) in a calendar month (UTC), over all runs.
+    pub monthly_calls: u32,
+}
+
+/// `TRACKED_COINS`: the `top` largest coins by market cap (if any) plus the `pinned` ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedCoins {
+    /// `top:N`: the N largest coins by market cap, resolved from `/coins/markets`.
+    pub top: Option<u32>,
+    /// Ids followed whatever their rank, in configured order.
+    pub pinned: Vec<String>,
+}
+
+impl TrackedCoins {
+    /// Parses `top:N,id,id,...` (at most one `top:N`, 1 <= N <= [`MAX_TOP`]).
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        const VAR: &str = "TRACKED_COINS";
+        const EXAMPLE: &str = "top:100,bitcoin,ethereum";
+        let mut tracked = TrackedCoins {
+            top: None,
+            pinned: Vec::new(),
+        };
+        for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Some(n) = item.strip_prefix("top:") {
+                let n = match n.parse::<u32>() {
+                    Ok(n) if (1..=MAX_TOP).contains(&n) => n,
+                    _ => {
+                        return Err(invalid(
+                            VAR,
+                            &format!("{item:?}: top:N takes a whole number from 1 to {MAX_TOP}"),
+                            EXAMPLE,
+                        ))
+                    }
+                };
+                if tracked.top.replace(n).is_some() {
+                    return Err(invalid(VAR, "gives top:N more than once", EXAMPLE));
+                }
+            } else if !is_coin_id(item) {
+                return Err(invalid(
+                    VAR,
+                    &format!(
+                        "{item:?} is neither top:N nor a lowercase id (letters, digits and dashes)"
+                    ),
+                    EXAMPLE,
+                ));
+            } else if !tracked.pinned.iter().any(|i| i == item) {
+                tracked.pinned.push(item.to_owned());
+            }
+        }
+        if tracked.top.is_none() && tracked.pinned.is_empty() {
+            return Err(invalid(VAR, "must give top:N or at least one id", EXAMPLE));
+        }
+        Ok(tracked)
+    }
+}
+
+impl Default for TrackedCoins {
+    /// `top:100` plus the original's eleven pinned.
+    fn default() -> Self {
+        TrackedCoins {
+            top: Some(DEFAULT_TOP),
+            pinned: DEFAULT_COINS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
 }
 
 /// How far back prices are kept.
@@ -155,8 +227,8 @@ pub struct Config {
     /// `ORIGIN_VERIFY_SECRET` or `ORIGIN_VERIFY_SECRET_ARN`: the value CloudFront sends in
     /// `X-Origin-Verify`; when set, requests without it are 403. `None`: no check (local).
     pub origin_verify_secret: Option<SecretSource>,
-    /// `TRACKED_COINS` (comma-separated CoinGecko ids), in display order.
-    pub tracked_coins: Vec<String>,
+    /// `TRACKED_COINS`: the top N by market cap and the pinned ids.
+    pub tracked_coins: TrackedCoins,
     /// `TRACKED_CURRENCIES` (comma-separated lowercase codes).
     pub tracked_currencies: Vec<String>,
     /// `CORS_ALLOWED_ORIGINS` (comma-separated origins, or `*`); empty sends no CORS headers.
@@ -286,6 +358,16 @@ impl Config {
                 1..=100_000,
                 "30",
             )?,
+            monthly_calls: parse_number(
+                get("COINGECKO_MONTHLY_CALLS"),
+                "COINGECKO_MONTHLY_CALLS",
+                match plan {
+                    ApiPlan::Public | ApiPlan::Demo => 10_000,
+                    ApiPlan::Pro => 500_000,
+                },
+                1..=100_000_000,
+                "10000",
+            )?,
         };
 
         let history = HistoryConfig {
@@ -303,18 +385,11 @@ impl Config {
             ));
         }
 
-        let tracked_coins = parse_list(
-            get("TRACKED_COINS"),
-            "TRACKED_COINS",
-            &DEFAULT_COINS,
-            is_coin_id,
-        )?;
-        let tracked_currencies = parse_list(
-            get("TRACKED_CURRENCIES"),
-            "TRACKED_CURRENCIES",
-            &DEFAULT_CURRENCIES,
-            is_currency_code,
-        )?;
+        let tracked_coins = match get("TRACKED_COINS") {
+            Some(raw) => TrackedCoins::parse(&raw)?,
+            None => TrackedCoins::default(),
+        };
+        let tracked_currencies = parse_currencies(get("TRACKED_CURRENCIES"))?;
         let cors_allowed_origins = get("CORS_ALLOWED_ORIGINS")
             .map(|v| {
                 v.split(',')
@@ -417,44 +492,29 @@ where
     }
 }
 
-fn parse_list(
-    raw: Option<String>,
-    var: &'static str,
-    default: &[&str],
-    valid: fn(&str) -> bool,
-) -> Result<Vec<String>, ConfigError> {
+/// `TRACKED_CURRENCIES`: lowercase codes, deduplicated in order; `usd,eur,gbp,jpy` when unset.
+fn parse_currencies(raw: Option<String>) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "TRACKED_CURRENCIES";
     let Some(raw) = raw else {
-        return Ok(default.iter().map(|s| s.to_string()).collect());
+        return Ok(DEFAULT_CURRENCIES.iter().map(|s| s.to_string()).collect());
     };
-    let mut items: Vec<String> = Vec::new();
-    for item in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if !valid(item) {
-            return Err(ConfigError::Invalid {
-                var,
-                reason: format!("{item:?} is not a lowercase id (letters, digits and dashes)"),
-                example: if var == "TRACKED_COINS" {
-                    "bitcoin,ethereum,solana"
-                } else {
-                    "usd,eur"
-                },
-            });
+    let mut codes: Vec<String> = Vec::new();
+    for code in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !is_currency_code(code) {
+            return Err(invalid(
+                VAR,
+                &format!("{code:?} is not a currency code (2 to 10 lowercase letters)"),
+                "usd,eur",
+            ));
         }
-        if !items.iter().any(|i| i == item) {
-            items.push(item.to_owned());
+        if !codes.iter().any(|c| c == code) {
+            codes.push(code.to_owned());
         }
     }
-    if items.is_empty() {
-        return Err(ConfigError::Invalid {
-            var,
-            reason: "must list at least one id".into(),
-            example: if var == "TRACKED_COINS" {
-                "bitcoin,ethereum,solana"
-            } else {
-                "usd,eur"
-            },
-        });
+    if codes.is_empty() {
+        return Err(invalid(VAR, "must list at least one code", "usd,eur"));
     }
-    Ok(items)
+    Ok(codes)
 }
 
 #[cfg(test)]
@@ -475,7 +535,9 @@ mod tests {
     #[test]
     fn defaults_apply_with_only_a_database() {
         let c = config(&[DB]).unwrap();
-        assert_eq!(c.tracked_coins.len(), 11);
+        assert_eq!(c.tracked_coins.top, Some(100));
+        assert_eq!(c.tracked_coins.pinned, DEFAULT_COINS);
+        assert_eq!(c.coingecko.monthly_calls, 10_000);
         assert_eq!(c.tracked_currencies, ["usd", "eur", "gbp", "jpy"]);
         assert_eq!(c.database.pool_max_size, 2);
         assert_eq!(c.coingecko.rate_limit_per_min, 30);
@@ -508,6 +570,11 @@ mod tests {
             ("COINGECKO_BASE_URL", "ftp://x"),
             ("COINGECKO_RATE_LIMIT_PER_MIN", "fast"),
             ("TRACKED_COINS", "Bitcoin"),
+            ("TRACKED_COINS", "top:0"),
+            ("TRACKED_COINS", "top:1001"),
+            ("TRACKED_COINS", "top:10,top:20"),
+            ("TRACKED_COINS", " , "),
+            ("COINGECKO_MONTHLY_CALLS", "0"),
             ("TRACKED_CURRENCIES", "US$"),
             ("TRACKED_CURRENCIES", " , "),
         ];
@@ -576,7 +643,34 @@ mod tests {
     #[test]
     fn lists_are_trimmed_and_deduplicated() {
         let c = config(&[DB, ("TRACKED_COINS", " bitcoin, ethereum ,bitcoin,")]).unwrap();
-        assert_eq!(c.tracked_coins, ["bitcoin", "ethereum"]);
+        assert_eq!(c.tracked_coins.pinned, ["bitcoin", "ethereum"]);
+        assert_eq!(c.tracked_coins.top, None);
+        let c = config(&[DB, ("TRACKED_CURRENCIES", "usd, eur,usd")]).unwrap();
+        assert_eq!(c.tracked_currencies, ["usd", "eur"]);
+    }
+
+    #[test]
+    fn tracked_coins_take_one_top_n_and_pinned_ids_in_any_order() {
+        let c = config(&[DB, ("TRACKED_COINS", "monero, top:250 ,bitcoin")]).unwrap();
+        assert_eq!(c.tracked_coins.top, Some(250));
+        assert_eq!(c.tracked_coins.pinned, ["monero", "bitcoin"]);
+        let c = config(&[DB, ("TRACKED_COINS", "top:1000")]).unwrap();
+        assert_eq!(c.tracked_coins.top, Some(1000));
+        assert!(c.tracked_coins.pinned.is_empty());
+        let err = TrackedCoins::parse("top:ten").unwrap_err().to_string();
+        assert!(err.contains("1 to 1000"), "{err}");
+    }
+
+    #[test]
+    fn the_monthly_call_budget_defaults_by_plan() {
+        let pro = config(&[
+            DB,
+            ("COINGECKO_API_PLAN", "pro"),
+            ("COINGECKO_API_KEY", "k"),
+        ]);
+        assert_eq!(pro.unwrap().coingecko.monthly_calls, 500_000);
+        let set = config(&[DB, ("COINGECKO_MONTHLY_CALLS", "2500")]).unwrap();
+        assert_eq!(set.coingecko.monthly_calls, 2_500);
     }
 
     #[test]

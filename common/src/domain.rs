@@ -51,10 +51,12 @@ pub enum FailureCode {
     MalformedBody,
     /// The run's deadline left no time for the call.
     Deadline,
+    /// The month's call budget (`COINGECKO_MONTHLY_CALLS`) left no call for it.
+    BudgetSpent,
 }
 
 impl FailureCode {
-    const NAMED: [(FailureCode, &'static str); 17] = [
+    const NAMED: [(FailureCode, &'static str); 18] = [
         (FailureCode::DatabaseUnavailable, "DATABASE_UNAVAILABLE"),
         (FailureCode::DatabaseError, "DATABASE_ERROR"),
         (FailureCode::DatabaseConstraint, "DATABASE_CONSTRAINT"),
@@ -72,6 +74,7 @@ impl FailureCode {
         (FailureCode::Http4xx, "HTTP_4XX"),
         (FailureCode::MalformedBody, "MALFORMED_BODY"),
         (FailureCode::Deadline, "DEADLINE"),
+        (FailureCode::BudgetSpent, "BUDGET_SPENT"),
     ];
 
     /// True for failures of our own infrastructure (database, secrets): their messages are

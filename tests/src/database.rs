@@ -113,12 +113,20 @@ impl TestDb {
     }
 }
 
-/// Configuration from a list of variables (never the process environment).
+/// The original's eleven coins: the checks of the original's behaviour track these (SPEC
+/// "Tracked coins and the call budget") unless a test sets `TRACKED_COINS` itself.
+pub const ORIGINAL_COINS: &str =
+    "bitcoin,ethereum,tether,binancecoin,solana,ripple,usd-coin,cardano,dogecoin,tron,avalanche-2";
+
+/// Configuration from a list of variables (never the process environment); `TRACKED_COINS`
+/// is [`ORIGINAL_COINS`] unless given.
 pub fn config_from(vars: &[(&str, &str)]) -> Config {
-    let map: HashMap<String, String> = vars
+    let mut map: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
+    map.entry("TRACKED_COINS".into())
+        .or_insert_with(|| ORIGINAL_COINS.into());
     Config::from_lookup(|k| map.get(k).cloned()).expect("test configuration is valid")
 }
 

@@ -11,6 +11,7 @@ use common::db::DbError;
 use common::ingest::freshness::{
     Freshness, HealthStatus, JudgedRun, HISTORY_STALE_AFTER, LIVE_STALE_INTERVALS,
 };
+use common::ingest::store;
 
 use crate::table::{age, count, render, thousands, Align};
 
@@ -34,15 +35,25 @@ pub async fn run(args: Args) -> Result<ExitCode, String> {
         .client()
         .await
         .map_err(|e| setup::db_error(&e, db_config))?;
+    let db_error = |e| setup::db_error(&DbError::from(e), db_config);
+    let mut coins = config.tracked_coins.pinned.clone();
+    if config.tracked_coins.top.is_some() {
+        coins.extend(
+            store::tracked_ranked(&client, &coins)
+                .await
+                .map_err(db_error)?,
+        );
+    }
     let coverage = coverage::report(
         &client,
-        &config.tracked_coins,
+        &coins,
         &config.tracked_currencies,
         config.live_every,
+        config.coingecko.monthly_calls,
         RUNS,
     )
     .await
-    .map_err(|e| setup::db_error(&DbError::from(e), db_config))?;
+    .map_err(db_error)?;
     let out = if args.json {
         serde_json::to_string_pretty(&coverage).expect("the report serialises") + "\n"
     } else {
@@ -75,6 +86,13 @@ fn text(c: &Coverage) -> String {
         )),
         None => out.push_str("no prices stored yet: run `crypto-dashboard ingest`\n"),
     }
+    let b = &c.budget;
+    out.push_str(&format!(
+        "CoinGecko calls this month (UTC): {} of {} spent, {} left\n",
+        thousands(b.spent as i64),
+        thousands(b.monthly as i64),
+        thousands(b.remaining as i64)
+    ));
     out.push('\n');
     let columns = [
         ("coin", Align::Left),

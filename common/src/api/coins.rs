@@ -51,7 +51,7 @@ pub(super) struct CoinSummary {
 pub(super) async fn list(State(api): State<ApiState>) -> Result<Reply, ApiError> {
     let state = &*api.app;
     let client = state.db.client().await?;
-    let coins: Vec<CoinSummary> = queries::coins(&client, &state.config.tracked_coins)
+    let coins: Vec<CoinSummary> = queries::coins(&client, &state.config.tracked_coins.pinned)
         .await?
         .into_iter()
         .map(|r| CoinSummary {
@@ -172,7 +172,7 @@ pub(super) async fn detail(
 
 /// 404 unless `id` is one of the configured coins.
 pub(super) fn ensure_tracked(state: &AppState, id: &str) -> Result<(), ApiError> {
-    if state.config.tracked_coins.iter().any(|c| c == id) {
+    if state.config.tracked_coins.pinned.iter().any(|c| c == id) {
         Ok(())
     } else {
         Err(unknown_coin())

@@ -96,7 +96,7 @@ pub(super) async fn market(
     let state = &*api.app;
     let currency = currency_param(state, params.currency.as_deref())?;
     let client = state.db.client().await?;
-    let rows = queries::market(&client, &state.config.tracked_coins, &currency).await?;
+    let rows = queries::market(&client, &state.config.tracked_coins.pinned, &currency).await?;
     let change = |now: Option<f64>, then: Option<f64>| match (now, then) {
         (Some(now), Some(then)) if then > 0.0 => Some(round4((now - then) / then * 100.0)),
         _ => None,

@@ -3,6 +3,7 @@
 //! does the rest. The endpoints follow in order, each with its types next to its call.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -10,7 +11,7 @@ use tokio::time::Instant;
 
 use super::endpoint::CoinGeckoEndpoint;
 use super::error::CgError;
-use super::transport::{CallStats, EventSink, RetryPolicy, Transport};
+use super::transport::{CallAllowance, CallStats, EventSink, RetryPolicy, Transport};
 use crate::config::CoinGeckoConfig;
 use crate::domain::RawPoint;
 
@@ -38,6 +39,14 @@ impl CoinGecko {
     pub fn with_deadline(self, deadline: Option<Instant>) -> Self {
         CoinGecko {
             transport: self.transport.with_deadline(deadline),
+        }
+    }
+
+    /// Sends no request (attempt or retry) beyond what `allowance` grants: the call fails with
+    /// [`CgError::BudgetSpent`] instead. Without one, calls are unlimited.
+    pub fn with_allowance(self, allowance: Arc<CallAllowance>) -> Self {
+        CoinGecko {
+            transport: self.transport.with_allowance(allowance),
         }
     }
 
@@ -191,6 +200,11 @@ pub struct Quotes {
     pub missing: Vec<String>,
 }
 
+/// The `/simple/price` calls `ids` take (one per URL-length chunk).
+pub fn id_chunk_count(ids: &[String]) -> usize {
+    id_chunks(ids).len()
+}
+
 /// `ids` in groups whose comma-joined length stays within [`MAX_QUERY_IDS_CHARS`].
 fn id_chunks(ids: &[String]) -> Vec<&[String]> {
     let mut chunks = Vec::new();
@@ -262,6 +276,104 @@ impl CoinGecko {
             }
         }
         Ok(quotes)
+    }
+}
+
+// `/coins/markets`.
+
+/// The most coins `/coins/markets` answers per page.
+pub const MARKETS_PAGE: u32 = 250;
+
+/// One coin of `/coins/markets` in one currency. CoinGecko may send any number as null (an
+/// unranked coin has no `market_cap_rank`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MarketEntry {
+    pub id: String,
+    pub symbol: String,
+    pub name: String,
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default, rename = "current_price")]
+    pub price: Option<f64>,
+    #[serde(default)]
+    pub market_cap: Option<f64>,
+    #[serde(default, rename = "market_cap_rank")]
+    pub rank: Option<u32>,
+    #[serde(default, rename = "total_volume")]
+    pub volume_24h: Option<f64>,
+    /// Percent.
+    #[serde(default, rename = "price_change_percentage_1h_in_currency")]
+    pub change_1h: Option<f64>,
+    /// Percent.
+    #[serde(default, rename = "price_change_percentage_24h_in_currency")]
+    pub change_24h: Option<f64>,
+    /// Percent.
+    #[serde(default, rename = "price_change_percentage_7d_in_currency")]
+    pub change_7d: Option<f64>,
+    #[serde(default)]
+    pub last_updated: Option<chrono::DateTime<chrono::Utc>>,
+    /// The 7 days' hourly prices, oldest first (empty when CoinGecko sent none).
+    #[serde(
+        default,
+        rename = "sparkline_in_7d",
+        deserialize_with = "sparkline_prices"
+    )]
+    pub sparkline: Vec<Option<f64>>,
+}
+
+/// `{"price": [..]}` (or null) as the list of prices.
+fn sparkline_prices<'de, D>(deserializer: D) -> Result<Vec<Option<f64>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Sparkline {
+        #[serde(default)]
+        price: Vec<Option<f64>>,
+    }
+    Ok(Option::<Sparkline>::deserialize(deserializer)?
+        .map(|s| s.price)
+        .unwrap_or_default())
+}
+
+/// Which coins one `/coins/markets` call asks for.
+#[derive(Debug, Clone, Copy)]
+pub enum MarketsPage<'a> {
+    /// The `page`-th (from 1) `per_page` largest coins by market cap.
+    Ranked { page: u32, per_page: u32 },
+    /// These ids (at most [`MARKETS_PAGE`]), whatever their rank.
+    Ids(&'a [String]),
+}
+
+impl CoinGecko {
+    /// `GET /coins/markets` in `vs`, largest market cap first: price, market cap and rank,
+    /// 24 h volume, 1 h / 24 h / 7 d change and the 7-day hourly sparkline of one page of
+    /// coins.
+    pub async fn markets(
+        &self,
+        vs: &str,
+        page: MarketsPage<'_>,
+    ) -> Result<Vec<MarketEntry>, CgError> {
+        let mut query = vec![
+            ("vs_currency", vs.to_owned()),
+            ("order", "market_cap_desc".to_owned()),
+            ("sparkline", "true".to_owned()),
+            ("price_change_percentage", "1h,24h,7d".to_owned()),
+            ("precision", "full".to_owned()),
+        ];
+        match page {
+            MarketsPage::Ranked { page, per_page } => {
+                query.push(("per_page", per_page.clamp(1, MARKETS_PAGE).to_string()));
+                query.push(("page", page.max(1).to_string()));
+            }
+            MarketsPage::Ids(ids) => {
+                query.push(("ids", ids.join(",")));
+                query.push(("per_page", MARKETS_PAGE.to_string()));
+            }
+        }
+        self.transport
+            .get_json(CoinGeckoEndpoint::Markets, "/coins/markets", &query)
+            .await
     }
 }
 

@@ -15,15 +15,18 @@ pub enum CoinGeckoEndpoint {
     MarketChartRange,
     /// `/simple/price`.
     SimplePrice,
+    /// `/coins/markets`.
+    Markets,
 }
 
 impl CoinGeckoEndpoint {
-    pub(super) const ALL: [CoinGeckoEndpoint; 5] = [
+    pub(super) const ALL: [CoinGeckoEndpoint; 6] = [
         CoinGeckoEndpoint::Ping,
         CoinGeckoEndpoint::CoinsList,
         CoinGeckoEndpoint::Coin,
         CoinGeckoEndpoint::MarketChartRange,
         CoinGeckoEndpoint::SimplePrice,
+        CoinGeckoEndpoint::Markets,
     ];
 
     /// The largest body this endpoint can plausibly need: a few times the largest real answer
@@ -41,6 +44,8 @@ impl CoinGeckoEndpoint {
             CoinGeckoEndpoint::MarketChartRange => 4 * MIB,
             // ~110 B a coin and currency: a full id chunk (~150 ids) in 60 currencies ~1 MB.
             CoinGeckoEndpoint::SimplePrice => 4 * MIB,
+            // ~1 KB of fields and ~3.5 KB of 7-day sparkline a coin: a page of 250 ~1.1 MB.
+            CoinGeckoEndpoint::Markets => 8 * MIB,
         }
     }
 }

@@ -47,6 +47,9 @@ pub enum CgError {
     /// The run's deadline arrived before the call could be made or retried.
     #[error("stopped: the run's deadline does not leave time for this call")]
     Deadline,
+    /// The run's share of the month's call budget is spent (no request was sent).
+    #[error("stopped: the month's CoinGecko call budget (COINGECKO_MONTHLY_CALLS) leaves no call for this")]
+    BudgetSpent,
 }
 
 fn retry_after_text(d: Option<Duration>) -> String {
@@ -67,6 +70,7 @@ impl CgError {
             CgError::Rejected { .. } => FailureCode::Http4xx,
             CgError::Malformed { .. } => FailureCode::MalformedBody,
             CgError::Deadline => FailureCode::Deadline,
+            CgError::BudgetSpent => FailureCode::BudgetSpent,
         }
     }
 

@@ -20,9 +20,14 @@ mod endpoint;
 mod error;
 mod transport;
 
-pub use client::{CoinGecko, CoinInfo, CoinListEntry, Quote, Quotes, MAX_QUERY_IDS_CHARS};
+pub use client::{
+    id_chunk_count, CoinGecko, CoinInfo, CoinListEntry, MarketEntry, MarketsPage, Quote, Quotes,
+    MARKETS_PAGE, MAX_QUERY_IDS_CHARS,
+};
 pub use endpoint::CoinGeckoEndpoint;
 pub use error::CgError;
-pub use transport::{CallStats, ClientEvent, EventSink, RetryPolicy, SIMULATOR_HEADER};
+pub use transport::{
+    CallAllowance, CallStats, ClientEvent, EventSink, RetryPolicy, SIMULATOR_HEADER,
+};
 
 pub use crate::domain::RawPoint;

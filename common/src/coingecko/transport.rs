@@ -97,6 +97,30 @@ impl CallStats {
     }
 }
 
+/// The calls a run may still make: its share of the month's budget, granted by the run in
+/// chunks. Every attempt (retries included) takes one; with none left no request is sent.
+#[derive(Debug, Default)]
+pub struct CallAllowance(AtomicU64);
+
+impl CallAllowance {
+    /// Adds `calls` to what may still be made.
+    pub fn grant(&self, calls: u64) {
+        self.0.fetch_add(calls, Ordering::Relaxed);
+    }
+
+    /// The calls that may still be made.
+    pub fn left(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Takes one call; false when none is left.
+    fn take(&self) -> bool {
+        self.0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
 /// Observer of [`ClientEvent`]s.
 pub type EventSink = Arc<dyn Fn(ClientEvent) + Send + Sync>;
 
@@ -108,6 +132,7 @@ pub(super) struct Transport {
     limiter: DefaultDirectRateLimiter,
     policy: RetryPolicy,
     deadline: Option<Instant>,
+    allowance: Option<Arc<CallAllowance>>,
     stats: CallStats,
     simulated: AtomicBool,
     events: Option<EventSink>,
@@ -156,6 +181,7 @@ impl Transport {
             limiter: RateLimiter::direct(quota),
             policy,
             deadline: None,
+            allowance: None,
             stats: CallStats::default(),
             simulated: AtomicBool::new(false),
             events: None,
@@ -165,6 +191,12 @@ impl Transport {
     /// The deadline no call, retry wait or request runs past (see `CoinGecko::with_deadline`).
     pub(super) fn with_deadline(mut self, deadline: Option<Instant>) -> Self {
         self.deadline = deadline;
+        self
+    }
+
+    /// Sends no request beyond `allowance` (see `CoinGecko::with_allowance`).
+    pub(super) fn with_allowance(mut self, allowance: Arc<CallAllowance>) -> Self {
+        self.allowance = Some(allowance);
         self
     }
 
@@ -258,6 +290,9 @@ impl Transport {
             timeout = timeout.min(left);
         } else {
             self.limiter.until_ready().await;
+        }
+        if self.allowance.as_ref().is_some_and(|a| !a.take()) {
+            return Err(CgError::BudgetSpent);
         }
         self.stats.calls.fetch_add(1, Ordering::Relaxed);
         self.stats.by_endpoint[endpoint as usize].fetch_add(1, Ordering::Relaxed);

@@ -10,14 +10,17 @@ use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use super::call_budget::CallBudget;
 use super::latest;
 use super::lifecycle::RunGuard;
 use super::messages;
 use super::plan::{self, window_start, Budget, PairNewest};
 use super::report::{
-    CallCounts, FailureCode, Mode, Pair, PairResult, PairStatus, RunKind, RunReport, Trigger,
+    CallCounts, DeferReason, DeferredWork, FailureCode, Mode, Pair, PairResult, PairStatus,
+    RunKind, RunReport, Trigger,
 };
 use super::store::{self, PairRows, Window, WriteOptions};
+use super::tracking::{self, Tracked};
 use crate::coingecko::{
     CgError, ClientEvent, CoinGecko, CoinGeckoEndpoint, CoinListEntry, RetryPolicy,
 };
@@ -163,15 +166,26 @@ impl<'a> Ingester<'a> {
         run.finish().await
     }
 
-    /// The run's work, while it holds the lock: reference data, metadata, the pairs and the
-    /// backfill (or, for live quotes, the one refresh), each outcome in the report.
+    /// The run's work, while it holds the lock: for a history run the reference data and the
+    /// ranking, metadata, the pinned pairs and the depth of every tracked pair; for live quotes
+    /// the one refresh. Every call comes out of the month's budget; each outcome, and what the
+    /// budget or the deadline left for later, is in the report.
     async fn work(
         &self,
         report: &mut RunReport,
         client: &mut deadpool_postgres::Object,
         deadline: Option<Instant>,
     ) {
-        let (coins, currencies) = (&self.config.tracked_coins, &self.config.tracked_currencies);
+        let currencies = &self.config.tracked_currencies;
+        let pinned = &self.config.tracked_coins.pinned;
+        let stored = match self.stored_tracked(client).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                let failure = PairFailure::database(e);
+                report.fail_all(pinned, currencies, failure.code, &failure.message);
+                return;
+            }
+        };
         let api_key = match &self.config.coingecko.api_key {
             None => None,
             Some(source) => match self.secrets.resolve(source).await {
@@ -179,7 +193,8 @@ impl<'a> Ingester<'a> {
                 Err(e) => {
                     tracing::error!(error = %e, "the CoinGecko API key could not be read");
                     let message = messages::api_key_unreadable(&e);
-                    report.fail_all(coins, currencies, FailureCode::SecretUnavailable, &message);
+                    let coins = stored.coins();
+                    report.fail_all(&coins, currencies, FailureCode::SecretUnavailable, &message);
                     return;
                 }
             },
@@ -199,27 +214,133 @@ impl<'a> Ingester<'a> {
                 },
             ) as crate::coingecko::EventSink
         });
+        // The month is the wall clock's, as the recorded runs' start times are.
+        let now = report.started_at;
+        let mut calls = CallBudget::new(report.run_id, self.config.coingecko.monthly_calls, now);
         let gecko = CoinGecko::new(&self.config.coingecko, api_key, self.retry.clone())
             // The client stops a reserve early, so the run always has time to write and record.
             .with_deadline(
                 deadline.map(|d| d.checked_sub(self.reserve).unwrap_or_else(Instant::now)),
             )
+            .with_allowance(calls.allowance())
             .with_events(events);
+        let mut depth_calls = 0;
         match report.mode.kind() {
             RunKind::Live => {
-                latest::refresh(report, client, &gecko, coins, currencies).await;
-                record_calls(report, &gecko, 0);
-                return;
+                let coins = stored.coins();
+                let want = simple_price_calls(&coins) * self.attempts();
+                // With nothing granted the client sends nothing, and the refresh records the
+                // quotes as deferred.
+                self.reserve_calls(report, client, &mut calls, want, 0)
+                    .await;
+                latest::refresh(report, client, &gecko, &coins, currencies).await;
             }
-            RunKind::History => {}
+            RunKind::History => {
+                depth_calls = self
+                    .history(report, client, &gecko, &mut calls, stored, deadline, now)
+                    .await;
+            }
         }
+        match calls.settle(client).await {
+            Ok(status) => report.budget = Some(status),
+            Err(e) => {
+                let failure = PairFailure::database(e);
+                report.record_failure(None, failure.code, failure.message);
+            }
+        }
+        record_calls(report, &gecko, depth_calls);
+    }
+
+    /// The tracked set as the last ranking left it: the pinned ids and, with `top:N`, the
+    /// stored tracked coins by rank.
+    async fn stored_tracked(
+        &self,
+        client: &deadpool_postgres::Object,
+    ) -> Result<Tracked, tokio_postgres::Error> {
+        let pinned = self.config.tracked_coins.pinned.clone();
+        let ranked = match self.config.tracked_coins.top {
+            Some(_) => store::tracked_ranked(client, &pinned).await?,
+            None => Vec::new(),
+        };
+        Ok(Tracked { pinned, ranked })
+    }
+
+    /// The most requests one call may take (its retries included): what a step reserves for
+    /// each call it plans. The run gives back what it did not use.
+    fn attempts(&self) -> u64 {
+        self.retry.max_retries as u64 + 1
+    }
+
+    /// Tops the run's allowance up to `want` calls, keeping `keep` of the month for work that
+    /// comes first; false (and nothing reserved) when not one call is left. A database error
+    /// is recorded and counts as no call.
+    async fn reserve_calls(
+        &self,
+        report: &mut RunReport,
+        client: &mut deadpool_postgres::Object,
+        calls: &mut CallBudget,
+        want: u64,
+        keep: u64,
+    ) -> bool {
+        match calls.reserve(client, want, keep).await {
+            Ok(left) => left > 0,
+            Err(e) => {
+                let failure = PairFailure::database(e);
+                report.record_failure(None, failure.code, failure.message);
+                false
+            }
+        }
+    }
+
+    /// A history run: reference data and the ranking, the pinned pairs' metadata and range
+    /// refresh, then depth (pinned first, then by rank). Returns the range calls made for
+    /// depth.
+    #[allow(clippy::too_many_arguments)]
+    async fn history(
+        &self,
+        report: &mut RunReport,
+        client: &mut deadpool_postgres::Object,
+        gecko: &CoinGecko,
+        calls: &mut CallBudget,
+        stored: Tracked,
+        deadline: Option<Instant>,
+        now: DateTime<Utc>,
+    ) -> u64 {
+        let currencies = &self.config.tracked_currencies;
+        let pinned = &self.config.tracked_coins.pinned;
+        let live_per_refresh = simple_price_calls(&stored.coins());
+        let ahead = plan::MonthAhead::new(now, self.config.live_every);
+        let keep_live = ahead.live_calls(live_per_refresh);
+        let ranking = match self.config.tracked_coins.top {
+            Some(n) => match tracking::ranking_due(&*client, now).await {
+                Ok(true) => Some(n),
+                Ok(false) => None,
+                Err(e) => {
+                    let failure = PairFailure::database(e);
+                    report.record_failure(None, failure.code, failure.message);
+                    None
+                }
+            },
+            None => None,
+        };
+        let daily_calls = |n: Option<u32>| {
+            1 + n.map_or(0, |n| {
+                tracking::ranking_calls(n, currencies.len(), pinned.len())
+            }) + (pinned.len() * currencies.len()) as u64
+        };
+        let ranking_calls = ranking.map_or(0, |n| {
+            tracking::ranking_calls(n, currencies.len(), pinned.len())
+        });
+        let want = (1 + ranking_calls) * self.attempts();
+        self.reserve_calls(report, client, calls, want, keep_live)
+            .await;
         let mut budget = Budget::new(
             deadline,
             self.reserve,
             self.config.coingecko.rate_limit_per_min,
         );
 
-        let (known, unavailable) = self.reference_data(report, client, &gecko).await;
+        let (known, unavailable) = self.reference_data(report, client, gecko).await;
         // Pairs of coins that cannot be fetched are failed with the reason, not dropped.
         for u in &unavailable {
             report.fail_all(
@@ -229,27 +350,64 @@ impl<'a> Ingester<'a> {
                 &u.message,
             );
         }
-        self.refresh_metadata(report, client, &gecko, &known, &budget)
-            .await;
-        self.fetch_pairs(report, client, &gecko, &known, &mut budget)
-            .await;
-        let range_calls = gecko.stats().calls_to(CoinGeckoEndpoint::MarketChartRange);
-        self.backfill(report, client, &gecko, &mut budget).await;
-        let backfill_calls =
-            gecko.stats().calls_to(CoinGeckoEndpoint::MarketChartRange) - range_calls;
+        let ranked = match ranking {
+            Some(n) => tracking::resolve(report, client, gecko, n, &known, currencies)
+                .await
+                .map(|top| top.into_iter().filter(|id| !known.contains(id)).collect())
+                .unwrap_or(stored.ranked),
+            None => stored.ranked,
+        };
+        let tracked = Tracked {
+            pinned: known,
+            ranked,
+        };
+        if let Err(e) = store::set_tracked(&*client, &tracked.coins()).await {
+            let failure = PairFailure::database(e);
+            report.record_failure(None, failure.code, failure.message);
+        }
 
-        record_calls(report, &gecko, backfill_calls);
+        // The pinned pairs' metadata and range refresh, before any depth.
+        let pinned_calls = (tracked.pinned.len() * (currencies.len() + 1)) as u64;
+        self.reserve_calls(
+            report,
+            client,
+            calls,
+            pinned_calls * self.attempts(),
+            keep_live,
+        )
+        .await;
+        self.refresh_metadata(report, client, gecko, &tracked.pinned, &budget)
+            .await;
+        self.fetch_pairs(report, client, gecko, &tracked.pinned, &mut budget)
+            .await;
+
+        // Depth: what is left of the month after its live quotes and daily runs.
+        let keep =
+            keep_live + ahead.days_after_today() * daily_calls(self.config.tracked_coins.top);
+        let before = gecko.stats().calls_to(CoinGeckoEndpoint::MarketChartRange);
+        let mut depth = Depth {
+            calls,
+            keep,
+            budget: &mut budget,
+        };
+        self.hourly_depth(report, client, gecko, &tracked.ranked, &mut depth)
+            .await;
+        self.backfill(report, client, gecko, &tracked.ranked, &mut depth)
+            .await;
+        self.missing_metadata(report, client, gecko, &tracked.ranked, &mut depth)
+            .await;
+        gecko.stats().calls_to(CoinGeckoEndpoint::MarketChartRange) - before
     }
 
-    /// Upserts currencies and coins; returns the tracked coins that exist in the database
-    /// and those whose pairs cannot be fetched.
+    /// Upserts currencies and the pinned coins; returns the pinned coins that exist in the
+    /// database and those whose pairs cannot be fetched.
     async fn reference_data(
         &self,
         report: &mut RunReport,
         client: &deadpool_postgres::Object,
         gecko: &CoinGecko,
     ) -> (Vec<String>, Vec<UnavailableCoin>) {
-        let tracked = &self.config.tracked_coins;
+        let tracked = &self.config.tracked_coins.pinned;
         let mut unavailable = Vec::new();
         let currencies = &self.config.tracked_currencies;
         let names: Vec<String> = currencies.iter().map(|c| currency_name(c)).collect();
@@ -360,6 +518,7 @@ impl<'a> Ingester<'a> {
 
         for (index, PairNewest { pair, newest }) in pairs.into_iter().enumerate() {
             if budget.next_pair_out_of_time() {
+                report.defer(DeferredWork::Range, DeferReason::Deadline, 1);
                 report.record_skipped(&pair);
                 self.emit(IngestEvent::PairFinished {
                     index,
@@ -410,6 +569,13 @@ impl<'a> Ingester<'a> {
                     report.rows.pruned += rows.pruned;
                     report.record_ok(result.clone());
                     None
+                }
+                Err(PairFailure { code, message }) if deferral(code).is_some() => {
+                    let reason = deferral(code).expect("matched");
+                    report.defer(DeferredWork::Range, reason, 1);
+                    report.record_skipped(&pair);
+                    result.status = PairStatus::Skipped;
+                    Some(message)
                 }
                 Err(PairFailure { code, message }) => {
                     tracing::warn!(coin = %pair.coin, currency = %pair.currency, %code, %message, "pair failed");
@@ -468,21 +634,107 @@ impl<'a> Ingester<'a> {
             .map_err(PairFailure::database)
     }
 
-    /// The history backfill: one daily range call over `HISTORY_DAYS` for each pair written
-    /// this run whose daily history is shallower (see [`store::pairs_to_backfill`]), after
-    /// every pair's hours, so a near deadline costs depth, never fresh prices.
+    /// Whether the depth phase may start one more item: time before the deadline and a call
+    /// of the budget (reserved in chunks); else `count` items of `work` are deferred.
+    async fn next_depth_item(
+        &self,
+        report: &mut RunReport,
+        client: &mut deadpool_postgres::Object,
+        depth: &mut Depth<'_>,
+        work: DeferredWork,
+        count: u64,
+    ) -> bool {
+        if depth.budget.next_pair_out_of_time() {
+            report.defer(work, DeferReason::Deadline, count);
+            return false;
+        }
+        if depth.calls.left() < self.attempts() {
+            let (calls, keep) = (&mut *depth.calls, depth.keep);
+            if !self
+                .reserve_calls(report, client, calls, DEPTH_CHUNK * self.attempts(), keep)
+                .await
+            {
+                report.defer(work, DeferReason::Budget, count);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Hourly depth: one full-window range call (90 days of CoinGecko's hourly points) for
+    /// each pair of a ranked coin that has none yet, by rank. (Pinned pairs get theirs from
+    /// the range refresh.)
+    async fn hourly_depth(
+        &self,
+        report: &mut RunReport,
+        client: &mut deadpool_postgres::Object,
+        gecko: &CoinGecko,
+        ranked: &[String],
+        depth: &mut Depth<'_>,
+    ) {
+        let currencies = &self.config.tracked_currencies;
+        let pairs = match store::pairs_without_range_hours(&*client, ranked, currencies).await {
+            Ok(pairs) => pairs,
+            Err(e) => {
+                let failure = PairFailure::database(e);
+                report.record_failure(None, failure.code, failure.message);
+                return;
+            }
+        };
+        let total = pairs.len() as u64;
+        for (done, pair) in pairs.into_iter().enumerate() {
+            let left = total - done as u64;
+            if !self
+                .next_depth_item(report, client, depth, DeferredWork::HourlyBackfill, left)
+                .await
+            {
+                return;
+            }
+            self.emit(IngestEvent::Step(format!(
+                "90 days of {} in {}",
+                pair.coin, pair.currency
+            )));
+            let now = (self.clock)();
+            let window = Window {
+                from: window_start(Mode::Full, None, now),
+                to: now,
+            };
+            let started = Instant::now();
+            let outcome = self
+                .fetch_and_write(client, gecko, &pair, window, WriteOptions::default())
+                .await;
+            depth.budget.pair_took(started.elapsed());
+            match outcome {
+                Ok(rows) => report.rows.hourly += rows.hourly,
+                Err(PairFailure { code, message }) => {
+                    if let Some(reason) = deferral(code) {
+                        report.defer(DeferredWork::HourlyBackfill, reason, left);
+                        return;
+                    }
+                    tracing::warn!(coin = %pair.coin, currency = %pair.currency, %code, %message, "hourly depth failed");
+                    report.record_failure(Some(pair.coin.clone()), code, message);
+                }
+            }
+        }
+    }
+
+    /// The history backfill: one daily range call over `HISTORY_DAYS` for each pair whose
+    /// daily history is shallower (see [`store::pairs_to_backfill`]): the pinned pairs
+    /// written this run, then the ranked coins' pairs that have their hourly depth, by rank.
+    /// It comes after every pair's hours, so a near deadline costs depth, never fresh prices.
     async fn backfill(
         &self,
         report: &mut RunReport,
         client: &mut deadpool_postgres::Object,
         gecko: &CoinGecko,
-        budget: &mut Budget,
+        ranked: &[String],
+        depth: &mut Depth<'_>,
     ) {
         let days = self.config.history.days;
         if !plan::backfills(days) {
             return;
         }
-        let written: Vec<Pair> = report
+        let mut candidates: Vec<Pair> = report
             .pair_results
             .iter()
             .filter(|r| r.status == PairStatus::Ok)
@@ -491,7 +743,19 @@ impl<'a> Ingester<'a> {
                 currency: r.currency.clone(),
             })
             .collect();
-        let pairs = match store::pairs_to_backfill(&*client, &written, days).await {
+        let deep =
+            match store::pairs_with_range_hours(&*client, ranked, &self.config.tracked_currencies)
+                .await
+            {
+                Ok(pairs) => pairs,
+                Err(e) => {
+                    let failure = PairFailure::database(e);
+                    report.record_failure(None, failure.code, failure.message);
+                    Vec::new()
+                }
+            };
+        candidates.extend(deep);
+        let pairs = match store::pairs_to_backfill(&*client, &candidates, days).await {
             Ok(pairs) => pairs,
             Err(e) => {
                 let failure = PairFailure::database(e);
@@ -499,10 +763,15 @@ impl<'a> Ingester<'a> {
                 return;
             }
         };
-        for pair in pairs {
-            if budget.next_pair_out_of_time() {
-                report.backfill.skipped += 1;
-                continue;
+        let total = pairs.len() as u64;
+        for (done, pair) in pairs.into_iter().enumerate() {
+            let left = total - done as u64;
+            if !self
+                .next_depth_item(report, client, depth, DeferredWork::DailyBackfill, left)
+                .await
+            {
+                report.backfill.skipped += left as u32;
+                return;
             }
             self.emit(IngestEvent::Step(format!(
                 "{days} days of {} in {}",
@@ -510,12 +779,67 @@ impl<'a> Ingester<'a> {
             )));
             let started = Instant::now();
             let outcome = self.fetch_snapshots(client, gecko, &pair, days).await;
-            budget.pair_took(started.elapsed());
+            depth.budget.pair_took(started.elapsed());
             match outcome {
                 Ok(rows) => report.record_backfilled(&pair, rows),
                 Err(PairFailure { code, message }) => {
+                    if let Some(reason) = deferral(code) {
+                        report.defer(DeferredWork::DailyBackfill, reason, left);
+                        report.backfill.skipped += left as u32;
+                        return;
+                    }
                     tracing::warn!(coin = %pair.coin, currency = %pair.currency, %code, %message, "history backfill failed");
                     report.record_backfill_failed(&pair, code, &message);
+                }
+            }
+        }
+    }
+
+    /// The description and website of ranked coins that have none yet (the image came with
+    /// the ranking), by rank.
+    async fn missing_metadata(
+        &self,
+        report: &mut RunReport,
+        client: &mut deadpool_postgres::Object,
+        gecko: &CoinGecko,
+        ranked: &[String],
+        depth: &mut Depth<'_>,
+    ) {
+        let missing = match store::never_described(&*client, ranked).await {
+            Ok(ids) => ids,
+            Err(e) => {
+                let failure = PairFailure::database(e);
+                report.record_failure(None, failure.code, failure.message);
+                return;
+            }
+        };
+        let total = missing.len() as u64;
+        for (done, id) in missing.into_iter().enumerate() {
+            let left = total - done as u64;
+            if !self
+                .next_depth_item(report, client, depth, DeferredWork::Metadata, left)
+                .await
+            {
+                return;
+            }
+            self.emit(IngestEvent::Step(format!("metadata of {id}")));
+            let started = Instant::now();
+            let result = match gecko.coin(&id).await {
+                Ok(info) => store::upsert_metadata(&*client, &info)
+                    .await
+                    .map_err(PairFailure::database),
+                Err(e) => Err(PairFailure::upstream(e)),
+            };
+            depth.budget.pair_took(started.elapsed());
+            match result {
+                Ok(n) => report.rows.metadata += n,
+                Err(PairFailure { code, message }) => {
+                    if let Some(reason) = deferral(code) {
+                        report.defer(DeferredWork::Metadata, reason, left);
+                        return;
+                    }
+                    tracing::warn!(coin = %id, %message, "metadata not fetched");
+                    report.record_failure(Some(id), code, message);
                 }
             }
         }
@@ -552,6 +876,31 @@ impl<'a> Ingester<'a> {
     }
 }
 
+/// Calls (each with its retries) the depth phase reserves at a time.
+const DEPTH_CHUNK: u64 = 10;
+
+/// The `/simple/price` calls one refresh of `coins` takes.
+fn simple_price_calls(coins: &[String]) -> u64 {
+    crate::coingecko::id_chunk_count(coins) as u64
+}
+
+/// The depth phase's limits: the run's calls (with the month's `keep` for work that comes
+/// first) and its time.
+struct Depth<'b> {
+    calls: &'b mut CallBudget,
+    keep: u64,
+    budget: &'b mut Budget,
+}
+
+/// Why an item was left for later, when its failure was the budget or the deadline.
+fn deferral(code: FailureCode) -> Option<DeferReason> {
+    match code {
+        FailureCode::BudgetSpent => Some(DeferReason::Budget),
+        FailureCode::Deadline => Some(DeferReason::Deadline),
+        _ => None,
+    }
+}
+
 /// The client's counters in the report; `backfill_calls` of its range calls were the backfill's.
 fn record_calls(report: &mut RunReport, gecko: &CoinGecko, backfill_calls: u64) {
     let stats = gecko.stats();
@@ -562,6 +911,7 @@ fn record_calls(report: &mut RunReport, gecko: &CoinGecko, backfill_calls: u64) 
         range: stats.calls_to(CoinGeckoEndpoint::MarketChartRange) - backfill_calls,
         backfill: backfill_calls,
         simple_price: stats.calls_to(CoinGeckoEndpoint::SimplePrice),
+        markets: stats.calls_to(CoinGeckoEndpoint::Markets),
     };
     report.retries = stats.retries();
     report.rate_limited = stats.rate_limited();

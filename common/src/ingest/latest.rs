@@ -6,7 +6,9 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::messages;
-use super::report::{FailureCode, Pair, PairResult, PairStatus, RunReport};
+use super::report::{
+    DeferReason, DeferredWork, FailureCode, Pair, PairResult, PairStatus, RunReport,
+};
 use super::store;
 use crate::coingecko::{CoinGecko, Quote};
 
@@ -32,13 +34,27 @@ pub fn clamp_future_times(quotes: &mut [Quote], fetched_at: DateTime<Utc>) -> u6
 /// CoinGecko left the coin out or sent no price; the run goes on).
 pub async fn refresh(
     report: &mut RunReport,
-    client: &deadpool_postgres::Object,
+    client: &mut deadpool_postgres::Object,
     gecko: &CoinGecko,
     coins: &[String],
     currencies: &[String],
 ) {
     let mut quotes = match gecko.simple_price(coins, currencies).await {
         Ok(quotes) => quotes,
+        Err(e) if e.code() == FailureCode::BudgetSpent => {
+            tracing::warn!("live quotes deferred: the month's call budget is spent");
+            let pairs = (coins.len() * currencies.len()) as u64;
+            report.defer(DeferredWork::Quotes, DeferReason::Budget, pairs);
+            for coin in coins {
+                for currency in currencies {
+                    report.record_skipped(&Pair {
+                        coin: coin.clone(),
+                        currency: currency.clone(),
+                    });
+                }
+            }
+            return;
+        }
         Err(e) => {
             report.fail_all(coins, currencies, e.code(), &messages::quotes_failed(&e));
             return;
@@ -52,7 +68,7 @@ pub async fn refresh(
             "quote times ahead of the fetch were stored as the fetch time"
         );
     }
-    let written = match store::upsert_latest(client, &quotes.quotes, fetched_at).await {
+    let written = match write(client, &quotes.quotes, fetched_at).await {
         Ok(written) => written,
         Err(e) => {
             let e = crate::db::DbError::from(e);
@@ -89,6 +105,20 @@ pub async fn refresh(
             );
         }
     }
+}
+
+/// Folds the quotes into their hours, then stores them as the pairs' live quotes, in one
+/// transaction; returns the pairs written.
+async fn write(
+    client: &mut deadpool_postgres::Object,
+    quotes: &[Quote],
+    fetched_at: DateTime<Utc>,
+) -> Result<Vec<Pair>, tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    store::fold_quotes(&tx, quotes).await?;
+    let written = store::upsert_latest(&tx, quotes, fetched_at).await?;
+    tx.commit().await?;
+    Ok(written)
 }
 
 #[cfg(test)]

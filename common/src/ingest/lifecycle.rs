@@ -204,8 +204,8 @@ impl RunGuard {
     }
 
     /// Records the run as started (see `start_run`): a history run as `running`, giving way
-    /// to a run the cron route accepted; a live-quote refresh is recorded once, when it ends
-    /// (it has no `running` row, which would stand for a history run). Returns what the run's
+    /// to a run the cron route accepted; a live-quote refresh as `running` too (one of each
+    /// kind may run, migration V9), so the calls it reserves are on record. Returns what the run's
     /// work needs, the report and the connection holding the lock; `None` when the run cannot
     /// go on (no lock, gave way, or could not be recorded: the report says which).
     pub async fn start(&mut self) -> Option<(&mut RunReport, &mut deadpool_postgres::Object)> {
@@ -215,10 +215,7 @@ impl RunGuard {
         let report = &mut self.report;
         let start = match report.mode.kind() {
             RunKind::History => start_run(lock.client(), report).await,
-            RunKind::Live => Ok(Start::Started {
-                attempt: 1,
-                earlier: Vec::new(),
-            }),
+            RunKind::Live => start_live(lock.client(), report).await,
         };
         match start {
             Ok(Start::Started { attempt, earlier }) => {
@@ -343,11 +340,42 @@ async fn start_run(
     }
 }
 
+/// Records a live refresh as `running` (so the calls it reserves are on record while it
+/// runs). It holds the live lock, so a live refresh still `running` is one whose container
+/// died: it is closed as failed (`interrupted`) first.
+async fn start_live(client: &impl GenericClient, report: &RunReport) -> Result<Start, Error> {
+    client
+        .execute(
+            "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
+                    report = coalesce(report, '{}'::jsonb) || '{\"interrupted\": true}'::jsonb
+              WHERE status = 'running' AND mode = 'latest'",
+            &[],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, attempt)
+             VALUES ($1, $2, $3, 'running', $4, 1)",
+            &[
+                &report.run_id,
+                &report.trigger.as_str(),
+                &report.mode.as_str(),
+                &report.started_at,
+            ],
+        )
+        .await?;
+    Ok(Start::Started {
+        attempt: 1,
+        earlier: Vec::new(),
+    })
+}
+
 async fn start_in(tx: &impl GenericClient, report: &RunReport) -> Result<Start, Error> {
     close_interrupted(tx, Some(report.run_id), true).await?;
     let accepted_waiting: bool = tx
         .query_one(
-            "SELECT EXISTS (SELECT 1 FROM ingestion_runs WHERE status = 'running' AND id <> $1)
+            "SELECT EXISTS (SELECT 1 FROM ingestion_runs
+                             WHERE status = 'running' AND mode <> 'latest' AND id <> $1)
                     AS accepted_waiting",
             &[&report.run_id],
         )
@@ -454,7 +482,7 @@ async fn close_interrupted(
         .execute(
             "UPDATE ingestion_runs SET status = 'failed', finished_at = greatest(started_at, now()),
                     report = coalesce(report, '{}'::jsonb) || '{\"interrupted\": true}'::jsonb
-              WHERE status = 'running' AND id IS DISTINCT FROM $1
+              WHERE status = 'running' AND mode <> 'latest' AND id IS DISTINCT FROM $1
                 AND ((attempt > 0 AND $2) OR started_at < now() - make_interval(mins => $3))",
             &[&except, &started_too, &CLAIM_EXPIRY_MINUTES],
         )

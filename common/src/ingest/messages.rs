@@ -41,6 +41,11 @@ pub fn quotes_failed(error: &CgError) -> String {
     format!("/simple/price: {error}")
 }
 
+/// A `/coins/markets` call failed: the ranking or the market data of one currency waits.
+pub fn markets_failed(currency: &str, error: &CgError) -> String {
+    format!("/coins/markets in {currency}: {error}; the stored ranking and quotes stay")
+}
+
 /// CoinGecko's quotes left a tracked coin out (it does so silently for unknown ids).
 pub fn quote_left_out(coin: &str) -> String {
     format!("CoinGecko's /simple/price answer left {coin:?} out; check TRACKED_COINS")

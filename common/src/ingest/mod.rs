@@ -8,6 +8,8 @@
 //! - [`lifecycle`]: a run's lifecycle ([`lifecycle::RunGuard`]): the cron route's claim, the
 //!   run lock, the run recorded as started and as finished.
 //! - [`plan`]: windows, order and the deadline budget.
+//! - [`call_budget`]: the monthly CoinGecko call budget, reserved under a lock per run.
+//! - [`tracking`]: the tracked set: the top N by market cap from `/coins/markets`, plus pinned ids.
 //! - [`store`]: the writes of prices and coins (set-based upserts, the daily recompute).
 //! - [`run_records`]: the recorded runs read back (health, the runs route, the CLI).
 //! - [`report`]: the run report and its outcome types.
@@ -17,6 +19,7 @@
 //! - [`invocation`]: the ingest function's payloads.
 //! - [`launcher`]: starting a run without waiting for it.
 
+pub mod call_budget;
 pub mod freshness;
 pub mod ingester;
 pub mod invocation;
@@ -28,13 +31,14 @@ pub mod plan;
 pub mod report;
 pub mod run_records;
 pub mod store;
+pub mod tracking;
 
 pub use ingester::{Clock, IngestEvent, Ingester, ProgressSink, RunRequest, METADATA_MAX_AGE};
 pub use plan::{
     backfill_start, window_start, Budget, PairNewest, FULL_WINDOW, INCREMENTAL_OVERLAP, MIN_WINDOW,
 };
 pub use report::{
-    EarlierAttempt, Failure, FailureCode, Mode, Pair, PairCounts, PairResult, PairStatus,
-    RowCounts, RunKind, RunReport, RunStatus, Status, Trigger,
+    DeferReason, Deferred, DeferredWork, EarlierAttempt, Failure, FailureCode, Mode, Pair,
+    PairCounts, PairResult, PairStatus, RowCounts, RunKind, RunReport, RunStatus, Status, Trigger,
 };
 pub use store::{PairRows, Window, WriteOptions};

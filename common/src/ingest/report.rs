@@ -215,6 +215,46 @@ pub struct CallCounts {
     pub backfill: u64,
     /// `/simple/price` (mode `latest`).
     pub simple_price: u64,
+    /// `/coins/markets` (the ranking, and the market data of coins new to the table).
+    #[serde(default)]
+    pub markets: u64,
+}
+
+/// Work a run left for later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DeferredWork {
+    /// Live quotes of some coins (`/simple/price` calls not made).
+    Quotes,
+    /// The ranking (`/coins/markets` pages not fetched).
+    Ranking,
+    /// Pinned pairs' range refresh.
+    Range,
+    /// Coins' metadata (`/coins/{id}`).
+    Metadata,
+    /// Pairs' 90 days of hourly history.
+    HourlyBackfill,
+    /// Pairs' year of daily history.
+    DailyBackfill,
+}
+
+/// Why work was left for later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DeferReason {
+    /// The month's call budget left no call for it.
+    Budget,
+    /// The run's deadline left no time for it.
+    Deadline,
+}
+
+/// `count` items of `work` left for a later run, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Deferred {
+    pub work: DeferredWork,
+    pub reason: DeferReason,
+    /// Pairs (quotes, range, backfills), coins (metadata) or pages (ranking).
+    pub count: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -286,6 +326,13 @@ pub struct RunReport {
     /// `apiCalls` by endpoint (absent from older reports).
     #[serde(default)]
     pub calls: CallCounts,
+    /// The month's call budget after this run (absent from runs that made no call and from
+    /// older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<super::call_budget::BudgetStatus>,
+    /// What the budget or the deadline left for later runs (empty when nothing).
+    #[serde(default)]
+    pub deferred: Vec<Deferred>,
     pub retries: u64,
     pub rate_limited: u64,
     pub pairs: PairCounts,
@@ -348,6 +395,8 @@ impl RunReport {
             duration_ms: 0,
             api_calls: 0,
             calls: CallCounts::default(),
+            budget: None,
+            deferred: Vec::new(),
             retries: 0,
             rate_limited: 0,
             pairs: PairCounts::default(),
@@ -359,6 +408,26 @@ impl RunReport {
             attempt: 1,
             earlier_attempts: Vec::new(),
             pair_results: Vec::new(),
+        }
+    }
+
+    /// Records `count` items of `work` left for later for `reason` (merged with an entry of
+    /// the same work and reason).
+    pub fn defer(&mut self, work: DeferredWork, reason: DeferReason, count: u64) {
+        if count == 0 {
+            return;
+        }
+        match self
+            .deferred
+            .iter_mut()
+            .find(|d| d.work == work && d.reason == reason)
+        {
+            Some(d) => d.count += count,
+            None => self.deferred.push(Deferred {
+                work,
+                reason,
+                count,
+            }),
         }
     }
 
@@ -646,6 +715,8 @@ mod tests {
             duration_ms: 1234,
             api_calls: 50,
             calls: CallCounts::default(),
+            budget: None,
+            deferred: Vec::new(),
             retries: 2,
             rate_limited: 1,
             pairs: PairCounts {

@@ -8,7 +8,7 @@ use tokio_postgres::Error;
 
 use super::plan::PairNewest;
 use super::report::Pair;
-use crate::coingecko::{CoinInfo, CoinListEntry};
+use crate::coingecko::{CoinInfo, CoinListEntry, MarketEntry};
 use crate::domain::{DailySnapshot, HourlyPrice};
 
 /// The instants a pair was fetched for, both ends included.
@@ -96,6 +96,221 @@ fn pair(row: &tokio_postgres::Row) -> Result<Pair, Error> {
 /// Rows with the columns `coin` and `currency`, as pairs.
 fn pairs_of(rows: &[tokio_postgres::Row]) -> Result<Vec<Pair>, Error> {
     rows.iter().map(pair).collect()
+}
+
+/// When the ranking was last resolved (the newest `coins.ranked_at`), if ever.
+pub async fn ranked_at(client: &impl GenericClient) -> Result<Option<DateTime<Utc>>, Error> {
+    client
+        .query_one("SELECT max(ranked_at) AS at FROM coins", &[])
+        .await?
+        .try_get("at")
+}
+
+/// Stores one currency's `/coins/markets` answer: the coins (symbol, name; with `ranks`, their
+/// rank, resolved now), an image for coins without metadata, and the market data as the
+/// pair's live quote with its 1 h / 7 d change and 7-day sparkline (5 significant digits, as
+/// the market summary's). Entries without a usable price are skipped.
+pub async fn upsert_markets(
+    client: &impl GenericClient,
+    currency: &str,
+    entries: &[MarketEntry],
+    ranks: bool,
+) -> Result<(), Error> {
+    let usable = |v: Option<f64>| v.filter(|v| v.is_finite());
+    let non_negative = |v: Option<f64>| usable(v).filter(|v| *v >= 0.0);
+    let entries: Vec<&MarketEntry> = entries
+        .iter()
+        .filter(|e| usable(e.price).is_some_and(|p| p > 0.0) && crate::config::is_coin_id(&e.id))
+        .collect();
+    let ids: Vec<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+    let symbols: Vec<&str> = entries.iter().map(|e| e.symbol.as_str()).collect();
+    let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+    let rank: Vec<Option<i32>> = entries
+        .iter()
+        .map(|e| {
+            e.rank
+                .and_then(|r| i32::try_from(r).ok())
+                .filter(|r| *r > 0)
+        })
+        .collect();
+    let images: Vec<Option<&str>> = entries.iter().map(|e| e.image.as_deref()).collect();
+    client
+        .execute(
+            "INSERT INTO coins (id, symbol, name, sort_order, rank, ranked_at)
+             SELECT t.id, t.symbol, t.name, 1000000, t.rank, CASE WHEN $5 THEN now() END
+               FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int[]) AS t(id, symbol, name, rank)
+             ON CONFLICT (id) DO UPDATE SET symbol = EXCLUDED.symbol, name = EXCLUDED.name,
+                    rank = CASE WHEN $5 THEN EXCLUDED.rank ELSE coins.rank END,
+                    ranked_at = CASE WHEN $5 THEN EXCLUDED.ranked_at ELSE coins.ranked_at END,
+                    updated_at = now()",
+            &[&ids, &symbols, &names, &rank, &ranks],
+        )
+        .await?;
+    // An image now; the description and website wait for `/coins/{id}` (an epoch
+    // `updated_at` leaves the row due for it).
+    client
+        .execute(
+            "INSERT INTO coin_metadata (coin_id, image_url, updated_at)
+             SELECT t.id, t.image, 'epoch'
+               FROM UNNEST($1::text[], $2::text[]) AS t(id, image)
+              WHERE t.image IS NOT NULL
+             ON CONFLICT (coin_id) DO UPDATE SET image_url = EXCLUDED.image_url
+              WHERE coin_metadata.image_url IS NULL",
+            &[&ids, &images],
+        )
+        .await?;
+    let currencies: Vec<&str> = vec![currency; entries.len()];
+    let prices: Vec<Option<f64>> = entries.iter().map(|e| usable(e.price)).collect();
+    let caps: Vec<Option<f64>> = entries.iter().map(|e| non_negative(e.market_cap)).collect();
+    let volumes: Vec<Option<f64>> = entries.iter().map(|e| non_negative(e.volume_24h)).collect();
+    let change_1h: Vec<Option<f64>> = entries.iter().map(|e| usable(e.change_1h)).collect();
+    let change_24h: Vec<Option<f64>> = entries.iter().map(|e| usable(e.change_24h)).collect();
+    let change_7d: Vec<Option<f64>> = entries.iter().map(|e| usable(e.change_7d)).collect();
+    let updated: Vec<Option<DateTime<Utc>>> = entries.iter().map(|e| e.last_updated).collect();
+    let sparklines: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let points: Vec<f64> = e
+                .sparkline
+                .iter()
+                .filter_map(|p| usable(*p).filter(|p| *p > 0.0))
+                .collect();
+            serde_json::to_string(&points).expect("finite numbers serialise")
+        })
+        .collect();
+    let quotes: Vec<crate::coingecko::Quote> = entries
+        .iter()
+        .zip(&prices)
+        .map(|(e, price)| crate::coingecko::Quote {
+            coin: e.id.clone(),
+            currency: currency.to_owned(),
+            price: *price,
+            market_cap: None,
+            volume_24h: None,
+            change_24h: None,
+            last_updated_at: e.last_updated,
+        })
+        .collect();
+    fold_quotes(client, &quotes).await?;
+    client
+        .execute(
+            "INSERT INTO price_latest (coin_id, currency_code, price, market_cap, volume_24h,
+                                       change_24h, change_1h, change_7d, sparkline,
+                                       last_updated_at, fetched_at, markets_at)
+             SELECT t.coin, t.currency, t.price, t.cap, t.volume, t.c24, t.c1, t.c7,
+                    array_to_json(ARRAY(
+                        SELECT round(c::numeric, 4 - floor(log(c))::int)::real
+                          FROM json_array_elements_text(t.spark::json) WITH ORDINALITY AS s(p, i),
+                               LATERAL (SELECT greatest(least(s.p::float8, 3.4e38), 1.5e-45)) AS x(c)
+                         ORDER BY s.i)),
+                    t.updated, now(), now()
+               FROM UNNEST($1::text[], $2::text[], $3::float8[], $4::float8[], $5::float8[],
+                           $6::float8[], $7::float8[], $8::float8[], $9::text[], $10::timestamptz[])
+                    AS t(coin, currency, price, cap, volume, c24, c1, c7, spark, updated)
+             ON CONFLICT (coin_id, currency_code) DO UPDATE
+                SET price = EXCLUDED.price, market_cap = EXCLUDED.market_cap,
+                    volume_24h = EXCLUDED.volume_24h, change_24h = EXCLUDED.change_24h,
+                    change_1h = EXCLUDED.change_1h, change_7d = EXCLUDED.change_7d,
+                    sparkline = EXCLUDED.sparkline, last_updated_at = EXCLUDED.last_updated_at,
+                    fetched_at = EXCLUDED.fetched_at, markets_at = EXCLUDED.markets_at",
+            &[
+                &ids,
+                &currencies,
+                &prices,
+                &caps,
+                &volumes,
+                &change_24h,
+                &change_1h,
+                &change_7d,
+                &sparklines,
+                &updated,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Marks exactly `ids` as tracked (coins leaving the set keep their rows).
+pub async fn set_tracked(client: &impl GenericClient, ids: &[String]) -> Result<u64, Error> {
+    client
+        .execute(
+            "UPDATE coins SET tracked = (id = ANY($1)), updated_at = now()
+              WHERE tracked IS DISTINCT FROM (id = ANY($1))",
+            &[&ids],
+        )
+        .await
+}
+
+/// The tracked coins not among `pinned`, by rank (unranked last), as the last ranking left
+/// them.
+pub async fn tracked_ranked(
+    client: &impl GenericClient,
+    pinned: &[String],
+) -> Result<Vec<String>, Error> {
+    let rows = client
+        .query(
+            "SELECT id FROM coins WHERE tracked AND NOT (id = ANY($1))
+              ORDER BY rank NULLS LAST, sort_order, id",
+            &[&pinned],
+        )
+        .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
+}
+
+/// Folds live quotes into quote-built hours: each quote newer than the pair's stored live
+/// quote (a distinct quote) joins the mean of its UTC hour, unless CoinGecko's own hourly
+/// point (`range`) holds that hour; then recomputes the daily averages of the days touched.
+/// Run before the quotes replace `price_latest`. Returns the hours written.
+pub async fn fold_quotes(
+    client: &impl GenericClient,
+    quotes: &[crate::coingecko::Quote],
+) -> Result<u64, Error> {
+    let coins: Vec<&str> = quotes.iter().map(|q| q.coin.as_str()).collect();
+    let currencies: Vec<&str> = quotes.iter().map(|q| q.currency.as_str()).collect();
+    let prices: Vec<Option<f64>> = quotes
+        .iter()
+        .map(|q| q.price.filter(|p| p.is_finite() && *p > 0.0))
+        .collect();
+    let updated: Vec<Option<DateTime<Utc>>> = quotes.iter().map(|q| q.last_updated_at).collect();
+    let hours = client
+        .execute(
+            "INSERT INTO price_hourly (coin_id, currency_code, ts, price, source, quotes)
+             SELECT t.coin, t.currency, date_trunc('hour', t.updated, 'UTC'), t.price, 'quote', 1
+               FROM UNNEST($1::text[], $2::text[], $3::float8[], $4::timestamptz[])
+                    AS t(coin, currency, price, updated)
+               JOIN coins c ON c.id = t.coin
+               JOIN currencies v ON v.code = t.currency
+               LEFT JOIN price_latest l ON l.coin_id = t.coin AND l.currency_code = t.currency
+              WHERE t.price > 0 AND t.updated IS NOT NULL
+                AND (l.last_updated_at IS NULL OR t.updated > l.last_updated_at)
+             ON CONFLICT (coin_id, currency_code, ts) DO UPDATE
+                SET price = price_hourly.price
+                            + (EXCLUDED.price - price_hourly.price) / (price_hourly.quotes + 1),
+                    quotes = price_hourly.quotes + 1, updated_at = now()
+              WHERE price_hourly.source = 'quote'",
+            &[&coins, &currencies, &prices, &updated],
+        )
+        .await?;
+    client
+        .execute(
+            "INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count, source)
+             SELECT h.coin_id, h.currency_code, (h.ts AT TIME ZONE 'UTC')::date,
+                    least(sum(h.price / 24) * (24.0 / count(*)), max(h.price)), count(*), 'hourly'
+               FROM (SELECT DISTINCT t.coin, t.currency, date_trunc('day', t.updated, 'UTC') AS day
+                       FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS t(coin, currency, updated)
+                      WHERE t.updated IS NOT NULL) d
+               JOIN price_hourly h ON h.coin_id = d.coin AND h.currency_code = d.currency
+                                  AND h.ts >= d.day AND h.ts < d.day + interval '24 hours'
+              GROUP BY h.coin_id, h.currency_code, (h.ts AT TIME ZONE 'UTC')::date
+             ON CONFLICT (coin_id, currency_code, date) DO UPDATE
+                SET price = EXCLUDED.price, sample_count = EXCLUDED.sample_count,
+                    source = EXCLUDED.source, updated_at = now()
+              WHERE (price_daily.price, price_daily.sample_count, price_daily.source)
+                    IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.sample_count, EXCLUDED.source)",
+            &[&coins, &currencies, &updated],
+        )
+        .await?;
+    Ok(hours)
 }
 
 /// Upserts the tracked currencies with their names.
@@ -253,8 +468,9 @@ pub async fn write_pair(
         .prepare_cached(
             "INSERT INTO price_hourly (coin_id, currency_code, ts, price)
              SELECT $1, $2, t.ts, t.price FROM UNNEST($3::timestamptz[], $4::float8[]) AS t(ts, price)
-             ON CONFLICT (coin_id, currency_code, ts) DO UPDATE SET price = EXCLUDED.price, updated_at = now()
-              WHERE price_hourly.price IS DISTINCT FROM EXCLUDED.price",
+             ON CONFLICT (coin_id, currency_code, ts) DO UPDATE
+                SET price = EXCLUDED.price, source = 'range', quotes = NULL, updated_at = now()
+              WHERE (price_hourly.price, price_hourly.source) IS DISTINCT FROM (EXCLUDED.price, 'range')",
         )
         .await?;
     let hourly = tx
@@ -326,6 +542,67 @@ pub async fn pairs_to_backfill(
         )
         .await?;
     pairs_of(&rows)
+}
+
+/// The pairs of `coins` x `currencies` (coins in their order) that have no hour from
+/// CoinGecko's own hourly points yet (quote-built hours only, or none).
+pub async fn pairs_without_range_hours(
+    client: &impl GenericClient,
+    coins: &[String],
+    currencies: &[String],
+) -> Result<Vec<Pair>, Error> {
+    pairs_by_range_hours(client, coins, currencies, false).await
+}
+
+/// The pairs of `coins` x `currencies` (coins in their order) that have hours from
+/// CoinGecko's own hourly points.
+pub async fn pairs_with_range_hours(
+    client: &impl GenericClient,
+    coins: &[String],
+    currencies: &[String],
+) -> Result<Vec<Pair>, Error> {
+    pairs_by_range_hours(client, coins, currencies, true).await
+}
+
+async fn pairs_by_range_hours(
+    client: &impl GenericClient,
+    coins: &[String],
+    currencies: &[String],
+    with: bool,
+) -> Result<Vec<Pair>, Error> {
+    let rows = client
+        .query(
+            "SELECT c.id AS coin, v.code AS currency
+               FROM UNNEST($1::text[]) WITH ORDINALITY AS c(id, ord)
+              CROSS JOIN UNNEST($2::text[]) WITH ORDINALITY AS v(code, ord)
+              WHERE EXISTS (SELECT 1 FROM coins k WHERE k.id = c.id)
+                AND EXISTS (SELECT 1 FROM price_hourly p
+                             WHERE p.coin_id = c.id AND p.currency_code = v.code
+                               AND p.source = 'range') = $3
+              ORDER BY c.ord, v.ord",
+            &[&coins, &currencies, &with],
+        )
+        .await?;
+    pairs_of(&rows)
+}
+
+/// The ids among `ids` (in their order) whose description was never fetched (no metadata,
+/// or only the image the ranking stored).
+pub async fn never_described(
+    client: &impl GenericClient,
+    ids: &[String],
+) -> Result<Vec<String>, Error> {
+    let rows = client
+        .query(
+            "SELECT t.id FROM UNNEST($1::text[]) WITH ORDINALITY AS t(id, ord)
+               JOIN coins c ON c.id = t.id
+               LEFT JOIN coin_metadata m ON m.coin_id = t.id
+              WHERE m.coin_id IS NULL OR m.updated_at = 'epoch'
+              ORDER BY t.ord",
+            &[&ids],
+        )
+        .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
 }
 
 /// Stores a pair's backfill in one transaction: its snapshots as `snapshot` daily rows for

@@ -174,7 +174,7 @@ async fn a_full_run_writes_every_pair_and_every_row_matches_an_independent_compu
     .await;
     let mut pairs = 0;
     let mut expected_total = 0;
-    for coin in &h.state.config.tracked_coins {
+    for coin in &h.state.config.tracked_coins.pinned {
         for currency in &h.state.config.tracked_currencies {
             pairs += 1;
             let key = (coin.clone(), currency.clone());

@@ -9,6 +9,7 @@
 mod api;
 mod aws_paths;
 mod backfill;
+mod call_budget;
 mod coingecko_client;
 mod cron;
 mod docs;
