@@ -50,7 +50,8 @@ pub struct Faults {
 /// Simulator settings.
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
-    /// Coins with data (besides a few well-known extras in `/coins/list`).
+    /// Ids to serve besides the built-in universe (known and generated coins); entries that
+    /// are no CoinGecko id, such as `top:100`, are ignored.
     pub coins: Vec<String>,
     /// Seed of the price walks and fault draws.
     pub seed: u64,
@@ -88,5 +89,11 @@ impl SimulatorConfig {
         self.rate_limit_burst
             .or(self.rate_limit_per_min)
             .unwrap_or(0) as f64
+    }
+
+    /// "Now" in unix milliseconds: the fixed one, else the real clock.
+    pub fn now(&self) -> i64 {
+        self.now_ms
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
     }
 }

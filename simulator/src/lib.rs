@@ -1,26 +1,36 @@
 //! A CoinGecko API v3 simulator for offline development, demos and tests.
 //!
-//! It serves `/ping`, `/coins/list`, `/coins/{id}`, `/coins/{id}/market_chart/range` and
-//! `/simple/price` (also under `/api/v3`) with deterministic synthetic prices: a seeded
-//! mean-reverting random walk per coin from a realistic level, one factor per currency. It
-//! reproduces the real API's behaviour that matters to a client: granularity chosen by window
-//! (5-minutely for one day ending now, hourly up to 90 days, daily beyond), timestamps off the
-//! hour, occasional gaps and duplicates, a trailing "now" sample, the 365-day limit (10012),
-//! key header checks (10002/10010/10011), an enforced rate limit answering the real 429 body
-//! with `Retry-After`, live quotes with their quirks (unknown ids left out, integer prices,
-//! nulls, seconds, one coin's quote hours old), and injectable faults. Every response carries
+//! It serves `/ping`, `/coins/list`, `/coins/markets`, `/coins/{id}`,
+//! `/coins/{id}/market_chart/range` and `/simple/price` (also under `/api/v3`) for a universe of
+//! [`UNIVERSE_SIZE`] coins with deterministic synthetic prices: a seeded mean-reverting random
+//! walk per coin from a realistic level, one factor per currency, and market caps whose ranks
+//! drift from day to day (coins enter and leave the top 100; [`RANKED_BELOW_250`] never comes
+//! near). It reproduces the real API's behaviour that matters to a client: granularity chosen
+//! by window (5-minutely for one day ending now, hourly up to 90 days, daily beyond),
+//! timestamps off the hour, occasional gaps and duplicates, a trailing "now" sample, the
+//! 365-day limit (10012), key header checks (10002/10010/10011), an enforced rate limit
+//! answering the real 429 body with `Retry-After`, live quotes with their quirks (unknown ids
+//! left out, integer prices, nulls, seconds, one coin's quote hours old), unranked coins in
+//! the markets, and injectable faults. Every response carries
 //! [`SIMULATOR_HEADER`](common::coingecko::SIMULATOR_HEADER): its data is **simulated**.
 //!
 //! - [`config`]: what to simulate: plan, coins, seed, rate limit, faults.
 //! - [`server`]: request handling, key checks, the rate limit and fault injection.
-//! - [`model`]: the synthetic coins and their prices.
+//! - [`universe`]: the coins, their supplies and market caps, the ranking at an instant.
+//! - [`walk`]: the price walk (memoised) and the seeded hashes.
+//! - [`model`]: the per-coin endpoints' bodies: list, detail, quotes and charts.
+//! - [`markets`]: `/coins/markets`, the ranked pages.
 
 mod config;
+mod markets;
 mod model;
 mod server;
+mod universe;
+mod walk;
 
 pub use config::{Faults, SimPlan, SimulatorConfig};
 pub use server::LoggedRequest;
+pub use universe::{RANKED_BELOW_250, UNIVERSE_SIZE};
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

@@ -12,10 +12,10 @@ use common::coingecko::SIMULATOR_HEADER;
 use serde_json::json;
 
 use crate::config::{SimPlan, SimulatorConfig};
-use crate::model::{
-    coin_detail, coins_list, currency_factor, known_coin, market_chart, mix, simple_price, unit,
-    DAY_MS,
-};
+use crate::markets::coins_markets;
+use crate::model::{coin_detail, coins_list, currency_factor, market_chart, simple_price};
+use crate::universe::{self, DAY_MS};
+use crate::walk::{mix, unit};
 
 /// One request the simulator answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +122,10 @@ async fn answer(shared: &Shared, path: &str, query: &str, headers: &HeaderMap) -
     let body = match segments.as_slice() {
         ["ping"] => json!({"gecko_says": "(V3) To the Moon! [simulated by crypto-dashboard]"}),
         ["coins", "list"] => coins_list(config),
+        ["coins", "markets"] => match coins_markets(config, param, config.now(), request_no) {
+            Ok(body) => body,
+            Err((status, body)) => return json_response(status, body),
+        },
         ["coins", id] => match coin_detail(config, id) {
             Some(body) => body,
             None => {
@@ -148,15 +152,12 @@ async fn answer(shared: &Shared, path: &str, query: &str, headers: &HeaderMap) -
                     json!({"error": "Missing parameter vs_currencies"}),
                 );
             }
-            let now_ms = config
-                .now_ms
-                .unwrap_or_else(|| Utc::now().timestamp_millis());
-            simple_price(config, &list("ids"), &currencies, now_ms)
+            simple_price(config, &list("ids"), &currencies, config.now())
         }
         ["coins", id, "market_chart", "range"] => {
-            if !known_coin(config, id) {
+            let Some(coin) = universe::coin(config, id) else {
                 return json_response(StatusCode::NOT_FOUND, json!({"error": "coin not found"}));
-            }
+            };
             let Some(vs) = param("vs_currency") else {
                 return json_response(
                     StatusCode::UNPROCESSABLE_ENTITY,
@@ -179,9 +180,7 @@ async fn answer(shared: &Shared, path: &str, query: &str, headers: &HeaderMap) -
                 );
             };
             let (from_ms, to_ms) = ((from * 1000.0) as i64, (to * 1000.0) as i64);
-            let now_ms = config
-                .now_ms
-                .unwrap_or_else(|| Utc::now().timestamp_millis());
+            let now_ms = config.now();
             if !matches!(config.plan, SimPlan::Pro(_)) && from_ms < now_ms - 365 * DAY_MS {
                 return json_response(
                     StatusCode::UNAUTHORIZED,
@@ -207,7 +206,7 @@ async fn answer(shared: &Shared, path: &str, query: &str, headers: &HeaderMap) -
             if faults.huge_body_mb > 0 {
                 return huge_chart(faults.huge_body_mb as usize * 1024 * 1024, from_ms);
             }
-            market_chart(config, id, factor, from_ms, to_ms, now_ms, request_no)
+            market_chart(config, &coin, factor, from_ms, to_ms, now_ms, request_no)
         }
         _ => {
             return json_response(

@@ -23,7 +23,8 @@ pub struct Args {
     /// The key the demo or pro plan requires.
     #[arg(long, env = "SIMULATOR_API_KEY", hide_env_values = true)]
     key: Option<String>,
-    /// Coins with data (default: TRACKED_COINS or the 11 defaults).
+    /// Ids to serve besides the built-in universe of 1,000 coins (default: TRACKED_COINS;
+    /// a `top:N` entry is ignored).
     #[arg(long, value_delimiter = ',', env = "TRACKED_COINS")]
     coins: Vec<String>,
     /// Share of requests answered 500/502/503.
