@@ -29,3 +29,4 @@ mod row_reads;
 mod run_lifecycle;
 mod secrets;
 mod simulator;
+mod tracking;
