@@ -21,6 +21,7 @@ mod hostile_input;
 mod ingestion;
 mod latest;
 mod log_secrets;
+mod market;
 mod migrations;
 mod migrations_resource;
 mod rate_limit;
