@@ -64,14 +64,13 @@ pub(super) struct CoinsParams {
     limit: Option<Bounded<1, 250>>,
 }
 
-/// The `q` parameter: trimmed, `None` when empty, at most 100 characters.
+/// The `q` parameter: at most 100 characters, trimmed, `None` when blank.
 pub(super) fn search_param(q: Option<String>) -> Result<Option<String>, ApiError> {
-    let q = q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty());
     match q {
         Some(q) if q.chars().count() > 100 => Err(ApiError::InvalidParameter(
             "q must be at most 100 characters".into(),
         )),
-        q => Ok(q),
+        q => Ok(q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty())),
     }
 }
 

@@ -98,9 +98,12 @@ pub(super) struct MarketParams {
     /// At most 100 characters; empty means all.
     #[param(max_length = 100, example = "bit")]
     q: Option<String>,
-    /// Only these coins: a comma list of at most 250 coin ids (a watchlist); unknown ids are
-    /// ignored, empty means all.
-    #[param(example = "bitcoin,ethereum")]
+    /// Only these coins: a comma list of at most 250 coin ids without spaces (a watchlist);
+    /// unknown ids are ignored, empty means all.
+    #[param(
+        pattern = "^([a-z0-9][a-z0-9-]{0,99}(,[a-z0-9][a-z0-9-]{0,99}){0,249})?$",
+        example = "bitcoin,ethereum"
+    )]
     ids: Option<String>,
 }
 
@@ -128,10 +131,19 @@ fn parse_market_query(params: MarketParams) -> Result<MarketQuery, ApiError> {
     })
 }
 
-/// `ids`: distinct coin ids in their order (`None` when empty), at most [`MAX_IDS`].
+/// `ids`: a comma list of 1 to [`MAX_IDS`] coin ids (no spaces, no empty entries), as
+/// distinct ids in their order; empty means no filter (`None`).
 fn ids_param(text: &str) -> Result<Option<Vec<String>>, ApiError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
     let mut ids: Vec<String> = Vec::new();
-    for id in text.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+    for (n, id) in text.split(',').enumerate() {
+        if n == MAX_IDS {
+            return Err(ApiError::InvalidParameter(format!(
+                "ids takes at most {MAX_IDS} coin ids"
+            )));
+        }
         if !is_coin_id(id) {
             return Err(ApiError::InvalidParameter(
                 "ids must be a comma list of coin ids (lower-case letters, digits and hyphens, as in bitcoin,ethereum)".into(),
@@ -140,13 +152,8 @@ fn ids_param(text: &str) -> Result<Option<Vec<String>>, ApiError> {
         if !ids.iter().any(|known| known == id) {
             ids.push(id.to_owned());
         }
-        if ids.len() > MAX_IDS {
-            return Err(ApiError::InvalidParameter(format!(
-                "ids takes at most {MAX_IDS} coin ids"
-            )));
-        }
     }
-    Ok(Some(ids).filter(|ids| !ids.is_empty()))
+    Ok(Some(ids))
 }
 
 /// One page of the tracked coins in one currency, sorted and filtered.
@@ -254,13 +261,13 @@ mod tests {
             ids: None,
         };
         assert_eq!(parse("").await.unwrap(), defaults);
-        assert_eq!(parse("q=+&ids=,&currency=eur").await.unwrap(), defaults);
+        assert_eq!(parse("q=+&ids=&currency=eur").await.unwrap(), defaults);
     }
 
     #[tokio::test]
     async fn reads_every_parameter_and_defaults_the_order_by_sort() {
         let q = parse(
-            "page=3&perPage=250&sort=marketCap&order=asc&q=+Bit+&ids=bitcoin,+ethereum,bitcoin,",
+            "page=3&perPage=250&sort=marketCap&order=asc&q=+Bit+&ids=bitcoin,ethereum,bitcoin",
         )
         .await
         .unwrap();
@@ -321,6 +328,14 @@ mod tests {
             (too_many.as_str(), "ids takes at most 250 coin ids"),
             (
                 "ids=bitcoin,Ethereum",
+                "ids must be a comma list of coin ids (lower-case letters, digits and hyphens, as in bitcoin,ethereum)",
+            ),
+            (
+                "ids=bitcoin,,ethereum",
+                "ids must be a comma list of coin ids (lower-case letters, digits and hyphens, as in bitcoin,ethereum)",
+            ),
+            (
+                "ids=bitcoin,+ethereum",
                 "ids must be a comma list of coin ids (lower-case letters, digits and hyphens, as in bitcoin,ethereum)",
             ),
             (

@@ -60,10 +60,13 @@ fn pattern_matches(pattern: &[u8], path: &[u8]) -> bool {
     }
 }
 
+/// A cache policy: its logical id and the query strings in its key.
+type Policy = (String, BTreeSet<String>);
+
 /// CloudFront's behaviours in the order it tries them (`CacheBehaviors`, then the default,
 /// `*`): each path pattern with its cache policy's logical id and whitelisted query strings
 /// (`None` for a policy that is not a resource of the template).
-fn cloudfront_behaviours() -> Vec<(String, Option<(String, BTreeSet<String>)>)> {
+fn cloudfront_behaviours() -> Vec<(String, Option<Policy>)> {
     use serde_norway::Value;
     let template: Value = serde_norway::from_str(&repository_file("template.yaml")).unwrap();
     let resources = &template["Resources"];
