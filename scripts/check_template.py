@@ -472,19 +472,19 @@ def check_crates(root: Path, by_binary) -> None:
         error(f"template resource {by_binary[binary][0]} builds {binary!r}, which no crate under functions/ defines")
 
 
-def check_openapi(root: Path, by_binary) -> set[str]:
-    """The template's HTTP routes and openapi.yaml's operations are the same set. Returns the
-    query parameters the operations declare (openapi.yaml is generated from the handlers)."""
+def check_openapi(root: Path, by_binary) -> dict[str, set[str]]:
+    """The template's HTTP routes and openapi.yaml's operations are the same set. Returns each
+    path's query parameters (openapi.yaml is generated from the handlers)."""
     path = root / "openapi.yaml"
     if not path.is_file():
         error("openapi.yaml is missing")
-        return set()
+        return {}
     from cfnlint.decode import decode  # a YAML loader we already have; OpenAPI is plain YAML
 
     doc, matches = decode(str(path))
     if matches or not doc:
         error(f"openapi.yaml cannot be parsed: {matches}")
-        return set()
+        return {}
     methods = {"get", "put", "post", "delete", "patch", "head", "options"}
     operations = [(m.upper(), p, op) for p, item in plain(doc).get("paths", {}).items()
                   for m, op in item.items() if m in methods]
@@ -494,8 +494,11 @@ def check_openapi(root: Path, by_binary) -> set[str]:
         error(f"template route {m} {p} is not in openapi.yaml")
     for m, p in sorted(documented - routed):
         error(f"openapi.yaml operation {m} {p} has no template route")
-    return {q["name"] for _, _, op in operations for q in op.get("parameters", [])
-            if isinstance(q, dict) and q.get("in") == "query"}
+    parameters: dict[str, set[str]] = {}
+    for _, p, op in operations:
+        parameters.setdefault(p, set()).update(
+            q["name"] for q in op.get("parameters", []) if isinstance(q, dict) and q.get("in") == "query")
+    return parameters
 
 
 # --- schedules, ingest and live quotes ---------------------------------------------------------
@@ -837,32 +840,59 @@ def check_origin_header(raw: dict, secret: str | None) -> None:
                   f"dynamic reference to the origin-verify secret, got {text!r}")
 
 
-def check_api_cache_key(raw: dict, query_strings: set[str]) -> None:
+def path_pattern_matches(pattern: str, path: str) -> bool:
+    """CloudFront's path pattern: `*` any run of characters, `?` one; case-sensitive."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, path) is not None
+
+
+def check_api_cache_key(raw: dict, parameters: dict[str, set[str]]) -> None:
+    """Each cache policy keys on exactly the query parameters of the routes its behaviours
+    serve (a route is served by the first behaviour whose pattern matches its path, the default
+    one last), at most CloudFront's 10; no origin request policy forwards others."""
     found = api_behaviour(raw)
     if not found:
         return
-    name, _, behaviour = found
-    policy_id = ref_id(behaviour.get("CachePolicyId"))
-    if raw.get("Resources", {}).get(policy_id or "", {}).get("Type") != "AWS::CloudFront::CachePolicy":
+    name, config, api = found
+    if raw.get("Resources", {}).get(ref_id(api.get("CachePolicyId")) or "", {}).get("Type") \
+            != "AWS::CloudFront::CachePolicy":
         error(f"{name}: the /api/* behaviour must use a cache policy of this template")
-    else:
+    behaviours = config.get("CacheBehaviors", []) + [dict(config.get("DefaultCacheBehavior", {}), PathPattern="*")]
+    served: dict[str, set[str]] = {}  # policy -> the union of its routes' parameters
+    behaviours_of: dict[str, list] = {}  # policy -> the behaviours using it that serve a route
+    for path, names in sorted(parameters.items()):
+        request_path = re.sub(r"\{[^}/]+\}", "x", path)
+        behaviour = next(b for b in behaviours if path_pattern_matches(str(b.get("PathPattern")), request_path)
+                         or b.get("PathPattern") == "*")
+        policy_id = ref_id(behaviour.get("CachePolicyId"))
+        if raw.get("Resources", {}).get(policy_id or "", {}).get("Type") != "AWS::CloudFront::CachePolicy":
+            if names:
+                error(f"{name}: {path} reads {sorted(names)} through behaviour {behaviour.get('PathPattern')}, "
+                      f"whose cache policy is not one of this template")
+            continue
+        served.setdefault(policy_id, set()).update(names)
+        if all(b is not behaviour for b in behaviours_of.setdefault(policy_id, [])):
+            behaviours_of[policy_id].append(behaviour)
+    for policy_id, names in sorted(served.items()):
         qs = (props_of(raw, policy_id).get("CachePolicyConfig", {})
               .get("ParametersInCacheKeyAndForwardedToOrigin", {}).get("QueryStringsConfig", {}))
         listed = as_list(qs.get("QueryStrings"))
-        if qs.get("QueryStringBehavior") != "whitelist" or set(listed) != query_strings \
+        keyed = set(listed) if qs.get("QueryStringBehavior") == "whitelist" else set()
+        if (qs.get("QueryStringBehavior") != "whitelist" and names) or keyed != names \
                 or len(listed) != len(set(listed)):
-            error(f"{policy_id}: the cache key's query strings must be exactly the ones the API "
-                  f"reads (openapi.yaml's query parameters: whitelist {sorted(query_strings)}), got "
+            error(f"{policy_id}: the cache key's query strings must be exactly the query parameters of the "
+                  f"routes its behaviours serve (openapi.yaml: whitelist {sorted(names)}), got "
                   f"{qs.get('QueryStringBehavior')} {listed}")
         if len(listed) > 10:
             error(f"{policy_id}: {len(listed)} query strings exceed CloudFront's quota of 10 per cache policy")
-    orp_id = ref_id(behaviour.get("OriginRequestPolicyId"))
-    if raw.get("Resources", {}).get(orp_id or "", {}).get("Type") == "AWS::CloudFront::OriginRequestPolicy":
-        qs = props_of(raw, orp_id).get("OriginRequestPolicyConfig", {}).get("QueryStringsConfig", {})
-        how = qs.get("QueryStringBehavior")
-        if how not in ("none", "whitelist") or not set(as_list(qs.get("QueryStrings"))) <= query_strings:
-            error(f"{orp_id}: forwards query strings outside the cache key ({how}); the "
-                  f"origin would answer for a request the key does not describe")
+        for orp_id in sorted({ref_id(b.get("OriginRequestPolicyId")) or "" for b in behaviours_of[policy_id]}):
+            if raw.get("Resources", {}).get(orp_id, {}).get("Type") != "AWS::CloudFront::OriginRequestPolicy":
+                continue
+            qs = props_of(raw, orp_id).get("OriginRequestPolicyConfig", {}).get("QueryStringsConfig", {})
+            how = qs.get("QueryStringBehavior")
+            if how not in ("none", "whitelist") or not set(as_list(qs.get("QueryStrings"))) <= keyed:
+                error(f"{orp_id}: forwards query strings outside the cache key ({how}); the "
+                      f"origin would answer for a request the key does not describe")
 
 
 def check_api_alarms(raw: dict) -> None:
@@ -1421,12 +1451,12 @@ def check(raw: dict, root: Path) -> float | None:
     check_database(raw)
     check_iam(raw, translate(raw))
     check_crates(root, by_binary)
-    query_strings = check_openapi(root, by_binary)
+    parameters = check_openapi(root, by_binary)
     check_cloudfront(raw)
     secret = origin_verify_secret(raw)
     check_origin_header(raw, secret)
     check_function_secrets(raw, by_binary, secret)
-    check_api_cache_key(raw, query_strings)
+    check_api_cache_key(raw, parameters)
     check_api_alarms(raw)
     check_read_security_group(raw, by_binary)
     check_rds_log_group(raw)

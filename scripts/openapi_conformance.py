@@ -406,6 +406,22 @@ def expect_equal(what: str, got: Any, want: Any) -> list[str]:
     return [] if got == want else [f"{what} is {got!r}, expected {want!r}"]
 
 
+def by_rank(rows: list) -> list[str]:
+    """Rows by rank, unranked ones last."""
+    ranks = [r["rank"] for r in rows]
+    key = [(rank is None, rank or 0) for rank in ranks]
+    return [] if key == sorted(key) else [f"ranks {ranks} are not in rank order (unranked last)"]
+
+
+def sorted_by(rows: list, sort: str, order: str) -> list[str]:
+    """Rows sorted by `sort` in `order`, nulls last."""
+    values = [r[sort].lower() if sort == "name" else r[sort] for r in rows]
+    present = [v for v in values if v is not None]
+    if values != present + [None] * (len(values) - len(present)):
+        return [f"{sort}: nulls are not last in {values}"]
+    return [] if present == sorted(present, reverse=order == "desc") else [f"{sort} {order}: {values}"]
+
+
 # ----------------------------------------------------------------------------------------------
 # The cases
 
@@ -418,8 +434,19 @@ def run_cases(s: Suite, down_base: str | None) -> None:
     s.call("health: the query string is ignored", "GET", "/api/health?x=%FF", 200, op="/api/health")
 
     # ---- coins -------------------------------------------------------------------------------
-    coins = s.call("coins: 200 in configured order", "GET", "/api/coins", 200, op="/api/coins",
-                   check=lambda r, p: expect_equal("ids", [c["id"] for c in p["data"]], DEFAULT_COINS))
+    coins = s.call("coins: 200, the tracked coins by rank", "GET", "/api/coins", 200, op="/api/coins",
+                   check=lambda r, p: expect_equal("ids", sorted(c["id"] for c in p["data"]), sorted(DEFAULT_COINS))
+                   + by_rank(p["data"]) + [f"{c['id']} is not tracked" for c in p["data"] if not c["tracked"]])
+    s.call("coins: limit=2 gives the first two", "GET", "/api/coins?limit=2", 200, op="/api/coins",
+           check=lambda r, p: expect_equal("ids", [c["id"] for c in p["data"]],
+                                           [c["id"] for c in (coins.json()["data"][:2] if coins else [])]))
+    s.call("coins: q finds an exact symbol first, ignoring case", "GET", "/api/coins?q=ETH", 200, op="/api/coins",
+           check=lambda r, p: expect_equal("first", p["data"][0]["id"] if p["data"] else None, "ethereum"))
+    s.call("coins: q that matches nothing is empty", "GET", "/api/coins?q=no-such-coin-at-all", 200,
+           op="/api/coins", check=lambda r, p: expect_equal("data", p["data"], []))
+    for query in ("limit=0", "limit=251", "limit=x", "q=" + "a" * 101):
+        s.call(f"coins: 400 for {query[:12]}", "GET", f"/api/coins?{query}", 400, op="/api/coins",
+               error_code="INVALID_PARAMETER")
     etag = coins.headers.get("etag") if coins else None
     if etag:
         s.call("coins: 304 for If-None-Match with its ETag", "GET", "/api/coins", 304, op="/api/coins",
@@ -557,7 +584,8 @@ def run_cases(s: Suite, down_base: str | None) -> None:
     # ---- market ------------------------------------------------------------------------------
     def market_ok(r: Response, p: Any) -> list[str]:
         rows = p["data"]
-        out = expect_equal("ids", [m["id"] for m in rows], DEFAULT_COINS)
+        out = expect_equal("ids", sorted(m["id"] for m in rows), sorted(DEFAULT_COINS)) + by_rank(rows)
+        out += expect_equal("meta", p["meta"], {"total": len(DEFAULT_COINS), "page": 1, "perPage": 100})
         for m in rows:
             if m["price"] is None or len(m["sparkline7d"]) < 150 or m["change7d"] is None:
                 out.append(f"{m['id']}: price, change7d or a 7-day sparkline missing after a 90-day ingestion")
@@ -571,6 +599,29 @@ def run_cases(s: Suite, down_base: str | None) -> None:
     s.call("market: 200 in jpy", "GET", "/api/market?currency=jpy", 200, op="/api/market", check=market_ok)
     s.call("market: 400 for an unknown currency", "GET", "/api/market?currency=chf", 400, op="/api/market",
            error_code="INVALID_PARAMETER")
+    first = [m["id"] for m in market.json()["data"]] if market else []
+    s.call("market: page 2 of 4 per page", "GET", "/api/market?page=2&perPage=4", 200, op="/api/market",
+           check=lambda r, p: expect_equal("ids", [m["id"] for m in p["data"]], first[4:8])
+           + expect_equal("meta", p["meta"], {"total": len(DEFAULT_COINS), "page": 2, "perPage": 4}))
+    s.call("market: a page past the end is empty with the true total", "GET", "/api/market?page=99", 200,
+           op="/api/market", check=lambda r, p: expect_equal("data", p["data"], [])
+           + expect_equal("total", p["meta"]["total"], len(DEFAULT_COINS)))
+    for sort, order in (("price", "desc"), ("change24h", "asc"), ("marketCap", "desc"), ("name", "desc")):
+        s.call(f"market: sort={sort}&order={order}", "GET", f"/api/market?sort={sort}&order={order}", 200,
+               op="/api/market", check=lambda r, p, sort=sort, order=order: sorted_by(p["data"], sort, order))
+    s.call("market: q filters, ignoring case", "GET", "/api/market?q=COIN", 200, op="/api/market",
+           check=lambda r, p: [f"{m['id']} does not match q" for m in p["data"]
+                               if "coin" not in (m["id"] + m["symbol"] + m["name"]).lower()]
+           + (["q=COIN found nothing"] if not p["data"] else []))
+    s.call("market: ids is a watchlist (unknown ids ignored)", "GET", "/api/market?ids=ethereum,bitcoin,no-such-coin",
+           200, op="/api/market",
+           check=lambda r, p: expect_equal("ids", sorted(m["id"] for m in p["data"]), ["bitcoin", "ethereum"])
+           + expect_equal("total", p["meta"]["total"], 2))
+    too_many = ",".join(f"coin-{n}" for n in range(251))
+    for query in ("page=0", "perPage=0", "perPage=251", "sort=volume", "order=up", "ids=Bitcoin",
+                  f"ids={too_many}", "q=" + "a" * 101):
+        s.call(f"market: 400 for {query[:16]}", "GET", f"/api/market?{query}", 400, op="/api/market",
+               error_code="INVALID_PARAMETER")
     s.call("market: 400 for a repeated currency", "GET", "/api/market?currency=usd&currency=usd", 400,
            op="/api/market", error_code="INVALID_PARAMETER")
     s.call("market: 400 for non-UTF-8 bytes, even in an unknown parameter", "GET", "/api/market?x=%C3%28",

@@ -526,6 +526,24 @@ def cache_query_strings(t) -> dict:
     return props(t, "ApiCachePolicy")["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]["QueryStringsConfig"]
 
 
+def market_behaviour(t) -> dict:
+    for b in props(t, "Distribution")["DistributionConfig"]["CacheBehaviors"]:
+        if b.get("PathPattern") == "/api/market*":
+            return b
+    raise Inapplicable("no /api/market* behaviour")
+
+
+def market_query_strings(t) -> dict:
+    return props(t, "MarketCachePolicy")["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]["QueryStringsConfig"]
+
+
+def move_market_behaviour_last(t):
+    behaviours = props(t, "Distribution")["DistributionConfig"]["CacheBehaviors"]
+    market = market_behaviour(t)
+    behaviours.remove(market)
+    behaviours.append(market)
+
+
 def all_query_strings(t):
     cache_query_strings(t)["QueryStringBehavior"] = "all"
     delete(cache_query_strings(t), "QueryStrings")
@@ -536,9 +554,20 @@ template_case("/api/* with a managed cache policy", r"Distribution: the /api/\* 
 template_case("cache policy keyed on all query strings", r"ApiCachePolicy: the cache key's query strings must be exactly .* got all",
               all_query_strings)
 template_case("more query strings than CloudFront's quota", r"ApiCachePolicy: 11 query strings exceed CloudFront's quota of 10",
-              lambda t: cache_query_strings(t)["QueryStrings"].extend(["a", "b", "c", "d", "e"]))
+              lambda t: cache_query_strings(t)["QueryStrings"].extend(["a", "b", "c", "d"]))
 template_case("cache key without the limit query string", r"ApiCachePolicy: the cache key's query strings must be exactly",
               lambda t: cache_query_strings(t)["QueryStrings"].remove("limit"))
+template_case("cache key with a market parameter the routes it serves do not read",
+              r"ApiCachePolicy: the cache key's query strings must be exactly the query parameters of the routes its behaviours serve",
+              lambda t: cache_query_strings(t)["QueryStrings"].append("page"))
+template_case("market cache key without ids", r"MarketCachePolicy: the cache key's query strings must be exactly",
+              lambda t: market_query_strings(t)["QueryStrings"].remove("ids"))
+template_case("market behaviour after /api/* (so never used)",
+              r"ApiCachePolicy: the cache key's query strings must be exactly .*'ids'.*'perPage'",
+              move_market_behaviour_last)
+template_case("market behaviour with a managed cache policy",
+              r"Distribution: /api/market reads \['currency', 'ids', .*\] through behaviour /api/market\*, whose cache policy is not one of this template",
+              lambda t: market_behaviour(t).update(CachePolicyId="4135ea2d-6df8-44a3-9df3-4b5a84be39ad"))
 template_case("origin request policy forwards all query strings", r"ApiOriginRequestPolicy: forwards query strings outside the cache key \(all\)",
               lambda t: props(t, "ApiOriginRequestPolicy")["OriginRequestPolicyConfig"]["QueryStringsConfig"].update(
                   QueryStringBehavior="all"))
@@ -713,8 +742,12 @@ root_case("openapi.yaml does not parse", r"openapi\.yaml cannot be parsed",
 root_case("template route not in openapi.yaml", r"template route GET /api/market is not in openapi\.yaml",
           lambda root: write_openapi(root, lambda d: delete(d["paths"], "/api/market")))
 root_case("a query parameter the cache key does not forward",
-          r"ApiCachePolicy: the cache key's query strings must be exactly the ones the API reads",
+          r"MarketCachePolicy: the cache key's query strings must be exactly the query parameters of the routes its behaviours serve",
           lambda root: write_openapi(root, lambda d: d["paths"]["/api/market"]["get"]["parameters"].append(
+              {"name": "interval", "in": "query", "schema": {"type": "string"}})))
+root_case("a coins parameter the API's cache key does not forward",
+          r"ApiCachePolicy: the cache key's query strings must be exactly .*'page'",
+          lambda root: write_openapi(root, lambda d: d["paths"]["/api/coins"]["get"]["parameters"].append(
               {"name": "page", "in": "query", "schema": {"type": "integer"}})))
 root_case("openapi.yaml operation without a route", r"openapi\.yaml operation GET /api/extra has no template route",
           lambda root: write_openapi(root, lambda d: d["paths"].update({"/api/extra": d["paths"]["/api/market"]})))

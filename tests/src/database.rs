@@ -78,15 +78,15 @@ impl TestDb {
         db
     }
 
-    /// A migrated database holding the coin `bitcoin` and the currency `usd` (no prices), and
-    /// a connection to it.
+    /// A migrated database holding the coin `bitcoin` (tracked) and the currency `usd` (no
+    /// prices), and a connection to it.
     pub async fn with_bitcoin_usd() -> (TestDb, tokio_postgres::Client) {
         let db = TestDb::migrated().await;
         let client = db.client().await;
         client
             .batch_execute(
                 "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar');
-                 INSERT INTO coins (id, symbol, name) VALUES ('bitcoin', 'btc', 'Bitcoin');",
+                 INSERT INTO coins (id, symbol, name, tracked) VALUES ('bitcoin', 'btc', 'Bitcoin', true);",
             )
             .await
             .expect("bitcoin and usd insert");

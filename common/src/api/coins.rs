@@ -5,19 +5,18 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use http::StatusCode;
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::ApiError;
-use super::extract::CoinId;
+use super::extract::{ApiQuery, Bounded, CoinId};
 use super::queries;
 use super::response::{CachePolicy, Reply};
-use super::schema::{CachedRead, ETag, Envelope, NotFound, PublicCache};
+use super::schema::{CachedRead, ETag, Envelope, InvalidParameter, NotFound, PublicCache};
 use super::state::ApiState;
 use crate::domain::{is_stale, latest_price};
-use crate::state::AppState;
 
-/// A tracked coin.
+/// A stored coin.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct CoinSummary {
@@ -31,36 +30,83 @@ pub(super) struct CoinSummary {
     /// Null until the coin's metadata has been fetched.
     #[schema(required = true)]
     image_url: Option<String>,
+    /// CoinGecko's market-cap rank when last resolved; null when unranked.
+    #[schema(required = true, minimum = 1, example = 1)]
+    rank: Option<i32>,
+    /// Whether runs refresh the coin (false: it left the tracked set; its history stays).
+    tracked: bool,
 }
 
-/// The tracked coins that have been ingested, in configured order.
+impl From<queries::CoinRow> for CoinSummary {
+    fn from(r: queries::CoinRow) -> CoinSummary {
+        CoinSummary {
+            id: r.id,
+            symbol: r.symbol,
+            name: r.name,
+            image_url: r.image_url,
+            rank: r.rank,
+            tracked: r.tracked,
+        }
+    }
+}
+
+/// The query string of the coins route.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct CoinsParams {
+    /// Finds stored coins (tracked or not) whose id, symbol or name holds it, ignoring case:
+    /// an exact symbol first, then prefixes, then the rest. At most 100 characters; empty
+    /// lists the tracked coins.
+    #[param(max_length = 100, example = "bit")]
+    q: Option<String>,
+    /// How many coins, a whole number from 1 to 250; 50 by default.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 250, example = 20)]
+    limit: Option<Bounded<1, 250>>,
+}
+
+/// The `q` parameter: at most 100 characters, trimmed, `None` when blank.
+pub(super) fn search_param(q: Option<String>) -> Result<Option<String>, ApiError> {
+    match q {
+        Some(q) if q.chars().count() > 100 => Err(ApiError::InvalidParameter(
+            "q must be at most 100 characters".into(),
+        )),
+        q => Ok(q.map(|q| q.trim().to_owned()).filter(|q| !q.is_empty())),
+    }
+}
+
+/// The tracked coins by rank, or the stored coins `q` finds.
 ///
-/// Coins appear once an ingestion has stored them (an empty list before the first run). The
-/// query string is ignored. Cached 5 minutes; conditional with `If-None-Match`.
+/// Without `q`: the tracked coins by CoinGecko's market-cap rank, unranked ones (pinned coins
+/// outside the top N) after them in the configured order; an empty list before the first
+/// run. With `q`: stored coins, tracked or not, whose id, symbol or name holds `q` (ignoring
+/// case): an exact symbol first, then prefixes, then the rest, each group by rank. At most
+/// `limit` coins. Cached 5 minutes; conditional with `If-None-Match`.
 #[utoipa::path(
     get,
     path = "/api/coins",
     tag = "data",
     operation_id = "listCoins",
+    params(CoinsParams),
     responses(
         (status = 200, description = "The coins.", body = Envelope<Vec<CoinSummary>>,
             headers(("Cache-Control" = inline(PublicCache)), ("ETag" = inline(ETag)))),
+        (status = 400, response = InvalidParameter),
         CachedRead,
     ),
 )]
-pub(super) async fn list(State(api): State<ApiState>) -> Result<Reply, ApiError> {
+pub(super) async fn list(
+    State(api): State<ApiState>,
+    ApiQuery(params): ApiQuery<CoinsParams>,
+) -> Result<Reply, ApiError> {
     let state = &*api.app;
+    let limit = params.limit.map_or(50, |Bounded(n)| n);
+    let q = search_param(params.q)?;
     let client = state.db.client().await?;
-    let coins: Vec<CoinSummary> = queries::coins(&client, &state.config.tracked_coins.pinned)
-        .await?
-        .into_iter()
-        .map(|r| CoinSummary {
-            id: r.id,
-            symbol: r.symbol,
-            name: r.name,
-            image_url: r.image_url,
-        })
-        .collect();
+    let rows = match q.as_deref() {
+        None => queries::tracked_coins(&client, limit).await?,
+        Some(text) => queries::search_coins(&client, text, limit).await?,
+    };
+    let coins: Vec<CoinSummary> = rows.into_iter().map(CoinSummary::from).collect();
     Reply::ok(StatusCode::OK, &coins, CachePolicy::Public)
 }
 
@@ -91,6 +137,11 @@ pub(super) struct CoinDetail {
     image_url: Option<String>,
     #[schema(required = true)]
     website_url: Option<String>,
+    /// CoinGecko's market-cap rank when last resolved; null when unranked.
+    #[schema(required = true, minimum = 1)]
+    rank: Option<i32>,
+    /// Whether runs refresh the coin (false: it left the tracked set; its history stays).
+    tracked: bool,
     /// One key per tracked currency; null until that pair has a price.
     #[schema(schema_with = latest_by_currency)]
     latest: BTreeMap<String, Option<Latest>>,
@@ -120,8 +171,8 @@ fn latest_by_currency() -> utoipa::openapi::Object {
 ///
 /// `description` is plain text (CoinGecko's HTML with tags removed and entities decoded).
 /// `latest` has one key per tracked currency; its value is null until that pair has a price.
-/// 404 for ids that are not tracked or not yet ingested (and for ids that cannot be coin
-/// ids). Cached 5 minutes; conditional with `If-None-Match`.
+/// A coin that left the tracked set is still served (`tracked: false`). 404 for ids not
+/// stored (and for ids that cannot be coin ids). Cached 5 minutes; conditional with `If-None-Match`.
 #[utoipa::path(
     get,
     path = "/api/coins/{id}",
@@ -140,7 +191,6 @@ pub(super) async fn detail(
     CoinId(id): CoinId,
 ) -> Result<Reply, ApiError> {
     let (state, id) = (&*api.app, id.as_str());
-    ensure_tracked(state, id)?;
     let client = state.db.client().await?;
     let now = Utc::now();
     let Some(coin) = queries::coin(&client, id).await? else {
@@ -165,22 +215,15 @@ pub(super) async fn detail(
         description: plain_text(&coin.description),
         image_url: coin.image_url,
         website_url: coin.website_url,
+        rank: coin.rank,
+        tracked: coin.tracked,
         latest,
     };
     Reply::ok(StatusCode::OK, &detail, CachePolicy::Public)
 }
 
-/// 404 unless `id` is one of the configured coins.
-pub(super) fn ensure_tracked(state: &AppState, id: &str) -> Result<(), ApiError> {
-    if state.config.tracked_coins.pinned.iter().any(|c| c == id) {
-        Ok(())
-    } else {
-        Err(unknown_coin())
-    }
-}
-
 pub(super) fn unknown_coin() -> ApiError {
-    ApiError::NotFound("unknown coin id; GET /api/coins lists the tracked coins".into())
+    ApiError::NotFound("unknown coin id; GET /api/coins lists the tracked coins, GET /api/coins?q= finds stored ones".into())
 }
 
 /// CoinGecko's HTML description as plain text: tags removed (line breaks kept for `<br>`

@@ -1,20 +1,26 @@
-//! `GET /api/market`: the dashboard's overview of every tracked coin in one request.
+//! `GET /api/market`: the dashboard's overview of the tracked coins, a page at a time.
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
+use super::coins::search_param;
 use super::currencies::currency_param;
 use super::error::ApiError;
-use super::extract::ApiQuery;
-use super::queries;
+use super::extract::{ApiQuery, Bounded};
+use super::queries::{self, MarketFilter, MarketSort, SortOrder};
 use super::response::{CachePolicy, Reply};
-use super::schema::{CachedRead, CurrencyCode, ETag, Envelope, InvalidParameter, PublicCache};
+use super::schema::{
+    CachedRead, CurrencyCode, ETag, InvalidParameter, PageMeta, Paged, PublicCache,
+};
 use super::state::ApiState;
-use crate::domain::{is_stale, latest_price};
+use crate::config::is_coin_id;
+use crate::domain::is_stale;
+
+/// The most ids `ids` takes.
+const MAX_IDS: usize = 250;
 
 /// One coin of the overview.
 #[derive(Serialize, ToSchema)]
@@ -25,8 +31,11 @@ pub(super) struct MarketRow {
     name: String,
     #[schema(required = true)]
     image_url: Option<String>,
+    /// CoinGecko's market-cap rank when last resolved; null when unranked.
+    #[schema(required = true, minimum = 1)]
+    rank: Option<i32>,
     /// The newest price: the live quote or the latest hourly price, whichever is newer; null
-    /// before the pair's first ingestion.
+    /// before the pair's first price.
     #[schema(exclusive_minimum = 0)]
     #[schema(required = true)]
     price: Option<f64>,
@@ -35,11 +44,16 @@ pub(super) struct MarketRow {
     updated_at: Option<DateTime<Utc>>,
     /// `price` is older than `STALE_AFTER_MINUTES` (120 by default); false without a price.
     stale: bool,
+    /// Percent change of the latest hourly price against the last one at least 1 hour older,
+    /// else CoinGecko's 1 h change; null without either (4 decimals).
+    #[schema(required = true)]
+    change1h: Option<f64>,
     /// The live quote's 24 h change when the quote is the newer price, else the percent
     /// change against the last hourly price at least 24 hours older (4 decimals).
     #[schema(required = true)]
     change24h: Option<f64>,
-    /// Percent change against the last hourly price at least 7 days older (4 decimals).
+    /// Percent change against the last hourly price at least 7 days older, else CoinGecko's
+    /// 7 d change; null without either (4 decimals).
     #[schema(required = true)]
     change7d: Option<f64>,
     /// From the live quote; null without one.
@@ -50,32 +64,109 @@ pub(super) struct MarketRow {
     #[schema(minimum = 0)]
     #[schema(required = true)]
     volume24h: Option<f64>,
-    /// Hourly prices of the 7 days up to the latest hour, oldest first, in single precision:
-    /// the JSON the ingester prepared, sent as it is (a drawing, not a price record: the
-    /// prices route has every digit).
+    /// The 7 days up to the latest hour, oldest first, in single precision: the stored hours
+    /// when there are at least 24 of them, else CoinGecko's 7-day sparkline, else empty. The
+    /// JSON prepared when prices were written, sent as it is (a drawing, not a price record:
+    /// the prices route has every digit).
     #[schema(value_type = Vec<f64>)]
     sparkline7d: Box<RawValue>,
 }
 
 /// The query string of the market route.
-#[derive(Debug, Deserialize, IntoParams)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct MarketParams {
     /// A tracked currency code (`TRACKED_CURRENCIES`); `usd` by default.
     #[param(value_type = Option<CurrencyCode>, inline, example = "eur")]
     currency: Option<String>,
+    /// The page, from 1; 1 by default. A page past the last one is empty (`meta.total` still
+    /// counts every match).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000000, example = 2)]
+    page: Option<Bounded<1, 1_000_000>>,
+    /// Rows per page, a whole number from 1 to 250; 100 by default.
+    #[serde(rename = "perPage")]
+    #[param(rename = "perPage", value_type = Option<i64>, minimum = 1, maximum = 250, example = 50)]
+    per_page: Option<Bounded<1, 250>>,
+    /// The sort key; `rank` by default (unranked coins last, in the configured order).
+    #[param(inline)]
+    sort: Option<MarketSort>,
+    /// `asc` or `desc`; by default `asc` for `rank` and `name`, `desc` for the others. Nulls
+    /// come last either way; ties are broken by coin id.
+    #[param(inline)]
+    order: Option<SortOrder>,
+    /// Only coins whose id, symbol or name holds it, ignoring case (the sort still applies).
+    /// At most 100 characters; empty means all.
+    #[param(max_length = 100, example = "bit")]
+    q: Option<String>,
+    /// Only these coins: a comma list of at most 250 coin ids without spaces (a watchlist);
+    /// unknown ids are ignored, empty means all.
+    #[param(
+        pattern = "^([a-z0-9][a-z0-9-]{0,99}(,[a-z0-9][a-z0-9-]{0,99}){0,249})?$",
+        example = "bitcoin,ethereum"
+    )]
+    ids: Option<String>,
 }
 
-/// The dashboard's overview of every tracked coin in one currency.
+/// A validated market request (the currency aside: it is checked against the configuration).
+#[derive(Debug, Clone, PartialEq)]
+struct MarketQuery {
+    page: i64,
+    per_page: i64,
+    sort: MarketSort,
+    order: SortOrder,
+    q: Option<String>,
+    ids: Option<Vec<String>>,
+}
+
+/// Applies the market rules: defaults, the sort's default order, `q` and `ids`.
+fn parse_market_query(params: MarketParams) -> Result<MarketQuery, ApiError> {
+    let sort = params.sort.unwrap_or_default();
+    Ok(MarketQuery {
+        page: params.page.map_or(1, |Bounded(n)| n),
+        per_page: params.per_page.map_or(100, |Bounded(n)| n),
+        sort,
+        order: params.order.unwrap_or(sort.default_order()),
+        q: search_param(params.q)?,
+        ids: params.ids.as_deref().map(ids_param).transpose()?.flatten(),
+    })
+}
+
+/// `ids`: a comma list of 1 to [`MAX_IDS`] coin ids (no spaces, no empty entries), as
+/// distinct ids in their order; empty means no filter (`None`).
+fn ids_param(text: &str) -> Result<Option<Vec<String>>, ApiError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for (n, id) in text.split(',').enumerate() {
+        if n == MAX_IDS {
+            return Err(ApiError::InvalidParameter(format!(
+                "ids takes at most {MAX_IDS} coin ids"
+            )));
+        }
+        if !is_coin_id(id) {
+            return Err(ApiError::InvalidParameter(
+                "ids must be a comma list of coin ids (lower-case letters, digits and hyphens, as in bitcoin,ethereum)".into(),
+            ));
+        }
+        if !ids.iter().any(|known| known == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    Ok(Some(ids))
+}
+
+/// One page of the tracked coins in one currency, sorted and filtered.
 ///
-/// Per ingested coin, in configured order: the newest price (the live quote or the latest
-/// hourly price, whichever is newer) with its own time and a stale mark, percent change
-/// against the last price at least 24 hours / 7 days older (rounded to 4 decimals; null
-/// without such a price; the 24-hour change is the live quote's when the quote is newer),
-/// market cap and 24-hour volume from the live quote, and the hourly prices of the 7 days up
-/// to the latest hour (oldest first). `price`, `updatedAt` and the changes are null (and
-/// `sparkline7d` empty) before the pair's first ingestion. Cached 5 minutes; conditional with
-/// `If-None-Match`.
+/// Each row: the newest price (the live quote or the latest hourly price, whichever is
+/// newer) with its own time and a stale mark, rank, percent changes over 1 hour, 24 hours and
+/// 7 days (rounded to 4 decimals; from the stored hours, else from CoinGecko's market data;
+/// the 24-hour change is the live quote's when the quote is newer), market cap and 24-hour
+/// volume from the live quote, and a 7-day sparkline (oldest first). A tracked coin without a
+/// price in the currency is listed with nulls (and an empty sparkline). Every row is prepared
+/// when prices are written; the route reads one page of them through an index. `meta` says
+/// where the page is: `total` counts the coins matching `q` and `ids`. Cached 5 minutes;
+/// conditional with `If-None-Match`.
 #[utoipa::path(
     get,
     path = "/api/market",
@@ -83,7 +174,8 @@ pub(super) struct MarketParams {
     operation_id = "getMarket",
     params(MarketParams),
     responses(
-        (status = 200, description = "One row per ingested tracked coin.", body = Envelope<Vec<MarketRow>>,
+        (status = 200, description = "One page of the tracked coins, with `meta` beside `data`.",
+            body = Paged<Vec<MarketRow>>,
             headers(("Cache-Control" = inline(PublicCache)), ("ETag" = inline(ETag)))),
         (status = 400, response = InvalidParameter),
         CachedRead,
@@ -95,32 +187,38 @@ pub(super) async fn market(
 ) -> Result<Reply, ApiError> {
     let state = &*api.app;
     let currency = currency_param(state, params.currency.as_deref())?;
-    let client = state.db.client().await?;
-    let rows = queries::market(&client, &state.config.tracked_coins.pinned, &currency).await?;
-    let change = |now: Option<f64>, then: Option<f64>| match (now, then) {
-        (Some(now), Some(then)) if then > 0.0 => Some(round4((now - then) / then * 100.0)),
-        _ => None,
+    let query = parse_market_query(params)?;
+    let filter = MarketFilter {
+        currency: &currency,
+        text: query.q.as_deref(),
+        ids: query.ids.as_deref(),
+        sort: query.sort,
+        order: query.order,
     };
+    let client = state.db.client().await?;
+    let offset = (query.page - 1) * query.per_page;
+    let (rows, total) = tokio::try_join!(
+        queries::market_page(&client, &filter, query.per_page, offset),
+        queries::market_total(&client, &filter),
+    )?;
     let now = Utc::now();
     let market = rows
         .into_iter()
         .map(|r| -> Result<MarketRow, ApiError> {
-            let hour_price = r.latest.map(|(price, _)| price);
-            let latest = latest_price(r.latest, r.quote);
-            let change24h = match latest.and_then(|l| l.change_24h) {
-                Some(quoted) => Some(round4(quoted)),
-                None => change(hour_price, r.price_24h_before),
-            };
             Ok(MarketRow {
                 id: r.coin.id,
                 symbol: r.coin.symbol,
                 name: r.coin.name,
                 image_url: r.coin.image_url,
-                price: latest.map(|l| l.price),
-                updated_at: latest.map(|l| l.at),
-                stale: latest.is_some_and(|l| is_stale(l.at, now, state.config.stale_after)),
-                change24h,
-                change7d: change(hour_price, r.price_7d_before),
+                rank: r.coin.rank,
+                price: r.latest.map(|(price, _)| price),
+                updated_at: r.latest.map(|(_, at)| at),
+                stale: r
+                    .latest
+                    .is_some_and(|(_, at)| is_stale(at, now, state.config.stale_after)),
+                change1h: r.change_1h,
+                change24h: r.change_24h,
+                change7d: r.change_7d,
                 market_cap: r.market_cap,
                 volume24h: r.volume_24h,
                 sparkline7d: RawValue::from_string(r.sparkline)
@@ -128,10 +226,125 @@ pub(super) async fn market(
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Reply::ok(StatusCode::OK, &market, CachePolicy::Public)
+    let meta = PageMeta {
+        total,
+        page: query.page,
+        per_page: query.per_page,
+    };
+    Reply::page(&market, &meta, CachePolicy::Public)
 }
 
-/// A percentage as the route sends it: 4 decimals.
-fn round4(percent: f64) -> f64 {
-    (percent * 1e4).round() / 1e4
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::FromRequestParts;
+
+    async fn parse(query: &str) -> Result<MarketQuery, String> {
+        let request = http::Request::get(format!("/api/market?{query}"))
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = request.into_parts();
+        let ApiQuery(params) = ApiQuery::<MarketParams>::from_request_parts(&mut parts, &())
+            .await
+            .map_err(|e| e.to_string())?;
+        parse_market_query(params).map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn defaults_are_the_first_hundred_by_rank() {
+        let defaults = MarketQuery {
+            page: 1,
+            per_page: 100,
+            sort: MarketSort::Rank,
+            order: SortOrder::Asc,
+            q: None,
+            ids: None,
+        };
+        assert_eq!(parse("").await.unwrap(), defaults);
+        assert_eq!(parse("q=+&ids=&currency=eur").await.unwrap(), defaults);
+    }
+
+    #[tokio::test]
+    async fn reads_every_parameter_and_defaults_the_order_by_sort() {
+        let q = parse(
+            "page=3&perPage=250&sort=marketCap&order=asc&q=+Bit+&ids=bitcoin,ethereum,bitcoin",
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            q,
+            MarketQuery {
+                page: 3,
+                per_page: 250,
+                sort: MarketSort::MarketCap,
+                order: SortOrder::Asc,
+                q: Some("Bit".into()),
+                ids: Some(vec!["bitcoin".into(), "ethereum".into()]),
+            }
+        );
+        let orders = [
+            ("rank", SortOrder::Asc),
+            ("name", SortOrder::Asc),
+            ("price", SortOrder::Desc),
+            ("change1h", SortOrder::Desc),
+            ("change24h", SortOrder::Desc),
+            ("change7d", SortOrder::Desc),
+            ("marketCap", SortOrder::Desc),
+            ("volume24h", SortOrder::Desc),
+        ];
+        for (sort, order) in orders {
+            assert_eq!(
+                parse(&format!("sort={sort}")).await.unwrap().order,
+                order,
+                "{sort}"
+            );
+        }
+        assert_eq!(
+            parse("sort=name&order=desc").await.unwrap().order,
+            SortOrder::Desc
+        );
+        let ids: Vec<String> = (0..250).map(|n| format!("coin-{n}")).collect();
+        let q = parse(&format!("ids={}", ids.join(","))).await.unwrap();
+        assert_eq!(q.ids, Some(ids));
+    }
+
+    #[tokio::test]
+    async fn says_which_parameter_is_wrong_and_what_it_takes() {
+        let too_many: Vec<String> = (0..251).map(|n| format!("coin-{n}")).collect();
+        let too_many = format!("ids={}", too_many.join(","));
+        let long_q = format!("q={}", "a".repeat(101));
+        let cases = [
+            ("page=0", "page must be a whole number from 1 to 1000000"),
+            ("page=x", "page must be a whole number from 1 to 1000000"),
+            ("perPage=0", "perPage must be a whole number from 1 to 250"),
+            ("perPage=251", "perPage must be a whole number from 1 to 250"),
+            (
+                "sort=volume",
+                "sort must be rank, name, price, change1h, change24h, change7d, marketCap or volume24h",
+            ),
+            ("order=up", "order must be asc or desc"),
+            ("sort=rank&sort=name", "sort must be given at most once"),
+            (long_q.as_str(), "q must be at most 100 characters"),
+            (too_many.as_str(), "ids takes at most 250 coin ids"),
+            (
+                "ids=bitcoin,Ethereum",
+                "ids must be a comma list of coin ids (lower-case letters, digits and hyphens, as in bitcoin,ethereum)",
+            ),
+            (
+                "ids=bitcoin,,ethereum",
+                "ids must be a comma list of coin ids (lower-case letters, digits and hyphens, as in bitcoin,ethereum)",
+            ),
+            (
+                "ids=bitcoin,+ethereum",
+                "ids must be a comma list of coin ids (lower-case letters, digits and hyphens, as in bitcoin,ethereum)",
+            ),
+            (
+                "ids=bit%20coin",
+                "ids must be a comma list of coin ids (lower-case letters, digits and hyphens, as in bitcoin,ethereum)",
+            ),
+        ];
+        for (query, message) in cases {
+            assert_eq!(parse(query).await.unwrap_err(), message, "{query}");
+        }
+    }
 }

@@ -6,7 +6,7 @@ use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::coins::{ensure_tracked, unknown_coin};
+use super::coins::unknown_coin;
 use super::currencies::currency_param;
 use super::error::ApiError;
 use super::extract::{ApiQuery, CoinId};
@@ -207,8 +207,8 @@ pub(super) struct Prices {
 /// its schema does not allow, `from` after `to` (a future `from` without `to` included), a
 /// daily range over 3,660 days or an hourly range over 90 days (one end may be the default),
 /// a time outside 2000-2100 in UTC. Parameters are checked before the coin; 404 for a coin
-/// that is not tracked or not yet ingested. An empty range of a known coin is 200 with no
-/// points. Cached 5 minutes; conditional with `If-None-Match`.
+/// that is not stored (one that left the tracked set keeps its history). An empty range of a
+/// known coin is 200 with no points. Cached 5 minutes; conditional with `If-None-Match`.
 #[utoipa::path(
     get,
     path = "/api/coins/{id}/prices",
@@ -230,7 +230,6 @@ pub(super) async fn prices(
 ) -> Result<Reply, ApiError> {
     let (state, id) = (&*api.app, id.as_str());
     let q = parse_prices_query(state, params, Utc::now())?;
-    ensure_tracked(state, id)?;
     let client = state.db.client().await?;
     let (points, from, to) = match q.interval {
         Interval::Daily => {

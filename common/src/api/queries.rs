@@ -4,43 +4,91 @@
 use crate::domain::LiveQuote;
 use chrono::{DateTime, NaiveDate, Utc};
 use deadpool_postgres::GenericClient;
+use serde::Deserialize;
 use tokio_postgres::{Error, Row};
+use utoipa::ToSchema;
 
-/// A coin as listed: identity and image.
+/// A coin as listed: identity, image, rank and whether it is tracked.
 pub(super) struct CoinRow {
     pub id: String,
     pub symbol: String,
     pub name: String,
     pub image_url: Option<String>,
+    pub rank: Option<i32>,
+    pub tracked: bool,
 }
 
 impl CoinRow {
-    /// From the columns `id`, `symbol`, `name` and `image_url`.
+    /// From the columns `id`, `symbol`, `name`, `image_url`, `rank` and `tracked`.
     fn from_row(r: &Row) -> Result<CoinRow, Error> {
         Ok(CoinRow {
             id: r.try_get("id")?,
             symbol: r.try_get("symbol")?,
             name: r.try_get("name")?,
             image_url: r.try_get("image_url")?,
+            rank: r.try_get("rank")?,
+            tracked: r.try_get("tracked")?,
         })
     }
 }
 
-/// The stored coins among `ids`, in the order of `ids`.
-pub(super) async fn coins(
+/// The first `limit` tracked coins by rank (unranked ones after, in the configured order).
+pub(super) async fn tracked_coins(
     client: &impl GenericClient,
-    ids: &[String],
+    limit: i64,
 ) -> Result<Vec<CoinRow>, Error> {
-    let rows = client
-        .query(
-            "SELECT c.id, c.symbol, c.name, m.image_url
-               FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)
-               JOIN coins c ON c.id = t.id
-               LEFT JOIN coin_metadata m ON m.coin_id = c.id
-              ORDER BY t.ord",
-            &[&ids],
+    let stmt = client
+        .prepare_cached(
+            "SELECT c.id, c.symbol, c.name, m.image_url, c.rank, c.tracked
+               FROM coins c LEFT JOIN coin_metadata m ON m.coin_id = c.id
+              WHERE c.tracked
+              ORDER BY c.rank ASC NULLS LAST, c.sort_order, c.id
+              LIMIT $1",
         )
         .await?;
+    let rows = client.query(&stmt, &[&limit]).await?;
+    rows.iter().map(CoinRow::from_row).collect()
+}
+
+/// Whether a coin's id, symbol or name holds `$N` (case-insensitive).
+macro_rules! matches_text {
+    ($n:literal) => {
+        concat!(
+            "(strpos(lower(c.id), lower($",
+            $n,
+            ")) > 0 OR strpos(lower(c.symbol), lower($",
+            $n,
+            ")) > 0 OR strpos(lower(c.name), lower($",
+            $n,
+            ")) > 0)"
+        )
+    };
+}
+
+/// The first `limit` stored coins (tracked or not) whose id, symbol or name holds `text`
+/// (case-insensitive): an exact symbol first, then prefixes, then the rest, each by rank.
+pub(super) async fn search_coins(
+    client: &impl GenericClient,
+    text: &str,
+    limit: i64,
+) -> Result<Vec<CoinRow>, Error> {
+    let stmt = client
+        .prepare_cached(concat!(
+            "SELECT c.id, c.symbol, c.name, m.image_url, c.rank, c.tracked
+               FROM coins c LEFT JOIN coin_metadata m ON m.coin_id = c.id
+              WHERE ",
+            matches_text!(1),
+            "
+              ORDER BY CASE WHEN lower(c.symbol) = lower($1) THEN 0
+                            WHEN starts_with(lower(c.id), lower($1))
+                              OR starts_with(lower(c.symbol), lower($1))
+                              OR starts_with(lower(c.name), lower($1)) THEN 1
+                            ELSE 2 END,
+                       c.rank ASC NULLS LAST, c.sort_order, c.id
+              LIMIT $2"
+        ))
+        .await?;
+    let rows = client.query(&stmt, &[&text, &limit]).await?;
     rows.iter().map(CoinRow::from_row).collect()
 }
 
@@ -52,6 +100,8 @@ pub(super) struct CoinDetailRow {
     pub description: String,
     pub image_url: Option<String>,
     pub website_url: Option<String>,
+    pub rank: Option<i32>,
+    pub tracked: bool,
 }
 
 /// One stored coin, if it exists.
@@ -62,7 +112,7 @@ pub(super) async fn coin(
     let row = client
         .query_opt(
             "SELECT c.id, c.symbol, c.name, coalesce(m.description, '') AS description, m.image_url,
-                    m.website_url
+                    m.website_url, c.rank, c.tracked
                FROM coins c LEFT JOIN coin_metadata m ON m.coin_id = c.id WHERE c.id = $1",
             &[&id],
         )
@@ -75,6 +125,8 @@ pub(super) async fn coin(
             description: r.try_get("description")?,
             image_url: r.try_get("image_url")?,
             website_url: r.try_get("website_url")?,
+            rank: r.try_get("rank")?,
+            tracked: r.try_get("tracked")?,
         })
     })
     .transpose()
@@ -213,59 +265,186 @@ pub(super) async fn hourly_prices(
         .collect()
 }
 
-/// One coin of the market overview: its latest price, the reference prices 24 h and 7 d
-/// before it, and the sparkline.
+/// What a market page is sorted by (`sort`): the coin's rank (unranked last) or name, or a
+/// column of its summary row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) enum MarketSort {
+    #[default]
+    Rank,
+    Name,
+    Price,
+    Change1h,
+    Change24h,
+    Change7d,
+    MarketCap,
+    Volume24h,
+}
+
+/// The direction of a sort (`order`); nulls come last either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum SortOrder {
+    Asc,
+    Desc,
+}
+
+impl MarketSort {
+    /// Ascending for rank and name, descending for the numbers (largest first).
+    pub fn default_order(self) -> SortOrder {
+        match self {
+            MarketSort::Rank | MarketSort::Name => SortOrder::Asc,
+            _ => SortOrder::Desc,
+        }
+    }
+
+    /// The `market_summary` column, for the sorts by a summary column.
+    fn summary_column(self) -> Option<&'static str> {
+        Some(match self {
+            MarketSort::Rank | MarketSort::Name => return None,
+            MarketSort::Price => "price",
+            MarketSort::Change1h => "change_1h",
+            MarketSort::Change24h => "change_24h",
+            MarketSort::Change7d => "change_7d",
+            MarketSort::MarketCap => "market_cap",
+            MarketSort::Volume24h => "volume_24h",
+        })
+    }
+}
+
+/// Which tracked coins a market page is taken from, and how they are ordered.
+pub(super) struct MarketFilter<'a> {
+    pub currency: &'a str,
+    /// Coins whose id, symbol or name holds it (case-insensitive).
+    pub text: Option<&'a str>,
+    /// Only these coins (unknown ids match nothing).
+    pub ids: Option<&'a [String]>,
+    pub sort: MarketSort,
+    pub order: SortOrder,
+}
+
+/// One coin of a market page: the coin and its prepared summary row (`None` columns before
+/// its first price in the currency).
 pub(super) struct MarketRow {
     pub coin: CoinRow,
+    /// The shown price and its time.
     pub latest: Option<(f64, DateTime<Utc>)>,
-    pub quote: Option<LiveQuote>,
+    pub change_1h: Option<f64>,
+    pub change_24h: Option<f64>,
+    pub change_7d: Option<f64>,
     pub market_cap: Option<f64>,
     pub volume_24h: Option<f64>,
-    pub price_24h_before: Option<f64>,
-    pub price_7d_before: Option<f64>,
-    /// The JSON array prepared when the hours were written (single precision, oldest first).
+    /// The JSON array prepared when prices were written (single precision, oldest first).
     pub sparkline: String,
 }
 
-/// One indexed read per coin: the summary the ingester keeps in step with the hours it
-/// writes (`market_summary`, migration V5), the coin, its image and its live quote, each by
-/// primary key.
-const MARKET_SQL: &str = "
-SELECT c.id, c.symbol, c.name, m.image_url, s.price, s.ts, s.price_24h_before, s.price_7d_before,
-       coalesce(s.sparkline::text, '[]') AS sparkline,
-       q.price AS quote_price, coalesce(q.last_updated_at, q.fetched_at) AS quote_at,
-       q.change_24h AS quote_change_24h, q.market_cap, q.volume_24h
-  FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)
-  JOIN coins c ON c.id = t.id
-  LEFT JOIN coin_metadata m ON m.coin_id = c.id
-  LEFT JOIN market_summary s ON s.coin_id = c.id AND s.currency_code = $2
-  LEFT JOIN price_latest q ON q.coin_id = c.id AND q.currency_code = $2
- ORDER BY t.ord";
+/// The columns of a market row.
+const MARKET_COLUMNS: &str = "c.id, c.symbol, c.name, m.image_url, c.rank, c.tracked, s.price,
+       s.price_at, s.change_1h, s.change_24h, s.change_7d, s.market_cap, s.volume_24h,
+       coalesce(s.sparkline::text, '[]') AS sparkline";
 
-/// Every stored coin among `coins`, in their order, in `currency`.
-pub(super) async fn market(
+/// The filter of [`MarketFilter`] on the coins `c`: the text in `$text`, the ids in `$ids`.
+macro_rules! market_filter {
+    ($text:literal, $ids:literal) => {
+        concat!(
+            "c.tracked AND ($",
+            $text,
+            "::text IS NULL OR ",
+            matches_text!($text),
+            ") AND ($",
+            $ids,
+            "::text[] IS NULL OR c.id = ANY ($",
+            $ids,
+            "))"
+        )
+    };
+}
+
+/// The SQL of a market page: the first `$4` rows after `$5` of one index scan in sort order
+/// (migration V10 has an index per sort and direction). Rank and name sorts read the tracked
+/// coins in order and join their summary row (a coin without one still listed); the others
+/// read the currency's summary rows in order and join their coin.
+fn market_page_sql(sort: MarketSort, order: SortOrder) -> String {
+    let desc = order == SortOrder::Desc;
+    let (from, order_by) = match sort.summary_column() {
+        None => (
+            "coins c LEFT JOIN market_summary s ON s.coin_id = c.id AND s.currency_code = $1",
+            match (sort, desc) {
+                (MarketSort::Name, false) => "lower(c.name), c.id".to_owned(),
+                (MarketSort::Name, true) => "lower(c.name) DESC, c.id DESC".to_owned(),
+                (_, false) => "c.rank ASC NULLS LAST, c.sort_order, c.id".to_owned(),
+                (_, true) => "c.rank DESC NULLS LAST, c.sort_order, c.id".to_owned(),
+            },
+        ),
+        Some(column) => (
+            "market_summary s JOIN coins c ON c.id = s.coin_id AND s.currency_code = $1",
+            format!(
+                "s.{column} {} NULLS LAST, s.coin_id",
+                if desc { "DESC" } else { "ASC" }
+            ),
+        ),
+    };
+    format!(
+        "SELECT {MARKET_COLUMNS}
+           FROM {from}
+           LEFT JOIN coin_metadata m ON m.coin_id = c.id
+          WHERE {filter}
+          ORDER BY {order_by}
+          LIMIT $4 OFFSET $5",
+        filter = market_filter!(2, 3)
+    )
+}
+
+/// One page (`limit` rows after `offset`) of the tracked coins `filter` selects, in its
+/// order, read from their prepared `market_summary` rows (migration V10).
+pub(super) async fn market_page(
     client: &impl GenericClient,
-    coins: &[String],
-    currency: &str,
+    filter: &MarketFilter<'_>,
+    limit: i64,
+    offset: i64,
 ) -> Result<Vec<MarketRow>, Error> {
-    let stmt = client.prepare_cached(MARKET_SQL).await?;
-    let rows = client.query(&stmt, &[&coins, &currency]).await?;
+    let stmt = client
+        .prepare_cached(&market_page_sql(filter.sort, filter.order))
+        .await?;
+    let rows = client
+        .query(
+            &stmt,
+            &[&filter.currency, &filter.text, &filter.ids, &limit, &offset],
+        )
+        .await?;
     rows.iter().map(MarketRow::from_row).collect()
 }
 
+/// How many tracked coins `filter` selects (in any currency: a coin without a price is listed).
+pub(super) async fn market_total(
+    client: &impl GenericClient,
+    filter: &MarketFilter<'_>,
+) -> Result<i64, Error> {
+    let stmt = client
+        .prepare_cached(concat!(
+            "SELECT count(*) AS total FROM coins c WHERE ",
+            market_filter!(1, 2)
+        ))
+        .await?;
+    client
+        .query_one(&stmt, &[&filter.text, &filter.ids])
+        .await?
+        .try_get("total")
+}
+
 impl MarketRow {
-    /// From a row of [`MARKET_SQL`].
+    /// From a row of [`market_page_sql`].
     fn from_row(r: &Row) -> Result<MarketRow, Error> {
         let price: Option<f64> = r.try_get("price")?;
-        let at: Option<DateTime<Utc>> = r.try_get("ts")?;
+        let at: Option<DateTime<Utc>> = r.try_get("price_at")?;
         Ok(MarketRow {
             coin: CoinRow::from_row(r)?,
             latest: price.zip(at),
-            quote: live_quote(r)?,
+            change_1h: r.try_get("change_1h")?,
+            change_24h: r.try_get("change_24h")?,
+            change_7d: r.try_get("change_7d")?,
             market_cap: r.try_get("market_cap")?,
             volume_24h: r.try_get("volume_24h")?,
-            price_24h_before: r.try_get("price_24h_before")?,
-            price_7d_before: r.try_get("price_7d_before")?,
             sparkline: r.try_get("sparkline")?,
         })
     }

@@ -31,9 +31,11 @@ pub struct Reply {
 }
 
 #[derive(Serialize)]
-struct Success<'a, T: Serialize> {
+struct Success<'a, T: Serialize, M: Serialize> {
     success: bool,
     data: &'a T,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meta: Option<&'a M>,
 }
 
 #[derive(Serialize)]
@@ -62,9 +64,28 @@ impl Reply {
         data: &T,
         cache: CachePolicy,
     ) -> Result<Reply, ApiError> {
+        Self::success::<T, ()>(status, data, None, cache)
+    }
+
+    /// `{"success": true, "data": data, "meta": meta}`: one page of a list.
+    pub fn page<T: Serialize, M: Serialize>(
+        data: &T,
+        meta: &M,
+        cache: CachePolicy,
+    ) -> Result<Reply, ApiError> {
+        Self::success(StatusCode::OK, data, Some(meta), cache)
+    }
+
+    fn success<T: Serialize, M: Serialize>(
+        status: StatusCode,
+        data: &T,
+        meta: Option<&M>,
+        cache: CachePolicy,
+    ) -> Result<Reply, ApiError> {
         let body = serde_json::to_vec(&Success {
             success: true,
             data,
+            meta,
         })
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
         Ok(Reply {

@@ -19,6 +19,32 @@ pub(super) struct Envelope<T> {
     data: T,
 }
 
+/// `{"success": true, "data": T, "meta": PageMeta}`: a success that is one page of a list.
+#[derive(ToSchema)]
+#[allow(dead_code)] // a schema: the reply is serialised by `Reply::page`
+#[schema(bound = "T: ToSchema")]
+pub(super) struct Paged<T> {
+    /// Always true.
+    success: bool,
+    data: T,
+    meta: PageMeta,
+}
+
+/// Where a page is in its list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct PageMeta {
+    /// How many items the whole list has (those matching the filters).
+    #[schema(minimum = 0)]
+    pub total: i64,
+    /// The page (from 1); past the last one a page is empty.
+    #[schema(minimum = 1)]
+    pub page: i64,
+    /// The most items a page holds.
+    #[schema(minimum = 1, maximum = 250)]
+    pub per_page: i64,
+}
+
 /// A string schema that takes one value.
 fn constant(value: &str) -> Object {
     ObjectBuilder::new()

@@ -361,7 +361,11 @@ impl<'a> Ingester<'a> {
             pinned: known,
             ranked,
         };
-        if let Err(e) = store::set_tracked(&*client, &tracked.coins()).await {
+        let changed = match store::set_tracked(&*client, &tracked.coins()).await {
+            Ok(changed) => store::refresh_market(&*client, &changed, currencies).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = changed {
             let failure = PairFailure::database(e);
             report.record_failure(None, failure.code, failure.message);
         }

@@ -117,6 +117,13 @@ async fn write(
     let tx = client.transaction().await?;
     store::fold_quotes(&tx, quotes).await?;
     let written = store::upsert_latest(&tx, quotes, fetched_at).await?;
+    let mut coins: Vec<String> = written.iter().map(|p| p.coin.clone()).collect();
+    let mut currencies: Vec<String> = written.iter().map(|p| p.currency.clone()).collect();
+    coins.sort();
+    coins.dedup();
+    currencies.sort();
+    currencies.dedup();
+    store::refresh_market(&tx, &coins, &currencies).await?;
     tx.commit().await?;
     Ok(written)
 }

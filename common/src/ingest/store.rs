@@ -230,15 +230,36 @@ pub async fn upsert_markets(
     Ok(())
 }
 
-/// Marks exactly `ids` as tracked (coins leaving the set keep their rows).
-pub async fn set_tracked(client: &impl GenericClient, ids: &[String]) -> Result<u64, Error> {
-    client
-        .execute(
+/// Marks exactly `ids` as tracked (coins leaving the set keep their rows); returns the coins
+/// whose mark changed.
+pub async fn set_tracked(
+    client: &impl GenericClient,
+    ids: &[String],
+) -> Result<Vec<String>, Error> {
+    let rows = client
+        .query(
             "UPDATE coins SET tracked = (id = ANY($1)), updated_at = now()
-              WHERE tracked IS DISTINCT FROM (id = ANY($1))",
+              WHERE tracked IS DISTINCT FROM (id = ANY($1))
+             RETURNING id",
             &[&ids],
         )
+        .await?;
+    rows.iter().map(|r| r.try_get("id")).collect()
+}
+
+/// Recomputes the market overview's rows of `coins` x `currencies` (migration V10).
+pub async fn refresh_market(
+    client: &impl GenericClient,
+    coins: &[String],
+    currencies: &[String],
+) -> Result<(), Error> {
+    client
+        .execute(
+            "SELECT refresh_market_summaries($1, $2)",
+            &[&coins, &currencies],
+        )
         .await
+        .map(|_| ())
 }
 
 /// The tracked coins not among `pinned`, by rank (unranked last), as the last ranking left

@@ -108,7 +108,12 @@ pub async fn resolve(
                 Err(e) => record_markets_failure(report, currency, &e, 1),
             }
         }
-        if let Err(e) = store::upsert_markets(client, currency, &entries, index == 0).await {
+        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
+        let written = match store::upsert_markets(client, currency, &entries, index == 0).await {
+            Ok(()) => store::refresh_market(client, &ids, std::slice::from_ref(currency)).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             let e = DbError::from(e);
             report.record_failure(None, e.failure_code(), e.to_string());
         }

@@ -51,7 +51,8 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 /// Rows whose API answers are known, placed relative to `hour` (a UTC hour, the current
-/// one unless a test says otherwise):
+/// one unless a test says otherwise); bitcoin and ethereum are tracked (unranked, in that
+/// order), dogecoin is stored but no longer tracked:
 /// - bitcoin/eur hourly: the 193 hours up to `hour`, price 100 + n (n = 0 at `hour` - 192 h),
 ///   so the latest is 292, 24 hours before it 268 and 168 hours before it 124;
 /// - ethereum/eur hourly: the 48 hours up to `hour`, price 1000 + n (latest 1047, 24 hours
@@ -66,6 +67,8 @@ async fn seeded(hour: DateTime<Utc>) -> TestDb {
             "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar'), ('eur', 'Euro');
              INSERT INTO coins (id, symbol, name, sort_order) VALUES
                  ('bitcoin', 'btc', 'Bitcoin', 0), ('ethereum', 'eth', 'Ethereum', 1), ('dogecoin', 'doge', 'Dogecoin', 2);
+             -- Runs keep `tracked` (and `rank`); dogecoin left the tracked set.
+             UPDATE coins SET tracked = id IN ('bitcoin', 'ethereum');
              INSERT INTO coin_metadata (coin_id, description, image_url, website_url) VALUES
                  ('bitcoin', 'Bitcoin is <a href=\"https://bitcoin.org\">peer-to-peer</a> cash &amp; more.\r\n\r\nSecond.',
                   'https://assets.example/bitcoin.png', 'http://www.bitcoin.org');",
@@ -144,7 +147,7 @@ fn daily_points(start: NaiveDate, base: f64, first: i64, last: i64) -> serde_jso
 }
 
 #[tokio::test]
-async fn coins_list_event_lists_tracked_coins_in_configured_order() {
+async fn coins_list_event_lists_tracked_coins_by_rank_then_configured_order() {
     let db = seeded(current_hour()).await;
     let api = app(route::coins_list(), state(&db, &[]).await);
     let response = invoke(&api, "coins-list.json").await;
@@ -152,8 +155,8 @@ async fn coins_list_event_lists_tracked_coins_in_configured_order() {
     assert_eq!(
         expect_data(&response, 200),
         json!([
-            {"id": "bitcoin", "symbol": "btc", "name": "Bitcoin", "imageUrl": "https://assets.example/bitcoin.png"},
-            {"id": "ethereum", "symbol": "eth", "name": "Ethereum", "imageUrl": null},
+            {"id": "bitcoin", "symbol": "btc", "name": "Bitcoin", "imageUrl": "https://assets.example/bitcoin.png", "rank": null, "tracked": true},
+            {"id": "ethereum", "symbol": "eth", "name": "Ethereum", "imageUrl": null, "rank": null, "tracked": true},
         ])
     );
 }
@@ -173,12 +176,24 @@ async fn coin_detail_event_gives_plain_text_and_latest_prices() {
             "description": "Bitcoin is peer-to-peer cash & more.\n\nSecond.",
             "imageUrl": "https://assets.example/bitcoin.png",
             "websiteUrl": "http://www.bitcoin.org",
+            "rank": null,
+            "tracked": true,
             "latest": {"usd": null, "eur": {"price": 292.0, "at": rfc3339(hour), "stale": false}},
         })
     );
 
+    // Stored but no longer tracked: served, and says so.
+    let doge = expect_data(&send(&api, get("/api/coins/dogecoin")).await, 200);
+    assert_eq!(
+        (&doge["id"], &doge["tracked"], &doge["latest"]),
+        (
+            &json!("dogecoin"),
+            &json!(false),
+            &json!({"usd": null, "eur": null})
+        )
+    );
     let message = expect_error(
-        &send(&api, get("/api/coins/dogecoin")).await,
+        &send(&api, get("/api/coins/solana")).await,
         404,
         "NOT_FOUND",
     );
@@ -187,12 +202,7 @@ async fn coin_detail_event_gives_plain_text_and_latest_prices() {
             .as_str()
             .unwrap()
             .contains("GET /api/coins"),
-        "stored but not tracked: {message}"
-    );
-    expect_error(
-        &send(&api, get("/api/coins/solana")).await,
-        404,
-        "NOT_FOUND",
+        "not stored: {message}"
     );
 }
 
@@ -419,6 +429,10 @@ async fn market_sparklines_are_five_significant_digits_prepared_when_hours_are_w
         1.5e-45,
         3.4e38,
     ];
+    // A sparkline of stored hours needs at least 24 of them in the week: 17 hours at 1.0
+    // before these.
+    let prices: Vec<f64> = std::iter::repeat_n(1.0, 17).chain(prices).collect();
+    let drawn: Vec<f64> = std::iter::repeat_n(1.0, 17).chain(drawn).collect();
     for (i, price) in prices.iter().enumerate() {
         let ts = hour - chrono::Duration::hours((prices.len() - 1 - i) as i64);
         client
@@ -437,7 +451,7 @@ async fn market_sparklines_are_five_significant_digits_prepared_when_hours_are_w
     let rows = expect_data(&send(&api, get("/api/market?currency=usd")).await, 200);
     let sparkline = numbers(&rows[0]["sparkline7d"]);
     assert_eq!(sparkline.len(), drawn.len());
-    for (got, want) in sparkline.iter().zip(drawn) {
+    for (got, want) in sparkline.iter().zip(drawn.iter().copied()) {
         // Single precision, sent in its shortest form: the same f32 as the rounded value.
         assert_eq!(*got as f32, want as f32, "{sparkline:?}");
     }
@@ -460,6 +474,9 @@ async fn market_event_computes_changes_and_sparklines_in_one_request() {
     // 8.95522...% and (292 - 124) / 124 = 135.48387...%, rounded to 4 decimals.
     assert_eq!(btc["change24h"], 8.9552);
     assert_eq!(btc["change7d"], 135.4839);
+    // An hour before it was 291: (292 - 291) / 291 = 0.34364...%.
+    assert_eq!(btc["change1h"], 0.3436);
+    assert!(btc["rank"].is_null());
     // The 167 hours after the one 7 days back, and the latest: 125 to 292.
     let spark: Vec<f64> = (125..=292).map(f64::from).collect();
     assert_eq!(numbers(&btc["sparkline7d"]), spark);
@@ -475,8 +492,9 @@ async fn market_event_computes_changes_and_sparklines_in_one_request() {
         eth["change7d"].is_null(),
         "no price 7 days before the latest"
     );
-    // (1047 - 1023) / 1023 = 2.34604...%.
+    // (1047 - 1023) / 1023 = 2.34604...%, (1047 - 1046) / 1046 = 0.09560...%.
     assert_eq!(eth["change24h"], 2.346);
+    assert_eq!(eth["change1h"], 0.0956);
     let spark: Vec<f64> = (1000..=1047).map(f64::from).collect();
     assert_eq!(numbers(&eth["sparkline7d"]), spark);
 

@@ -54,7 +54,7 @@ async fn api() -> (TestDb, Router) {
         .await
         .batch_execute(
             "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar');
-             INSERT INTO coins (id, symbol, name) VALUES ('bitcoin', 'btc', 'Bitcoin');
+             INSERT INTO coins (id, symbol, name, tracked) VALUES ('bitcoin', 'btc', 'Bitcoin', true);
              INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
                   VALUES ('bitcoin', 'usd', (now() AT TIME ZONE 'UTC')::date - 1, 1, 1);",
         )
@@ -157,22 +157,27 @@ async fn every_route_answers_hostile_values_with_its_one_right_answer() {
             check(&path, &response, status);
             checked += 1;
         }
-        // Unknown parameters are ignored whatever they hold: the coins list and the
-        // currencies never read their query string, so even bytes that are not UTF-8 pass.
-        let coins = send(&api, get(&uri(format!("/api/coins?{v}={v}")))).await;
-        assert_eq!(
-            expect_data(&coins, 200),
-            json!([{"id": "bitcoin", "symbol": "btc", "name": "Bitcoin", "imageUrl": null}]),
-            "{}",
-            &v[..v.len().min(40)]
-        );
+        // Unknown parameters are ignored whatever they hold: the currencies never read their
+        // query string, so even bytes that are not UTF-8 pass.
         let currencies = send(&api, get(&uri(format!("/api/currencies?x={v}")))).await;
         assert_eq!(
             expect_data(&currencies, 200),
             json!([{"code": "usd", "name": "US Dollar"}])
         );
-        // Where the parameter is read but unknown (market, runs), only undecodable bytes
+        // Where the parameter is read but unknown (coins, market, runs), only undecodable bytes
         // are refused.
+        let coins = send(&api, get(&uri(format!("/api/coins?{v}={v}")))).await;
+        if not_utf8(v) {
+            check("coins, unknown parameter", &coins, 400);
+        } else {
+            assert_eq!(
+                expect_data(&coins, 200),
+                json!([{"id": "bitcoin", "symbol": "btc", "name": "Bitcoin", "imageUrl": null,
+                        "rank": null, "tracked": true}]),
+                "{}",
+                &v[..v.len().min(40)]
+            );
+        }
         let market = send(&api, get(&uri(format!("/api/market?currency=usd&{v}=1")))).await;
         if not_utf8(v) {
             check("market, unknown parameter", &market, 400);

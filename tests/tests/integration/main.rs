@@ -22,6 +22,7 @@ mod hostile_input;
 mod ingestion;
 mod latest;
 mod log_secrets;
+mod market;
 mod migrations;
 mod migrations_resource;
 mod rate_limit;

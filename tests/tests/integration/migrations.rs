@@ -229,8 +229,8 @@ async fn the_routes_own_queries_use_the_indexes_on_a_filled_and_analysed_databas
     client
         .batch_execute(&format!(
             "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar'), ('eur', 'Euro');
-             INSERT INTO coins (id, symbol, name, sort_order)
-                  SELECT id, left(id, 3), initcap(id), ord::int
+             INSERT INTO coins (id, symbol, name, sort_order, tracked)
+                  SELECT id, left(id, 3), initcap(id), ord::int, true
                     FROM unnest(ARRAY[{coins}]) WITH ORDINALITY AS t(id, ord);
              INSERT INTO coin_metadata (coin_id) SELECT id FROM coins;
              INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at)
@@ -284,7 +284,8 @@ async fn the_routes_own_queries_use_the_indexes_on_a_filled_and_analysed_databas
     // The market reads only its prepared summary (one small row per coin and currency,
     // which the planner may read whole), never the big price_hourly.
     proxy.clear_executed();
-    expect_data(&send(&api, get("/api/market?currency=eur")).await, 200);
+    let market = expect_data(&send(&api, get("/api/market?currency=eur")).await, 200);
+    assert_eq!(market.as_array().unwrap().len(), DEFAULT_COINS.len());
     let statements = proxy.executed();
     assert_eq!(
         statements
@@ -370,5 +371,128 @@ async fn the_routes_own_queries_use_the_indexes_on_a_filled_and_analysed_databas
             .filter(|index| of_table.iter().any(|i| i == index))
             .collect();
         assert_eq!(used, indexes, "{path}\n{}\n{plan}", reads[0].sql);
+    }
+}
+
+#[tokio::test]
+async fn a_market_page_of_a_thousand_tracked_coins_is_one_index_scan_for_every_sort() {
+    // 1,000 tracked coins (every tenth unranked) and 200 that left the set, quotes in four
+    // currencies with some nulls, summaries refreshed and analysed; no planner setting changed.
+    let db = TestDb::migrated().await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO currencies (code, name)
+                  VALUES ('usd', 'US Dollar'), ('eur', 'Euro'), ('gbp', 'Pound'), ('jpy', 'Yen');
+             INSERT INTO coins (id, symbol, name, sort_order, rank, tracked)
+                  SELECT 'coin-' || n, 'c' || n, 'Coin ' || (n * 7 % 1000), n % 11,
+                         CASE WHEN n % 10 <> 0 THEN n END, true
+                    FROM generate_series(1, 1000) n;
+             INSERT INTO coins (id, symbol, name, tracked)
+                  SELECT 'old-' || n, 'o' || n, 'Old ' || n, false FROM generate_series(1, 200) n;
+             INSERT INTO coin_metadata (coin_id, image_url)
+                  SELECT id, 'https://assets.example/' || id || '.png' FROM coins;
+             INSERT INTO price_latest (coin_id, currency_code, price, market_cap, volume_24h,
+                                       change_24h, change_1h, change_7d, sparkline,
+                                       last_updated_at, fetched_at)
+                  SELECT 'coin-' || n, v.code, 1 + n * 7919 % 1000,
+                         CASE WHEN n % 7 <> 0 THEN n * 1000 END, n * 37 % 500,
+                         (n * 13 % 200 - 100) / 10.0,
+                         CASE WHEN n % 5 <> 0 THEN (n * 17 % 200 - 100) / 10.0 END,
+                         (n * 19 % 200 - 100) / 10.0,
+                         (SELECT array_to_json(array_agg(k)) FROM generate_series(1, 168) k),
+                         now(), now()
+                    FROM generate_series(1, 1000) n CROSS JOIN currencies v;
+             SELECT refresh_market_summaries();
+             ANALYZE currencies, coins, coin_metadata, market_summary, price_latest;",
+        )
+        .await
+        .unwrap();
+    let proxy = DbProxy::start(&db.url).await;
+    let api = app(
+        route::all(),
+        ApiState::new(Arc::new(
+            AppState::new(integration_tests::config_from(&[(
+                "DATABASE_URL",
+                &proxy.url(&db.url),
+            )]))
+            .await
+            .unwrap(),
+        )),
+    );
+    // Each query, and the index whose scan gives its order: the first pages (deep pages read
+    // most of the set anyway, and the planner may rather hash and sort the ~1,000 rows).
+    let cases = [
+        ("", "coins_tracked_rank_idx"),
+        ("sort=rank&order=desc&page=2", "coins_tracked_rank_desc_idx"),
+        ("sort=name", "coins_tracked_name_idx"),
+        ("sort=name&order=desc&page=2", "coins_tracked_name_idx"),
+        ("sort=price", "market_summary_price_desc_idx"),
+        (
+            "sort=price&order=asc&page=2",
+            "market_summary_price_asc_idx",
+        ),
+        ("sort=change1h", "market_summary_change_1h_desc_idx"),
+        (
+            "sort=change1h&order=asc",
+            "market_summary_change_1h_asc_idx",
+        ),
+        ("sort=change24h", "market_summary_change_24h_desc_idx"),
+        (
+            "sort=change24h&order=asc",
+            "market_summary_change_24h_asc_idx",
+        ),
+        (
+            "sort=change7d&currency=jpy",
+            "market_summary_change_7d_desc_idx",
+        ),
+        (
+            "sort=change7d&order=asc",
+            "market_summary_change_7d_asc_idx",
+        ),
+        (
+            "sort=marketCap&page=2",
+            "market_summary_market_cap_desc_idx",
+        ),
+        (
+            "sort=marketCap&order=asc",
+            "market_summary_market_cap_asc_idx",
+        ),
+        ("sort=volume24h", "market_summary_volume_24h_desc_idx"),
+        (
+            "sort=volume24h&order=asc&q=coin-1",
+            "market_summary_volume_24h_asc_idx",
+        ),
+    ];
+    for (query, index) in cases {
+        proxy.clear_executed();
+        let response = send(&api, get(&format!("/api/market?{query}"))).await;
+        let data = expect_data(&response, 200);
+        let total = integration_tests::json_body(&response)["meta"]["total"].clone();
+        if query.contains("q=") {
+            // coin-1, coin-10..coin-19, coin-100..coin-199, coin-1000.
+            assert_eq!(total, 112, "{query}");
+        } else {
+            assert_eq!(
+                (data.as_array().unwrap().len(), total),
+                (100, serde_json::json!(1000)),
+                "{query}"
+            );
+        }
+        let pages: Vec<Executed> = proxy
+            .executed()
+            .into_iter()
+            .filter(|e| e.sql.contains("market_summary"))
+            .collect();
+        assert_eq!(pages.len(), 1, "{query}: {pages:#?}");
+        let plan = explain(&client, &pages[0]).await;
+        assert!(
+            plan.contains(&format!(" using {index} on ")),
+            "{query}: not read through {index}\n{plan}"
+        );
+        assert!(
+            !plan.contains("Seq Scan") && !plan.contains("Sort"),
+            "{query}: a scan of a whole table or a sort\n{plan}"
+        );
     }
 }
