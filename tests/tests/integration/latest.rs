@@ -434,6 +434,7 @@ async fn a_price_older_than_the_limit_is_marked_stale() {
     assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
     let api = app(route::all(), ApiState::new(Arc::clone(&h.state)));
     let market = json_body(&send(&api, integration_tests::get("/api/market")).await);
+    assert!(!market["data"].as_array().unwrap().is_empty(), "{market}");
     for row in market["data"].as_array().unwrap() {
         assert_eq!(row["stale"], true, "{}", row["id"]);
     }
