@@ -34,6 +34,10 @@ mkdir -p "$payloads"
 
 DATABASE_URL=$(fresh_database lambda_emulator) # empty: the migrate function creates the schema
 export DATABASE_URL TRACKED_COINS=bitcoin,ethereum TRACKED_CURRENCIES=usd,eur
+# cargo lambda watch sets AWS_LAMBDA_FUNCTION_NAME as Lambda does, and in Lambda an HTTP function
+# without an origin-verify secret refuses to start (it would serve direct execute-api calls).
+# No CloudFront sends X-Origin-Verify here, so say so explicitly: never set this in AWS.
+export ORIGIN_VERIFY=off
 start_simulator "$(target_dir)/debug/crypto-dashboard" 6000
 
 # A stand-in for CloudFormation's response bucket: 200 to every PUT, whose body it keeps.
