@@ -582,3 +582,34 @@ async fn redirects_are_not_followed_so_the_key_stays_home() {
     );
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
 }
+
+/// `make dev`'s cron token (`dev_cron_token` in scripts/lib.sh), as bash gives it with
+/// `CRON_SECRET` set to `preset` or unset.
+fn dev_cron_token(preset: Option<&str>) -> String {
+    let lib = format!("{}/../scripts/lib.sh", env!("CARGO_MANIFEST_DIR"));
+    let mut bash = std::process::Command::new("bash");
+    bash.arg("-c")
+        .arg(format!("set -euo pipefail; source '{lib}'; dev_cron_token"))
+        .env_remove("CRON_SECRET");
+    if let Some(preset) = preset {
+        bash.env("CRON_SECRET", preset);
+    }
+    let out = bash.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn make_dev_generates_a_random_cron_token_unless_one_is_given() {
+    let (first, second) = (dev_cron_token(None), dev_cron_token(None));
+    for token in [&first, &second] {
+        assert_eq!(token.len(), 64, "{token}");
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+    }
+    assert_ne!(first, second, "a new token per session");
+    assert_eq!(dev_cron_token(Some(SECRET)), SECRET);
+}
