@@ -96,17 +96,23 @@ fn is_allowed(allowed: &[String], origin: &HeaderValue) -> bool {
 }
 
 /// With origin verification configured, only requests carrying CloudFront's `X-Origin-Verify`
-/// secret get through; the rest are 403 (the execute-api URL is public).
+/// secret (its current value, or the previous one while a rotation reaches the edges) get
+/// through; the rest are 403 (the execute-api URL is public).
 async fn verify_origin(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(source) = &state.app.config.origin_verify_secret else {
         return Ok(());
     };
-    let expected = secret_check::expected(&state.app, source, "origin verification secret").await?;
+    let accepted = secret_check::expected_current_and_previous(
+        &state.app,
+        source,
+        "origin verification secret",
+    )
+    .await?;
     let given = headers
         .get(ORIGIN_VERIFY_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if secret_check::matches(given, &expected) {
+    if secret_check::matches_any(given, &accepted) {
         return Ok(());
     }
     tracing::warn!("request without a valid origin header (not through CloudFront)");
