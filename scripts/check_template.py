@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -865,6 +866,90 @@ def check_api_cache_key(raw: dict, query_strings: set[str]) -> None:
                   f"origin would answer for a request the key does not describe")
 
 
+# The cron route: the one route whose requests carry Authorization (CloudFront forwards it only
+# from a cache policy's key) and may change state, so a behaviour of its own caches nothing.
+CRON_PATH = "/api/cron/fetch-data"
+CORS_PARAMETER = "CorsAllowedOrigins"
+
+
+def cache_policy_config(raw: dict, behaviour: dict) -> tuple[str | None, dict]:
+    policy = ref_id(behaviour.get("CachePolicyId"))
+    return policy, props_of(raw, policy).get("CachePolicyConfig", {})
+
+
+def check_edge_abuse(raw: dict) -> None:
+    """What one client can make the origin do: no client-chosen header in the GET cache key
+    (Origin only where CORS is configured), the cron route on a behaviour of its own that
+    forwards Authorization and caches nothing, and a per-IP rate-based WAF rule on at the
+    defaults wherever the stack can hold one (us-east-1), without failing elsewhere."""
+    found = api_behaviour(raw)
+    if not found:
+        return
+    name, config, behaviour = found
+    policy, policy_config = cache_policy_config(raw, behaviour)
+    keyed = policy_config.get("ParametersInCacheKeyAndForwardedToOrigin", {}).get("HeadersConfig", {})
+    for label, cors in (("defaults", ""), (f"{CORS_PARAMETER} set", "https://app.example")):
+        params = dict(defaults(raw), **{CORS_PARAMETER: cors})
+        try:
+            headers = with_conditions(keyed, raw, params)
+        except Unresolved as exc:
+            error(f"{policy}: its cache key's headers cannot be worked out from parameters ({exc})")
+            return
+        listed = [] if headers.get("HeaderBehavior", "none") == "none" else as_list(headers.get("Headers"))
+        allowed = {"origin"} if cors else set()
+        for header in listed:
+            if str(header).lower() not in allowed:
+                error(f"{policy}: header {header} is in the GET cache key with {label}; a client that picks its "
+                      f"value makes every request a miss (only Origin, and only where CORS is configured)")
+        if headers.get("HeaderBehavior", "none") not in ("none", "whitelist"):
+            error(f"{policy}: HeaderBehavior {headers.get('HeaderBehavior')!r} with {label}; list the headers")
+    # The cron behaviour: before /api/*, the same origin, POST allowed, Authorization in its
+    # key so that it is forwarded, nothing cached.
+    behaviours = config.get("CacheBehaviors", [])
+    cron = [b for b in behaviours if fnmatch.fnmatchcase(CRON_PATH, str(b.get("PathPattern", "")))]
+    if not cron or cron[0] is behaviour:
+        error(f"{name}: no behaviour for {CRON_PATH} before /api/*; the cron route needs one of its own "
+              f"that forwards Authorization and caches nothing (no Authorization in the GET cache key)")
+        return
+    cron_behaviour = cron[0]
+    cron_policy, cron_config = cache_policy_config(raw, cron_behaviour)
+    cron_headers = cron_config.get("ParametersInCacheKeyAndForwardedToOrigin", {}).get("HeadersConfig", {})
+    if cron_behaviour.get("TargetOriginId") != behaviour.get("TargetOriginId") \
+            or "POST" not in as_list(cron_behaviour.get("AllowedMethods")):
+        error(f"{name}: the {CRON_PATH} behaviour must allow POST to the API origin")
+    if "authorization" not in [str(h).lower() for h in as_list(cron_headers.get("Headers"))] \
+            or cron_config.get("DefaultTTL") != 0 or cron_config.get("MinTTL", 0) != 0 \
+            or not isinstance(cron_config.get("MaxTTL"), int) or cron_config["MaxTTL"] > 1:
+        error(f"{cron_policy}: the cron behaviour's cache policy must key on Authorization (so CloudFront "
+              f"forwards it) and cache nothing (MinTTL and DefaultTTL 0, MaxTTL at most 1)")
+    # WAF: at the defaults in us-east-1, a web ACL on the distribution with a per-IP rate rule.
+    params = defaults(raw)
+    try:
+        acl = with_conditions({"id": config.get("WebACLId", NO_VALUE)}, raw, params).get("id")
+    except Unresolved as exc:
+        error(f"{name}: WebACLId cannot be worked out from parameters ({exc})")
+        return
+    acl_id = acl.get("Fn::GetAtt", [None])[0] if isinstance(acl, dict) else None
+    acls = active_resources(raw, params, "AWS::WAFv2::WebACL")
+    rules = with_conditions(acls.get(acl_id, {}).get("Properties", {}).get("Rules", []), raw, params) \
+        if acl_id in acls else []
+    if not any(r.get("Statement", {}).get("RateBasedStatement", {}).get("AggregateKeyType") == "IP"
+               and "Block" in r.get("Action", {}) for r in rules):
+        error(f"{name}: at the defaults in us-east-1 no WAF web ACL with a per-IP rate-based Block rule is "
+              f"attached; one client could then make every cache miss reach the API's throttle")
+    for region in ("eu-west-1", "us-east-1"):
+        for rule_name, rule in raw.get("Rules", {}).items():
+            try:
+                where = dict(params, **{"AWS::Region": region})
+                fires = evaluate(rule.get("RuleCondition", True), raw, where)
+                holds = all(evaluate(a.get("Assert"), raw, where) for a in rule.get("Assertions", []))
+            except Unresolved:
+                continue
+            if fires and not holds:
+                error(f"Rules.{rule_name}: fails a deploy at the defaults in {region}; the defaults must "
+                      f"deploy in every region (the WAF only where it can be)")
+
+
 def check_api_alarms(raw: dict) -> None:
     """Every API function's failures, counted from the API's access log (one line per request,
     whatever function served it), each kind by a metric filter with an alarm on its first count."""
@@ -1427,6 +1512,7 @@ def check(raw: dict, root: Path) -> float | None:
     check_origin_header(raw, secret)
     check_function_secrets(raw, by_binary, secret)
     check_api_cache_key(raw, query_strings)
+    check_edge_abuse(raw)
     check_api_alarms(raw)
     check_read_security_group(raw, by_binary)
     check_rds_log_group(raw)

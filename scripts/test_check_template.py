@@ -543,6 +543,65 @@ template_case("origin request policy forwards all query strings", r"ApiOriginReq
               lambda t: props(t, "ApiOriginRequestPolicy")["OriginRequestPolicyConfig"]["QueryStringsConfig"].update(
                   QueryStringBehavior="all"))
 
+# -- what one client can make the origin do: the GET cache key, the cron behaviour, the WAF
+
+
+def cache_headers(t) -> dict:
+    return props(t, "ApiCachePolicy")["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
+
+
+def cron_behaviour(t) -> dict:
+    for b in props(t, "Distribution")["DistributionConfig"]["CacheBehaviors"]:
+        if b.get("PathPattern") == "/api/cron/*":
+            return b
+    raise Inapplicable("no /api/cron/* behaviour")
+
+
+def cron_after_api(t):
+    behaviours = props(t, "Distribution")["DistributionConfig"]["CacheBehaviors"]
+    behaviours.remove(cron_behaviour(t))
+    behaviours.append(cron_behaviour_copy := json.loads(json.dumps(CRON_BEHAVIOUR)))
+    return cron_behaviour_copy
+
+
+def cron_policy(t) -> dict:
+    return props(t, "CronCachePolicy")["CachePolicyConfig"]
+
+
+def waf_rules(t) -> list:
+    return props(t, "WebAcl")["Rules"]
+
+
+CRON_BEHAVIOUR = cron_behaviour(BASE_TEMPLATE)
+template_case("Authorization in the GET cache key", r"ApiCachePolicy: header Authorization is in the GET cache key with defaults",
+              lambda t: cache_headers(t).update(HeadersConfig={"HeaderBehavior": "whitelist", "Headers": ["Authorization"]}))
+template_case("Origin in the GET cache key without CORS", r"ApiCachePolicy: header Origin is in the GET cache key with defaults",
+              lambda t: cache_headers(t).update(HeadersConfig={"HeaderBehavior": "whitelist", "Headers": ["Origin"]}))
+template_case("every viewer header in the GET cache key", r"ApiCachePolicy: HeaderBehavior 'allViewer' with defaults",
+              lambda t: cache_headers(t).update(HeadersConfig={"HeaderBehavior": "allViewer"}))
+template_case("GET cache key headers not computable", r"ApiCachePolicy: its cache key's headers cannot be worked out",
+              lambda t: cache_headers(t).update(HeadersConfig={"Fn::If": ["NoSuchCondition", {}, {}]}))
+template_case("no behaviour of its own for the cron route", r"Distribution: no behaviour for /api/cron/fetch-data before /api/\*",
+              lambda t: props(t, "Distribution")["DistributionConfig"]["CacheBehaviors"].remove(cron_behaviour(t)))
+template_case("cron behaviour after /api/*", r"Distribution: no behaviour for /api/cron/fetch-data before /api/\*", cron_after_api)
+template_case("cron behaviour without POST", r"Distribution: the /api/cron/fetch-data behaviour must allow POST",
+              lambda t: cron_behaviour(t).update(AllowedMethods=["GET", "HEAD"]))
+template_case("cron behaviour caching 5 minutes", r"CronCachePolicy: the cron behaviour's cache policy must key on Authorization",
+              lambda t: cron_policy(t).update(DefaultTTL=300, MaxTTL=3600))
+template_case("cron behaviour without Authorization", r"CronCachePolicy: the cron behaviour's cache policy must key on Authorization",
+              lambda t: cron_policy(t)["ParametersInCacheKeyAndForwardedToOrigin"].update(
+                  HeadersConfig={"HeaderBehavior": "none"}))
+template_case("WAF off by default", r"Distribution: at the defaults in us-east-1 no WAF web ACL with a per-IP rate-based Block rule",
+              lambda t: t["Parameters"]["EnableWaf"].update(Default="false"))
+template_case("WAF without the rate-based rule", r"Distribution: at the defaults in us-east-1 no WAF web ACL with a per-IP rate-based Block rule",
+              lambda t: waf_rules(t).pop())
+template_case("WAF rate rule that only counts", r"Distribution: at the defaults in us-east-1 no WAF web ACL with a per-IP rate-based Block rule",
+              lambda t: waf_rules(t)[-1].update(Action={"Count": {}}))
+template_case("WebACLId not computable", r"Distribution: WebACLId cannot be worked out from parameters",
+              lambda t: props(t, "Distribution")["DistributionConfig"].update(WebACLId={"Fn::If": ["NoSuchCondition", "a", "b"]}))
+template_case("WAF rule that fails the defaults outside us-east-1", r"Rules\.WafNeedsUsEast1: fails a deploy at the defaults in eu-west-1",
+              lambda t: t["Rules"]["WafNeedsUsEast1"].update(RuleCondition={"Fn::Not": [{"Fn::Equals": [ref("EnableWaf"), "false"]}]}))
+
 # -- the API function alarms (from the API access log)
 
 
@@ -674,7 +733,7 @@ template_case("database storage not computable", r"Database: its monthly cost ca
               lambda t: props(t, "Database").update(AllocatedStorage={"Fn::Select": [0, [20]]}))
 template_case("resource type outside the cost model", r"Bastion: resource type AWS::EC2::Instance is not in check_template\.py's cost model",
               lambda t: t["Resources"].update(Bastion={"Type": "AWS::EC2::Instance", "Properties": {"ImageId": "ami-12345678"}}))
-template_case("fixed cost over half the original", r"the fixed monthly cost at the defaults, 45\.76 USD, is more than half",
+template_case("fixed cost over half the original", r"the fixed monthly cost at the defaults, 51\.76 USD, is more than half",
               lambda t: t["Parameters"]["SecretsManagerEndpointAzs"].update(Default="2"))
 
 # -- the files the template is compared with (--root)
@@ -722,14 +781,14 @@ root_case("docs/deploy.md without the budget table", r'docs/deploy\.md has no "D
           deploy_md(lambda s: sub_once(s, r"^(#+) Database connection budget$", r"\1 Connection planning")))
 root_case("docs/deploy.md without the cost table", r'docs/deploy\.md has no "Costs" table with a total row',
           deploy_md(lambda s: sub_once(s, r"^## Costs$", "## Spending")))
-root_case("docs/deploy.md cost total drifted", r"docs/deploy\.md cost table: the total at the defaults says 38\.47",
-          deploy_md(lambda s: sub_once(s, r"^(\| \*\*total\*\* \|.*\| )\*\*38\.46\*\*", r"\1**38.47**")))
+root_case("docs/deploy.md cost total drifted", r"docs/deploy\.md cost table: the total at the defaults says 44\.47",
+          deploy_md(lambda s: sub_once(s, r"^(\| \*\*total\*\* \|.*\| )\*\*44\.46\*\*", r"\1**44.47**")))
 root_case("docs/deploy.md cost option with an undeclared parameter",
           r"docs/deploy\.md cost options: `EndpointAzs=2` sets \['EndpointAzs'\], which the template does not declare",
           deploy_md(lambda s: sub_once(s, r"^\| `SecretsManagerEndpointAzs=2` \|", "| `EndpointAzs=2` |")))
 root_case("docs/deploy.md cost option total drifted",
-          r"docs/deploy\.md cost options: the total with `SecretsManagerEndpointAzs=2` should say 45\.76",
-          deploy_md(lambda s: sub_once(s, r"^(\| `SecretsManagerEndpointAzs=2` \|.*\| \+7\.30 \| )45\.76", r"\g<1>45.77")))
+          r"docs/deploy\.md cost options: the total with `SecretsManagerEndpointAzs=2` should say 51\.76",
+          deploy_md(lambda s: sub_once(s, r"^(\| `SecretsManagerEndpointAzs=2` \|.*\| \+7\.30 \| )51\.76", r"\g<1>51.77")))
 root_case("docs/deploy.md budget table drifted", r"docs/deploy\.md budget table: the row starting 'headroom' should say \d+, found \[\d+\]",
           deploy_md(lambda s: sub_once(s, r"^(\| \*\*headroom\*\* \| \*\*)(\d+)", lambda m: f"{m.group(1)}{int(m.group(2)) + 1}")))
 
@@ -753,7 +812,7 @@ samconfig_case("parameter_overrides outside a parameter's allowed values",
                r"parameter_overrides sets CoinGeckoApiPlan=free, not one of the template's \['public', 'demo', 'pro'\]",
                lambda s: replace_once(s, "CoinGeckoApiPlan=public", "CoinGeckoApiPlan=free"))
 samconfig_case("parameter_overrides with an undeclared parameter", r"parameter_overrides sets DbSize, which the template does not declare",
-               lambda s: replace_once(s, "EnableWaf=false", "EnableWaf=false DbSize=20"))
+               lambda s: replace_once(s, "EnableWaf=auto", "EnableWaf=auto DbSize=20"))
 
 # -- missing modules
 hidden_module_case("cfn-lint not importable", r"cfn-lint is not importable", "cfnlint")
