@@ -68,12 +68,18 @@ ALLOWED_MANAGED_POLICIES = {"AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessEx
 OWNER_SECRET = "DatabaseSecret"
 READ_SECRETS = ("DatabaseReaderSecret", {"DatabaseReaderSecret"})
 SECRETS = {
-    "migrate": (OWNER_SECRET, {OWNER_SECRET, "DatabaseReaderSecret", "DatabaseWriterSecret"}),
+    "migrate": (OWNER_SECRET, {OWNER_SECRET, "DatabaseReaderSecret", "DatabaseWriterSecret", "DatabaseTriggerSecret"}),
     "ingest": ("DatabaseWriterSecret", {"DatabaseWriterSecret", "CoinGeckoApiKeySecret"}),
     "live-quotes": ("DatabaseWriterSecret", {"DatabaseWriterSecret", "CoinGeckoApiKeySecret"}),
-    # Records the accepted run before launching it (one running row at a time).
-    "cron-trigger": ("DatabaseWriterSecret", {"DatabaseWriterSecret", "CronSecret"}),
+    # Records the accepted run before launching it (one running row at a time): its own role,
+    # with rights on ingestion_runs only.
+    "cron-trigger": ("DatabaseTriggerSecret", {"DatabaseTriggerSecret", "CronSecret"}),
 }
+# The application roles' secrets: migrate keeps each role in step with its secret (the variable),
+# and each is rotated.
+ROLE_SECRETS = {"DatabaseReaderSecret": "DATABASE_READER_SECRET_ARN",
+                "DatabaseWriterSecret": "DATABASE_WRITER_SECRET_ARN",
+                "DatabaseTriggerSecret": "DATABASE_TRIGGER_SECRET_ARN"}
 INGEST_SCHEDULE = "cron(0 2 * * ? *)"
 # The live-quote schedule's interval (minutes; 0 turns it off), who reads it, and how many
 # consecutive failed intervals the live-quote alarm waits for at least.
@@ -98,7 +104,7 @@ POSTGRES_PORT = 5432
 # processes: 112 for a nominal 1 GiB, about 80-87 observed; plan with the low end.
 PLANNED_MAX_CONNECTIONS = {"db.t4g.micro": 80, "db.t3.micro": 80}
 SUPERUSER_RESERVED = 3 + 2  # superuser_reserved_connections + rds.rds_superuser_reserved_connections
-ROTATION_CONNECTIONS = 3  # the three hosted rotation Lambdas (all rotate when first set up)
+ROTATION_CONNECTIONS = 4  # the four hosted rotation Lambdas (all rotate when first set up)
 OPERATOR_HEADROOM = 5  # at least this many left for psql sessions, RDS's own, a manual migrate
 STACK_NAME_FOR_CHECKS = "crypto-dashboard"
 RDS_IDENTIFIER = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,62}$")
@@ -686,6 +692,15 @@ def check_function_secrets(raw: dict, by_binary, secret: str | None) -> None:
             error(f"{name}: may read {extra}, but its secrets are {sorted(allowed)}")
         if binary in HTTP_BINARIES and secret and secret not in readable:
             error(f"{name}: needs secretsmanager:GetSecretValue on {secret} (ORIGIN_VERIFY_SECRET_ARN)")
+        if binary == "migrate":
+            for role_secret, variable in ROLE_SECRETS.items():
+                if ref_id(variables.get(variable)) != role_secret:
+                    error(f"{name}: {variable} must be !Ref {role_secret}, so that every deploy creates the "
+                          f"role and keeps it in step with its secret")
+    rotated = {ref_id(r.get("Properties", {}).get("SecretId"))
+               for r in of_type(raw, "AWS::SecretsManager::RotationSchedule").values()}
+    for role_secret in sorted(set(ROLE_SECRETS) - rotated):
+        error(f"{role_secret}: a database role's secret without a RotationSchedule")
 
 
 def check_database(raw: dict) -> None:

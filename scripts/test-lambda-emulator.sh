@@ -171,7 +171,7 @@ say "migrate (at TRACE), on an empty database"
 run migrate "$trace_port" migrate "$payloads/migrate-create.json" <<'PY'
 e = answer("migrate.event")
 assert r["Status"] == "SUCCESS", r.get("Reason")
-assert r["Data"] == {"Applied": env["MIGRATIONS"], "ReaderRole": "", "WriterRole": ""}, f"every migration applied: {r['Data']}"
+assert r["Data"] == {"Applied": env["MIGRATIONS"], "ReaderRole": "", "WriterRole": "", "TriggerRole": ""}, f"every migration applied: {r['Data']}"
 assert (r["RequestId"], r["LogicalResourceId"], r["StackId"]) == (e["RequestId"], e["LogicalResourceId"], e["StackId"])
 assert r["PhysicalResourceId"] == "crypto-dashboard-database-migrations", r["PhysicalResourceId"]
 sent = [json.loads(line) for line in open(os.path.join(OUT, "cloudformation-responses.jsonl"))]

@@ -465,6 +465,13 @@ template_case("ingest inherits ORIGIN_VERIFY_SECRET_ARN", r"IngestFunction: not 
 template_case("secret granted by ARN string", r"HealthFunction: secretsmanager:GetSecretValue on .*secret:other.*; use !Ref",
               lambda t: secret_resources(t, "ReadFunctionPolicy").append(
                   "arn:aws:secretsmanager:us-east-1:123456789012:secret:other"))
+template_case("cron-trigger back on the writer secret", r"CronTriggerFunction: DATABASE_SECRET_ARN must be !Ref DatabaseTriggerSecret",
+              lambda t: variables(t, "CronTriggerFunction").update(DATABASE_SECRET_ARN=ref("DatabaseWriterSecret")))
+template_case("migrate does not keep the trigger role in step",
+              r"MigrateFunction: DATABASE_TRIGGER_SECRET_ARN must be !Ref DatabaseTriggerSecret",
+              lambda t: delete(variables(t, "MigrateFunction"), "DATABASE_TRIGGER_SECRET_ARN"))
+template_case("trigger role's secret never rotated", r"DatabaseTriggerSecret: a database role's secret without a RotationSchedule",
+              lambda t: delete(t["Resources"], "DatabaseTriggerSecretRotation"))
 template_case("cron-trigger on the reader secret", r"CronTriggerFunction: may read DatabaseReaderSecret, but its secrets are",
               lambda t: secret_resources(t, "CronTriggerFunction").append(ref("DatabaseReaderSecret")))
 template_case("HTTP function may not read the origin-verify secret",

@@ -211,7 +211,8 @@ impl Secrets {
                 Some(SecretSource::SecretsManager(_))
             )
             || config.reader_secret_arn.is_some()
-            || config.writer_secret_arn.is_some();
+            || config.writer_secret_arn.is_some()
+            || config.trigger_secret_arn.is_some();
         if needs_sdk {
             Self::with_cache(Arc::new(SecretCache::from_env().await))
         } else {
