@@ -26,7 +26,10 @@ execute-api output; the origin-verify secret, header and grants; each function's
 and secrets (migrate direct to the instance); the API cache key; the API function alarms from
 the access log; the read functions' own security group; the RDS log group; the connection
 budget (docs/deploy.md's table, the template rule); the egress defaults and every function's
-egress path in each EgressMode, the private database; the fixed monthly cost against
+egress path in each EgressMode, the private database; what one client can make the origin do
+(the GET cache key, the cron behaviour, the WAF at the defaults); each group no wider than what
+its functions call, the S3 endpoint's policy, no owner login on the proxy; migrate keeping every
+role in step and each role's secret rotated; the fixed monthly cost against
 docs/deploy.md "Costs". docs/deploy.md "Checks" says the same in prose. With --samconfig:
 samconfig.toml's stack name, capabilities, resolve_s3, parallel build, lint, no profile, and
 parameter_overrides within the template's parameters.
@@ -323,7 +326,9 @@ def walk_statements(node, where: str):
             yield from walk_statements(value, f"{where}[{i}]")
 
 
-def check_statement(where: str, stmt: dict) -> None:
+def check_statement(where: str, stmt: dict, endpoint_policy: bool = False) -> None:
+    """endpoint_policy: a VPC endpoint's policy, where Principal '*' is the form (it limits what
+    passes the endpoint and grants nothing), so only its actions and resources are judged."""
     if stmt.get("Effect") == "Deny":
         return
     if "NotAction" in stmt:
@@ -338,6 +343,8 @@ def check_statement(where: str, stmt: dict) -> None:
     if "*" in as_list(stmt.get("Resource")):
         error(f"{where}: Resource '*'; scope it to the ARNs it needs")
     principal = stmt.get("Principal")
+    if endpoint_policy:
+        return
     if principal == "*" or (isinstance(principal, dict) and "*" in as_list(principal.get("AWS"))):
         error(f"{where}: Allow to Principal '*' (public); name the principal")
 
@@ -352,8 +359,9 @@ def policy_statements(raw: dict, props: dict) -> list[dict]:
 
 
 def check_iam(raw: dict, translated: dict | None) -> None:
-    for where, stmt in walk_statements(raw.get("Resources", {}), "Resources"):
-        check_statement(where, stmt)
+    for name, res in raw.get("Resources", {}).items():
+        for where, stmt in walk_statements(res, f"Resources.{name}"):
+            check_statement(where, stmt, endpoint_policy=res.get("Type") == "AWS::EC2::VPCEndpoint")
     if translated is None:
         return
     resources = translated.get("Resources", {})
@@ -1325,6 +1333,78 @@ def check_network(raw: dict, by_binary) -> None:
                           f"have no S3 gateway endpoint; it answers CloudFormation's pre-signed S3 URL through it")
 
 
+# --- egress of the functions that are not read functions, the S3 endpoint, the proxy's logins --
+
+# The response bucket of CloudFormation's pre-signed custom-resource URLs (one per region).
+CFN_RESPONSE_BUCKETS = "arn:aws:s3:::cloudformation-custom-resource-response-"
+
+
+def cidr_rules(raw: dict, params: dict, group: str) -> list[tuple[str, str]]:
+    """(where, destination) of each egress rule of group to an address range, under params."""
+    found = []
+    for rule in group_rules(raw, group, "Egress"):
+        try:
+            if rule.get("_condition") and not condition(rule["_condition"], raw, params):
+                continue
+        except Unresolved:
+            pass
+        dest = rule.get("CidrIp") or rule.get("CidrIpv6") or rule.get("DestinationPrefixListId")
+        if dest and not (rule.get("CidrIp") == "255.255.255.255/32" and str(rule.get("IpProtocol")) == "icmp"):
+            found.append((rule.get("_resource") or rule.get("Description", ""), json.dumps(dest).strip('"')))
+    return found
+
+
+def check_least_egress(raw: dict, by_binary) -> None:
+    """Each group no wider than what its functions call: the rotation Lambdas (owner and every
+    password) reach only the database and the Secrets Manager endpoint; migrate no IPv6 and no
+    group with the internet callers; cron-trigger (the Lambda API) a group of its own, without
+    IPv4 to anywhere at the defaults; the S3 gateway endpoint only CloudFormation's response
+    bucket; the RDS Proxy no owner login."""
+    params = defaults(raw)
+    groups = {b: [ref_id(g) for g in groups_of(res["Properties"])] for b, (_, res) in by_binary.items()}
+    coingecko = {g for b in ("ingest", "live-quotes") for g in groups.get(b, [])}
+    for binary in ("migrate", "cron-trigger"):
+        if binary not in by_binary:
+            continue
+        name = by_binary[binary][0]
+        shared = sorted(set(groups[binary]) & coingecko)
+        if shared:
+            error(f"{name}: shares {shared} with ingest/live-quotes, whose group reaches the internet; give it "
+                  f"a group with only what it calls")
+        for group in groups[binary]:
+            for where, dest in cidr_rules(raw, params, group):
+                if binary == "migrate" and ":" in dest:
+                    error(f"{group} egress {where!r}: to {dest}; migrate calls nothing over IPv6")
+                if binary == "cron-trigger" and dest == "0.0.0.0/0":
+                    error(f"{group} egress {where!r}: to {dest} at the defaults; cron-trigger calls the Lambda "
+                          f"API over IPv6 there (IPv4 only with {EGRESS_MODE_PARAMETER}=nat-gateway)")
+    for schedule, res in of_type(raw, "AWS::SecretsManager::RotationSchedule").items():
+        hosted = res.get("Properties", {}).get("HostedRotationLambda", {})
+        for group in [ref_id(g) or json.dumps(g) for g in as_list(hosted.get("VpcSecurityGroupIds"))]:
+            for where, dest in cidr_rules(raw, params, group):
+                error(f"{schedule}: its rotation Lambda's group {group} has egress {where!r} to {dest}; "
+                      f"it calls only the database and the Secrets Manager endpoint")
+    for name, res in active_resources(raw, params, "AWS::EC2::VPCEndpoint").items():
+        p = res.get("Properties", {})
+        if p.get("VpcEndpointType") != "Gateway" or ".s3" not in json.dumps(p.get("ServiceName")):
+            continue
+        allows = [st for _, st in walk_statements(p.get("PolicyDocument", {}), name) if st.get("Effect") == "Allow"]
+        try:
+            resources = [evaluate(r, raw, params) for st in allows for r in as_list(st.get("Resource"))]
+        except Unresolved:
+            resources = [None]
+        if not allows or not all(isinstance(r, str) and r.startswith(CFN_RESPONSE_BUCKETS) for r in resources) \
+                or {a for st in allows for a in as_list(st.get("Action"))} != {"s3:PutObject"}:
+            error(f"{name}: the S3 gateway endpoint needs a policy allowing only s3:PutObject on "
+                  f"{CFN_RESPONSE_BUCKETS}* (the custom-resource answers), so nothing in the VPC reaches "
+                  f"other buckets through it")
+    for name, res in of_type(raw, "AWS::RDS::DBProxy").items():
+        logins = [ref_id(a.get("SecretArn")) for a in as_list(res.get("Properties", {}).get("Auth"))]
+        if OWNER_SECRET in logins:
+            error(f"{name}: accepts the owner login ({OWNER_SECRET}); only the application roles go through "
+                  f"the proxy (migrate connects to the instance)")
+
+
 # --- fixed monthly cost -------------------------------------------------------------------------
 
 # USD, us-east-1 on demand; docs/deploy.md "Costs" names the date and the source.
@@ -1534,6 +1614,7 @@ def check(raw: dict, root: Path) -> float | None:
     check_connection_budget(raw, by_binary, root)
     check_egress_defaults(raw)
     check_network(raw, by_binary)
+    check_least_egress(raw, by_binary)
     return check_costs(raw, root)
 
 
