@@ -973,6 +973,28 @@ def check_edge_abuse(raw: dict) -> None:
                       f"deploy in every region (the WAF only where it can be)")
 
 
+def check_edge_logs(raw: dict) -> None:
+    """Every request to the distribution is logged (CloudFront standard logging) into a bucket
+    of this template that expires the logs, and that CloudFront can write (ACLs on)."""
+    for name, res in of_type(raw, "AWS::CloudFront::Distribution").items():
+        logging = res.get("Properties", {}).get("DistributionConfig", {}).get("Logging", {})
+        target = logging.get("Bucket") if isinstance(logging, dict) else None
+        bucket = target.get("Fn::GetAtt", [None])[0] if isinstance(target, dict) else None
+        if raw.get("Resources", {}).get(bucket or "", {}).get("Type") != "AWS::S3::Bucket":
+            error(f"{name}: no standard logging to a bucket of this template (DistributionConfig.Logging.Bucket: "
+                  f"!GetAtt <bucket>.DomainName); without it an attack leaves no trace of who sent it")
+            continue
+        p = props_of(raw, bucket)
+        rules = p.get("LifecycleConfiguration", {}).get("Rules", [])
+        if not any(r.get("Status") == "Enabled" and "ExpirationInDays" in r for r in rules):
+            error(f"{bucket}: CloudFront's log bucket needs an enabled lifecycle rule with ExpirationInDays "
+                  f"(a retention)")
+        owners = [r.get("ObjectOwnership") for r in p.get("OwnershipControls", {}).get("Rules", [])]
+        if "BucketOwnerEnforced" in owners or not owners:
+            error(f"{bucket}: CloudFront standard logging writes with an ACL; set ObjectOwnership "
+                  f"BucketOwnerPreferred (BucketOwnerEnforced turns ACLs off)")
+
+
 def check_api_alarms(raw: dict) -> None:
     """Every API function's failures, counted from the API's access log (one line per request,
     whatever function served it), each kind by a metric filter with an alarm on its first count."""
@@ -1608,6 +1630,7 @@ def check(raw: dict, root: Path) -> float | None:
     check_function_secrets(raw, by_binary, secret)
     check_api_cache_key(raw, query_strings)
     check_edge_abuse(raw)
+    check_edge_logs(raw)
     check_api_alarms(raw)
     check_read_security_group(raw, by_binary)
     check_rds_log_group(raw)

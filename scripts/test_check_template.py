@@ -609,6 +609,14 @@ template_case("WebACLId not computable", r"Distribution: WebACLId cannot be work
 template_case("WAF rule that fails the defaults outside us-east-1", r"Rules\.WafNeedsUsEast1: fails a deploy at the defaults in eu-west-1",
               lambda t: t["Rules"]["WafNeedsUsEast1"].update(RuleCondition={"Fn::Not": [{"Fn::Equals": [ref("EnableWaf"), "false"]}]}))
 
+# -- CloudFront access logs
+template_case("CloudFront without access logs", r"Distribution: no standard logging to a bucket of this template",
+              lambda t: delete(props(t, "Distribution")["DistributionConfig"], "Logging"))
+template_case("CloudFront logs kept forever", r"LogsBucket: CloudFront's log bucket needs an enabled lifecycle rule with ExpirationInDays",
+              lambda t: delete(props(t, "LogsBucket"), "LifecycleConfiguration"))
+template_case("CloudFront log bucket without ACLs", r"LogsBucket: CloudFront standard logging writes with an ACL",
+              lambda t: props(t, "LogsBucket")["OwnershipControls"]["Rules"][0].update(ObjectOwnership="BucketOwnerEnforced"))
+
 # -- the API function alarms (from the API access log)
 
 
