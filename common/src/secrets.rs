@@ -111,7 +111,7 @@ impl SecretCache {
         entries: &'a mut HashMap<String, Entry>,
         id: &str,
     ) -> Result<&'a mut Entry, SecretError> {
-        if !entries.get(id).is_some_and(|e| e.at.elapsed() < self.ttl) {
+        if entries.get(id).is_none_or(|e| e.at.elapsed() >= self.ttl) {
             let value = self.fetch(id).await?;
             entries.insert(id.to_owned(), Entry::new(value));
         }
