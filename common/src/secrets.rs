@@ -141,14 +141,15 @@ impl SecretCache {
         stage: Option<&str>,
     ) -> Result<Option<SecretString>, SecretError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let output = match self
+        // Boxed: the SDK's future is deep, and every caller's future (a whole ingestion run's
+        // included) would otherwise nest it, past the compiler's query depth limit.
+        let call = self
             .client
             .get_secret_value()
             .secret_id(id)
             .set_version_stage(stage.map(str::to_owned))
-            .send()
-            .await
-        {
+            .send();
+        let output = match Box::pin(call).await {
             Ok(output) => output,
             Err(e)
                 if stage.is_some()
