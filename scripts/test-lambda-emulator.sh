@@ -201,7 +201,7 @@ PY
 
 say "the HTTP functions"
 run health "$port" health events/health.json <<'PY'
-assert r["statusCode"] == 200 and r["headers"]["cache-control"] == "no-store", r
+assert r["statusCode"] == 200 and r["headers"]["cache-control"] == "public, s-maxage=10, max-age=0", r
 d = b["data"]
 # History is fresh, but no live refresh has run yet (live refresh on by default): degraded.
 assert b["success"] is True and (d["status"], d["database"]) == ("degraded", "ok"), b
@@ -293,7 +293,7 @@ recent_prices events/prices-hourly.json "$(date -u -d '48 hours ago' +%Y-%m-%dT%
 run prices-hourly-recent "$port" prices "$payloads/prices-hourly-recent.json" <<<"$prices_check"
 
 run ingestion-runs "$port" ingestion-runs events/ingestion-runs.json <<'PY'
-assert r["statusCode"] == 200 and r["headers"]["cache-control"] == "no-store", r
+assert r["statusCode"] == 200 and r["headers"]["cache-control"] == "public, s-maxage=10, max-age=0", r
 made = [answer(n) for n in ("ingest-incremental", "ingest-scheduled", "ingest-full")]
 runs = b["data"]
 assert len(runs) <= int(query(NAME)["limit"]), len(runs)
