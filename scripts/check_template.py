@@ -26,7 +26,10 @@ execute-api output; the origin-verify secret, header and grants; each function's
 and secrets (migrate direct to the instance); the API cache key; the API function alarms from
 the access log; the read functions' own security group; the RDS log group; the connection
 budget (docs/deploy.md's table, the template rule); the egress defaults and every function's
-egress path in each EgressMode, the private database; the fixed monthly cost against
+egress path in each EgressMode, the private database; what one client can make the origin do
+(the GET cache key, the cron behaviour, the WAF at the defaults); each group no wider than what
+its functions call, the S3 endpoint's policy, no owner login on the proxy; migrate keeping every
+role in step and each role's secret rotated; the fixed monthly cost against
 docs/deploy.md "Costs". docs/deploy.md "Checks" says the same in prose. With --samconfig:
 samconfig.toml's stack name, capabilities, resolve_s3, parallel build, lint, no profile, and
 parameter_overrides within the template's parameters.
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import fnmatch
 import json
 import os
 import re
@@ -67,12 +71,18 @@ ALLOWED_MANAGED_POLICIES = {"AWSLambdaBasicExecutionRole", "AWSLambdaVPCAccessEx
 OWNER_SECRET = "DatabaseSecret"
 READ_SECRETS = ("DatabaseReaderSecret", {"DatabaseReaderSecret"})
 SECRETS = {
-    "migrate": (OWNER_SECRET, {OWNER_SECRET, "DatabaseReaderSecret", "DatabaseWriterSecret"}),
+    "migrate": (OWNER_SECRET, {OWNER_SECRET, "DatabaseReaderSecret", "DatabaseWriterSecret", "DatabaseTriggerSecret"}),
     "ingest": ("DatabaseWriterSecret", {"DatabaseWriterSecret", "CoinGeckoApiKeySecret"}),
     "live-quotes": ("DatabaseWriterSecret", {"DatabaseWriterSecret", "CoinGeckoApiKeySecret"}),
-    # Records the accepted run before launching it (one running row at a time).
-    "cron-trigger": ("DatabaseWriterSecret", {"DatabaseWriterSecret", "CronSecret"}),
+    # Records the accepted run before launching it (one running row at a time): its own role,
+    # with rights on ingestion_runs only.
+    "cron-trigger": ("DatabaseTriggerSecret", {"DatabaseTriggerSecret", "CronSecret"}),
 }
+# The application roles' secrets: migrate keeps each role in step with its secret (the variable),
+# and each is rotated.
+ROLE_SECRETS = {"DatabaseReaderSecret": "DATABASE_READER_SECRET_ARN",
+                "DatabaseWriterSecret": "DATABASE_WRITER_SECRET_ARN",
+                "DatabaseTriggerSecret": "DATABASE_TRIGGER_SECRET_ARN"}
 INGEST_SCHEDULE = "cron(0 2 * * ? *)"
 # The live-quote schedule's interval (minutes; 0 turns it off), who reads it, and how many
 # consecutive failed intervals the live-quote alarm waits for at least.
@@ -97,7 +107,7 @@ POSTGRES_PORT = 5432
 # processes: 112 for a nominal 1 GiB, about 80-87 observed; plan with the low end.
 PLANNED_MAX_CONNECTIONS = {"db.t4g.micro": 80, "db.t3.micro": 80}
 SUPERUSER_RESERVED = 3 + 2  # superuser_reserved_connections + rds.rds_superuser_reserved_connections
-ROTATION_CONNECTIONS = 3  # the three hosted rotation Lambdas (all rotate when first set up)
+ROTATION_CONNECTIONS = 4  # the four hosted rotation Lambdas (all rotate when first set up)
 OPERATOR_HEADROOM = 5  # at least this many left for psql sessions, RDS's own, a manual migrate
 STACK_NAME_FOR_CHECKS = "crypto-dashboard"
 RDS_IDENTIFIER = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,62}$")
@@ -316,7 +326,9 @@ def walk_statements(node, where: str):
             yield from walk_statements(value, f"{where}[{i}]")
 
 
-def check_statement(where: str, stmt: dict) -> None:
+def check_statement(where: str, stmt: dict, endpoint_policy: bool = False) -> None:
+    """endpoint_policy: a VPC endpoint's policy, where Principal '*' is the form (it limits what
+    passes the endpoint and grants nothing), so only its actions and resources are judged."""
     if stmt.get("Effect") == "Deny":
         return
     if "NotAction" in stmt:
@@ -331,6 +343,8 @@ def check_statement(where: str, stmt: dict) -> None:
     if "*" in as_list(stmt.get("Resource")):
         error(f"{where}: Resource '*'; scope it to the ARNs it needs")
     principal = stmt.get("Principal")
+    if endpoint_policy:
+        return
     if principal == "*" or (isinstance(principal, dict) and "*" in as_list(principal.get("AWS"))):
         error(f"{where}: Allow to Principal '*' (public); name the principal")
 
@@ -345,8 +359,9 @@ def policy_statements(raw: dict, props: dict) -> list[dict]:
 
 
 def check_iam(raw: dict, translated: dict | None) -> None:
-    for where, stmt in walk_statements(raw.get("Resources", {}), "Resources"):
-        check_statement(where, stmt)
+    for name, res in raw.get("Resources", {}).items():
+        for where, stmt in walk_statements(res, f"Resources.{name}"):
+            check_statement(where, stmt, endpoint_policy=res.get("Type") == "AWS::EC2::VPCEndpoint")
     if translated is None:
         return
     resources = translated.get("Resources", {})
@@ -688,6 +703,15 @@ def check_function_secrets(raw: dict, by_binary, secret: str | None) -> None:
             error(f"{name}: may read {extra}, but its secrets are {sorted(allowed)}")
         if binary in HTTP_BINARIES and secret and secret not in readable:
             error(f"{name}: needs secretsmanager:GetSecretValue on {secret} (ORIGIN_VERIFY_SECRET_ARN)")
+        if binary == "migrate":
+            for role_secret, variable in ROLE_SECRETS.items():
+                if ref_id(variables.get(variable)) != role_secret:
+                    error(f"{name}: {variable} must be !Ref {role_secret}, so that every deploy creates the "
+                          f"role and keeps it in step with its secret")
+    rotated = {ref_id(r.get("Properties", {}).get("SecretId"))
+               for r in of_type(raw, "AWS::SecretsManager::RotationSchedule").values()}
+    for role_secret in sorted(set(ROLE_SECRETS) - rotated):
+        error(f"{role_secret}: a database role's secret without a RotationSchedule")
 
 
 def check_database(raw: dict) -> None:
@@ -893,6 +917,112 @@ def check_api_cache_key(raw: dict, parameters: dict[str, set[str]]) -> None:
             if how not in ("none", "whitelist") or not set(as_list(qs.get("QueryStrings"))) <= keyed:
                 error(f"{orp_id}: forwards query strings outside the cache key ({how}); the "
                       f"origin would answer for a request the key does not describe")
+
+
+# The cron route: the one route whose requests carry Authorization (CloudFront forwards it only
+# from a cache policy's key) and may change state, so a behaviour of its own caches nothing.
+CRON_PATH = "/api/cron/fetch-data"
+CORS_PARAMETER = "CorsAllowedOrigins"
+
+
+def cache_policy_config(raw: dict, behaviour: dict) -> tuple[str | None, dict]:
+    policy = ref_id(behaviour.get("CachePolicyId"))
+    return policy, props_of(raw, policy).get("CachePolicyConfig", {})
+
+
+def check_edge_abuse(raw: dict) -> None:
+    """What one client can make the origin do: no client-chosen header in the GET cache key
+    (Origin only where CORS is configured), the cron route on a behaviour of its own that
+    forwards Authorization and caches nothing, and a per-IP rate-based WAF rule on at the
+    defaults wherever the stack can hold one (us-east-1), without failing elsewhere."""
+    found = api_behaviour(raw)
+    if not found:
+        return
+    name, config, behaviour = found
+    policy, policy_config = cache_policy_config(raw, behaviour)
+    keyed = policy_config.get("ParametersInCacheKeyAndForwardedToOrigin", {}).get("HeadersConfig", {})
+    for label, cors in (("defaults", ""), (f"{CORS_PARAMETER} set", "https://app.example")):
+        params = dict(defaults(raw), **{CORS_PARAMETER: cors})
+        try:
+            headers = with_conditions(keyed, raw, params)
+        except Unresolved as exc:
+            error(f"{policy}: its cache key's headers cannot be worked out from parameters ({exc})")
+            return
+        listed = [] if headers.get("HeaderBehavior", "none") == "none" else as_list(headers.get("Headers"))
+        allowed = {"origin"} if cors else set()
+        for header in listed:
+            if str(header).lower() not in allowed:
+                error(f"{policy}: header {header} is in the GET cache key with {label}; a client that picks its "
+                      f"value makes every request a miss (only Origin, and only where CORS is configured)")
+        if headers.get("HeaderBehavior", "none") not in ("none", "whitelist"):
+            error(f"{policy}: HeaderBehavior {headers.get('HeaderBehavior')!r} with {label}; list the headers")
+    # The cron behaviour: before /api/*, the same origin, POST allowed, Authorization in its
+    # key so that it is forwarded, nothing cached.
+    behaviours = config.get("CacheBehaviors", [])
+    cron = [b for b in behaviours if fnmatch.fnmatchcase(CRON_PATH, str(b.get("PathPattern", "")))]
+    if not cron or cron[0] is behaviour:
+        error(f"{name}: no behaviour for {CRON_PATH} before /api/*; the cron route needs one of its own "
+              f"that forwards Authorization and caches nothing (no Authorization in the GET cache key)")
+        return
+    cron_behaviour = cron[0]
+    cron_policy, cron_config = cache_policy_config(raw, cron_behaviour)
+    cron_headers = cron_config.get("ParametersInCacheKeyAndForwardedToOrigin", {}).get("HeadersConfig", {})
+    if cron_behaviour.get("TargetOriginId") != behaviour.get("TargetOriginId") \
+            or "POST" not in as_list(cron_behaviour.get("AllowedMethods")):
+        error(f"{name}: the {CRON_PATH} behaviour must allow POST to the API origin")
+    if "authorization" not in [str(h).lower() for h in as_list(cron_headers.get("Headers"))] \
+            or cron_config.get("DefaultTTL") != 0 or cron_config.get("MinTTL", 0) != 0 \
+            or not isinstance(cron_config.get("MaxTTL"), int) or cron_config["MaxTTL"] > 1:
+        error(f"{cron_policy}: the cron behaviour's cache policy must key on Authorization (so CloudFront "
+              f"forwards it) and cache nothing (MinTTL and DefaultTTL 0, MaxTTL at most 1)")
+    # WAF: at the defaults in us-east-1, a web ACL on the distribution with a per-IP rate rule.
+    params = defaults(raw)
+    try:
+        acl = with_conditions({"id": config.get("WebACLId", NO_VALUE)}, raw, params).get("id")
+    except Unresolved as exc:
+        error(f"{name}: WebACLId cannot be worked out from parameters ({exc})")
+        return
+    acl_id = acl.get("Fn::GetAtt", [None])[0] if isinstance(acl, dict) else None
+    acls = active_resources(raw, params, "AWS::WAFv2::WebACL")
+    rules = with_conditions(acls.get(acl_id, {}).get("Properties", {}).get("Rules", []), raw, params) \
+        if acl_id in acls else []
+    if not any(r.get("Statement", {}).get("RateBasedStatement", {}).get("AggregateKeyType") == "IP"
+               and "Block" in r.get("Action", {}) for r in rules):
+        error(f"{name}: at the defaults in us-east-1 no WAF web ACL with a per-IP rate-based Block rule is "
+              f"attached; one client could then make every cache miss reach the API's throttle")
+    for region in ("eu-west-1", "us-east-1"):
+        for rule_name, rule in raw.get("Rules", {}).items():
+            try:
+                where = dict(params, **{"AWS::Region": region})
+                fires = evaluate(rule.get("RuleCondition", True), raw, where)
+                holds = all(evaluate(a.get("Assert"), raw, where) for a in rule.get("Assertions", []))
+            except Unresolved:
+                continue
+            if fires and not holds:
+                error(f"Rules.{rule_name}: fails a deploy at the defaults in {region}; the defaults must "
+                      f"deploy in every region (the WAF only where it can be)")
+
+
+def check_edge_logs(raw: dict) -> None:
+    """Every request to the distribution is logged (CloudFront standard logging) into a bucket
+    of this template that expires the logs, and that CloudFront can write (ACLs on)."""
+    for name, res in of_type(raw, "AWS::CloudFront::Distribution").items():
+        logging = res.get("Properties", {}).get("DistributionConfig", {}).get("Logging", {})
+        target = logging.get("Bucket") if isinstance(logging, dict) else None
+        bucket = target.get("Fn::GetAtt", [None])[0] if isinstance(target, dict) else None
+        if raw.get("Resources", {}).get(bucket or "", {}).get("Type") != "AWS::S3::Bucket":
+            error(f"{name}: no standard logging to a bucket of this template (DistributionConfig.Logging.Bucket: "
+                  f"!GetAtt <bucket>.DomainName); without it an attack leaves no trace of who sent it")
+            continue
+        p = props_of(raw, bucket)
+        rules = p.get("LifecycleConfiguration", {}).get("Rules", [])
+        if not any(r.get("Status") == "Enabled" and "ExpirationInDays" in r for r in rules):
+            error(f"{bucket}: CloudFront's log bucket needs an enabled lifecycle rule with ExpirationInDays "
+                  f"(a retention)")
+        owners = [r.get("ObjectOwnership") for r in p.get("OwnershipControls", {}).get("Rules", [])]
+        if "BucketOwnerEnforced" in owners or not owners:
+            error(f"{bucket}: CloudFront standard logging writes with an ACL; set ObjectOwnership "
+                  f"BucketOwnerPreferred (BucketOwnerEnforced turns ACLs off)")
 
 
 def check_api_alarms(raw: dict) -> None:
@@ -1255,6 +1385,78 @@ def check_network(raw: dict, by_binary) -> None:
                           f"have no S3 gateway endpoint; it answers CloudFormation's pre-signed S3 URL through it")
 
 
+# --- egress of the functions that are not read functions, the S3 endpoint, the proxy's logins --
+
+# The response bucket of CloudFormation's pre-signed custom-resource URLs (one per region).
+CFN_RESPONSE_BUCKETS = "arn:aws:s3:::cloudformation-custom-resource-response-"
+
+
+def cidr_rules(raw: dict, params: dict, group: str) -> list[tuple[str, str]]:
+    """(where, destination) of each egress rule of group to an address range, under params."""
+    found = []
+    for rule in group_rules(raw, group, "Egress"):
+        try:
+            if rule.get("_condition") and not condition(rule["_condition"], raw, params):
+                continue
+        except Unresolved:
+            pass
+        dest = rule.get("CidrIp") or rule.get("CidrIpv6") or rule.get("DestinationPrefixListId")
+        if dest and not (rule.get("CidrIp") == "255.255.255.255/32" and str(rule.get("IpProtocol")) == "icmp"):
+            found.append((rule.get("_resource") or rule.get("Description", ""), json.dumps(dest).strip('"')))
+    return found
+
+
+def check_least_egress(raw: dict, by_binary) -> None:
+    """Each group no wider than what its functions call: the rotation Lambdas (owner and every
+    password) reach only the database and the Secrets Manager endpoint; migrate no IPv6 and no
+    group with the internet callers; cron-trigger (the Lambda API) a group of its own, without
+    IPv4 to anywhere at the defaults; the S3 gateway endpoint only CloudFormation's response
+    bucket; the RDS Proxy no owner login."""
+    params = defaults(raw)
+    groups = {b: [ref_id(g) for g in groups_of(res["Properties"])] for b, (_, res) in by_binary.items()}
+    coingecko = {g for b in ("ingest", "live-quotes") for g in groups.get(b, [])}
+    for binary in ("migrate", "cron-trigger"):
+        if binary not in by_binary:
+            continue
+        name = by_binary[binary][0]
+        shared = sorted(set(groups[binary]) & coingecko)
+        if shared:
+            error(f"{name}: shares {shared} with ingest/live-quotes, whose group reaches the internet; give it "
+                  f"a group with only what it calls")
+        for group in groups[binary]:
+            for where, dest in cidr_rules(raw, params, group):
+                if binary == "migrate" and ":" in dest:
+                    error(f"{group} egress {where!r}: to {dest}; migrate calls nothing over IPv6")
+                if binary == "cron-trigger" and dest == "0.0.0.0/0":
+                    error(f"{group} egress {where!r}: to {dest} at the defaults; cron-trigger calls the Lambda "
+                          f"API over IPv6 there (IPv4 only with {EGRESS_MODE_PARAMETER}=nat-gateway)")
+    for schedule, res in of_type(raw, "AWS::SecretsManager::RotationSchedule").items():
+        hosted = res.get("Properties", {}).get("HostedRotationLambda", {})
+        for group in [ref_id(g) or json.dumps(g) for g in as_list(hosted.get("VpcSecurityGroupIds"))]:
+            for where, dest in cidr_rules(raw, params, group):
+                error(f"{schedule}: its rotation Lambda's group {group} has egress {where!r} to {dest}; "
+                      f"it calls only the database and the Secrets Manager endpoint")
+    for name, res in active_resources(raw, params, "AWS::EC2::VPCEndpoint").items():
+        p = res.get("Properties", {})
+        if p.get("VpcEndpointType") != "Gateway" or ".s3" not in json.dumps(p.get("ServiceName")):
+            continue
+        allows = [st for _, st in walk_statements(p.get("PolicyDocument", {}), name) if st.get("Effect") == "Allow"]
+        try:
+            resources = [evaluate(r, raw, params) for st in allows for r in as_list(st.get("Resource"))]
+        except Unresolved:
+            resources = [None]
+        if not allows or not all(isinstance(r, str) and r.startswith(CFN_RESPONSE_BUCKETS) for r in resources) \
+                or {a for st in allows for a in as_list(st.get("Action"))} != {"s3:PutObject"}:
+            error(f"{name}: the S3 gateway endpoint needs a policy allowing only s3:PutObject on "
+                  f"{CFN_RESPONSE_BUCKETS}* (the custom-resource answers), so nothing in the VPC reaches "
+                  f"other buckets through it")
+    for name, res in of_type(raw, "AWS::RDS::DBProxy").items():
+        logins = [ref_id(a.get("SecretArn")) for a in as_list(res.get("Properties", {}).get("Auth"))]
+        if OWNER_SECRET in logins:
+            error(f"{name}: accepts the owner login ({OWNER_SECRET}); only the application roles go through "
+                  f"the proxy (migrate connects to the instance)")
+
+
 # --- fixed monthly cost -------------------------------------------------------------------------
 
 # USD, us-east-1 on demand; docs/deploy.md "Costs" names the date and the source.
@@ -1457,12 +1659,15 @@ def check(raw: dict, root: Path) -> float | None:
     check_origin_header(raw, secret)
     check_function_secrets(raw, by_binary, secret)
     check_api_cache_key(raw, parameters)
+    check_edge_abuse(raw)
+    check_edge_logs(raw)
     check_api_alarms(raw)
     check_read_security_group(raw, by_binary)
     check_rds_log_group(raw)
     check_connection_budget(raw, by_binary, root)
     check_egress_defaults(raw)
     check_network(raw, by_binary)
+    check_least_egress(raw, by_binary)
     return check_costs(raw, root)
 
 

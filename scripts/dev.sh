@@ -56,7 +56,10 @@ say "refreshing live quotes (one /simple/price call)"
 "$bin" ingest --mode latest --quiet >"$LOCAL_DIR/last-latest.json" || say "the live quotes failed; see .local/last-latest.json"
 
 build_dashboard
-export CRON_SECRET=${CRON_SECRET:-local-dev-cron-secret-not-for-production}
+CRON_SECRET=$(dev_cron_token) # random per session unless given
+export CRON_SECRET
 say "serving on http://127.0.0.1:${PORT:-3000} (dashboard at /, API at /api; Ctrl-C to stop)"
 say "try: curl -s 'http://127.0.0.1:${PORT:-3000}/api/market?currency=eur'"
+say "cron token of this session: $CRON_SECRET"
+say "  curl -s -X POST -H \"Authorization: Bearer $CRON_SECRET\" http://127.0.0.1:${PORT:-3000}/api/cron/fetch-data"
 "$bin" serve --port "${PORT:-3000}"

@@ -36,6 +36,16 @@ ensure_tool() {
   fi
 }
 
+# dev_cron_token: the cron token of one `make dev` session: CRON_SECRET when set, else 64 fresh
+# random hex digits (a fixed default would be known to every web page that reaches the machine).
+dev_cron_token() {
+  if [ -n "${CRON_SECRET:-}" ]; then
+    printf '%s\n' "$CRON_SECRET"
+  else
+    python3 -c 'import secrets; print(secrets.token_hex(32))'
+  fi
+}
+
 # record_suite SUITE PASSED FAILED [SKIPPED [LISTED]]: a test suite's counts, and LISTED, the
 # number of its tests found without running them. Printed, and under scripts/test.sh (which sets
 # TEST_SUMMARY_FILE) added to the file its summary is built from.

@@ -465,6 +465,13 @@ template_case("ingest inherits ORIGIN_VERIFY_SECRET_ARN", r"IngestFunction: not 
 template_case("secret granted by ARN string", r"HealthFunction: secretsmanager:GetSecretValue on .*secret:other.*; use !Ref",
               lambda t: secret_resources(t, "ReadFunctionPolicy").append(
                   "arn:aws:secretsmanager:us-east-1:123456789012:secret:other"))
+template_case("cron-trigger back on the writer secret", r"CronTriggerFunction: DATABASE_SECRET_ARN must be !Ref DatabaseTriggerSecret",
+              lambda t: variables(t, "CronTriggerFunction").update(DATABASE_SECRET_ARN=ref("DatabaseWriterSecret")))
+template_case("migrate does not keep the trigger role in step",
+              r"MigrateFunction: DATABASE_TRIGGER_SECRET_ARN must be !Ref DatabaseTriggerSecret",
+              lambda t: delete(variables(t, "MigrateFunction"), "DATABASE_TRIGGER_SECRET_ARN"))
+template_case("trigger role's secret never rotated", r"DatabaseTriggerSecret: a database role's secret without a RotationSchedule",
+              lambda t: delete(t["Resources"], "DatabaseTriggerSecretRotation"))
 template_case("cron-trigger on the reader secret", r"CronTriggerFunction: may read DatabaseReaderSecret, but its secrets are",
               lambda t: secret_resources(t, "CronTriggerFunction").append(ref("DatabaseReaderSecret")))
 template_case("HTTP function may not read the origin-verify secret",
@@ -571,6 +578,73 @@ template_case("market behaviour with a managed cache policy",
 template_case("origin request policy forwards all query strings", r"ApiOriginRequestPolicy: forwards query strings outside the cache key \(all\)",
               lambda t: props(t, "ApiOriginRequestPolicy")["OriginRequestPolicyConfig"]["QueryStringsConfig"].update(
                   QueryStringBehavior="all"))
+
+# -- what one client can make the origin do: the GET cache key, the cron behaviour, the WAF
+
+
+def cache_headers(t) -> dict:
+    return props(t, "ApiCachePolicy")["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
+
+
+def cron_behaviour(t) -> dict:
+    for b in props(t, "Distribution")["DistributionConfig"]["CacheBehaviors"]:
+        if b.get("PathPattern") == "/api/cron/*":
+            return b
+    raise Inapplicable("no /api/cron/* behaviour")
+
+
+def cron_after_api(t):
+    behaviours = props(t, "Distribution")["DistributionConfig"]["CacheBehaviors"]
+    behaviours.remove(cron_behaviour(t))
+    behaviours.append(cron_behaviour_copy := json.loads(json.dumps(CRON_BEHAVIOUR)))
+    return cron_behaviour_copy
+
+
+def cron_policy(t) -> dict:
+    return props(t, "CronCachePolicy")["CachePolicyConfig"]
+
+
+def waf_rules(t) -> list:
+    return props(t, "WebAcl")["Rules"]
+
+
+CRON_BEHAVIOUR = cron_behaviour(BASE_TEMPLATE)
+template_case("Authorization in the GET cache key", r"ApiCachePolicy: header Authorization is in the GET cache key with defaults",
+              lambda t: cache_headers(t).update(HeadersConfig={"HeaderBehavior": "whitelist", "Headers": ["Authorization"]}))
+template_case("Origin in the GET cache key without CORS", r"ApiCachePolicy: header Origin is in the GET cache key with defaults",
+              lambda t: cache_headers(t).update(HeadersConfig={"HeaderBehavior": "whitelist", "Headers": ["Origin"]}))
+template_case("every viewer header in the GET cache key", r"ApiCachePolicy: HeaderBehavior 'allViewer' with defaults",
+              lambda t: cache_headers(t).update(HeadersConfig={"HeaderBehavior": "allViewer"}))
+template_case("GET cache key headers not computable", r"ApiCachePolicy: its cache key's headers cannot be worked out",
+              lambda t: cache_headers(t).update(HeadersConfig={"Fn::If": ["NoSuchCondition", {}, {}]}))
+template_case("no behaviour of its own for the cron route", r"Distribution: no behaviour for /api/cron/fetch-data before /api/\*",
+              lambda t: props(t, "Distribution")["DistributionConfig"]["CacheBehaviors"].remove(cron_behaviour(t)))
+template_case("cron behaviour after /api/*", r"Distribution: no behaviour for /api/cron/fetch-data before /api/\*", cron_after_api)
+template_case("cron behaviour without POST", r"Distribution: the /api/cron/fetch-data behaviour must allow POST",
+              lambda t: cron_behaviour(t).update(AllowedMethods=["GET", "HEAD"]))
+template_case("cron behaviour caching 5 minutes", r"CronCachePolicy: the cron behaviour's cache policy must key on Authorization",
+              lambda t: cron_policy(t).update(DefaultTTL=300, MaxTTL=3600))
+template_case("cron behaviour without Authorization", r"CronCachePolicy: the cron behaviour's cache policy must key on Authorization",
+              lambda t: cron_policy(t)["ParametersInCacheKeyAndForwardedToOrigin"].update(
+                  HeadersConfig={"HeaderBehavior": "none"}))
+template_case("WAF off by default", r"Distribution: at the defaults in us-east-1 no WAF web ACL with a per-IP rate-based Block rule",
+              lambda t: t["Parameters"]["EnableWaf"].update(Default="false"))
+template_case("WAF without the rate-based rule", r"Distribution: at the defaults in us-east-1 no WAF web ACL with a per-IP rate-based Block rule",
+              lambda t: waf_rules(t).pop())
+template_case("WAF rate rule that only counts", r"Distribution: at the defaults in us-east-1 no WAF web ACL with a per-IP rate-based Block rule",
+              lambda t: waf_rules(t)[-1].update(Action={"Count": {}}))
+template_case("WebACLId not computable", r"Distribution: WebACLId cannot be worked out from parameters",
+              lambda t: props(t, "Distribution")["DistributionConfig"].update(WebACLId={"Fn::If": ["NoSuchCondition", "a", "b"]}))
+template_case("WAF rule that fails the defaults outside us-east-1", r"Rules\.WafNeedsUsEast1: fails a deploy at the defaults in eu-west-1",
+              lambda t: t["Rules"]["WafNeedsUsEast1"].update(RuleCondition={"Fn::Not": [{"Fn::Equals": [ref("EnableWaf"), "false"]}]}))
+
+# -- CloudFront access logs
+template_case("CloudFront without access logs", r"Distribution: no standard logging to a bucket of this template",
+              lambda t: delete(props(t, "Distribution")["DistributionConfig"], "Logging"))
+template_case("CloudFront logs kept forever", r"LogsBucket: CloudFront's log bucket needs an enabled lifecycle rule with ExpirationInDays",
+              lambda t: delete(props(t, "LogsBucket"), "LifecycleConfiguration"))
+template_case("CloudFront log bucket without ACLs", r"LogsBucket: CloudFront standard logging writes with an ACL",
+              lambda t: props(t, "LogsBucket")["OwnershipControls"]["Rules"][0].update(ObjectOwnership="BucketOwnerEnforced"))
 
 # -- the API function alarms (from the API access log)
 
@@ -696,6 +770,31 @@ template_case("migrate's subnets without the S3 gateway endpoint",
               r"MigrateFunction: with defaults the route tables of its subnets \['PrivateRouteTable'\] have no S3 gateway endpoint",
               lambda t: props(t, "S3GatewayEndpoint").update(RouteTableIds=[]))
 
+# -- each group no wider than what its functions call; the S3 endpoint; the proxy's logins
+
+
+def owner_through_proxy(t):
+    props(t, "DatabaseProxy")["Auth"].append({"AuthScheme": "SECRETS", "IAMAuth": "DISABLED", "SecretArn": ref("DatabaseSecret")})
+
+
+template_case("rotation Lambdas in the internet group", r"DatabaseWriterSecretRotation: its rotation Lambda's group LambdaSecurityGroup has egress",
+              lambda t: props(t, "DatabaseWriterSecretRotation")["HostedRotationLambda"].update(VpcSecurityGroupIds=ref("LambdaSecurityGroup")))
+template_case("migrate in the internet group", r"MigrateFunction: shares \['LambdaSecurityGroup'\] with ingest/live-quotes",
+              lambda t: vpc(t, "MigrateFunction").update(SecurityGroupIds=[ref("LambdaSecurityGroup")]))
+template_case("migrate's group with IPv6 egress", r"MigrateSecurityGroup egress .*: to ::/0; migrate calls nothing over IPv6",
+              lambda t: props(t, "MigrateSecurityGroup")["SecurityGroupEgress"].append(
+                  {"Description": "HTTPS over IPv6", "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIpv6": "::/0"}))
+template_case("cron-trigger with IPv4 to anywhere at the defaults",
+              r"CronTriggerSecurityGroup egress 'CronTriggerIpv4HttpsEgress': to 0\.0\.0\.0/0 at the defaults",
+              lambda t: delete(res(t, "CronTriggerIpv4HttpsEgress"), "Condition"))
+template_case("S3 gateway endpoint without a policy", r"S3GatewayEndpoint: the S3 gateway endpoint needs a policy allowing only s3:PutObject",
+              lambda t: delete(props(t, "S3GatewayEndpoint"), "PolicyDocument"))
+template_case("S3 gateway endpoint open to every bucket", r"S3GatewayEndpoint: the S3 gateway endpoint needs a policy allowing only s3:PutObject",
+              lambda t: props(t, "S3GatewayEndpoint")["PolicyDocument"]["Statement"][0].update(Resource="arn:aws:s3:::*/*"))
+template_case("S3 gateway endpoint policy not computable", r"S3GatewayEndpoint: the S3 gateway endpoint needs a policy allowing only s3:PutObject",
+              lambda t: props(t, "S3GatewayEndpoint")["PolicyDocument"]["Statement"][0].update(Resource={"Fn::GetAtt": ["X", "Arn"]}))
+template_case("RDS Proxy accepts the owner login", r"DatabaseProxy: accepts the owner login \(DatabaseSecret\)", owner_through_proxy)
+
 # -- fixed monthly cost
 template_case("database class without a price", r"Database: instance class 'db\.m5\.large' has no price",
               lambda t: props(t, "Database").update(DBInstanceClass="db.m5.large"))
@@ -703,7 +802,7 @@ template_case("database storage not computable", r"Database: its monthly cost ca
               lambda t: props(t, "Database").update(AllocatedStorage={"Fn::Select": [0, [20]]}))
 template_case("resource type outside the cost model", r"Bastion: resource type AWS::EC2::Instance is not in check_template\.py's cost model",
               lambda t: t["Resources"].update(Bastion={"Type": "AWS::EC2::Instance", "Properties": {"ImageId": "ami-12345678"}}))
-template_case("fixed cost over half the original", r"the fixed monthly cost at the defaults, 45\.76 USD, is more than half",
+template_case("fixed cost over half the original", r"the fixed monthly cost at the defaults, 52\.16 USD, is more than half",
               lambda t: t["Parameters"]["SecretsManagerEndpointAzs"].update(Default="2"))
 
 # -- the files the template is compared with (--root)
@@ -755,14 +854,14 @@ root_case("docs/deploy.md without the budget table", r'docs/deploy\.md has no "D
           deploy_md(lambda s: sub_once(s, r"^(#+) Database connection budget$", r"\1 Connection planning")))
 root_case("docs/deploy.md without the cost table", r'docs/deploy\.md has no "Costs" table with a total row',
           deploy_md(lambda s: sub_once(s, r"^## Costs$", "## Spending")))
-root_case("docs/deploy.md cost total drifted", r"docs/deploy\.md cost table: the total at the defaults says 38\.47",
-          deploy_md(lambda s: sub_once(s, r"^(\| \*\*total\*\* \|.*\| )\*\*38\.46\*\*", r"\1**38.47**")))
+root_case("docs/deploy.md cost total drifted", r"docs/deploy\.md cost table: the total at the defaults says 44\.87",
+          deploy_md(lambda s: sub_once(s, r"^(\| \*\*total\*\* \|.*\| )\*\*44\.86\*\*", r"\1**44.87**")))
 root_case("docs/deploy.md cost option with an undeclared parameter",
           r"docs/deploy\.md cost options: `EndpointAzs=2` sets \['EndpointAzs'\], which the template does not declare",
           deploy_md(lambda s: sub_once(s, r"^\| `SecretsManagerEndpointAzs=2` \|", "| `EndpointAzs=2` |")))
 root_case("docs/deploy.md cost option total drifted",
-          r"docs/deploy\.md cost options: the total with `SecretsManagerEndpointAzs=2` should say 45\.76",
-          deploy_md(lambda s: sub_once(s, r"^(\| `SecretsManagerEndpointAzs=2` \|.*\| \+7\.30 \| )45\.76", r"\g<1>45.77")))
+          r"docs/deploy\.md cost options: the total with `SecretsManagerEndpointAzs=2` should say 52\.16",
+          deploy_md(lambda s: sub_once(s, r"^(\| `SecretsManagerEndpointAzs=2` \|.*\| \+7\.30 \| )52\.16", r"\g<1>52.17")))
 root_case("docs/deploy.md budget table drifted", r"docs/deploy\.md budget table: the row starting 'headroom' should say \d+, found \[\d+\]",
           deploy_md(lambda s: sub_once(s, r"^(\| \*\*headroom\*\* \| \*\*)(\d+)", lambda m: f"{m.group(1)}{int(m.group(2)) + 1}")))
 
@@ -786,7 +885,7 @@ samconfig_case("parameter_overrides outside a parameter's allowed values",
                r"parameter_overrides sets CoinGeckoApiPlan=free, not one of the template's \['public', 'demo', 'pro'\]",
                lambda s: replace_once(s, "CoinGeckoApiPlan=public", "CoinGeckoApiPlan=free"))
 samconfig_case("parameter_overrides with an undeclared parameter", r"parameter_overrides sets DbSize, which the template does not declare",
-               lambda s: replace_once(s, "EnableWaf=false", "EnableWaf=false DbSize=20"))
+               lambda s: replace_once(s, "EnableWaf=auto", "EnableWaf=auto DbSize=20"))
 
 # -- missing modules
 hidden_module_case("cfn-lint not importable", r"cfn-lint is not importable", "cfnlint")

@@ -249,6 +249,9 @@ pub struct Config {
     /// `DATABASE_WRITER_SECRET_ARN`: the ingester's role's credentials, kept in step by the
     /// migrate function.
     pub writer_secret_arn: Option<String>,
+    /// `DATABASE_TRIGGER_SECRET_ARN`: the cron trigger's role's credentials (`ingestion_runs`
+    /// only), kept in step by the migrate function.
+    pub trigger_secret_arn: Option<String>,
 }
 
 impl Config {
@@ -433,6 +436,7 @@ impl Config {
             ingest_function_name: get("INGEST_FUNCTION_NAME"),
             reader_secret_arn: get("DATABASE_READER_SECRET_ARN"),
             writer_secret_arn: get("DATABASE_WRITER_SECRET_ARN"),
+            trigger_secret_arn: get("DATABASE_TRIGGER_SECRET_ARN"),
         })
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! Values are cached for at most [`MAX_TTL`] so a rotated secret is picked up within minutes,
 //! and [`Secrets::refresh`] forces a re-read (used when PostgreSQL rejects a rotated password).
+//! [`Secrets::resolve_with_previous`] also reads the version before the last rotation
+//! (`AWSPREVIOUS`), for a value a peer may still send while the rotation reaches it.
 //! Plain environment values ([`SecretSource::Value`]) never touch the SDK, so local runs need
 //! no AWS credentials. Secret values are [`SecretString`]s and are never logged.
 
@@ -36,9 +38,20 @@ pub enum SecretError {
 pub struct SecretCache {
     client: aws_sdk_secretsmanager::Client,
     ttl: Duration,
-    entries: Mutex<HashMap<String, (SecretString, Instant)>>,
+    entries: Mutex<HashMap<String, Entry>>,
     fetches: AtomicU64,
 }
+
+/// One cached secret: its current value, read at `at`, and once asked for, the previous one
+/// (`None` inside: the secret has no `AWSPREVIOUS` version), which expires with it.
+struct Entry {
+    current: SecretString,
+    previous: Option<Option<SecretString>>,
+    at: Instant,
+}
+
+/// The version stage of the value before the last rotation.
+const PREVIOUS_STAGE: &str = "AWSPREVIOUS";
 
 impl SecretCache {
     /// Wraps an SDK client; `ttl` is capped at [`MAX_TTL`].
@@ -61,22 +74,48 @@ impl SecretCache {
     /// The secret's value, from the cache while it is fresh.
     pub async fn get(&self, id: &str) -> Result<SecretString, SecretError> {
         let mut entries = self.entries.lock().await;
-        if let Some((value, at)) = entries.get(id) {
-            if at.elapsed() < self.ttl {
-                return Ok(value.clone());
-            }
-        }
-        let value = self.fetch(id).await?;
-        entries.insert(id.to_owned(), (value.clone(), Instant::now()));
-        Ok(value)
+        Ok(self.fresh_entry(&mut entries, id).await?.current.clone())
     }
 
-    /// Reads the secret again regardless of the cache (after a rotation).
+    /// The current value and, when the secret has one, the value before the last rotation
+    /// (`AWSPREVIOUS`), both from the cache while it is fresh. Failing to read the previous
+    /// value is logged and leaves only the current one.
+    pub async fn get_with_previous(
+        &self,
+        id: &str,
+    ) -> Result<(SecretString, Option<SecretString>), SecretError> {
+        let mut entries = self.entries.lock().await;
+        let entry = self.fresh_entry(&mut entries, id).await?;
+        if entry.previous.is_none() {
+            let previous = self.fetch_stage(id, Some(PREVIOUS_STAGE)).await;
+            entry.previous = Some(previous.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "the previous version of a secret could not be read");
+                None
+            }));
+        }
+        Ok((entry.current.clone(), entry.previous.clone().flatten()))
+    }
+
+    /// Reads the secret again regardless of the cache (after a rotation); its previous value
+    /// is read again when next asked for.
     pub async fn refresh(&self, id: &str) -> Result<SecretString, SecretError> {
         let mut entries = self.entries.lock().await;
         let value = self.fetch(id).await?;
-        entries.insert(id.to_owned(), (value.clone(), Instant::now()));
+        entries.insert(id.to_owned(), Entry::new(value.clone()));
         Ok(value)
+    }
+
+    /// The cached entry of `id`, read again when missing or older than the TTL.
+    async fn fresh_entry<'a>(
+        &self,
+        entries: &'a mut HashMap<String, Entry>,
+        id: &str,
+    ) -> Result<&'a mut Entry, SecretError> {
+        if entries.get(id).is_none_or(|e| e.at.elapsed() >= self.ttl) {
+            let value = self.fetch(id).await?;
+            entries.insert(id.to_owned(), Entry::new(value));
+        }
+        Ok(entries.get_mut(id).expect("inserted above"))
     }
 
     /// How many times the SDK was called (for tests and metrics).
@@ -84,24 +123,63 @@ impl SecretCache {
         self.fetches.load(Ordering::Relaxed)
     }
 
-    #[tracing::instrument(skip(self), fields(secret_id = %id))]
     async fn fetch(&self, id: &str) -> Result<SecretString, SecretError> {
+        self.fetch_stage(id, None)
+            .await?
+            .ok_or_else(|| SecretError::Fetch {
+                id: id.to_owned(),
+                message: "the secret has no current version".into(),
+            })
+    }
+
+    /// The value of `id` at `stage` (`None`: `AWSCURRENT`); `Ok(None)` when the secret has no
+    /// version at that stage.
+    #[tracing::instrument(skip(self), fields(secret_id = %id))]
+    async fn fetch_stage(
+        &self,
+        id: &str,
+        stage: Option<&str>,
+    ) -> Result<Option<SecretString>, SecretError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let output = self
+        // Boxed: the SDK's future is deep, and every caller's future (a whole ingestion run's
+        // included) would otherwise nest it, past the compiler's query depth limit.
+        let call = self
             .client
             .get_secret_value()
             .secret_id(id)
-            .send()
-            .await
-            .map_err(|e| SecretError::Fetch {
-                id: id.to_owned(),
-                message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
-            })?;
+            .set_version_stage(stage.map(str::to_owned))
+            .send();
+        let output = match Box::pin(call).await {
+            Ok(output) => output,
+            Err(e)
+                if stage.is_some()
+                    && e.as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => {
+                return Err(SecretError::Fetch {
+                    id: id.to_owned(),
+                    message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+                })
+            }
+        };
         let value = output
             .secret_string()
             .ok_or_else(|| SecretError::Empty { id: id.to_owned() })?;
         tracing::debug!("secret read from Secrets Manager");
-        Ok(SecretString::from(value.to_owned()))
+        Ok(Some(SecretString::from(value.to_owned())))
+    }
+}
+
+impl Entry {
+    fn new(current: SecretString) -> Self {
+        Entry {
+            current,
+            previous: None,
+            at: Instant::now(),
+        }
     }
 }
 
@@ -134,7 +212,8 @@ impl Secrets {
                 Some(SecretSource::SecretsManager(_))
             )
             || config.reader_secret_arn.is_some()
-            || config.writer_secret_arn.is_some();
+            || config.writer_secret_arn.is_some()
+            || config.trigger_secret_arn.is_some();
         if needs_sdk {
             Self::with_cache(Arc::new(SecretCache::from_env().await))
         } else {
@@ -152,6 +231,18 @@ impl Secrets {
         match source {
             SecretSource::Value(v) => Ok(v.clone()),
             SecretSource::SecretsManager(id) => self.cache_for(id)?.get(id).await,
+        }
+    }
+
+    /// The value of `source` and, from Secrets Manager, the value before its last rotation
+    /// (`AWSPREVIOUS`) when there is one: what a peer that has not caught up may still send.
+    pub async fn resolve_with_previous(
+        &self,
+        source: &SecretSource,
+    ) -> Result<(SecretString, Option<SecretString>), SecretError> {
+        match source {
+            SecretSource::Value(v) => Ok((v.clone(), None)),
+            SecretSource::SecretsManager(id) => self.cache_for(id)?.get_with_previous(id).await,
         }
     }
 

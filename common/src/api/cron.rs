@@ -172,8 +172,13 @@ pub(super) async fn trigger(
 /// 401 unless the request carries `Authorization: Bearer <expected>`.
 fn authenticate(headers: &HeaderMap, expected: &SecretString) -> Result<(), ApiError> {
     let failure = |reason: &str| {
-        // The token itself is never logged. The deploy's metric filter counts this line.
-        tracing::warn!(reason, "cron authentication failed");
+        // The token itself is never logged. The deploy's metric filter counts this line. The
+        // client is the first X-Forwarded-For hop (the viewer as CloudFront saw it, or what the
+        // viewer wrote there: CloudFront's own log has the address that connected).
+        let client = first_forwarded_hop(headers)
+            .map(|ip| ip.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        tracing::warn!(reason, client = %client, "cron authentication failed");
         ApiError::Unauthorized("a valid bearer token is required".into())
     };
     let Some(header) = headers.get(AUTHORIZATION) else {
@@ -189,5 +194,41 @@ fn authenticate(headers: &HeaderMap, expected: &SecretString) -> Result<(), ApiE
         Ok(())
     } else {
         Err(failure("wrong token"))
+    }
+}
+
+/// The first address of `X-Forwarded-For`, if it is one (anything else, a name or an injected
+/// text, is not logged).
+fn first_forwarded_hop(headers: &HeaderMap) -> Option<std::net::IpAddr> {
+    headers
+        .get("x-forwarded-for")?
+        .to_str()
+        .ok()?
+        .split(',')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_forwarded_hop_is_an_address_or_nothing() {
+        let hop = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("x-forwarded-for", value.parse().unwrap());
+            first_forwarded_hop(&headers).map(|ip| ip.to_string())
+        };
+        assert_eq!(
+            hop("203.0.113.7, 198.51.100.2").as_deref(),
+            Some("203.0.113.7")
+        );
+        assert_eq!(hop(" 2001:db8::1 ").as_deref(), Some("2001:db8::1"));
+        assert_eq!(hop("evil\" injected=1, 198.51.100.2"), None);
+        assert_eq!(hop(""), None);
+        assert_eq!(first_forwarded_hop(&HeaderMap::new()), None);
     }
 }

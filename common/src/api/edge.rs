@@ -96,17 +96,23 @@ fn is_allowed(allowed: &[String], origin: &HeaderValue) -> bool {
 }
 
 /// With origin verification configured, only requests carrying CloudFront's `X-Origin-Verify`
-/// secret get through; the rest are 403 (the execute-api URL is public).
+/// secret (its current value, or the previous one while a rotation reaches the edges) get
+/// through; the rest are 403 (the execute-api URL is public).
 async fn verify_origin(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(source) = &state.app.config.origin_verify_secret else {
         return Ok(());
     };
-    let expected = secret_check::expected(&state.app, source, "origin verification secret").await?;
+    let accepted = secret_check::expected_current_and_previous(
+        &state.app,
+        source,
+        "origin verification secret",
+    )
+    .await?;
     let given = headers
         .get(ORIGIN_VERIFY_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if secret_check::matches(given, &expected) {
+    if secret_check::matches_any(given, &accepted) {
         return Ok(());
     }
     tracing::warn!("request without a valid origin header (not through CloudFront)");
@@ -146,6 +152,7 @@ async fn caching(response: Response, is_get: bool, if_none_match: &[HeaderValue]
     let (mut parts, body) = response.into_parts();
     let cache_control = match policy {
         CachePolicy::Public => "public, max-age=300",
+        CachePolicy::Edge => "public, s-maxage=10, max-age=0",
         CachePolicy::NoStore => "no-store",
     };
     parts.headers.insert(
@@ -262,6 +269,10 @@ mod tests {
                 get(|| async { Reply::ok(StatusCode::OK, &[1, 2, 3], CachePolicy::Public) }),
             )
             .route(
+                "/status",
+                get(|| async { Reply::ok(StatusCode::OK, &"ok", CachePolicy::Edge) }),
+            )
+            .route(
                 "/command",
                 post(|| async { ApiError::Internal("relation \"secret_table\" is gone".into()) }),
             );
@@ -303,6 +314,20 @@ mod tests {
         }
         let (other, _) = call("GET", "/data", &[("if-none-match", "\"nope\"")]).await;
         assert_eq!(other.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn edge_replies_are_cached_by_cloudfront_for_seconds_and_by_browsers_not_at_all() {
+        let (r, body) = call("GET", "/status", &[]).await;
+        assert_eq!(
+            (r.status().as_u16(), body.as_str()),
+            (200, r#"{"success":true,"data":"ok"}"#)
+        );
+        assert_eq!(
+            r.headers()["cache-control"],
+            "public, s-maxage=10, max-age=0"
+        );
+        assert!(r.headers().get("etag").is_none());
     }
 
     #[tokio::test]

@@ -15,7 +15,10 @@ use super::error::ApiError;
 pub enum CachePolicy {
     /// Data GETs: `public, max-age=300` with a strong ETag (CloudFront caches 5 minutes).
     Public,
-    /// Health, runs, commands and errors: `no-store`.
+    /// Health and runs: `public, s-maxage=10, max-age=0`. CloudFront keeps them 10 s, browsers
+    /// not at all: a flood of them reaches the origin at most once per edge per 10 s.
+    Edge,
+    /// Commands and errors: `no-store`.
     NoStore,
 }
 

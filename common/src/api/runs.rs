@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::error::ApiError;
 use super::extract::{ApiQuery, Bounded};
 use super::response::{CachePolicy, Reply};
-use super::schema::{Envelope, Failures, InvalidParameter, NoStore};
+use super::schema::{EdgeCache, Envelope, Failures, InvalidParameter};
 use super::state::ApiState;
 use crate::ingest::run_records::{self, RunSummary};
 use crate::ingest::RunKind;
@@ -42,7 +42,8 @@ pub(super) struct RunsParams {
 /// Recent ingestion runs with their (sanitised) reports, newest first.
 ///
 /// Reports are sanitised: failure messages about our own infrastructure (codes starting with
-/// `DATABASE` or `SECRET`) are replaced by a generic text. Never cached (no ETag).
+/// `DATABASE` or `SECRET`) are replaced by a generic text. Cached by CloudFront for 10 s and by
+/// browsers not at all (no ETag).
 #[utoipa::path(
     get,
     path = "/api/ingestion/runs",
@@ -51,7 +52,7 @@ pub(super) struct RunsParams {
     params(RunsParams),
     responses(
         (status = 200, description = "The runs.", body = Envelope<Vec<Run>>,
-            headers(("Cache-Control" = inline(NoStore)))),
+            headers(("Cache-Control" = inline(EdgeCache)))),
         (status = 400, response = InvalidParameter),
         Failures,
     ),
@@ -72,5 +73,5 @@ pub(super) async fn list(
             report: report.map(run_records::sanitise_report),
         })
         .collect();
-    Reply::ok(StatusCode::OK, &runs, CachePolicy::NoStore)
+    Reply::ok(StatusCode::OK, &runs, CachePolicy::Edge)
 }

@@ -88,7 +88,9 @@ macro_rules! schemas {
 schemas! {
     /// The `Cache-Control` of data GETs.
     PublicCache = constant("public, max-age=300");
-    /// The `Cache-Control` of everything but data GETs.
+    /// The `Cache-Control` of health and runs: CloudFront keeps them 10 s, browsers not at all.
+    EdgeCache = constant("public, s-maxage=10, max-age=0");
+    /// The `Cache-Control` of commands and errors.
     NoStore = constant("no-store");
     /// A strong validator: the first 128 bits of the body's SHA-256 in hex, quoted.
     ETag = etag();

@@ -11,6 +11,7 @@ use cron_trigger::LambdaLauncher;
 async fn main() -> Result<(), lambda_http::Error> {
     common::telemetry::init();
     let state = AppState::from_env().await?;
+    common::lambda::require_origin_verification(&state.config, |name| std::env::var(name).ok())?;
     let Some(function) = state.config.ingest_function_name.clone() else {
         tracing::error!("INGEST_FUNCTION_NAME is not set: the cron trigger needs the ingest function's name or ARN");
         return Err(

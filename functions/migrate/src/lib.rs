@@ -1,6 +1,7 @@
 //! The migrate Lambda's work: a CloudFormation custom resource that applies the migrations
 //! on every deploy and keeps the application's database roles (read-only for the HTTP
-//! functions, read-write for the ingester) in step with their secrets.
+//! functions, read-write for the ingester, `ingestion_runs` only for the cron trigger) in step
+//! with their secrets.
 //!
 //! CloudFormation waits for an HTTP `PUT` to the pre-signed `ResponseURL`, so every request
 //! is answered SUCCESS or FAILED (never left to time out), and the handler itself returns
@@ -26,6 +27,8 @@ pub struct MigrationOutcome {
     pub reader_role: Option<String>,
     /// The ingester's role created or updated, if a writer secret is configured.
     pub writer_role: Option<String>,
+    /// The cron trigger's role created or updated, if a trigger secret is configured.
+    pub trigger_role: Option<String>,
 }
 
 /// A login role of the application, with the table privileges it is granted.
@@ -33,9 +36,11 @@ pub struct MigrationOutcome {
 pub enum AppRole {
     /// The read functions: `SELECT` only.
     Reader,
-    /// The ingester and the cron trigger (which records accepted runs): reads and writes rows, but cannot change the schema, truncate, or touch
+    /// The ingester: reads and writes rows, but cannot change the schema, truncate, or touch
     /// the migration history.
     Writer,
+    /// The cron trigger: claims and withdraws runs in `ingestion_runs`, and nothing else.
+    Trigger,
 }
 
 impl AppRole {
@@ -43,14 +48,29 @@ impl AppRole {
         match self {
             AppRole::Reader => "reader",
             AppRole::Writer => "writer",
+            AppRole::Trigger => "trigger",
         }
     }
 
-    /// Privileges on every table, and by default on tables later migrations create.
-    fn table_privileges(self) -> &'static str {
+    /// The role's rights, as a `format()` template whose first `%I` is the database and every
+    /// other one the role: reader and writer on every table (and by default on tables later
+    /// migrations create), the trigger on `ingestion_runs` alone (whatever it held before).
+    fn grants(self) -> String {
+        let connect = "GRANT CONNECT ON DATABASE %I TO %I; GRANT USAGE ON SCHEMA public TO %I;";
+        let on_every_table = |privileges: &str| {
+            format!(
+                "{connect} GRANT {privileges} ON ALL TABLES IN SCHEMA public TO %I;
+                 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON refinery_schema_history FROM %I;
+                 ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {privileges} ON TABLES TO %I;"
+            )
+        };
         match self {
-            AppRole::Reader => "SELECT",
-            AppRole::Writer => "SELECT, INSERT, UPDATE, DELETE",
+            AppRole::Reader => on_every_table("SELECT"),
+            AppRole::Writer => on_every_table("SELECT, INSERT, UPDATE, DELETE"),
+            AppRole::Trigger => format!(
+                "{connect} REVOKE ALL ON ALL TABLES IN SCHEMA public FROM %I;
+                 GRANT SELECT, INSERT, UPDATE, DELETE ON ingestion_runs TO %I;"
+            ),
         }
     }
 }
@@ -62,10 +82,13 @@ pub async fn migrate(state: &AppState) -> Result<MigrationOutcome, String> {
         ensure_configured_role(state, AppRole::Reader, &state.config.reader_secret_arn).await?;
     let writer_role =
         ensure_configured_role(state, AppRole::Writer, &state.config.writer_secret_arn).await?;
+    let trigger_role =
+        ensure_configured_role(state, AppRole::Trigger, &state.config.trigger_secret_arn).await?;
     Ok(MigrationOutcome {
         applied,
         reader_role,
         writer_role,
+        trigger_role,
     })
 }
 
@@ -130,18 +153,12 @@ async fn ensure_role(state: &AppState, role: AppRole, arn: &str) -> Result<Strin
                 e.code().map(|c| c.code()).unwrap_or("?")
             )
         })?;
-    // The privileges are constants of this file, never input.
-    let privileges = role.table_privileges();
+    // The grants are constants of this file, never input; the names are quoted by format().
+    let template = role.grants();
+    let names = vec!["$1::text"; template.matches("%I").count() - 1].join(", ");
     let grants: String = client
         .query_one(
-            &format!(
-                "SELECT format('GRANT CONNECT ON DATABASE %I TO %I; GRANT USAGE ON SCHEMA public TO %I;
-                                GRANT {privileges} ON ALL TABLES IN SCHEMA public TO %I;
-                                REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON refinery_schema_history FROM %I;
-                                ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT {privileges} ON TABLES TO %I;',
-                               current_database(), $1::text, $1::text, $1::text, $1::text, $1::text)
-                    AS statement"
-            ),
+            &format!("SELECT format('{template}', current_database(), {names}) AS statement"),
             &[&secret.username],
         )
         .await
@@ -213,6 +230,7 @@ pub async fn handle(
             applied: vec![],
             reader_role: None,
             writer_role: None,
+            trigger_role: None,
         })
     } else {
         // Answer FAILED with time to spare rather than let CloudFormation wait for an hour.
@@ -242,6 +260,7 @@ pub async fn handle(
                 "Applied": outcome.applied.join(","),
                 "ReaderRole": outcome.reader_role.clone().unwrap_or_default(),
                 "WriterRole": outcome.writer_role.clone().unwrap_or_default(),
+                "TriggerRole": outcome.trigger_role.clone().unwrap_or_default(),
             }),
         ),
         Err(e) => {

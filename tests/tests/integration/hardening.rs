@@ -302,6 +302,64 @@ async fn with_origin_verification_only_requests_through_cloudfront_are_served() 
     assert_eq!(send(&open, get("/api/currencies")).await.status(), 200);
 }
 
+/// Rotating the origin-verify secret is no outage: until CloudFront sends the new value, the
+/// functions accept the one it still sends. The secret lives in moto, read through the real SDK
+/// with a cache that outlives the rotation (as a warm container's does).
+#[tokio::test]
+async fn the_origin_check_accepts_the_current_and_the_previous_value_across_a_rotation() {
+    let db = TestDb::migrated().await;
+    let sm = integration_tests::moto_secrets_client().await;
+    let (first, second, third) = (
+        "origin-value-one-0123456789abcdef0123456789",
+        "origin-value-two-0123456789abcdef0123456789",
+        "origin-value-three-0123456789abcdef01234567",
+    );
+    let arn = integration_tests::create_secret(&sm, "origin-verify", first.into()).await;
+    let secrets = integration_tests::moto_secrets(&sm, Duration::from_secs(60));
+    let state = integration_tests::state_with_secrets(
+        db.config(&[("ORIGIN_VERIFY_SECRET_ARN", &arn)]),
+        secrets.clone(),
+    )
+    .await;
+    let api = app(route::all(), ApiState::new(Arc::new(state)));
+    let status = |value: &'static str| {
+        let api = api.clone();
+        async move {
+            let r = send(
+                &api,
+                request("GET", "/api/currencies", &[("x-origin-verify", value)], ""),
+            )
+            .await;
+            r.status().as_u16()
+        }
+    };
+    assert_eq!(status(first).await, 200);
+    assert_eq!(status(second).await, 403);
+
+    // put-secret-value: the new value becomes AWSCURRENT, the old one AWSPREVIOUS. A
+    // container that reads again (its cache expired) accepts both.
+    for value in [second, third] {
+        sm.put_secret_value()
+            .secret_id(&arn)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap();
+    }
+    secrets
+        .refresh(&common::config::SecretSource::SecretsManager(arn.clone()))
+        .await
+        .unwrap();
+    assert_eq!(status(third).await, 200, "AWSCURRENT");
+    assert_eq!(
+        status(second).await,
+        200,
+        "AWSPREVIOUS, still sent by CloudFront"
+    );
+    assert_eq!(status(first).await, 403, "two rotations ago");
+    assert_eq!(status("").await, 403);
+}
+
 /// Today at 15:30 UTC minus a day: a "now" that is never near midnight.
 fn mid_afternoon() -> DateTime<Utc> {
     Utc::now()
@@ -581,4 +639,35 @@ async fn redirects_are_not_followed_so_the_key_stays_home() {
         "{err}"
     );
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
+}
+
+/// `make dev`'s cron token (`dev_cron_token` in scripts/lib.sh), as bash gives it with
+/// `CRON_SECRET` set to `preset` or unset.
+fn dev_cron_token(preset: Option<&str>) -> String {
+    let lib = format!("{}/../scripts/lib.sh", env!("CARGO_MANIFEST_DIR"));
+    let mut bash = std::process::Command::new("bash");
+    bash.arg("-c")
+        .arg(format!("set -euo pipefail; source '{lib}'; dev_cron_token"))
+        .env_remove("CRON_SECRET");
+    if let Some(preset) = preset {
+        bash.env("CRON_SECRET", preset);
+    }
+    let out = bash.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[test]
+fn make_dev_generates_a_random_cron_token_unless_one_is_given() {
+    let (first, second) = (dev_cron_token(None), dev_cron_token(None));
+    for token in [&first, &second] {
+        assert_eq!(token.len(), 64, "{token}");
+        assert!(token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}");
+    }
+    assert_ne!(first, second, "a new token per session");
+    assert_eq!(dev_cron_token(Some(SECRET)), SECRET);
 }

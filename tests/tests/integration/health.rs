@@ -46,7 +46,10 @@ async fn healthy_database_answers_200_ok() {
     let api = app(route::health(), ApiState::new(Arc::new(state)));
 
     let response = send(&api, health_request()).await;
-    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, s-maxage=10, max-age=0"
+    );
     assert!(response.headers()["content-type"]
         .to_str()
         .unwrap()

@@ -125,7 +125,10 @@ async fn secrets_never_appear_in_any_log_line() {
             request(
                 "POST",
                 "/api/cron/fetch-data",
-                &[("authorization", auth.as_str())],
+                &[
+                    ("authorization", auth.as_str()),
+                    ("x-forwarded-for", "203.0.113.7, 198.51.100.2"),
+                ],
                 "",
             ),
         )
@@ -170,6 +173,15 @@ async fn secrets_never_appear_in_any_log_line() {
         text.lines().count()
     );
     assert!(text.contains("cron authentication failed"));
+    // Who failed: the first X-Forwarded-For hop (the viewer as CloudFront saw it).
+    let failures: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("cron authentication failed"))
+        .collect();
+    assert!(
+        failures.len() == 2 && failures.iter().all(|l| l.contains("client=203.0.113.7")),
+        "{failures:#?}"
+    );
     for secret in [DB_PASSWORD, API_KEY, CRON] {
         let leaks: Vec<&str> = text
             .lines()

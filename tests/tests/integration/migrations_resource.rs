@@ -373,3 +373,72 @@ async fn the_writer_role_runs_a_whole_ingestion_and_cannot_change_the_schema() {
         .get(0);
     assert_eq!(rows, 2131);
 }
+
+#[tokio::test]
+async fn the_trigger_role_claims_and_withdraws_runs_and_touches_no_other_table() {
+    let db = TestDb::empty().await;
+    let trigger = role_name("trigger");
+    let sm = integration_tests::moto_secrets_client().await;
+    let trigger_arn = create_role_secret(&sm, "trigger", &trigger, "trigger-pw").await;
+    let secrets = integration_tests::moto_secrets(&sm, Duration::from_secs(60));
+    let state = state_with(
+        &db,
+        &[("DATABASE_TRIGGER_SECRET_ARN", &trigger_arn)],
+        secrets,
+    )
+    .await;
+    let outcome = migrate::migrate(&state).await.unwrap();
+    assert_eq!(outcome.trigger_role.as_deref(), Some(trigger.as_str()));
+
+    // What the cron route does as this role: the claim (with its check for interrupted runs)
+    // and, when the launch fails, the withdrawal.
+    let url = login_url(&db, &trigger, "trigger-pw");
+    let as_trigger = AppState::new(integration_tests::config_from(&[("DATABASE_URL", &url)]))
+        .await
+        .unwrap();
+    let mut client = as_trigger.db.client().await.unwrap();
+    let run_id = uuid::Uuid::new_v4();
+    let claimed = common::ingest::lifecycle::claim_run(
+        &mut client,
+        run_id,
+        common::ingest::Trigger::Http,
+        common::ingest::Mode::Incremental,
+    )
+    .await
+    .unwrap();
+    assert!(claimed);
+    common::ingest::lifecycle::withdraw_claim(&client, run_id)
+        .await
+        .unwrap();
+
+    // Nothing else: not the prices, not the coins, not the migration history, not the schema.
+    let direct = integration_tests::connect(&url).await;
+    for statement in [
+        "SELECT count(*) FROM price_hourly",
+        "DELETE FROM price_hourly",
+        "INSERT INTO currencies (code, name) VALUES ('chf', 'Swiss Franc')",
+        "UPDATE coins SET name = name",
+        "SELECT count(*) FROM refinery_schema_history",
+        "TRUNCATE ingestion_runs",
+        "CREATE TABLE extra (id int)",
+    ] {
+        let err = direct.batch_execute(statement).await.unwrap_err();
+        assert_eq!(
+            err.code().map(|c| c.code()),
+            Some("42501"),
+            "{statement}: {err:?}"
+        );
+    }
+    // A deploy again keeps it so (and takes back a right granted by hand).
+    db.client()
+        .await
+        .batch_execute(&format!("GRANT SELECT ON price_hourly TO {trigger}"))
+        .await
+        .unwrap();
+    migrate::migrate(&state).await.unwrap();
+    let err = direct
+        .batch_execute("SELECT count(*) FROM price_hourly")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code().map(|c| c.code()), Some("42501"));
+}
