@@ -80,6 +80,13 @@ enum Command {
                       Example:\n  crypto-dashboard openapi > openapi.yaml"
     )]
     Openapi,
+    /// Print the month's call plan for 11, 100, 250 and 1,000 tracked coins on each
+    /// CoinGecko plan: how often quotes are refreshed, calls a month, days to backfill.
+    #[command(
+        after_help = "The table in docs/operating.md is this output; a test fails when they differ.\n\n\
+                      Example:\n  crypto-dashboard plan"
+    )]
+    Plan,
 }
 
 #[tokio::main]
@@ -99,6 +106,10 @@ async fn main() -> ExitCode {
         Command::Status(args) => commands::status::run(args).await,
         Command::Serve(args) => commands::serve::run(args).await,
         Command::SimulateCoingecko(args) => commands::simulate::run(args).await,
+        Command::Plan => {
+            print!("{}", common::ingest::call_plan::standard_table());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Openapi => common::api::document()
             .to_yaml()
             .map(|yaml| {

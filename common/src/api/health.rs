@@ -12,6 +12,7 @@ use super::response::ErrorBody;
 use super::response::{CachePolicy, Reply};
 use super::schema::{EdgeCache, Envelope, Forbidden, Internal, NoStore};
 use super::state::ApiState;
+use crate::ingest::call_budget::{self, BudgetStatus};
 use crate::ingest::freshness::Freshness;
 
 #[derive(Serialize, ToSchema)]
@@ -22,6 +23,10 @@ pub(super) struct Health {
     database: &'static str,
     #[serde(flatten)]
     freshness: Freshness,
+    /// The month's CoinGecko calls against `COINGECKO_MONTHLY_CALLS` (UTC month, from the
+    /// recorded runs); null when the database is unreachable.
+    #[schema(required = true)]
+    budget: Option<BudgetStatus>,
     /// The server's crate version.
     #[schema(example = "0.1.0")]
     version: &'static str,
@@ -40,7 +45,8 @@ pub(super) struct HealthUnavailable {
     data: Health,
 }
 
-/// Database reachability, the newest history run and the newest live refresh.
+/// Database reachability, the newest history run and the newest live refresh, and the
+/// month's CoinGecko call budget.
 ///
 /// 200 while the database answers, with `status` `ok` or `degraded`; 503 with the error
 /// envelope **and** `data` (saying what is down) when it does not. `lastIngestion` is the
@@ -68,16 +74,21 @@ pub(super) async fn health(State(api): State<ApiState>) -> Result<Reply, ApiErro
     let state = &*api.app;
     let version = env!("CARGO_PKG_VERSION");
     let live_every = state.config.live_every;
-    let freshness = async {
+    let monthly = state.config.coingecko.monthly_calls.into();
+    let read = async {
         let client = state.db.client().await?;
-        Ok::<_, ApiError>(Freshness::read(&client, live_every, Utc::now()).await?)
+        let now = Utc::now();
+        let freshness = Freshness::read(&client, live_every, now).await?;
+        let budget = call_budget::month_status(&client, monthly, now).await?;
+        Ok::<_, ApiError>((freshness, budget))
     };
-    match freshness.await {
-        Ok(freshness) => Reply::ok(
+    match read.await {
+        Ok((freshness, budget)) => Reply::ok(
             StatusCode::OK,
             &Health {
                 database: "ok",
                 freshness,
+                budget: Some(budget),
                 version,
             },
             CachePolicy::Edge,
@@ -88,6 +99,7 @@ pub(super) async fn health(State(api): State<ApiState>) -> Result<Reply, ApiErro
             &Health {
                 database: "unreachable",
                 freshness: Freshness::unknown(live_every),
+                budget: None,
                 version,
             },
         ),

@@ -200,13 +200,9 @@ pub struct Quotes {
     pub missing: Vec<String>,
 }
 
-/// The `/simple/price` calls `ids` take (one per URL-length chunk).
-pub fn id_chunk_count(ids: &[String]) -> usize {
-    id_chunks(ids).len()
-}
-
-/// `ids` in groups whose comma-joined length stays within [`MAX_QUERY_IDS_CHARS`].
-fn id_chunks(ids: &[String]) -> Vec<&[String]> {
+/// `ids` in groups whose comma-joined length stays within [`MAX_QUERY_IDS_CHARS`]: one
+/// `/simple/price` call each.
+pub fn id_chunks(ids: &[String]) -> Vec<&[String]> {
     let mut chunks = Vec::new();
     let (mut start, mut len) = (0, 0);
     for (i, id) in ids.iter().enumerate() {

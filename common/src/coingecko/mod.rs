@@ -21,7 +21,7 @@ mod error;
 mod transport;
 
 pub use client::{
-    id_chunk_count, CoinGecko, CoinInfo, CoinListEntry, MarketEntry, MarketsPage, Quote, Quotes,
+    id_chunks, CoinGecko, CoinInfo, CoinListEntry, MarketEntry, MarketsPage, Quote, Quotes,
     MARKETS_PAGE, MAX_QUERY_IDS_CHARS,
 };
 pub use endpoint::CoinGeckoEndpoint;

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use super::call_budget::CallBudget;
+use super::call_plan;
 use super::latest;
 use super::lifecycle::RunGuard;
 use super::messages;
@@ -227,7 +228,7 @@ impl<'a> Ingester<'a> {
         let mut depth_calls = 0;
         match report.mode.kind() {
             RunKind::Live => {
-                let coins = stored.coins();
+                let coins = self.due_quotes(&stored.coins(), now);
                 let want = simple_price_calls(&coins) * self.attempts();
                 // With nothing granted the client sends nothing, and the refresh records the
                 // quotes as deferred.
@@ -249,6 +250,29 @@ impl<'a> Ingester<'a> {
             }
         }
         record_calls(report, &gecko, depth_calls);
+    }
+
+    /// The coins whose quotes the live refresh at `now` fetches: the first `/simple/price` call
+    /// (pinned coins, then the largest) every time, the others in turn as the month's plan
+    /// spaces them ([`call_plan::CallPlan::due`]).
+    fn due_quotes(&self, coins: &[String], now: DateTime<Utc>) -> Vec<String> {
+        let chunks = crate::coingecko::id_chunks(coins);
+        let Some(every) = self
+            .config
+            .live_every
+            .map(|d| d.as_secs() / 60)
+            .filter(|m| *m > 0)
+        else {
+            return coins.to_vec();
+        };
+        let plan = call_plan::configured(self.config, coins.len() as u64, chunks.len() as u64);
+        let slot = now.timestamp().max(0) as u64 / 60 / every;
+        chunks
+            .iter()
+            .enumerate()
+            .filter(|(index, _)| plan.due(*index, slot))
+            .flat_map(|(_, chunk)| chunk.iter().cloned())
+            .collect()
     }
 
     /// The tracked set as the last ranking left it: the pinned ids and, with `top:N`, the
@@ -885,7 +909,7 @@ const DEPTH_CHUNK: u64 = 10;
 
 /// The `/simple/price` calls one refresh of `coins` takes.
 fn simple_price_calls(coins: &[String]) -> u64 {
-    crate::coingecko::id_chunk_count(coins) as u64
+    crate::coingecko::id_chunks(coins).len() as u64
 }
 
 /// The depth phase's limits: the run's calls (with the month's `keep` for work that comes

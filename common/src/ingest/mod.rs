@@ -9,6 +9,7 @@
 //!   run lock, the run recorded as started and as finished.
 //! - [`plan`]: windows, order and the deadline budget.
 //! - [`call_budget`]: the monthly CoinGecko call budget, reserved under a lock per run.
+//! - [`call_plan`]: the month's plan within it: live-quote tiers, daily runs, days to backfill.
 //! - [`tracking`]: the tracked set: the top N by market cap from `/coins/markets`, plus pinned ids.
 //! - [`store`]: the writes of prices and coins (set-based upserts, the daily recompute).
 //! - [`run_records`]: the recorded runs read back (health, the runs route, the CLI).
@@ -20,6 +21,7 @@
 //! - [`launcher`]: starting a run without waiting for it.
 
 pub mod call_budget;
+pub mod call_plan;
 pub mod freshness;
 pub mod ingester;
 pub mod invocation;

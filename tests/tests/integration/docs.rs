@@ -124,3 +124,21 @@ fn every_function_the_docs_name_exists_in_the_module_they_name() {
     // nearly all of them tests in docs/reliability.md.
     assert!(checked >= 40, "only {checked} functions named in the docs");
 }
+
+/// docs/operating.md's call-plan table is what `crypto-dashboard plan` prints
+/// (`ingest::call_plan::standard_table`), not numbers worked out by hand.
+#[test]
+fn the_call_plan_table_in_operating_md_is_the_one_the_code_plans() {
+    let doc = std::fs::read_to_string(repository().join("docs/operating.md")).unwrap();
+    let (start, end) = (
+        "<!-- crypto-dashboard plan -->\n",
+        "<!-- /crypto-dashboard plan -->",
+    );
+    let from = doc.find(start).expect("the table's start marker") + start.len();
+    let to = doc[from..].find(end).expect("the table's end marker") + from;
+    assert_eq!(
+        &doc[from..to],
+        common::ingest::call_plan::standard_table(),
+        "regenerate the table in docs/operating.md with `crypto-dashboard plan`"
+    );
+}

@@ -102,7 +102,31 @@ async fn no_run_yet_is_degraded_with_null_runs() {
     assert_eq!(
         data,
         json!({"status": "degraded", "database": "ok", "version": env!("CARGO_PKG_VERSION"),
-               "lastIngestion": null, "lastLiveRefresh": null, "liveEveryMinutes": 10})
+               "lastIngestion": null, "lastLiveRefresh": null, "liveEveryMinutes": 10,
+               "budget": {"monthly": 10000, "spent": 0, "remaining": 10000}})
+    );
+}
+
+#[tokio::test]
+async fn health_shows_the_months_call_spend_from_the_recorded_runs() {
+    let db = TestDb::migrated().await;
+    let client = db.client().await;
+    // This month's runs count (one still running counts its reservation); last month's do not.
+    client
+        .batch_execute(
+            "INSERT INTO ingestion_runs (id, trigger, mode, status, started_at, finished_at, calls) VALUES
+               (gen_random_uuid(), 'schedule', 'incremental', 'succeeded', now(), now(), 60),
+               (gen_random_uuid(), 'schedule', 'latest', 'running', now(), NULL, 4),
+               (gen_random_uuid(), 'schedule', 'incremental', 'succeeded',
+                date_trunc('month', now(), 'UTC') - interval '1 hour',
+                date_trunc('month', now(), 'UTC') - interval '1 hour', 9000)",
+        )
+        .await
+        .unwrap();
+    let data = health_of(&db, &[("COINGECKO_MONTHLY_CALLS", "100")]).await;
+    assert_eq!(
+        data["budget"],
+        json!({"monthly": 100, "spent": 64, "remaining": 36})
     );
 }
 
@@ -186,7 +210,8 @@ async fn unreachable_database_answers_503_with_the_envelope_and_no_internals() {
     assert_eq!(
         body["data"],
         json!({"status": "degraded", "database": "unreachable", "version": env!("CARGO_PKG_VERSION"),
-               "lastIngestion": null, "lastLiveRefresh": null, "liveEveryMinutes": 10})
+               "lastIngestion": null, "lastLiveRefresh": null, "liveEveryMinutes": 10,
+               "budget": null})
     );
     for leak in [
         "127.0.0.1",
