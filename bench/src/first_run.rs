@@ -82,7 +82,10 @@ fn span(times: &[Instant]) -> f64 {
 
 fn config(url: &str, base_url: &str, per_min: u32) -> Config {
     let (url, base_url, per_min) = (url.to_owned(), base_url.to_owned(), per_min.to_string());
+    // The original's eleven coins: the run this benchmark has measured since the beginning.
+    let coins = common::config::DEFAULT_COINS.join(",");
     Config::from_lookup(|k| match k {
+        "TRACKED_COINS" => Some(coins.clone()),
         "DATABASE_URL" => Some(url.clone()),
         "COINGECKO_BASE_URL" => Some(base_url.clone()),
         "COINGECKO_RATE_LIMIT_PER_MIN" => Some(per_min.clone()),

@@ -6,6 +6,7 @@ mod first_run;
 mod handlers;
 mod live;
 mod load;
+mod month;
 mod scale;
 mod stats;
 mod write_path;
@@ -80,6 +81,15 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// A simulated month at the defaults (top:100 + the eleven, 4 currencies, Demo budget) on
+    /// the schedule's clock, 60 times faster: calls, the oldest quote, the backfill's last day.
+    Month {
+        /// Admin URL of the PostgreSQL server to create the scratch database on.
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: String,
+        #[arg(long, default_value_t = 31)]
+        days: u32,
+    },
     /// Cold starts of every function binary against a minimal Lambda Runtime API.
     ColdStart {
         /// Directory holding the release binaries.
@@ -104,6 +114,7 @@ async fn main() {
             second_per_min,
         } => first_run::run(&database_url, per_min, second_per_min).await,
         Command::LiveRefresh { database_url, runs } => live::run(&database_url, runs).await,
+        Command::Month { database_url, days } => month::run(&database_url, days).await,
         Command::Handlers {
             database_url,
             iterations,

@@ -36,7 +36,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use server::{handle, Bucket, Shared};
+use server::{handle, Bucket, Shared, NO_FIXED_NOW};
 
 /// A running simulator; stops when dropped.
 pub struct RunningSimulator {
@@ -54,6 +54,14 @@ impl RunningSimulator {
     /// Every request answered so far.
     pub fn requests(&self) -> Vec<LoggedRequest> {
         self.shared.log.lock().unwrap().clone()
+    }
+
+    /// Moves the simulator's clock to `now_ms` (unix milliseconds): every answer from then on
+    /// is the market at that instant (a simulated month runs through this).
+    pub fn set_now(&self, now_ms: i64) {
+        self.shared
+            .now_ms
+            .store(now_ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Forgets the request log.
@@ -109,5 +117,6 @@ fn shared(config: SimulatorConfig) -> Arc<Shared> {
         }),
         counters: Mutex::new((0, 0)),
         log: Mutex::new(Vec::new()),
+        now_ms: std::sync::atomic::AtomicI64::new(NO_FIXED_NOW),
     })
 }

@@ -35,6 +35,21 @@ pub(crate) struct Shared {
     pub(crate) bucket: Mutex<Bucket>,
     pub(crate) counters: Mutex<(u64, u32)>,
     pub(crate) log: Mutex<Vec<LoggedRequest>>,
+    /// A clock set by `RunningSimulator::set_now` ([`NO_FIXED_NOW`]: the configuration's).
+    pub(crate) now_ms: std::sync::atomic::AtomicI64,
+}
+
+/// `Shared::now_ms` when no clock was set.
+pub(crate) const NO_FIXED_NOW: i64 = i64::MIN;
+
+impl Shared {
+    /// The simulator's "now": the clock set last, else the configuration's.
+    fn now(&self) -> i64 {
+        match self.now_ms.load(std::sync::atomic::Ordering::Relaxed) {
+            NO_FIXED_NOW => self.config.now(),
+            set => set,
+        }
+    }
 }
 
 pub(crate) async fn handle(
@@ -122,7 +137,7 @@ async fn answer(shared: &Shared, path: &str, query: &str, headers: &HeaderMap) -
     let body = match segments.as_slice() {
         ["ping"] => json!({"gecko_says": "(V3) To the Moon! [simulated by crypto-dashboard]"}),
         ["coins", "list"] => coins_list(config),
-        ["coins", "markets"] => match coins_markets(config, param, config.now(), request_no) {
+        ["coins", "markets"] => match coins_markets(config, param, shared.now(), request_no) {
             Ok(body) => body,
             Err((status, body)) => return json_response(status, body),
         },
@@ -152,7 +167,7 @@ async fn answer(shared: &Shared, path: &str, query: &str, headers: &HeaderMap) -
                     json!({"error": "Missing parameter vs_currencies"}),
                 );
             }
-            simple_price(config, &list("ids"), &currencies, config.now())
+            simple_price(config, &list("ids"), &currencies, shared.now())
         }
         ["coins", id, "market_chart", "range"] => {
             let Some(coin) = universe::coin(config, id) else {
@@ -180,7 +195,7 @@ async fn answer(shared: &Shared, path: &str, query: &str, headers: &HeaderMap) -
                 );
             };
             let (from_ms, to_ms) = ((from * 1000.0) as i64, (to * 1000.0) as i64);
-            let now_ms = config.now();
+            let now_ms = shared.now();
             if !matches!(config.plan, SimPlan::Pro(_)) && from_ms < now_ms - 365 * DAY_MS {
                 return json_response(
                     StatusCode::UNAUTHORIZED,

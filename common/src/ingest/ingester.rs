@@ -120,6 +120,9 @@ pub struct Ingester<'a> {
     pub progress: Option<ProgressSink>,
     /// Where window ends come from; [`Utc::now`] unless a test fixes it.
     pub clock: Clock,
+    /// When the run is recorded as started, which decides the month its calls count in;
+    /// [`Utc::now`] unless a simulated month moves it.
+    pub wall: Clock,
 }
 
 impl<'a> Ingester<'a> {
@@ -133,6 +136,7 @@ impl<'a> Ingester<'a> {
             reserve: Duration::from_secs(10),
             progress: None,
             clock: Arc::new(Utc::now),
+            wall: Arc::new(Utc::now),
         }
     }
 
@@ -147,12 +151,14 @@ impl<'a> Ingester<'a> {
     /// bad input or faults: every outcome is in the report.
     #[tracing::instrument(name = "ingest", skip_all, fields(mode = ?request.mode, trigger = ?request.trigger))]
     pub async fn run(&self, request: RunRequest, deadline: Option<Instant>) -> RunReport {
-        let mut run = RunGuard::new(RunReport::new(
+        let mut report = RunReport::new(
             request.run_id.unwrap_or_else(Uuid::new_v4),
             request.trigger,
             request.mode,
             request.clean_first,
-        ));
+        );
+        report.started_at = (self.wall)();
+        let mut run = RunGuard::new(report);
         // A pre-assigned id is a run the cron route accepted.
         if run.acquire(self.db, request.run_id.is_some()).await {
             // From here on every path releases the lock (and a panic drops the guard, which
@@ -418,11 +424,7 @@ impl<'a> Ingester<'a> {
             keep,
             budget: &mut budget,
         };
-        self.hourly_depth(report, client, gecko, &tracked.ranked, &mut depth)
-            .await;
-        self.backfill(report, client, gecko, &tracked.ranked, &mut depth)
-            .await;
-        self.missing_metadata(report, client, gecko, &tracked.ranked, &mut depth)
+        self.depth(report, client, gecko, &tracked.ranked, &mut depth)
             .await;
         gecko.stats().calls_to(CoinGeckoEndpoint::MarketChartRange) - before
     }
@@ -662,107 +664,20 @@ impl<'a> Ingester<'a> {
             .map_err(PairFailure::database)
     }
 
-    /// Whether the depth phase may start one more item: time before the deadline and a call
-    /// of the budget (reserved in chunks); else `count` items of `work` are deferred.
-    async fn next_depth_item(
+    /// The depth phase's work in spend order: the pinned pairs written this run that need
+    /// their year of daily points, then coin by coin in rank order each ranked coin's 90 hourly
+    /// days (pairs without CoinGecko's hourly points), its year of daily points and its
+    /// description (never fetched).
+    async fn depth_items(
         &self,
-        report: &mut RunReport,
-        client: &mut deadpool_postgres::Object,
-        depth: &mut Depth<'_>,
-        work: DeferredWork,
-        count: u64,
-    ) -> bool {
-        if depth.budget.next_pair_out_of_time() {
-            report.defer(work, DeferReason::Deadline, count);
-            return false;
-        }
-        if depth.calls.left() < self.attempts() {
-            let (calls, keep) = (&mut *depth.calls, depth.keep);
-            if !self
-                .reserve_calls(report, client, calls, DEPTH_CHUNK * self.attempts(), keep)
-                .await
-            {
-                report.defer(work, DeferReason::Budget, count);
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Hourly depth: one full-window range call (90 days of CoinGecko's hourly points) for
-    /// each pair of a ranked coin that has none yet, by rank. (Pinned pairs get theirs from
-    /// the range refresh.)
-    async fn hourly_depth(
-        &self,
-        report: &mut RunReport,
-        client: &mut deadpool_postgres::Object,
-        gecko: &CoinGecko,
+        report: &RunReport,
+        client: &deadpool_postgres::Object,
         ranked: &[String],
-        depth: &mut Depth<'_>,
-    ) {
+    ) -> Result<Vec<DepthItem>, tokio_postgres::Error> {
         let currencies = &self.config.tracked_currencies;
-        let pairs = match store::pairs_without_range_hours(&*client, ranked, currencies).await {
-            Ok(pairs) => pairs,
-            Err(e) => {
-                let failure = PairFailure::database(e);
-                report.record_failure(None, failure.code, failure.message);
-                return;
-            }
-        };
-        let total = pairs.len() as u64;
-        for (done, pair) in pairs.into_iter().enumerate() {
-            let left = total - done as u64;
-            if !self
-                .next_depth_item(report, client, depth, DeferredWork::HourlyBackfill, left)
-                .await
-            {
-                return;
-            }
-            self.emit(IngestEvent::Step(format!(
-                "90 days of {} in {}",
-                pair.coin, pair.currency
-            )));
-            let now = (self.clock)();
-            let window = Window {
-                from: window_start(Mode::Full, None, now),
-                to: now,
-            };
-            let started = Instant::now();
-            let outcome = self
-                .fetch_and_write(client, gecko, &pair, window, WriteOptions::default())
-                .await;
-            depth.budget.pair_took(started.elapsed());
-            match outcome {
-                Ok(rows) => report.rows.hourly += rows.hourly,
-                Err(PairFailure { code, message }) => {
-                    if let Some(reason) = deferral(code) {
-                        report.defer(DeferredWork::HourlyBackfill, reason, left);
-                        return;
-                    }
-                    tracing::warn!(coin = %pair.coin, currency = %pair.currency, %code, %message, "hourly depth failed");
-                    report.record_failure(Some(pair.coin.clone()), code, message);
-                }
-            }
-        }
-    }
-
-    /// The history backfill: one daily range call over `HISTORY_DAYS` for each pair whose
-    /// daily history is shallower (see [`store::pairs_to_backfill`]): the pinned pairs
-    /// written this run, then the ranked coins' pairs that have their hourly depth, by rank.
-    /// It comes after every pair's hours, so a near deadline costs depth, never fresh prices.
-    async fn backfill(
-        &self,
-        report: &mut RunReport,
-        client: &mut deadpool_postgres::Object,
-        gecko: &CoinGecko,
-        ranked: &[String],
-        depth: &mut Depth<'_>,
-    ) {
         let days = self.config.history.days;
-        if !plan::backfills(days) {
-            return;
-        }
-        let mut candidates: Vec<Pair> = report
+        let daily = plan::backfills(days);
+        let written: Vec<Pair> = report
             .pair_results
             .iter()
             .filter(|r| r.status == PairStatus::Ok)
@@ -771,61 +686,44 @@ impl<'a> Ingester<'a> {
                 currency: r.currency.clone(),
             })
             .collect();
-        let deep =
-            match store::pairs_with_range_hours(&*client, ranked, &self.config.tracked_currencies)
-                .await
-            {
-                Ok(pairs) => pairs,
-                Err(e) => {
-                    let failure = PairFailure::database(e);
-                    report.record_failure(None, failure.code, failure.message);
-                    Vec::new()
-                }
-            };
-        candidates.extend(deep);
-        let pairs = match store::pairs_to_backfill(&*client, &candidates, days).await {
-            Ok(pairs) => pairs,
-            Err(e) => {
-                let failure = PairFailure::database(e);
-                report.record_failure(None, failure.code, failure.message);
-                return;
-            }
+        let mut items: Vec<DepthItem> = Vec::new();
+        if daily {
+            let pinned = store::pairs_to_backfill(client, &written, days).await?;
+            items.extend(pinned.into_iter().map(DepthItem::Daily));
+        }
+        let shallow = store::pairs_without_range_hours(client, ranked, currencies).await?;
+        let short = if daily {
+            let pairs: Vec<Pair> = ranked
+                .iter()
+                .flat_map(|coin| {
+                    currencies.iter().map(|currency| Pair {
+                        coin: coin.clone(),
+                        currency: currency.clone(),
+                    })
+                })
+                .collect();
+            store::pairs_to_backfill(client, &pairs, days).await?
+        } else {
+            Vec::new()
         };
-        let total = pairs.len() as u64;
-        for (done, pair) in pairs.into_iter().enumerate() {
-            let left = total - done as u64;
-            if !self
-                .next_depth_item(report, client, depth, DeferredWork::DailyBackfill, left)
-                .await
-            {
-                report.backfill.skipped += left as u32;
-                return;
-            }
-            self.emit(IngestEvent::Step(format!(
-                "{days} days of {} in {}",
-                pair.coin, pair.currency
-            )));
-            let started = Instant::now();
-            let outcome = self.fetch_snapshots(client, gecko, &pair, days).await;
-            depth.budget.pair_took(started.elapsed());
-            match outcome {
-                Ok(rows) => report.record_backfilled(&pair, rows),
-                Err(PairFailure { code, message }) => {
-                    if let Some(reason) = deferral(code) {
-                        report.defer(DeferredWork::DailyBackfill, reason, left);
-                        report.backfill.skipped += left as u32;
-                        return;
-                    }
-                    tracing::warn!(coin = %pair.coin, currency = %pair.currency, %code, %message, "history backfill failed");
-                    report.record_backfill_failed(&pair, code, &message);
-                }
+        let undescribed = store::never_described(client, ranked).await?;
+        for coin in ranked {
+            let of = |pairs: &[Pair]| -> Vec<Pair> {
+                pairs.iter().filter(|p| p.coin == *coin).cloned().collect()
+            };
+            items.extend(of(&shallow).into_iter().map(DepthItem::Hourly));
+            items.extend(of(&short).into_iter().map(DepthItem::Daily));
+            if undescribed.contains(coin) {
+                items.push(DepthItem::Metadata(coin.clone()));
             }
         }
+        Ok(items)
     }
 
-    /// The description and website of ranked coins that have none yet (the image came with
-    /// the ranking), by rank.
-    async fn missing_metadata(
+    /// The depth phase: each item of [`Self::depth_items`] while the deadline leaves time and
+    /// the month's budget a call (reserved in chunks, keeping `depth.keep` for work that comes
+    /// first); the rest is deferred with the reason. Returns the range calls it made.
+    async fn depth(
         &self,
         report: &mut RunReport,
         client: &mut deadpool_postgres::Object,
@@ -833,43 +731,85 @@ impl<'a> Ingester<'a> {
         ranked: &[String],
         depth: &mut Depth<'_>,
     ) {
-        let missing = match store::never_described(&*client, ranked).await {
-            Ok(ids) => ids,
+        let items = match self.depth_items(report, client, ranked).await {
+            Ok(items) => items,
             Err(e) => {
                 let failure = PairFailure::database(e);
                 report.record_failure(None, failure.code, failure.message);
                 return;
             }
         };
-        let total = missing.len() as u64;
-        for (done, id) in missing.into_iter().enumerate() {
-            let left = total - done as u64;
-            if !self
-                .next_depth_item(report, client, depth, DeferredWork::Metadata, left)
-                .await
-            {
+        for (index, item) in items.iter().enumerate() {
+            if depth.budget.next_pair_out_of_time() {
+                defer_depth(report, &items[index..], DeferReason::Deadline);
                 return;
             }
-            self.emit(IngestEvent::Step(format!("metadata of {id}")));
+            if depth.calls.left() < self.attempts() {
+                let (calls, keep) = (&mut *depth.calls, depth.keep);
+                if !self
+                    .reserve_calls(report, client, calls, DEPTH_CHUNK * self.attempts(), keep)
+                    .await
+                {
+                    defer_depth(report, &items[index..], DeferReason::Budget);
+                    return;
+                }
+            }
+            self.emit(IngestEvent::Step(item.to_string()));
             let started = Instant::now();
-            let result = match gecko.coin(&id).await {
+            let outcome = self.depth_item(client, gecko, item).await;
+            depth.budget.pair_took(started.elapsed());
+            match (outcome, item) {
+                (Ok(rows), DepthItem::Hourly(_)) => report.rows.hourly += rows,
+                (Ok(rows), DepthItem::Daily(pair)) => report.record_backfilled(pair, rows),
+                (Ok(rows), DepthItem::Metadata(_)) => report.rows.metadata += rows,
+                (Err(PairFailure { code, .. }), _) if deferral(code).is_some() => {
+                    let reason = deferral(code).expect("matched");
+                    defer_depth(report, &items[index..], reason);
+                    return;
+                }
+                (Err(PairFailure { code, message }), item) => {
+                    tracing::warn!(%item, %code, %message, "depth not fetched");
+                    match item {
+                        DepthItem::Daily(pair) => {
+                            report.record_backfill_failed(pair, code, &message)
+                        }
+                        DepthItem::Hourly(Pair { coin, .. }) | DepthItem::Metadata(coin) => {
+                            report.record_failure(Some(coin.clone()), code, message)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fetches and stores one depth item; returns the rows it wrote.
+    async fn depth_item(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        gecko: &CoinGecko,
+        item: &DepthItem,
+    ) -> Result<u64, PairFailure> {
+        match item {
+            DepthItem::Hourly(pair) => {
+                let now = (self.clock)();
+                let window = Window {
+                    from: window_start(Mode::Full, None, now),
+                    to: now,
+                };
+                self.fetch_and_write(client, gecko, pair, window, WriteOptions::default())
+                    .await
+                    .map(|rows| rows.hourly)
+            }
+            DepthItem::Daily(pair) => {
+                self.fetch_snapshots(client, gecko, pair, self.config.history.days)
+                    .await
+            }
+            DepthItem::Metadata(id) => match gecko.coin(id).await {
                 Ok(info) => store::upsert_metadata(&*client, &info)
                     .await
                     .map_err(PairFailure::database),
                 Err(e) => Err(PairFailure::upstream(e)),
-            };
-            depth.budget.pair_took(started.elapsed());
-            match result {
-                Ok(n) => report.rows.metadata += n,
-                Err(PairFailure { code, message }) => {
-                    if let Some(reason) = deferral(code) {
-                        report.defer(DeferredWork::Metadata, reason, left);
-                        return;
-                    }
-                    tracing::warn!(coin = %id, %message, "metadata not fetched");
-                    report.record_failure(Some(id), code, message);
-                }
-            }
+            },
         }
     }
 
@@ -918,6 +858,42 @@ struct Depth<'b> {
     calls: &'b mut CallBudget,
     keep: u64,
     budget: &'b mut Budget,
+}
+
+/// One item of the depth phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum DepthItem {
+    /// A pair's 90 days of CoinGecko's hourly points (one full-window range call).
+    Hourly(Pair),
+    /// A pair's year of daily points (one range call over `HISTORY_DAYS`).
+    Daily(Pair),
+    /// A coin's description and website (`/coins/{id}`).
+    Metadata(String),
+}
+
+impl std::fmt::Display for DepthItem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DepthItem::Hourly(p) => write!(f, "90 days of {} in {}", p.coin, p.currency),
+            DepthItem::Daily(p) => write!(f, "a year of {} in {}", p.coin, p.currency),
+            DepthItem::Metadata(id) => write!(f, "metadata of {id}"),
+        }
+    }
+}
+
+/// Records `items` as left for later for `reason`, by kind of work.
+fn defer_depth(report: &mut RunReport, items: &[DepthItem], reason: DeferReason) {
+    for item in items {
+        let work = match item {
+            DepthItem::Hourly(_) => DeferredWork::HourlyBackfill,
+            DepthItem::Daily(_) => {
+                report.backfill.skipped += 1;
+                DeferredWork::DailyBackfill
+            }
+            DepthItem::Metadata(_) => DeferredWork::Metadata,
+        };
+        report.defer(work, reason, 1);
+    }
 }
 
 /// Why an item was left for later, when its failure was the budget or the deadline.

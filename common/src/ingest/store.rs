@@ -230,6 +230,39 @@ pub async fn upsert_markets(
     Ok(())
 }
 
+/// Recomputes from the stored hours the daily average of each pair's UTC day holding the
+/// matching instant (an average replaces a snapshot); returns the daily rows written.
+async fn recompute_days(
+    client: &impl GenericClient,
+    coins: &[&str],
+    currencies: &[&str],
+    instants: &[DateTime<Utc>],
+) -> Result<u64, Error> {
+    let statement = client
+        .prepare_cached(
+            "INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count, source)
+             SELECT h.coin_id, h.currency_code, (h.ts AT TIME ZONE 'UTC')::date,
+                    -- avg(price) sums first and overflows near f64::MAX; a UTC day has at
+                    -- most 24 hours, so the sum of price/24 cannot, and the mean of finite
+                    -- prices never exceeds their maximum.
+                    least(sum(h.price / 24) * (24.0 / count(*)), max(h.price)), count(*), 'hourly'
+               FROM (SELECT DISTINCT t.coin, t.currency, date_trunc('day', t.at, 'UTC') AS day
+                       FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS t(coin, currency, at)) d
+               JOIN price_hourly h ON h.coin_id = d.coin AND h.currency_code = d.currency
+                                  AND h.ts >= d.day AND h.ts < d.day + interval '24 hours'
+              GROUP BY h.coin_id, h.currency_code, (h.ts AT TIME ZONE 'UTC')::date
+             ON CONFLICT (coin_id, currency_code, date) DO UPDATE
+                SET price = EXCLUDED.price, sample_count = EXCLUDED.sample_count,
+                    source = EXCLUDED.source, updated_at = now()
+              WHERE (price_daily.price, price_daily.sample_count, price_daily.source)
+                    IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.sample_count, EXCLUDED.source)",
+        )
+        .await?;
+    client
+        .execute(&statement, &[&coins, &currencies, &instants])
+        .await
+}
+
 /// Marks exactly `ids` as tracked (coins leaving the set keep their rows); returns the coins
 /// whose mark changed.
 pub async fn set_tracked(
@@ -312,25 +345,13 @@ pub async fn fold_quotes(
             &[&coins, &currencies, &prices, &updated],
         )
         .await?;
-    client
-        .execute(
-            "INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count, source)
-             SELECT h.coin_id, h.currency_code, (h.ts AT TIME ZONE 'UTC')::date,
-                    least(sum(h.price / 24) * (24.0 / count(*)), max(h.price)), count(*), 'hourly'
-               FROM (SELECT DISTINCT t.coin, t.currency, date_trunc('day', t.updated, 'UTC') AS day
-                       FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS t(coin, currency, updated)
-                      WHERE t.updated IS NOT NULL) d
-               JOIN price_hourly h ON h.coin_id = d.coin AND h.currency_code = d.currency
-                                  AND h.ts >= d.day AND h.ts < d.day + interval '24 hours'
-              GROUP BY h.coin_id, h.currency_code, (h.ts AT TIME ZONE 'UTC')::date
-             ON CONFLICT (coin_id, currency_code, date) DO UPDATE
-                SET price = EXCLUDED.price, sample_count = EXCLUDED.sample_count,
-                    source = EXCLUDED.source, updated_at = now()
-              WHERE (price_daily.price, price_daily.sample_count, price_daily.source)
-                    IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.sample_count, EXCLUDED.source)",
-            &[&coins, &currencies, &updated],
-        )
-        .await?;
+    let days: Vec<DateTime<Utc>> = quotes.iter().filter_map(|q| q.last_updated_at).collect();
+    let (coins, currencies): (Vec<&str>, Vec<&str>) = quotes
+        .iter()
+        .filter(|q| q.last_updated_at.is_some())
+        .map(|q| (q.coin.as_str(), q.currency.as_str()))
+        .unzip();
+    recompute_days(client, &coins, &currencies, &days).await?;
     Ok(hours)
 }
 
@@ -497,27 +518,17 @@ pub async fn write_pair(
     let hourly = tx
         .execute(&upsert_hourly, &[&coin, &currency, &ts, &prices])
         .await?;
-    let recompute_daily = tx
-        .prepare_cached(
-            "INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count, source)
-             SELECT coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date,
-                    -- avg(price) sums first and overflows near f64::MAX; a UTC day has at
-                    -- most 24 hours, so the sum of price/24 cannot, and the mean of finite
-                    -- prices never exceeds their maximum.
-                    least(sum(price / 24) * (24.0 / count(*)), max(price)), count(*), 'hourly'
-               FROM price_hourly
-              WHERE coin_id = $1 AND currency_code = $2 AND ts >= $3 AND ts < $4
-              GROUP BY coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date
-             ON CONFLICT (coin_id, currency_code, date) DO UPDATE
-                SET price = EXCLUDED.price, sample_count = EXCLUDED.sample_count,
-                    source = EXCLUDED.source, updated_at = now()
-              WHERE (price_daily.price, price_daily.sample_count, price_daily.source)
-                    IS DISTINCT FROM (EXCLUDED.price, EXCLUDED.sample_count, EXCLUDED.source)",
-        )
-        .await?;
-    let daily = tx
-        .execute(&recompute_daily, &[&coin, &currency, &day_start, &day_end])
-        .await?;
+    // Every UTC day the hours touch, by its first instant.
+    let days: Vec<DateTime<Utc>> = (0..(day_end - day_start).num_days())
+        .map(|d| day_start + Duration::days(d))
+        .collect();
+    let daily = recompute_days(
+        &tx,
+        &vec![coin; days.len()],
+        &vec![currency; days.len()],
+        &days,
+    )
+    .await?;
     let pruned = match options.prune_before {
         Some(before) => {
             tx.execute(
@@ -572,36 +583,17 @@ pub async fn pairs_without_range_hours(
     coins: &[String],
     currencies: &[String],
 ) -> Result<Vec<Pair>, Error> {
-    pairs_by_range_hours(client, coins, currencies, false).await
-}
-
-/// The pairs of `coins` x `currencies` (coins in their order) that have hours from
-/// CoinGecko's own hourly points.
-pub async fn pairs_with_range_hours(
-    client: &impl GenericClient,
-    coins: &[String],
-    currencies: &[String],
-) -> Result<Vec<Pair>, Error> {
-    pairs_by_range_hours(client, coins, currencies, true).await
-}
-
-async fn pairs_by_range_hours(
-    client: &impl GenericClient,
-    coins: &[String],
-    currencies: &[String],
-    with: bool,
-) -> Result<Vec<Pair>, Error> {
     let rows = client
         .query(
             "SELECT c.id AS coin, v.code AS currency
                FROM UNNEST($1::text[]) WITH ORDINALITY AS c(id, ord)
               CROSS JOIN UNNEST($2::text[]) WITH ORDINALITY AS v(code, ord)
               WHERE EXISTS (SELECT 1 FROM coins k WHERE k.id = c.id)
-                AND EXISTS (SELECT 1 FROM price_hourly p
-                             WHERE p.coin_id = c.id AND p.currency_code = v.code
-                               AND p.source = 'range') = $3
+                AND NOT EXISTS (SELECT 1 FROM price_hourly p
+                                 WHERE p.coin_id = c.id AND p.currency_code = v.code
+                                   AND p.source = 'range')
               ORDER BY c.ord, v.ord",
-            &[&coins, &currencies, &with],
+            &[&coins, &currencies],
         )
         .await?;
     pairs_of(&rows)
