@@ -930,6 +930,28 @@ def cache_policy_config(raw: dict, behaviour: dict) -> tuple[str | None, dict]:
     return policy, props_of(raw, policy).get("CachePolicyConfig", {})
 
 
+def check_get_cache_key(raw: dict, policy: str, policy_config: dict) -> bool:
+    """No client-chosen header in a GET behaviour's cache key: Origin only where CORS is
+    configured. False when the key cannot be worked out (reported)."""
+    keyed = policy_config.get("ParametersInCacheKeyAndForwardedToOrigin", {}).get("HeadersConfig", {})
+    for label, cors in (("defaults", ""), (f"{CORS_PARAMETER} set", "https://app.example")):
+        params = dict(defaults(raw), **{CORS_PARAMETER: cors})
+        try:
+            headers = with_conditions(keyed, raw, params)
+        except Unresolved as exc:
+            error(f"{policy}: its cache key's headers cannot be worked out from parameters ({exc})")
+            return False
+        listed = [] if headers.get("HeaderBehavior", "none") == "none" else as_list(headers.get("Headers"))
+        allowed = {"origin"} if cors else set()
+        for header in listed:
+            if str(header).lower() not in allowed:
+                error(f"{policy}: header {header} is in the GET cache key with {label}; a client that picks its "
+                      f"value makes every request a miss (only Origin, and only where CORS is configured)")
+        if headers.get("HeaderBehavior", "none") not in ("none", "whitelist"):
+            error(f"{policy}: HeaderBehavior {headers.get('HeaderBehavior')!r} with {label}; list the headers")
+    return True
+
+
 def check_edge_abuse(raw: dict) -> None:
     """What one client can make the origin do: no client-chosen header in the GET cache key
     (Origin only where CORS is configured), the cron route on a behaviour of its own that
@@ -939,27 +961,16 @@ def check_edge_abuse(raw: dict) -> None:
     if not found:
         return
     name, config, behaviour = found
-    policy, policy_config = cache_policy_config(raw, behaviour)
-    keyed = policy_config.get("ParametersInCacheKeyAndForwardedToOrigin", {}).get("HeadersConfig", {})
-    for label, cors in (("defaults", ""), (f"{CORS_PARAMETER} set", "https://app.example")):
-        params = dict(defaults(raw), **{CORS_PARAMETER: cors})
-        try:
-            headers = with_conditions(keyed, raw, params)
-        except Unresolved as exc:
-            error(f"{policy}: its cache key's headers cannot be worked out from parameters ({exc})")
-            return
-        listed = [] if headers.get("HeaderBehavior", "none") == "none" else as_list(headers.get("Headers"))
-        allowed = {"origin"} if cors else set()
-        for header in listed:
-            if str(header).lower() not in allowed:
-                error(f"{policy}: header {header} is in the GET cache key with {label}; a client that picks its "
-                      f"value makes every request a miss (only Origin, and only where CORS is configured)")
-        if headers.get("HeaderBehavior", "none") not in ("none", "whitelist"):
-            error(f"{policy}: HeaderBehavior {headers.get('HeaderBehavior')!r} with {label}; list the headers")
-    # The cron behaviour: before /api/*, the same origin, POST allowed, Authorization in its
-    # key so that it is forwarded, nothing cached.
     behaviours = config.get("CacheBehaviors", [])
     cron = [b for b in behaviours if fnmatch.fnmatchcase(CRON_PATH, str(b.get("PathPattern", "")))]
+    # Every behaviour of the API's origin but the cron route's serves GETs (/api/*, /api/market*).
+    reads = [b for b in behaviours
+             if b.get("TargetOriginId") == behaviour.get("TargetOriginId") and not (cron and b is cron[0])]
+    for read in reads:
+        if not check_get_cache_key(raw, *cache_policy_config(raw, read)):
+            return
+    # The cron behaviour: before /api/*, the same origin, POST allowed, Authorization in its
+    # key so that it is forwarded, nothing cached.
     if not cron or cron[0] is behaviour:
         error(f"{name}: no behaviour for {CRON_PATH} before /api/*; the cron route needs one of its own "
               f"that forwards Authorization and caches nothing (no Authorization in the GET cache key)")

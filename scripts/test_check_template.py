@@ -611,6 +611,10 @@ def waf_rules(t) -> list:
 CRON_BEHAVIOUR = cron_behaviour(BASE_TEMPLATE)
 template_case("Authorization in the GET cache key", r"ApiCachePolicy: header Authorization is in the GET cache key with defaults",
               lambda t: cache_headers(t).update(HeadersConfig={"HeaderBehavior": "whitelist", "Headers": ["Authorization"]}))
+template_case("Authorization in the market's GET cache key",
+              r"MarketCachePolicy: header Authorization is in the GET cache key with defaults",
+              lambda t: props(t, "MarketCachePolicy")["CachePolicyConfig"]["ParametersInCacheKeyAndForwardedToOrigin"]
+              .update(HeadersConfig={"HeaderBehavior": "whitelist", "Headers": ["Authorization", "Origin"]}))
 template_case("Origin in the GET cache key without CORS", r"ApiCachePolicy: header Origin is in the GET cache key with defaults",
               lambda t: cache_headers(t).update(HeadersConfig={"HeaderBehavior": "whitelist", "Headers": ["Origin"]}))
 template_case("every viewer header in the GET cache key", r"ApiCachePolicy: HeaderBehavior 'allViewer' with defaults",

@@ -27,6 +27,8 @@ pub struct Coverage {
     pub freshness: Freshness,
     /// The month's CoinGecko calls against `COINGECKO_MONTHLY_CALLS`.
     pub budget: BudgetStatus,
+    /// Ids of `TRACKED_COINS` CoinGecko did not know at the newest history run.
+    pub unknown_coins: Vec<String>,
     /// The newest history runs (full, incremental).
     pub history_runs: Vec<RecentRun>,
     /// The newest live refreshes (latest): listed apart, or at one every 10 minutes they
@@ -128,9 +130,27 @@ pub async fn report(
         pairs,
         freshness: Freshness::read(client, live_every, as_of).await?,
         budget: call_budget::month_status(client, monthly_calls.into(), as_of).await?,
+        unknown_coins: unknown_coins(client).await?,
         history_runs: recent_runs(client, runs, RunKind::History).await?,
         live_refreshes: recent_runs(client, runs, RunKind::Live).await?,
     })
+}
+
+/// The coins the newest history run reported as unknown to CoinGecko (`UNKNOWN_COIN`).
+async fn unknown_coins(client: &impl GenericClient) -> Result<Vec<String>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT DISTINCT f ->> 'coin' AS coin
+               FROM (SELECT report FROM ingestion_runs
+                      WHERE mode <> 'latest' AND status NOT IN ('running', 'skipped')
+                      ORDER BY started_at DESC LIMIT 1) r,
+                    jsonb_array_elements(r.report -> 'failures') f
+              WHERE f ->> 'code' = 'UNKNOWN_COIN' AND f ->> 'coin' IS NOT NULL
+              ORDER BY coin",
+            &[],
+        )
+        .await?;
+    rows.iter().map(|r| r.try_get("coin")).collect()
 }
 
 /// Coverage of every `coins` x `currencies` pair, in that order.

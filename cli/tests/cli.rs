@@ -162,6 +162,19 @@ async fn an_unknown_coin_is_reported_with_the_closest_known_ids() {
         out.stderr
     );
     assert_eq!(out.json()["failures"][0]["code"], "UNKNOWN_COIN");
+    // `status` says so too, until a history run no longer reports it.
+    let status = s.run(&["status"]).await;
+    assert!(
+        status.stdout.contains(
+            "CoinGecko does not know these TRACKED_COINS ids (newest history run): bitcoinn"
+        ),
+        "{}",
+        status.stdout
+    );
+    assert_eq!(
+        s.run(&["status", "--json"]).await.json()["unknownCoins"],
+        serde_json::json!(["bitcoinn"])
+    );
 }
 
 #[test]

@@ -86,6 +86,12 @@ fn text(c: &Coverage) -> String {
         )),
         None => out.push_str("no prices stored yet: run `crypto-dashboard ingest`\n"),
     }
+    if !c.unknown_coins.is_empty() {
+        out.push_str(&format!(
+            "CoinGecko does not know these TRACKED_COINS ids (newest history run): {}\n",
+            c.unknown_coins.join(", ")
+        ));
+    }
     let b = &c.budget;
     out.push_str(&format!(
         "CoinGecko calls this month (UTC): {} of {} spent, {} left\n",
