@@ -381,7 +381,7 @@ impl<'a> Ingester<'a> {
             );
         }
         let ranked = match ranking {
-            Some(n) => tracking::resolve(report, client, gecko, n, &known, currencies)
+            Some(n) => tracking::resolve(report, client, gecko, n, &known, currencies, now)
                 .await
                 .map(|top| top.into_iter().filter(|id| !known.contains(id)).collect())
                 .unwrap_or(stored.ranked),

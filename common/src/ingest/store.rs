@@ -106,15 +106,15 @@ pub async fn ranked_at(client: &impl GenericClient) -> Result<Option<DateTime<Ut
         .try_get("at")
 }
 
-/// Stores one currency's `/coins/markets` answer: the coins (symbol, name; with `ranks`, their
-/// rank, resolved now), an image for coins without metadata, and the market data as the
+/// Stores one currency's `/coins/markets` answer: the coins (symbol, name; with `ranked_at`,
+/// their rank, resolved then), an image for coins without metadata, and the market data as the
 /// pair's live quote with its 1 h / 7 d change and 7-day sparkline (5 significant digits, as
 /// the market summary's). Entries without a usable price are skipped.
 pub async fn upsert_markets(
     client: &impl GenericClient,
     currency: &str,
     entries: &[MarketEntry],
-    ranks: bool,
+    ranked_at: Option<DateTime<Utc>>,
 ) -> Result<(), Error> {
     let usable = |v: Option<f64>| v.filter(|v| v.is_finite());
     let non_negative = |v: Option<f64>| usable(v).filter(|v| *v >= 0.0);
@@ -137,13 +137,13 @@ pub async fn upsert_markets(
     client
         .execute(
             "INSERT INTO coins (id, symbol, name, sort_order, rank, ranked_at)
-             SELECT t.id, t.symbol, t.name, 1000000, t.rank, CASE WHEN $5 THEN now() END
+             SELECT t.id, t.symbol, t.name, 1000000, t.rank, $5::timestamptz
                FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int[]) AS t(id, symbol, name, rank)
              ON CONFLICT (id) DO UPDATE SET symbol = EXCLUDED.symbol, name = EXCLUDED.name,
-                    rank = CASE WHEN $5 THEN EXCLUDED.rank ELSE coins.rank END,
-                    ranked_at = CASE WHEN $5 THEN EXCLUDED.ranked_at ELSE coins.ranked_at END,
+                    rank = CASE WHEN $5 IS NULL THEN coins.rank ELSE EXCLUDED.rank END,
+                    ranked_at = coalesce($5, coins.ranked_at),
                     updated_at = now()",
-            &[&ids, &symbols, &names, &rank, &ranks],
+            &[&ids, &symbols, &names, &rank, &ranked_at],
         )
         .await?;
     // An image now; the description and website wait for `/coins/{id}` (an epoch

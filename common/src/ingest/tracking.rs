@@ -56,7 +56,7 @@ pub async fn ranking_due(
 
 /// Resolves the top `n` from `/coins/markets` in every currency (the first currency's order
 /// is the ranking), fetches the pinned coins outside it by id, and stores coins, ranks, images
-/// and market data. Returns the ranked ids (largest first), or `None` when the first
+/// and market data, the ranking as of `now` (the run's start). Returns the ranked ids (largest first), or `None` when the first
 /// currency's ranking could not be fetched (the stored ranking stays).
 pub async fn resolve(
     report: &mut RunReport,
@@ -65,6 +65,7 @@ pub async fn resolve(
     n: u32,
     pinned: &[String],
     currencies: &[String],
+    now: DateTime<Utc>,
 ) -> Option<Vec<String>> {
     let (pages, per_page) = ranking_pages(n);
     let mut ranked: Option<Vec<String>> = None;
@@ -109,7 +110,8 @@ pub async fn resolve(
             }
         }
         let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-        let written = match store::upsert_markets(client, currency, &entries, index == 0).await {
+        let ranked_at = (index == 0).then_some(now);
+        let written = match store::upsert_markets(client, currency, &entries, ranked_at).await {
             Ok(()) => store::refresh_market(client, &ids, std::slice::from_ref(currency)).await,
             Err(e) => Err(e),
         };
