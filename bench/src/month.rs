@@ -10,7 +10,7 @@
 //! live refresh (the time since our last refresh of that pair, and CoinGecko's own quote age),
 //! and the day every tracked pair had its 90 hourly days and its year of daily points.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,6 +67,7 @@ pub async fn run(admin: &str, days: u32) -> Value {
     let mut backfilled_on: Option<u32> = None;
     let (mut history_runs, mut live_runs, mut deferred) = (0u32, 0u32, 0u64);
     let mut history_calls = Vec::new();
+    let mut tracked_before: HashSet<String> = HashSet::new();
     let steps = days * 24 * 6;
     for step in 0..steps {
         let at = start + chrono::Duration::minutes(10 * i64::from(step));
@@ -92,6 +93,14 @@ pub async fn run(admin: &str, days: u32) -> Value {
             }
         }
         // The oldest quote just before this refresh, once the first history run has ranked.
+        // A coin that just entered the top N got its market data from the ranking itself.
+        let tracked = tracked_coins(&client).await;
+        for coin in tracked.difference(&tracked_before) {
+            for currency in &currencies {
+                last_refresh.insert((coin.clone(), currency.clone()), at);
+            }
+        }
+        tracked_before = tracked;
         if history_runs > 0 {
             let (refresh, quote) = oldest(&client, &last_refresh, at).await;
             oldest_refresh = oldest_refresh.max(refresh);
@@ -173,6 +182,17 @@ async fn oldest(
         }
     }
     (refresh, quote)
+}
+
+/// The tracked coins.
+async fn tracked_coins(client: &deadpool_postgres::Object) -> HashSet<String> {
+    client
+        .query("SELECT id FROM coins WHERE tracked", &[])
+        .await
+        .expect("tracked")
+        .iter()
+        .map(|r| r.get("id"))
+        .collect()
 }
 
 /// Whether every tracked pair has CoinGecko's hourly points and its year of daily points.
