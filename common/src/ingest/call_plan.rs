@@ -8,6 +8,11 @@
 //! `multiplier` intervals, the smallest multiplier that keeps a month's calls within
 //! [`TARGET_SHARE`] of the budget.
 
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::call_budget::month_start;
 use super::tracking::ranking_calls;
 use crate::coingecko::MAX_QUERY_IDS_CHARS;
 
@@ -100,6 +105,49 @@ pub fn configured(config: &crate::config::Config, coins: u64, quote_calls: u64) 
         calls_per_run: u64::from(config.coingecko.rate_limit_per_min) * RUN_CALL_MINUTES,
         daily_depth: super::plan::backfills(config.history.days),
     })
+}
+
+/// The rest of the UTC month as the budget sees it: the live refreshes and daily history
+/// runs still to come, whose calls a run leaves to them.
+#[derive(Debug, Clone, Copy)]
+pub struct MonthAhead {
+    now: DateTime<Utc>,
+    month_end: DateTime<Utc>,
+    live_every: Option<Duration>,
+}
+
+impl MonthAhead {
+    /// The month of `now`, with live refreshes every `live_every` (none: off).
+    pub fn new(now: DateTime<Utc>, live_every: Option<Duration>) -> Self {
+        let start = month_start(now);
+        let month_end = month_start(start + chrono::Duration::days(32));
+        MonthAhead {
+            now,
+            month_end,
+            live_every,
+        }
+    }
+
+    /// The calls the month's remaining live refreshes make, each tier `calls` every
+    /// `every_minutes` (the month's [`CallPlan`] tiers).
+    pub fn live_calls(&self, tiers: &[super::call_plan::Tier]) -> u64 {
+        if self.live_every.is_none_or(|e| e.is_zero()) {
+            return 0;
+        }
+        let left = (self.month_end - self.now).num_seconds().max(0) as u64;
+        tiers
+            .iter()
+            .map(|t| left / (t.every_minutes * 60).max(1) * t.calls)
+            .sum()
+    }
+
+    /// Whole days of the month after today (each with its daily history run).
+    pub fn days_after_today(&self) -> u64 {
+        (self.month_end.date_naive() - self.now.date_naive())
+            .num_days()
+            .saturating_sub(1)
+            .max(0) as u64
+    }
 }
 
 /// `/simple/price` calls for `coins` ids of mean length (a plan before the ids are known).
@@ -303,6 +351,11 @@ fn minutes(every: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
+
+    fn utc_from_secs(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(secs, 0).single().unwrap()
+    }
 
     fn inputs(coins: u64, monthly: u64) -> PlanInputs {
         PlanInputs {
@@ -341,6 +394,24 @@ mod tests {
         let pro = CallPlan::of(inputs(1_000, 500_000));
         assert_eq!(pro.multiplier, 1);
         assert!(pro.month_calls < 400_000);
+    }
+
+    #[test]
+    fn the_month_ahead_counts_the_live_refreshes_and_days_left() {
+        // 2026-12-31T22:00:00Z: two hours left, 12 refreshes at 10 minutes, no day after.
+        let now = utc_from_secs(1_798_754_400);
+        assert_eq!(now.to_rfc3339(), "2026-12-31T22:00:00+00:00");
+        let ahead = MonthAhead::new(now, Some(Duration::from_secs(600)));
+        let two_every_10 = [Tier {
+            calls: 2,
+            every_minutes: 10,
+        }];
+        assert_eq!(ahead.live_calls(&two_every_10), 24);
+        assert_eq!(ahead.days_after_today(), 0);
+        assert_eq!(MonthAhead::new(now, None).live_calls(&two_every_10), 0);
+        // 2026-12-06T10:00:00Z: 25 days after today.
+        let ahead = MonthAhead::new(utc_from_secs(1_796_551_200), None);
+        assert_eq!(ahead.days_after_today(), 25);
     }
 
     #[test]

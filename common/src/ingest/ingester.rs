@@ -338,9 +338,12 @@ impl<'a> Ingester<'a> {
     ) -> u64 {
         let currencies = &self.config.tracked_currencies;
         let pinned = &self.config.tracked_coins.pinned;
-        let live_per_refresh = simple_price_calls(&stored.coins());
-        let ahead = plan::MonthAhead::new(now, self.config.live_every);
-        let keep_live = ahead.live_calls(live_per_refresh);
+        // What the month's remaining live refreshes will take, tiers as the plan spaces them.
+        let coins = stored.coins();
+        let live =
+            call_plan::configured(self.config, coins.len() as u64, simple_price_calls(&coins));
+        let ahead = call_plan::MonthAhead::new(now, self.config.live_every);
+        let keep_live = ahead.live_calls(&live.tiers);
         let ranking = match self.config.tracked_coins.top {
             Some(n) => match tracking::ranking_due(&*client, now).await {
                 Ok(true) => Some(n),

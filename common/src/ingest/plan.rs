@@ -74,45 +74,6 @@ fn next_utc_midnight(t: DateTime<Utc>) -> DateTime<Utc> {
     }
 }
 
-/// The rest of the UTC month as the budget sees it: the live refreshes and daily history
-/// runs still to come, whose calls a run leaves to them.
-#[derive(Debug, Clone, Copy)]
-pub struct MonthAhead {
-    now: DateTime<Utc>,
-    month_end: DateTime<Utc>,
-    live_every: Option<Duration>,
-}
-
-impl MonthAhead {
-    /// The month of `now`, with live refreshes every `live_every` (none: off).
-    pub fn new(now: DateTime<Utc>, live_every: Option<Duration>) -> Self {
-        let start = super::call_budget::month_start(now);
-        let month_end = super::call_budget::month_start(start + chrono::Duration::days(32));
-        MonthAhead {
-            now,
-            month_end,
-            live_every,
-        }
-    }
-
-    /// The calls of the live refreshes left this month, at `per_refresh` calls each.
-    pub fn live_calls(&self, per_refresh: u64) -> u64 {
-        let Some(every) = self.live_every.filter(|e| !e.is_zero()) else {
-            return 0;
-        };
-        let left = (self.month_end - self.now).num_seconds().max(0) as u64;
-        left / every.as_secs().max(1) * per_refresh
-    }
-
-    /// Whole days of the month after today (each with its daily history run).
-    pub fn days_after_today(&self) -> u64 {
-        (self.month_end.date_naive() - self.now.date_naive())
-            .num_days()
-            .saturating_sub(1)
-            .max(0) as u64
-    }
-}
-
 /// Decides whether the next pair still fits before the deadline: the pairs' average time so
 /// far (or, before the first, one rate period plus a margin), plus the reserve the run keeps
 /// to record itself.
@@ -231,20 +192,6 @@ mod tests {
         .map(|x| x.pair.coin)
         .collect();
         assert_eq!(order, ["b", "e", "c", "a", "d"]);
-    }
-
-    #[test]
-    fn the_month_ahead_counts_the_live_refreshes_and_days_left() {
-        // 2026-12-31T22:00:00Z: two hours left, 12 refreshes at 10 minutes, no day after.
-        let now = utc_from_secs(1_798_754_400);
-        assert_eq!(now.to_rfc3339(), "2026-12-31T22:00:00+00:00");
-        let ahead = MonthAhead::new(now, Some(Duration::from_secs(600)));
-        assert_eq!(ahead.live_calls(2), 24);
-        assert_eq!(ahead.days_after_today(), 0);
-        assert_eq!(MonthAhead::new(now, None).live_calls(2), 0);
-        // 2026-12-06T10:00:00Z: 25 days after today.
-        let ahead = MonthAhead::new(utc_from_secs(1_796_551_200), None);
-        assert_eq!(ahead.days_after_today(), 25);
     }
 
     #[test]
