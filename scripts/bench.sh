@@ -50,8 +50,8 @@ timeout 600 "$bin/bench" live-refresh --runs "${BENCH_LIVE_RUNS:-20}" >"$out/liv
 say "handler latency in process"
 timeout 600 "$bin/bench" handlers --iterations 2000 >"$out/handlers.json"
 
-say "10x the rows (and 1x, same generator): size and read latency (bench scale)"
-timeout 900 "$bin/bench" scale --database-url "$admin_url" --factor 10 >"$out/scale.json"
+say "top:1000 x 4 currencies, 8.6 million hourly rows (and 11 coins, same generator): size, routes, live refresh, RSS, status (bench scale, ~10 min)"
+timeout 1800 "$bin/bench" scale --database-url "$admin_url" --coins 1000 --bin-dir "$bin" >"$out/scale.json"
 
 say "wrk against crypto-dashboard serve"
 port=$(free_port)
@@ -65,6 +65,29 @@ for route in "prices /api/coins/bitcoin/prices?currency=usd&interval=daily&from=
   for run in 1 2 3; do
     echo "### $name $run $path" >>"$out/wrk.txt"
     timeout 60 wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$port$path" >>"$out/wrk.txt" 2>&1
+  done
+done
+stop_background
+
+say "wrk at top:1000: the prices route and the market's first page of 100 in every sort"
+port=$(free_port)
+background env DATABASE_URL="$(DATABASE_URL=$admin_url database_url bench_scale)" \
+  "$bin/crypto-dashboard" serve --port "$port" --pool-size 8 2>/dev/null
+wait_for_port "$port" 30 || die "serve did not start"
+: >"$out/wrk_scale.txt"
+routes=("prices /api/coins/bitcoin/prices?currency=usd&interval=daily&from=$from")
+for sort in rank name price change1h change24h change7d marketCap volume24h; do
+  routes+=("market-$sort /api/market?currency=usd&sort=$sort")
+done
+for route in "${routes[@]}"; do
+  name=${route%% *}
+  path=${route#* }
+  # Three runs of the baseline, one per sort.
+  runs=1
+  [ "$name" = prices ] && runs=3
+  for run in $(seq "$runs"); do
+    echo "### $name $run $path" >>"$out/wrk_scale.txt"
+    timeout 60 wrk -t2 -c64 -d10s --latency "http://127.0.0.1:$port$path" >>"$out/wrk_scale.txt" 2>&1
   done
 done
 stop_background

@@ -228,60 +228,10 @@ if h:
         lines.append("- " + goal("the market route's p99 under 0.5 ms", f"{h['market']['p99_ms']} ms", h["market"]["p99_ms"] < 0.5))
     lines.append("")
 
-sc = load("scale.json")
-if sc:
-    mib = lambda b: b / 1024 / 1024
-    base = sc.get("baseline")
-    shape = (
-        f"{sc['hourly_days']} days of hourly prices, their daily averages and daily snapshots back to {sc['history_days']} days"
-        if "history_days" in sc else "90 days of hourly prices"
-    )
-    lines += [
-        "## 10x the rows (measured; analysis in docs/scaling.md)",
-        "",
-        f"{sc['coins']} coins x {sc['currencies']} currencies in the shape a first full run leaves ({shape}; a live quote "
-        f"and metadata per coin; market summaries refreshed), generated in SQL in {sc['generated_seconds']} s: "
-        f"{sc['rows']['hourly']:,} hourly + {sc['rows']['daily']:,} daily rows ({sc['rows'].get('snapshot', 0):,} of them snapshot days); "
-        f"price_hourly {mib(sc['bytes']['price_hourly']):.0f} MiB, price_daily {mib(sc['bytes']['price_daily']):.1f} MiB, "
-        f"database {mib(sc['bytes']['database']):.0f} MiB (tables with indexes).",
-        "",
-    ]
-    if base:
-        lines += [
-            f"Next to it, the same generator at 1x ({base['coins']} coins, database {mib(base['bytes']['database']):.0f} MiB), "
-            "measured in the same run.",
-            "",
-            f"| route | items at 1x / 10x | p50 ms at 1x | p99 ms at 1x | p50 ms at 10x | p99 ms at 10x | iterations |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for label, r in sc["routes"].items():
-            b1 = base["routes"].get(label, {})
-            lines.append(
-                f"| `{r['path']}` | {b1.get('items', '-')} / {r.get('items', '-')} | {b1.get('p50_ms', '-')} | {b1.get('p99_ms', '-')} | "
-                f"{r['p50_ms']} | {r['p99_ms']} | {r['iterations']} |"
-            )
-        m10, m1 = sc["routes"]["market"], base["routes"]["market"]
-        ratio = sc["market_per_coin_ratio"]
-        lines += [
-            "",
-            f"The market route per coin in the answer (p50 / p99 divided by the coins answered): at 1x "
-            f"{m1['p50_us_per_coin']:.1f} / {m1['p99_us_per_coin']:.1f} µs, at 10x {m10['p50_us_per_coin']:.1f} / "
-            f"{m10['p99_us_per_coin']:.1f} µs (10x / 1x: {ratio['p50']} / {ratio['p99']}).",
-            "",
-            "- " + goal(f"the market route no slower per coin at {m10['items']} coins than at {m1['items']}",
-                        f"10x / 1x per coin {ratio['p50']} (p50), {ratio['p99']} (p99)", ratio["p50"] <= 1 and ratio["p99"] <= 1),
-            "",
-        ]
-    else:
-        lines += ["| route | p50 ms | p99 ms | iterations |", "|---|---|---|---|"]
-        for r in sc["routes"].values():
-            lines.append(f"| `{r['path']}` | {r['p50_ms']} | {r['p99_ms']} | {r['iterations']} |")
-        lines.append("")
-
-wrk = load("wrk.txt")
-if wrk:
+def wrk_results(text):
+    """{name: {path, rps: [...], p99: [...] ms, non2xx, errors}} of wrk blocks headed "### name run path"."""
     results = {}
-    for block in wrk.split("### ")[1:]:
+    for block in text.split("### ")[1:]:
         head, body = block.split("\n", 1)
         name, _, path = head.split(" ", 2)
         rps = re.search(r"Requests/sec:\s+([\d.]+)", body)
@@ -290,13 +240,120 @@ if wrk:
         errors = re.search(r"Socket errors:.*", body)
         if not rps:
             continue
-        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)] if p99 else 0
-        results.setdefault(name, {"path": path, "rps": [], "p99": [], "non2xx": 0, "errors": []})
-        results[name]["rps"].append(float(rps.group(1)))
-        results[name]["p99"].append(float(p99.group(1)) * scale if p99 else 0)
-        results[name]["non2xx"] += int(non2xx.group(1)) if non2xx else 0
+        unit = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)] if p99 else 0
+        r = results.setdefault(name, {"path": path, "rps": [], "p99": [], "non2xx": 0, "errors": []})
+        r["rps"].append(float(rps.group(1)))
+        r["p99"].append(float(p99.group(1)) * unit if p99 else 0)
+        r["non2xx"] += int(non2xx.group(1)) if non2xx else 0
         if errors:
-            results[name]["errors"].append(errors.group(0))
+            r["errors"].append(errors.group(0))
+    return results
+
+
+def wrk_table(results):
+    """The table rows of `wrk_results` and each route's median requests/s."""
+    rows, median_rps = [], {}
+    for name, r in results.items():
+        rps, p99 = sorted(r["rps"]), sorted(r["p99"])
+        median_rps[name] = rps[len(rps) // 2]
+        rows.append(
+            f"| `{r['path']}` | {rps[len(rps)//2]:,.0f} ({rps[0]:,.0f}-{rps[-1]:,.0f}) | "
+            f"{p99[len(p99)//2]:.2f} ({p99[0]:.2f}-{p99[-1]:.2f}) | {r['non2xx']} |"
+        )
+    return rows, median_rps
+
+
+sc = load("scale.json")
+if sc and "live_refresh" in sc:
+    mib = lambda b: b / 1024 / 1024
+    base, rows, by = sc["baseline"], sc["rows"], sc["bytes"]
+    lines += [
+        f"## {sc['coins']:,} tracked coins: 8.6 million hourly rows (measured; analysis in docs/scaling.md)",
+        "",
+        f"`top:{sc['coins']}` x {sc['currencies']} currencies in the shape ingestion leaves ({sc['hourly_days']} days of hourly "
+        f"prices, the last day built from live quotes, their daily averages and daily snapshots back to {sc['history_days']} days; "
+        "a live quote with market data and metadata per coin; coins ranked as the simulator ranks them; market rows refreshed), "
+        f"generated in SQL in {sc['generated_seconds']:.0f} s: {rows['hourly']:,} hourly + {rows['daily']:,} daily rows "
+        f"({rows['snapshot']:,} of them snapshot days), {rows['market_summary']:,} market rows.",
+        "",
+        "| relation | MiB |",
+        "|---|---|",
+        f"| price_hourly (table / indexes) | {mib(by['price_hourly']):.0f} ({mib(by['price_hourly_table']):.0f} / {mib(by['price_hourly_indexes']):.0f}) |",
+        f"| price_daily | {mib(by['price_daily']):.0f} |",
+        f"| market_summary (13 indexes) | {mib(by['market_summary']):.1f} |",
+        f"| the whole database | {mib(by['database']):.0f} |",
+        "",
+        f"Bytes per hourly row with its index: {by['price_hourly'] / rows['hourly']:.0f}. Next to it, the same generator at "
+        f"{base['coins']} coins (database {mib(base['bytes']['database']):.0f} MiB), measured in the same run.",
+        "",
+        f"In process (`app(route::all())` driven by `oneshot`, warm; {sc['routes']['prices_daily_90']['iterations']} requests each):",
+        "",
+        f"| route | items | bytes | p50 ms | p99 ms | p99 ms at {base['coins']} coins |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, r in sc["routes"].items():
+        b1 = base["routes"].get(label, {})
+        lines.append(
+            f"| `{r['path']}` | {r['items']} | {r['bytes']:,} | {r['p50_ms']} | {r['p99_ms']} | {b1.get('p99_ms', '-')} |"
+        )
+    market = {k: r for k, r in sc["routes"].items() if k.startswith("market_")}
+    worst = max(market.values(), key=lambda r: r["p99_ms"])
+    live, procs = sc["live_refresh"], sc["processes"]
+    rss = max(procs["ingest_latest"]["peak_rss_mb"], procs["ingest_history"]["peak_rss_mb"])
+    lines += [
+        "",
+        "- " + goal("a market page of 100 under 1 ms at p99 in process, every sort and order",
+                    f"worst {worst['p99_ms']} ms (`{worst['path']}`)", worst["p99_ms"] < 1),
+        "",
+        f"Live refresh of every tracked pair ({live['latest_rows']['max']:,} quotes in {live['simple_price_calls']['max']} "
+        "`/simple/price` calls to the simulator, rate limit lifted; the quotes folded into their hours and the market rows "
+        f"refreshed in one transaction), {live['ms']['runs']} runs after a first: {mmm(live['ms'], ' ms', digits=0)}; "
+        f"{live['runs_not_succeeded']} not succeeded.",
+        "",
+        "The released `crypto-dashboard` binary over the same database (peak RSS is the kernel's `ru_maxrss`):",
+        "",
+        "| command | wall ms | peak RSS MB | exit |",
+        "|---|---|---|---|",
+    ]
+    for p in (procs["ingest_latest"], procs["ingest_history"]):
+        lines.append(f"| `crypto-dashboard {' '.join(p['args'])}` | {p['ms']:,.0f} | {p['peak_rss_mb']:.1f} | {p['exit_code']} |")
+    st = procs["status"]
+    lines += [
+        f"| `crypto-dashboard status` ({st['ms']['runs']} runs) | {mmm(st['ms'], digits=0)} | - | {', '.join(str(c) for c in st['exit_codes'])} |",
+        "",
+        "- " + goal("a live refresh of every pair end to end under 2 s", f"median {live['ms']['median']:,.0f} ms, max {live['ms']['max']:,.0f} ms",
+                    live["ms"]["max"] < 2000 and live["runs_not_succeeded"] == 0),
+        "- " + goal("`status` under 2 s", f"max {st['ms']['max']:,.0f} ms", st["ms"]["max"] < 2000 and set(st["exit_codes"]) == {0}),
+        "- " + goal("ingester peak RSS under 100 MB", f"{rss:.1f} MB (history run ranks all {sc['coins']:,})",
+                    rss < 100 and procs["ingest_latest"]["exit_code"] == 0 and procs["ingest_history"]["exit_code"] == 0),
+        "",
+    ]
+
+wrk_scale = load("wrk_scale.txt")
+if wrk_scale:
+    results = wrk_results(wrk_scale)
+    rows, median_rps = wrk_table(results)
+    lines += [
+        "## HTTP throughput at 1,000 tracked coins (`wrk -t2 -c64 -d10s`, prices 3 runs, each sort 1)",
+        "",
+        "`crypto-dashboard serve` over the database above, pool of 8 connections; the market's first page of 100 in each sort.",
+        "",
+        "| route | requests/s | p99 ms | non-2xx |",
+        "|---|---|---|---|",
+        *rows,
+        "",
+    ]
+    if "prices" in median_rps:
+        sorts = {k: v for k, v in median_rps.items() if k.startswith("market-")}
+        if sorts:
+            slowest = min(sorts, key=sorts.get)
+            ratio = sorts[slowest] / median_rps["prices"]
+            lines += ["- " + goal("every sort of the market at least 0.5 of the prices route's throughput",
+                                  f"slowest {slowest[len('market-'):]} at {ratio:.2f}", ratio >= 0.5), ""]
+
+wrk = load("wrk.txt")
+if wrk:
+    rows, median_rps = wrk_table(wrk_results(wrk))
     lines += [
         "## HTTP throughput (`wrk -t2 -c64 -d10s` against `crypto-dashboard serve`, 3 runs)",
         "",
@@ -304,15 +361,8 @@ if wrk:
         "",
         "| route | requests/s | p99 ms | non-2xx |",
         "|---|---|---|---|",
+        *rows,
     ]
-    median_rps = {}
-    for name, r in results.items():
-        rps, p99 = sorted(r["rps"]), sorted(r["p99"])
-        median_rps[name] = rps[len(rps) // 2]
-        lines.append(
-            f"| `{r['path']}` | {rps[len(rps)//2]:,.0f} ({rps[0]:,.0f}-{rps[-1]:,.0f}) | "
-            f"{p99[len(p99)//2]:.2f} ({p99[0]:.2f}-{p99[-1]:.2f}) | {r['non2xx']} |"
-        )
     lines.append("")
     if "prices" in median_rps:
         lines.append("- " + goal("5,000 requests/s for prices", f"{median_rps['prices']:,.0f}", median_rps["prices"] >= 5000))

@@ -86,13 +86,18 @@ stop_background() {
   BACKGROUND_PIDS=()
 }
 
+# The URL of database NAME on the server of DATABASE_URL.
+database_url() {
+  python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' \
+    "$DATABASE_URL" "$1"
+}
+
 # Creates database NAME on the server of DATABASE_URL (dropping an old one) and prints its URL.
 fresh_database() {
   command -v psql >/dev/null 2>&1 || die "psql is missing (Debian: apt-get install postgresql-client)"
   PGOPTIONS="-c client_min_messages=warning" psql "$DATABASE_URL" -q -v ON_ERROR_STOP=1 \
     -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1" >&2 || die "could not create database $1"
-  python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' \
-    "$DATABASE_URL" "$1"
+  database_url "$1"
 }
 
 # Builds the dashboard into dashboard/dist (npm ci the first time).

@@ -61,14 +61,21 @@ enum Command {
         #[arg(long, default_value_t = 2000)]
         iterations: usize,
     },
-    /// Read-route latency over 10x the rows (generated) and over 1x, and the size on disk.
+    /// `top:coins` x 4 currencies with a year of history (generated), next to 11 coins: size
+    /// on disk, read routes (the market in every sort), live refresh, peak RSS, `status`.
     Scale {
+        /// Admin URL of the PostgreSQL server to create the scratch databases on.
         #[arg(long, env = "DATABASE_URL")]
         database_url: String,
-        #[arg(long, default_value_t = 10)]
-        factor: usize,
+        #[arg(long, default_value_t = 1000)]
+        coins: usize,
         #[arg(long, default_value_t = 1000)]
         iterations: usize,
+        #[arg(long, default_value_t = 10)]
+        live_runs: usize,
+        /// Directory holding the release `crypto-dashboard` binary.
+        #[arg(long, default_value = "target/release")]
+        bin_dir: std::path::PathBuf,
     },
     /// Bounded HTTP load on `paths` of a running server (`make soak`).
     Load {
@@ -121,9 +128,20 @@ async fn main() {
         } => handlers::run(&database_url, iterations).await,
         Command::Scale {
             database_url,
-            factor,
+            coins,
             iterations,
-        } => scale::run(&database_url, factor, iterations).await,
+            live_runs,
+            bin_dir,
+        } => {
+            scale::run(scale::Options {
+                admin: &database_url,
+                coins,
+                iterations,
+                live_runs,
+                bin_dir: &bin_dir,
+            })
+            .await
+        }
         Command::Load {
             base_url,
             path,

@@ -1,39 +1,65 @@
-//! The database at 10x the tracked set's rows, generated in SQL in the shape a real ingestion
-//! leaves: per coin and currency 90 days of hourly prices, their daily averages, daily
-//! snapshots back to a year, the backfill record, a live quote and the coin's metadata; the
-//! market summaries refreshed (`refresh_market_summaries()`, as the ingester does per pair).
+//! The database at the largest tracked set (`top:1000` x 4 currencies, 8.6 million hourly
+//! rows), generated in SQL in the shape ingestion leaves: per coin and currency 90 days of
+//! hourly prices (the last day built from live quotes), their daily averages, daily snapshots
+//! back to a year, the backfill record, a live quote with market data and the coin's
+//! metadata; coins ranked as the simulator ranks them; the market summaries refreshed.
 //! Prices carry as many digits as real ones, so the answers weigh what real answers weigh.
-//! Measured: its size on disk and the read routes' latency over it, next to the same
-//! generator at 1x (11 coins), so the market route's time per coin compares like for like.
+//!
+//! Measured over it: its size on disk; the read routes in process (the market page of 100 in
+//! every sort and order); a live refresh of every pair end to end (the real client over HTTP
+//! to the simulator, rate limit lifted, quotes folded into hours, market rows refreshed);
+//! the released binary's peak RSS for a live refresh and a history run (the ranking of all
+//! 1,000); and `crypto-dashboard status`. Next to it, the same generator at 11 coins.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use common::api::{app, route, ApiState};
-
-use crate::handlers::send;
 use common::config::Config;
+use common::ingest::{Ingester, Mode, RunRequest, Status, Trigger};
 use common::state::AppState;
 use serde_json::{json, Value};
+use simulator::{RunningSimulator, SimulatorConfig};
 
-use crate::stats::{percentile, round};
+use crate::handlers::send;
+use crate::stats::{percentile, round, summary};
 
-/// Days of hourly prices and of daily history per pair, as a first full run leaves them.
+/// Days of hourly prices and of daily history per pair, as a backfilled pair has them.
 const HOURLY_DAYS: i32 = 90;
 const HISTORY_DAYS: i32 = 365;
+/// The newest hours are built from live quotes (a ranked coin's hours after its backfill).
+const QUOTE_HOURS: i32 = 24;
+/// Every sort of `/api/market` and the order it defaults to.
+const SORTS: [(&str, &str); 8] = [
+    ("rank", "asc"),
+    ("name", "asc"),
+    ("price", "desc"),
+    ("change1h", "desc"),
+    ("change24h", "desc"),
+    ("change7d", "desc"),
+    ("marketCap", "desc"),
+    ("volume24h", "desc"),
+];
 
-/// A fresh database `name` holding `coins` x 4 currencies in the shape of an ingestion.
-async fn generate(admin: &str, name: &str, coins: &[String]) -> (AppState, Value) {
+/// What `bench scale` measures and with what.
+pub struct Options<'a> {
+    pub admin: &'a str,
+    /// Tracked coins of the large database.
+    pub coins: usize,
+    /// Requests per route in process.
+    pub iterations: usize,
+    /// Live refreshes timed in process.
+    pub live_runs: usize,
+    /// Directory holding the release `crypto-dashboard` binary.
+    pub bin_dir: &'a Path,
+}
+
+/// A fresh database `name` holding `coins` (by rank) x 4 currencies in the shape of an
+/// ingestion, and its figures.
+async fn generate(admin: &str, name: &str, coins: &[String]) -> (String, Value) {
     let url = crate::write_path::fresh_database(admin, name).await;
-    let tracked = coins.join(",");
-    let config = Config::from_lookup(|k| match k {
-        "DATABASE_URL" => Some(url.clone()),
-        "TRACKED_COINS" => Some(tracked.clone()),
-        "DB_POOL_MAX_SIZE" => Some("2".into()),
-        _ => None,
-    })
-    .expect("config");
-    let state = AppState::new(config).await.expect("state");
+    let state = state(&[("DATABASE_URL".to_owned(), url.clone())]).await;
     state.db.migrate().await.expect("migrate");
     let db = state.db.client().await.expect("client");
     let started = Instant::now();
@@ -42,35 +68,46 @@ async fn generate(admin: &str, name: &str, coins: &[String]) -> (AppState, Value
     )
     .await
     .unwrap();
+    // Rank = position; a price level per coin from a millionth to tens of thousands.
     db.execute(
-        "INSERT INTO coins (id, symbol, name, sort_order, tracked) SELECT id, id, id, ord::int, true FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)",
+        "INSERT INTO coins (id, symbol, name, sort_order, rank, tracked)
+           SELECT id, left(id, 6), initcap(replace(id, '-', ' ')), ord::int, ord::int, true
+             FROM unnest($1::text[]) WITH ORDINALITY AS t(id, ord)",
         &[&coins],
     )
     .await
     .unwrap();
     db.batch_execute(&format!(
-        "INSERT INTO coin_metadata (coin_id, description, image_url, website_url)
+        "CREATE TEMP TABLE level AS
+           SELECT id, rank, power(10, (rank * 7) % 11 - 6) * (1 + (rank % 13) / 10.0) * 1.0123456789 AS p
+             FROM coins;
+         INSERT INTO coin_metadata (coin_id, description, image_url, website_url)
            SELECT id, 'A generated coin.', 'https://example.com/' || id || '.png', 'https://example.com/' || id
              FROM coins;
-         INSERT INTO price_hourly (coin_id, currency_code, ts, price)
-           SELECT c.id, v.code, date_trunc('hour', now(), 'UTC') - h * interval '1 hour',
-                  (100 + (h % 97) + length(c.id)) * 1.0123456789
-             FROM coins c CROSS JOIN currencies v CROSS JOIN generate_series(0, {HOURLY_DAYS} * 24 - 1) h;
+         INSERT INTO price_hourly (coin_id, currency_code, ts, price, source, quotes)
+           SELECT l.id, v.code, date_trunc('hour', now(), 'UTC') - h * interval '1 hour',
+                  l.p * (1 + ((h + l.rank) % 97) / 970.0) * (1 + ascii(v.code) / 1000.0),
+                  CASE WHEN h < {QUOTE_HOURS} THEN 'quote' ELSE 'range' END,
+                  CASE WHEN h < {QUOTE_HOURS} THEN 3 END
+             FROM level l CROSS JOIN currencies v CROSS JOIN generate_series(0, {HOURLY_DAYS} * 24 - 1) h;
          INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count)
            SELECT coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date, avg(price), count(*)
              FROM price_hourly GROUP BY 1, 2, 3;
          INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count, source)
-           SELECT c.id, v.code, (now() AT TIME ZONE 'UTC')::date - d,
-                  (100 + (d % 89) + length(c.id)) * 1.0123456789, 1, 'snapshot'
-             FROM coins c CROSS JOIN currencies v CROSS JOIN generate_series(0, {HISTORY_DAYS} - 1) d
+           SELECT l.id, v.code, (now() AT TIME ZONE 'UTC')::date - d,
+                  l.p * (1 + ((d + l.rank) % 89) / 890.0), 1, 'snapshot'
+             FROM level l CROSS JOIN currencies v CROSS JOIN generate_series(0, {HISTORY_DAYS} - 1) d
            ON CONFLICT (coin_id, currency_code, date) DO NOTHING;
          INSERT INTO price_backfill (coin_id, currency_code, days, fetched_at)
            SELECT c.id, v.code, {HISTORY_DAYS}, now() FROM coins c CROSS JOIN currencies v;
-         SELECT refresh_market_summaries();
-         INSERT INTO price_latest (coin_id, currency_code, price, market_cap, volume_24h, change_24h,
-                                   last_updated_at, fetched_at)
-           SELECT coin_id, currency_code, price * 1.001, price * 1e7, price * 1e5, 0.1, now(), now()
-             FROM market_summary WHERE price IS NOT NULL;
+         INSERT INTO price_latest (coin_id, currency_code, price, market_cap, volume_24h, change_1h,
+                                   change_24h, change_7d, last_updated_at, fetched_at, markets_at)
+           SELECT l.id, v.code, l.p * 1.001, 1.33e12 * power(l.rank + 10, -1.6),
+                  1.33e11 * power(l.rank + 10, -1.6) * (1 + abs(hashtext(l.id)) % 100 / 10.0),
+                  (hashtext(l.id) % 1000) / 300.0, (hashtext(l.id || v.code) % 1000) / 100.0,
+                  (hashtext(v.code || l.id) % 1000) / 50.0, now(), now(), now()
+             FROM level l CROSS JOIN currencies v;
+         UPDATE coins SET ranked_at = now();
          SELECT refresh_market_summaries();"
     ))
     .await
@@ -84,8 +121,11 @@ async fn generate(admin: &str, name: &str, coins: &[String]) -> (AppState, Value
                     (SELECT count(*) FROM price_daily WHERE source = 'snapshot') AS snapshot,
                     (SELECT count(*) FROM market_summary) AS market_summary,
                     (SELECT count(*) FROM price_latest) AS latest,
+                    pg_table_size('price_hourly') AS price_hourly_table_bytes,
+                    pg_indexes_size('price_hourly') AS price_hourly_index_bytes,
                     pg_total_relation_size('price_hourly') AS price_hourly_bytes,
                     pg_total_relation_size('price_daily') AS price_daily_bytes,
+                    pg_total_relation_size('market_summary') AS market_summary_bytes,
                     pg_database_size(current_database()) AS database_bytes",
             &[],
         )
@@ -100,38 +140,48 @@ async fn generate(admin: &str, name: &str, coins: &[String]) -> (AppState, Value
         "rows": {"hourly": count("hourly"), "daily": count("daily"), "snapshot": count("snapshot"),
                  "market_summary": count("market_summary"), "latest": count("latest")},
         "bytes": {"price_hourly": count("price_hourly_bytes"),
+                  "price_hourly_table": count("price_hourly_table_bytes"),
+                  "price_hourly_indexes": count("price_hourly_index_bytes"),
                   "price_daily": count("price_daily_bytes"),
+                  "market_summary": count("market_summary_bytes"),
                   "database": count("database_bytes")},
         "generated_seconds": round(generated_s),
     });
-    drop(db);
-    (state, figures)
+    (url, figures)
 }
 
-/// Warm latency of the read routes over `state`'s database; the market route's per coin too.
-async fn measure(state: AppState, coins: &[String], iterations: usize) -> Value {
+/// The settings of every measurement over database `url`: every tracked coin by rank, each
+/// of its quotes at every live refresh (the worst case), the rate limit lifted.
+fn settings(url: &str, coins: usize, sim: &RunningSimulator) -> Vec<(String, String)> {
+    vec![
+        ("DATABASE_URL".to_owned(), url.to_owned()),
+        ("TRACKED_COINS".to_owned(), format!("top:{coins}")),
+        ("LIVE_EVERY_MINUTES".to_owned(), "0".to_owned()),
+        (
+            "COINGECKO_RATE_LIMIT_PER_MIN".to_owned(),
+            "100000".to_owned(),
+        ),
+        ("DB_POOL_MAX_SIZE".to_owned(), "2".to_owned()),
+        ("COINGECKO_BASE_URL".to_owned(), sim.base_url()),
+    ]
+}
+
+/// The state a function builds from the environment `vars`.
+async fn state(vars: &[(String, String)]) -> AppState {
+    let config = Config::from_lookup(|k| {
+        vars.iter()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+    })
+    .expect("config");
+    AppState::new(config).await.expect("state")
+}
+
+/// Warm in-process latency of `paths` over `state`'s database.
+async fn measure(state: AppState, paths: &[(String, String)], iterations: usize) -> Value {
     let api = app(route::all(), ApiState::new(Arc::new(state)));
-    let from = (chrono::Utc::now() - chrono::Duration::days(89)).date_naive();
-    let coin = |i: usize| &coins[i % coins.len()];
     let mut routes = serde_json::Map::new();
-    for (label, path) in [
-        (
-            "prices_daily_90",
-            format!(
-                "/api/coins/{}/prices?currency=eur&interval=daily&from={from}",
-                coin(7)
-            ),
-        ),
-        (
-            "prices_hourly_7d",
-            format!(
-                "/api/coins/{}/prices?currency=usd&interval=hourly",
-                coin(42)
-            ),
-        ),
-        // Every coin on one page (the scaled sets stay within a page's 250).
-        ("market", "/api/market?currency=usd&perPage=250".to_owned()),
-    ] {
+    for (label, path) in paths {
         let request = || {
             http::Request::builder()
                 .uri(path.as_str())
@@ -144,19 +194,8 @@ async fn measure(state: AppState, coins: &[String], iterations: usize) -> Value 
         let items = body["data"]
             .as_array()
             .or_else(|| body["data"]["points"].as_array())
-            .map(|a| a.len())
-            .unwrap_or(0);
-        if label == "market" {
-            let priced = body["data"]
-                .as_array()
-                .map(|a| a.iter().filter(|c| c["price"].is_number()).count())
-                .unwrap_or(0);
-            assert_eq!(
-                (items, priced),
-                (coins.len(), coins.len()),
-                "every coin in the market answer, each with a price"
-            );
-        }
+            .map_or(0, Vec::len);
+        assert!(items > 0, "{path} answers data");
         for _ in 0..20 {
             assert_eq!(send(&api, request()).await.status(), 200, "{path}");
         }
@@ -167,40 +206,178 @@ async fn measure(state: AppState, coins: &[String], iterations: usize) -> Value 
             ms.push(t.elapsed().as_secs_f64() * 1000.0);
         }
         ms.sort_by(f64::total_cmp);
-        let (p50, p99) = (percentile(&ms, 50.0), percentile(&ms, 99.0));
-        let mut r = json!({
-            "path": path, "items": items, "bytes": first.body().as_ref().len(),
-            "p50_ms": round(p50), "p99_ms": round(p99), "iterations": iterations,
-        });
-        if label == "market" && items > 0 {
-            r["p50_us_per_coin"] = json!(round(p50 * 1000.0 / items as f64));
-            r["p99_us_per_coin"] = json!(round(p99 * 1000.0 / items as f64));
-        }
-        routes.insert(label.into(), r);
+        routes.insert(
+            label.clone(),
+            json!({
+                "path": path, "items": items, "bytes": first.body().as_ref().len(),
+                "p50_ms": round(percentile(&ms, 50.0)), "p99_ms": round(percentile(&ms, 99.0)),
+                "iterations": iterations,
+            }),
+        );
     }
     Value::Object(routes)
 }
 
-fn coin_ids(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("coin-{i:04}")).collect()
+/// The prices routes of coins at positions 7 and 42, and the market's first page of 100 in
+/// each of `sorts` and orders.
+fn paths(coins: &[String], sorts: &[(&str, &str)]) -> Vec<(String, String)> {
+    let from = (chrono::Utc::now() - chrono::Duration::days(89)).date_naive();
+    let coin = |i: usize| &coins[i % coins.len()];
+    let mut paths = vec![
+        (
+            "prices_daily_90".to_owned(),
+            format!(
+                "/api/coins/{}/prices?currency=eur&interval=daily&from={from}",
+                coin(7)
+            ),
+        ),
+        (
+            "prices_hourly_7d".to_owned(),
+            format!(
+                "/api/coins/{}/prices?currency=usd&interval=hourly",
+                coin(42)
+            ),
+        ),
+    ];
+    for (sort, default) in sorts {
+        let other = if *default == "asc" { "desc" } else { "asc" };
+        for order in [*default, other] {
+            paths.push((
+                format!("market_{sort}_{order}"),
+                format!("/api/market?currency=usd&sort={sort}&order={order}&perPage=100"),
+            ));
+        }
+    }
+    paths
 }
 
-pub async fn run(admin: &str, factor: usize, iterations: usize) -> Value {
-    // The baseline first: 11 coins, the same generator and routes.
-    let base_coins = coin_ids(11);
-    let (state, baseline) = generate(admin, "bench_scale_1", &base_coins).await;
-    let base_routes = measure(state, &base_coins, iterations).await;
-    let coins = coin_ids(11 * factor);
-    let (state, mut out) = generate(admin, "bench_scale", &coins).await;
-    let routes = measure(state, &coins, iterations).await;
-    let per_coin = |routes: &Value, q: &str| routes["market"][q].as_f64().unwrap_or(f64::NAN);
-    // Above 1: slower per coin at 10x than at 1x.
-    let ratio = |q: &str| round(per_coin(&routes, q) / per_coin(&base_routes, q));
-    out["market_per_coin_ratio"] = json!({
-        "p50": ratio("p50_us_per_coin"),
-        "p99": ratio("p99_us_per_coin"),
-    });
-    out["routes"] = routes;
+/// `runs` live refreshes of every tracked pair, timed whole (`Ingester::run` call to
+/// report); the first, which opens the pool's connection, apart.
+async fn live_refreshes(vars: &[(String, String)], runs: usize) -> Value {
+    let state = state(vars).await;
+    let ingester = Ingester::new(&state.config, &state.secrets, &state.db);
+    let (mut ms, mut first_ms, mut not_succeeded) = (Vec::new(), 0.0, 0);
+    let (mut calls, mut latest) = (Vec::new(), Vec::new());
+    for i in 0..=runs.max(1) {
+        let started = Instant::now();
+        let report = ingester
+            .run(
+                RunRequest {
+                    mode: Mode::Latest,
+                    clean_first: false,
+                    trigger: Trigger::Cli,
+                    run_id: None,
+                },
+                None,
+            )
+            .await;
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        if i == 0 {
+            first_ms = elapsed;
+        } else {
+            ms.push(elapsed);
+        }
+        calls.push(report.calls.simple_price);
+        latest.push(report.rows.latest);
+        not_succeeded += usize::from(report.status != Status::Succeeded);
+    }
+    json!({
+        "ms": summary(&ms),
+        "first_run_ms": round(first_ms),
+        "simple_price_calls": {"min": calls.iter().min(), "max": calls.iter().max()},
+        "latest_rows": {"min": latest.iter().min(), "max": latest.iter().max()},
+        "runs_not_succeeded": not_succeeded,
+    })
+}
+
+/// One run of the released binary with `args`: its wall time, exit status and peak RSS
+/// (the kernel's `ru_maxrss` of the waited child).
+fn process(bin: &Path, args: &[&str], vars: &[(String, String)]) -> Value {
+    let started = Instant::now();
+    // Reaped by wait4 below, which also reports its peak RSS (Child::wait does not).
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new(bin)
+        .args(args)
+        .env_clear()
+        .envs(vars.iter().cloned())
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    let (mut status, mut usage) = (0, std::mem::MaybeUninit::<libc::rusage>::zeroed());
+    // SAFETY: waits for our own child, writing only into `status` and `usage`.
+    let waited = unsafe { libc::wait4(child.id() as i32, &mut status, 0, usage.as_mut_ptr()) };
+    assert_eq!(waited, child.id() as i32, "wait4 {args:?}");
+    // SAFETY: wait4 succeeded, so it filled `usage`.
+    let usage = unsafe { usage.assume_init() };
+    json!({
+        "args": args,
+        "ms": round(started.elapsed().as_secs_f64() * 1000.0),
+        "exit_code": libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        "peak_rss_mb": round(usage.ru_maxrss as f64 / 1024.0),
+    })
+}
+
+/// The released binary over database `url`: a live refresh and a history run (the ranking
+/// of every coin, as at the first run of a day) for peak RSS, then `status` `runs` times.
+async fn processes(bin_dir: &Path, vars: &[(String, String)], runs: usize) -> Value {
+    let bin = bin_dir.join("crypto-dashboard");
+    // The stored ranking goes stale, so the history run ranks all 1,000 again.
+    state(vars)
+        .await
+        .db
+        .client()
+        .await
+        .expect("client")
+        .batch_execute("UPDATE coins SET ranked_at = NULL")
+        .await
+        .expect("unrank");
+    let latest = process(&bin, &["ingest", "--mode", "latest"], vars);
+    let history = process(&bin, &["ingest", "--mode", "incremental"], vars);
+    let status: Vec<Value> = (0..runs.max(1))
+        .map(|_| process(&bin, &["status"], vars))
+        .collect();
+    let ms: Vec<f64> = status.iter().filter_map(|s| s["ms"].as_f64()).collect();
+    json!({
+        "ingest_latest": latest,
+        "ingest_history": history,
+        "status": {"ms": summary(&ms), "exit_codes": status.iter().map(|s| s["exit_code"].clone()).collect::<Vec<_>>()},
+    })
+}
+
+pub async fn run(options: Options<'_>) -> Value {
+    let sim = simulator::start(SimulatorConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("simulator");
+    let ranked = simulator::ranked_ids(
+        &SimulatorConfig::default(),
+        chrono::Utc::now().timestamp_millis(),
+    );
+    assert!(
+        ranked.len() >= options.coins,
+        "the simulator ranks fewer coins"
+    );
+    // The baseline first: 11 coins, the same generator, the default sort.
+    let base_coins = &ranked[..11];
+    let (url, baseline) = generate(options.admin, "bench_scale_11", base_coins).await;
+    let base_routes = measure(
+        state(&settings(&url, base_coins.len(), &sim)).await,
+        &paths(base_coins, &SORTS[..1]),
+        options.iterations,
+    )
+    .await;
+    let coins = &ranked[..options.coins];
+    let (url, mut out) = generate(options.admin, "bench_scale", coins).await;
+    let vars = settings(&url, coins.len(), &sim);
+    out["routes"] = measure(
+        state(&vars).await,
+        &paths(coins, &SORTS),
+        options.iterations,
+    )
+    .await;
+    out["live_refresh"] = live_refreshes(&vars, options.live_runs).await;
+    out["processes"] = processes(options.bin_dir, &vars, 5).await;
     out["baseline"] = baseline;
     out["baseline"]["routes"] = base_routes;
     out

@@ -370,6 +370,101 @@ async fn the_coverage_report_finds_the_known_gaps() {
     assert_eq!(c["freshness"]["lastIngestion"]["status"], "partial");
 }
 
+/// Every pair's hours, gaps and largest gap by a scan of every stored hour: what
+/// `status` must report without making that scan.
+const EVERY_HOUR: &str = "
+    WITH steps AS (
+        SELECT coin_id, currency_code, ts,
+               ts - lag(ts) OVER (PARTITION BY coin_id, currency_code ORDER BY ts) AS step
+          FROM price_hourly
+    )
+    SELECT coin_id, currency_code, count(*) AS hours,
+           count(*) FILTER (WHERE step > interval '1 hour') AS gaps,
+           (extract(epoch FROM max(ts) - min(ts))::bigint / 3600 + 1 - count(*)) AS missing,
+           (array_agg(ts - step + interval '1 hour' ORDER BY step DESC, ts)
+               FILTER (WHERE step > interval '1 hour'))[1] AS gap_start,
+           max(extract(epoch FROM step)::bigint / 3600 - 1)
+               FILTER (WHERE step > interval '1 hour') AS gap_hours
+      FROM steps GROUP BY coin_id, currency_code";
+
+#[tokio::test]
+async fn the_coverage_counts_whole_days_by_their_daily_rows_and_agrees_with_every_hour() {
+    // Three coins x two currencies over 20 days, the daily rows written as the ingester
+    // writes them: whole days; hours missing at a rhythm of each coin's own; a gap across two
+    // midnights (one day without any hour); one pair sparse (a quote every 11 hours); then
+    // the first day and a half pruned as retention prunes (their daily rows stay).
+    let db = TestDb::migrated().await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "INSERT INTO currencies (code, name) VALUES ('usd', 'US Dollar'), ('eur', 'Euro');
+             INSERT INTO coins (id, symbol, name)
+                  VALUES ('alpha', 'a', 'Alpha'), ('beta', 'b', 'Beta'), ('gamma', 'g', 'Gamma');
+             INSERT INTO price_hourly (coin_id, currency_code, ts, price)
+             SELECT c.id, v.code, ts, 1
+               FROM coins c CROSS JOIN currencies v
+              CROSS JOIN generate_series(timestamptz '2025-03-01 05:00Z',
+                                         timestamptz '2025-03-20 17:00Z', interval '1 hour') ts
+              WHERE NOT (c.id <> 'alpha'
+                         AND (extract(epoch FROM ts)::bigint / 3600) % (29 + ascii(c.id) % 7) = 0)
+                AND NOT (c.id = 'beta' AND ts >= '2025-03-05 20:00Z' AND ts < '2025-03-07 03:00Z')
+                AND NOT (c.id = 'gamma' AND v.code = 'eur'
+                         AND (extract(epoch FROM ts)::bigint / 3600) % 11 <> 0);
+             INSERT INTO price_daily (coin_id, currency_code, date, price, sample_count, source)
+             SELECT coin_id, currency_code, (ts AT TIME ZONE 'UTC')::date, avg(price), count(*), 'hourly'
+               FROM price_hourly GROUP BY 1, 2, 3;
+             DELETE FROM price_hourly WHERE ts < '2025-03-02 09:00Z';",
+        )
+        .await
+        .expect("fixture rows insert");
+    let out = run(
+        &["status", "--json"],
+        &[
+            ("DATABASE_URL", db.url.as_str()),
+            ("TRACKED_COINS", "alpha,beta,gamma"),
+            ("TRACKED_CURRENCIES", "usd,eur"),
+        ],
+    )
+    .await;
+    assert_eq!(out.code, Some(0), "{out:?}");
+    let report = out.json();
+    let expected = client.query(EVERY_HOUR, &[]).await.unwrap();
+    assert_eq!(expected.len(), 6);
+    let mut with_gaps = 0;
+    for row in expected {
+        let (coin, currency): (String, String) = (row.get("coin_id"), row.get("currency_code"));
+        let pair = report["pairs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["coin"] == coin.as_str() && p["currency"] == currency.as_str())
+            .unwrap_or_else(|| panic!("{coin}/{currency} reported"));
+        let gap_start: Option<chrono::DateTime<chrono::Utc>> = row.get("gap_start");
+        let gap_hours: Option<i64> = row.get("gap_hours");
+        let largest = gap_start.zip(gap_hours).map(|(start, hours)| {
+            serde_json::json!({"start": start.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                               "hours": hours})
+        });
+        assert_eq!(
+            (
+                pair["hours"].as_i64(),
+                pair["gaps"].as_i64(),
+                pair["missingHours"].as_i64(),
+                &pair["largestGap"],
+            ),
+            (
+                Some(row.get::<_, i64>("hours")),
+                Some(row.get::<_, i64>("gaps")),
+                Some(row.get::<_, i64>("missing")),
+                &largest.unwrap_or(Value::Null),
+            ),
+            "{coin}/{currency}"
+        );
+        with_gaps += usize::from(row.get::<_, i64>("gaps") > 0);
+    }
+    assert_eq!(with_gaps, 4, "every pair of beta and gamma has gaps");
+}
+
 #[tokio::test]
 async fn status_reports_the_history_and_the_live_refreshes_apart() {
     let db = TestDb::migrated().await;

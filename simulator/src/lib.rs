@@ -38,6 +38,15 @@ use std::time::Instant;
 
 use server::{handle, Bucket, Shared, NO_FIXED_NOW};
 
+/// Every coin id of `config`'s universe by market cap at `now_ms` (unix milliseconds),
+/// largest first, unranked coins last: the order `/coins/markets` pages it in.
+pub fn ranked_ids(config: &SimulatorConfig, now_ms: i64) -> Vec<String> {
+    universe::ranking(config, now_ms)
+        .into_iter()
+        .map(|r| r.coin.id)
+        .collect()
+}
+
 /// A running simulator; stops when dropped.
 pub struct RunningSimulator {
     pub addr: SocketAddr,

@@ -27,7 +27,8 @@ const SUBJECTS_SHOWN: usize = 4;
 #[derive(clap::Args)]
 pub struct Args {
     /// `incremental` fetches from 48 h before each pair's newest hour; `full` from the first
-    /// UTC midnight within 90 days; `latest` only the live quotes (one /simple/price call).
+    /// UTC midnight within 90 days; `latest` only the live quotes (as few /simple/price calls
+    /// as the URL length allows).
     #[arg(long, value_enum, default_value_t = ModeArg::Incremental)]
     mode: ModeArg,
     /// Replace each pair's stored rows (in the same transaction as its new data).
@@ -48,7 +49,7 @@ pub struct Args {
 enum ModeArg {
     Incremental,
     Full,
-    /// Live quotes only: one /simple/price call into price_latest.
+    /// Live quotes only: /simple/price into price_latest and their hours.
     Latest,
 }
 

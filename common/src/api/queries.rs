@@ -50,19 +50,12 @@ pub(super) async fn tracked_coins(
     rows.iter().map(CoinRow::from_row).collect()
 }
 
-/// Whether a coin's id, symbol or name holds `$N` (case-insensitive).
-macro_rules! matches_text {
-    ($n:literal) => {
-        concat!(
-            "(strpos(lower(c.id), lower($",
-            $n,
-            ")) > 0 OR strpos(lower(c.symbol), lower($",
-            $n,
-            ")) > 0 OR strpos(lower(c.name), lower($",
-            $n,
-            ")) > 0)"
-        )
-    };
+/// Whether a coin's id, symbol or name holds `$n` (case-insensitive).
+fn matches_text(n: usize) -> String {
+    format!(
+        "(strpos(lower(c.id), lower(${n})) > 0 OR strpos(lower(c.symbol), lower(${n})) > 0 \
+          OR strpos(lower(c.name), lower(${n})) > 0)"
+    )
 }
 
 /// The first `limit` stored coins (tracked or not) whose id, symbol or name holds `text`
@@ -73,19 +66,18 @@ pub(super) async fn search_coins(
     limit: i64,
 ) -> Result<Vec<CoinRow>, Error> {
     let stmt = client
-        .prepare_cached(concat!(
+        .prepare_cached(&format!(
             "SELECT c.id, c.symbol, c.name, m.image_url, c.rank, c.tracked
                FROM coins c LEFT JOIN coin_metadata m ON m.coin_id = c.id
-              WHERE ",
-            matches_text!(1),
-            "
+              WHERE {}
               ORDER BY CASE WHEN lower(c.symbol) = lower($1) THEN 0
                             WHEN starts_with(lower(c.id), lower($1))
                               OR starts_with(lower(c.symbol), lower($1))
                               OR starts_with(lower(c.name), lower($1)) THEN 1
                             ELSE 2 END,
                        c.rank ASC NULLS LAST, c.sort_order, c.id
-              LIMIT $2"
+              LIMIT $2",
+            matches_text(1)
         ))
         .await?;
     let rows = client.query(&stmt, &[&text, &limit]).await?;
@@ -343,28 +335,35 @@ const MARKET_COLUMNS: &str = "c.id, c.symbol, c.name, m.image_url, c.rank, c.tra
        s.price_at, s.change_1h, s.change_24h, s.change_7d, s.market_cap, s.volume_24h,
        coalesce(s.sparkline::text, '[]') AS sparkline";
 
-/// The filter of [`MarketFilter`] on the coins `c`: the text in `$text`, the ids in `$ids`.
-macro_rules! market_filter {
-    ($text:literal, $ids:literal) => {
-        concat!(
-            "c.tracked AND ($",
-            $text,
-            "::text IS NULL OR ",
-            matches_text!($text),
-            ") AND ($",
-            $ids,
-            "::text[] IS NULL OR c.id = ANY ($",
-            $ids,
-            "))"
-        )
-    };
+/// A query parameter.
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
+impl MarketFilter<'_> {
+    /// The condition on the coins `c` and its parameters, numbered after `taken` others. Only
+    /// the filters given appear: a prepared statement's generic plan cannot tell that an
+    /// optional filter is absent, and planned for one it sorts every coin instead of reading
+    /// the first page of the sort's index.
+    fn condition(&self, taken: usize) -> (String, Vec<Param<'_>>) {
+        let mut sql = "c.tracked".to_owned();
+        let mut params: Vec<Param<'_>> = Vec::new();
+        if let Some(text) = &self.text {
+            params.push(text);
+            sql = format!("{sql} AND {}", matches_text(taken + params.len()));
+        }
+        if let Some(ids) = &self.ids {
+            params.push(ids);
+            sql = format!("{sql} AND c.id = ANY (${})", taken + params.len());
+        }
+        (sql, params)
+    }
 }
 
-/// The SQL of a market page: the first `$4` rows after `$5` of one index scan in sort order
-/// (migration V10 has an index per sort and direction). Rank and name sorts read the tracked
-/// coins in order and join their summary row (a coin without one still listed); the others
-/// read the currency's summary rows in order and join their coin.
-fn market_page_sql(sort: MarketSort, order: SortOrder) -> String {
+/// The SQL of a market page in currency `$1` of the coins `condition` selects: LIMIT is
+/// parameter `limit` and OFFSET the next one, the rows of one index scan in sort order
+/// (migration V10 has an index per sort and direction). Rank and name sorts read the tracked coins in order and join their
+/// summary row (a coin without one still listed); the others read the currency's summary rows
+/// in order and join their coin.
+fn market_page_sql(sort: MarketSort, order: SortOrder, condition: &str, limit: usize) -> String {
     let desc = order == SortOrder::Desc;
     let (from, order_by) = match sort.summary_column() {
         None => (
@@ -388,10 +387,10 @@ fn market_page_sql(sort: MarketSort, order: SortOrder) -> String {
         "SELECT {MARKET_COLUMNS}
            FROM {from}
            LEFT JOIN coin_metadata m ON m.coin_id = c.id
-          WHERE {filter}
+          WHERE {condition}
           ORDER BY {order_by}
-          LIMIT $4 OFFSET $5",
-        filter = market_filter!(2, 3)
+          LIMIT ${limit} OFFSET ${offset}",
+        offset = limit + 1
     )
 }
 
@@ -403,15 +402,12 @@ pub(super) async fn market_page(
     limit: i64,
     offset: i64,
 ) -> Result<Vec<MarketRow>, Error> {
-    let stmt = client
-        .prepare_cached(&market_page_sql(filter.sort, filter.order))
-        .await?;
-    let rows = client
-        .query(
-            &stmt,
-            &[&filter.currency, &filter.text, &filter.ids, &limit, &offset],
-        )
-        .await?;
+    let (condition, mut params) = filter.condition(1);
+    let sql = market_page_sql(filter.sort, filter.order, &condition, params.len() + 2);
+    let stmt = client.prepare_cached(&sql).await?;
+    params.insert(0, &filter.currency);
+    params.extend([&limit as Param<'_>, &offset]);
+    let rows = client.query(&stmt, &params).await?;
     rows.iter().map(MarketRow::from_row).collect()
 }
 
@@ -420,16 +416,13 @@ pub(super) async fn market_total(
     client: &impl GenericClient,
     filter: &MarketFilter<'_>,
 ) -> Result<i64, Error> {
+    let (condition, params) = filter.condition(0);
     let stmt = client
-        .prepare_cached(concat!(
-            "SELECT count(*) AS total FROM coins c WHERE ",
-            market_filter!(1, 2)
+        .prepare_cached(&format!(
+            "SELECT count(*) AS total FROM coins c WHERE {condition}"
         ))
         .await?;
-    client
-        .query_one(&stmt, &[&filter.text, &filter.ids])
-        .await?
-        .try_get("total")
+    client.query_one(&stmt, &params).await?.try_get("total")
 }
 
 impl MarketRow {

@@ -521,27 +521,28 @@ impl RunReport {
         });
     }
 
-    /// How the run ended, from its pairs and failures: failed when nothing was written and
-    /// something failed (or nothing was planned), partial when anything failed (a pair, a
-    /// backfill, or a step outside the pairs: the coins list, metadata, the currencies,
-    /// backfill planning) or a pair or backfill was left, succeeded otherwise. A skipped run
-    /// stays skipped.
+    /// How the run ended, from its pairs, rows and failures: succeeded when nothing failed and
+    /// nothing was left (a `top:N` run without pinned pairs and nothing due included); failed
+    /// when something failed or was left and nothing was written; partial otherwise (a pair,
+    /// a backfill, or a step outside the pairs failed or was left: the coins list, the
+    /// ranking, metadata, the currencies, backfill planning). A skipped run stays skipped.
     pub fn outcome(&self) -> Status {
         if self.status == Status::Skipped {
             return Status::Skipped;
         }
-        let p = &self.pairs;
-        if p.ok == 0 {
-            Status::Failed
-        } else if !self.failures.is_empty()
-            || p.failed > 0
-            || p.skipped > 0
-            || self.backfill.failed > 0
-            || self.backfill.skipped > 0
-        {
-            Status::Partial
-        } else {
+        let (p, r) = (&self.pairs, &self.rows);
+        let flawless = self.failures.is_empty()
+            && p.failed == 0
+            && p.skipped == 0
+            && self.backfill.failed == 0
+            && self.backfill.skipped == 0;
+        let wrote = p.ok > 0 || r.hourly + r.daily + r.metadata + r.latest + r.snapshot > 0;
+        if flawless {
             Status::Succeeded
+        } else if !wrote {
+            Status::Failed
+        } else {
+            Status::Partial
         }
     }
 
@@ -615,10 +616,20 @@ mod tests {
     #[test]
     fn every_recorded_pair_is_counted_once_and_each_failure_has_its_entry() {
         let mut r = report();
+        // A `top:N` run without pinned pairs, its ranking fresh and its depth done.
         assert_eq!(
             r.outcome(),
-            Status::Failed,
-            "nothing planned, nothing written"
+            Status::Succeeded,
+            "nothing due, nothing failed"
+        );
+        let mut failing = report();
+        failing.record_failure(None, FailureCode::Timeout, "the ranking".into());
+        assert_eq!(failing.outcome(), Status::Failed, "failed, nothing written");
+        failing.rows.metadata = 1;
+        assert_eq!(
+            failing.outcome(),
+            Status::Partial,
+            "failed, something written"
         );
         let mut ok = PairResult::unstarted(&pair("bitcoin", "usd"), PairStatus::Ok);
         ok.hourly_rows = 24;

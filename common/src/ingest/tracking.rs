@@ -90,6 +90,9 @@ pub async fn resolve(
                 }
             }
         }
+        // Pages are taken at different instants of a moving ranking: a coin that climbed
+        // between two calls is on both pages. Its first (higher) place counts.
+        first_of_each(&mut entries);
         entries.truncate(n as usize);
         let top: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
         if index == 0 {
@@ -109,6 +112,7 @@ pub async fn resolve(
                 Err(e) => record_markets_failure(report, currency, &e, 1),
             }
         }
+        first_of_each(&mut entries);
         let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
         let ranked_at = (index == 0).then_some(now);
         let written = match store::upsert_markets(client, currency, &entries, ranked_at).await {
@@ -121,6 +125,12 @@ pub async fn resolve(
         }
     }
     ranked
+}
+
+/// Keeps the first entry of each coin id, in order (one upsert may not touch a row twice).
+fn first_of_each(entries: &mut Vec<MarketEntry>) {
+    let mut seen = std::collections::HashSet::new();
+    entries.retain(|e| seen.insert(e.id.clone()));
 }
 
 /// A `/coins/markets` call that failed: a deferral when the budget or the deadline stopped
@@ -139,6 +149,34 @@ fn record_markets_failure(report: &mut RunReport, currency: &str, e: &CgError, c
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_coin_on_two_pages_keeps_its_first_place() {
+        let entry = |id: &str, rank: u32| -> MarketEntry {
+            serde_json::from_value(serde_json::json!({
+                "id": id, "symbol": id, "name": id, "market_cap_rank": rank
+            }))
+            .unwrap()
+        };
+        // Page 1 then page 2, taken after `climber` moved up from 251 to 250.
+        let mut entries = vec![
+            entry("first", 1),
+            entry("climber", 250),
+            entry("climber", 251),
+        ];
+        entries.push(entry("next", 252));
+        first_of_each(&mut entries);
+        let kept: Vec<(&str, Option<u32>)> =
+            entries.iter().map(|e| (e.id.as_str(), e.rank)).collect();
+        assert_eq!(
+            kept,
+            [
+                ("first", Some(1)),
+                ("climber", Some(250)),
+                ("next", Some(252))
+            ]
+        );
+    }
 
     #[test]
     fn the_top_n_takes_the_fewest_equal_pages() {

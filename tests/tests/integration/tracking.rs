@@ -199,3 +199,28 @@ async fn coins_enter_and_leave_the_top_n_and_the_leavers_keep_their_rows() {
         assert_eq!(kept, 2, "{coin} left the top 100 and keeps its rows");
     }
 }
+
+#[tokio::test]
+async fn a_top_n_run_without_pinned_coins_succeeds_when_nothing_failed() {
+    // No pinned pair to refresh: the first run ranks and backfills the three coins, the
+    // second finds the ranking fresh and nothing due. Neither failed.
+    let mut vars = vars("top:3");
+    vars.retain(|(name, _)| *name != "COINGECKO_MONTHLY_CALLS");
+    let h = Harness::start_fixed(SimulatorConfig::default(), &vars).await;
+    warm_up(&h).await;
+    let first = h.run(Mode::Incremental, false).await;
+    assert_eq!(first.calls.markets, 2, "{first:?}");
+    assert_eq!(first.pairs.ok + first.pairs.failed, 0, "no pinned pair");
+    assert!(
+        first.deferred.is_empty() && first.rows.hourly > 0,
+        "{first:?}"
+    );
+    assert_eq!(first.status, common::ingest::Status::Succeeded, "{first:?}");
+    let second = h.run(Mode::Incremental, false).await;
+    assert_eq!(second.calls.markets, 0, "the ranking is fresh");
+    assert_eq!(
+        second.status,
+        common::ingest::Status::Succeeded,
+        "{second:?}"
+    );
+}
