@@ -1584,6 +1584,90 @@ def check_costs(raw: dict, root: Path) -> float | None:
     return ours
 
 
+# --- following more coins ----------------------------------------------------------------------
+
+# Measured by `make bench` ("1,000 tracked coins" in docs/benchmarks.md, `bench scale`): what a
+# stored row takes with its share of the table's indexes, and a live refresh of every pair end to
+# end (11 coins from the "Live refresh" section, 1,000 from `bench scale`). Update with the report.
+HOURLY_ROW_BYTES = 187
+DAILY_ROW_BYTES = 172
+MARKET_ROW_BYTES = 2_600
+LIVE_REFRESH_SECONDS = ((44, 0.011), (4_000, 3.7))  # (pairs, seconds): linear in between
+CURRENCIES = 4
+# A history run may take its whole timeout every day while a backfill lasts (an upper bound).
+LAMBDA_GB_SECOND = 0.0000133334  # arm64
+LAMBDA_REQUEST = 0.20 / 1e6
+SECRET_READ = 0.05 / 10_000
+SECRET_READS_PER_RUN = 2  # the database and CoinGecko secrets, read once per cold container at most
+RDS_MEMORY_MB = {"db.t4g.micro": 1024, "db.t3.micro": 1024}
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+FOLLOWED = (11, 100, 250, 1000)
+
+
+def function_setting(functions: dict, binary: str, key: str):
+    """A merged property of the function that builds `binary`."""
+    for res in functions.values():
+        if res.get("Metadata", {}).get("BuildProperties", {}).get("Binary") == binary:
+            return res["Properties"].get(key)
+    raise Unresolved(f"no function builds {binary}")
+
+
+def following_cost(raw: dict, params: dict, functions: dict, coins: int) -> dict:
+    """What following `coins` coins in 4 currencies adds to the fixed cost at `params`: storage
+    growth a year and how many years the allocated volume lasts after the backfill, the hot
+    working set (a week of hours and the market rows) against the instance's buffer cache, and
+    the schedules' Lambda charges a month (upper bounds: every pair at every live refresh, each
+    daily history run its whole timeout)."""
+    pairs = coins * CURRENCIES
+    (p0, s0), (p1, s1) = LIVE_REFRESH_SECONDS
+    live_seconds = s0 + (s1 - s0) * (pairs - p0) / (p1 - p0)
+    every = int(params["LiveQuotesEveryMinutes"])
+    live_runs = DAYS_PER_MONTH * 24 * 60 / every if every else 0
+    memory_gb = lambda binary: int(function_setting(functions, binary, "MemorySize")) / 1024
+    ingest_seconds = int(function_setting(functions, "ingest", "Timeout"))
+    gb_seconds = live_runs * live_seconds * memory_gb("live-quotes") \
+        + DAYS_PER_MONTH * ingest_seconds * memory_gb("ingest")
+    invocations = live_runs + DAYS_PER_MONTH
+    lambda_usd = gb_seconds * LAMBDA_GB_SECOND + invocations * LAMBDA_REQUEST \
+        + invocations * SECRET_READS_PER_RUN * SECRET_READ
+    year_gb = pairs * (365 * 24 * HOURLY_ROW_BYTES + 365 * DAILY_ROW_BYTES) / 1e9
+    # What the backfill stores at once: 90 days of hours and a year of days.
+    backfill_gb = pairs * (90 * 24 * HOURLY_ROW_BYTES + 365 * DAILY_ROW_BYTES) / 1e9
+    hot_mb = pairs * (7 * 24 * HOURLY_ROW_BYTES + MARKET_ROW_BYTES) / 1e6
+    db_class = params["DbInstanceClass"]
+    fixed = fixed_monthly_cost(raw, params) or 0.0
+    return {
+        "pairs": pairs, "year_gb": year_gb, "years": (int(params["DbAllocatedStorage"]) - backfill_gb) / year_gb,
+        # RDS's default shared_buffers is a quarter of the instance's memory.
+        "hot_mb": hot_mb, "buffers_mb": RDS_MEMORY_MB[db_class] / 4,
+        "invocations": invocations, "gb_seconds": gb_seconds, "lambda": lambda_usd,
+        "total": fixed + lambda_usd,
+    }
+
+
+def check_following(raw: dict, functions: dict, root: Path, original: float | None) -> None:
+    """docs/deploy.md "Following more coins": each row's figures are `following_cost`'s, and at
+    1,000 coins the monthly bill stays within half of the original's fixed cost."""
+    rows = {cells[0]: cells for _, cells in table_rows(doc_section(root, "Following more coins"))}
+    params = defaults(raw)
+    for coins in FOLLOWED:
+        try:
+            c = following_cost(raw, params, functions, coins)
+        except (Unresolved, KeyError, TypeError, ValueError) as exc:
+            error(f"following {coins} coins: the cost cannot be worked out ({exc})")
+            return
+        want = [f"{coins:,}", f"{c['pairs']:,}", f"{c['year_gb']:.2f}", f"{c['years']:.1f}",
+                f"{c['hot_mb']:.0f} of {c['buffers_mb']:.0f}", f"{c['invocations']:,.0f}",
+                f"{c['gb_seconds']:,.0f}", f"{c['lambda']:.2f}", f"{c['total']:.2f}"]
+        got = [re.sub(r"[*`]", "", cell) for cell in rows.get(f"{coins:,}", [])]
+        if got != want:
+            error(f"docs/deploy.md \"Following more coins\": the row for {coins:,} coins should read "
+                  f"| {' | '.join(want)} |, found {got or 'no row'}")
+        if coins == max(FOLLOWED) and original and c["total"] > original / 2:
+            error(f"following {coins:,} coins costs {c['total']:.2f} USD a month, over half of the original's "
+                  f"{original:.2f}")
+
+
 # --- samconfig.toml ------------------------------------------------------------------------------
 
 SAMCONFIG_STACK_NAME = "crypto-dashboard"
@@ -1679,7 +1763,10 @@ def check(raw: dict, root: Path) -> float | None:
     check_egress_defaults(raw)
     check_network(raw, by_binary)
     check_least_egress(raw, by_binary)
-    return check_costs(raw, root)
+    cost = check_costs(raw, root)
+    total = dict(table_rows(doc_section(root, "Costs"))).get("total")
+    check_following(raw, sam_functions(raw), root, money(total[2]) if total and len(total) > 2 else None)
+    return cost
 
 
 def main(argv: list[str] | None = None) -> int:

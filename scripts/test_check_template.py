@@ -866,6 +866,12 @@ root_case("docs/deploy.md cost option with an undeclared parameter",
 root_case("docs/deploy.md cost option total drifted",
           r"docs/deploy\.md cost options: the total with `SecretsManagerEndpointAzs=2` should say 52\.16",
           deploy_md(lambda s: sub_once(s, r"^(\| `SecretsManagerEndpointAzs=2` \|.*\| \+7\.30 \| )52\.16", r"\g<1>52.17")))
+root_case("docs/deploy.md following-more-coins row drifted",
+          r'docs/deploy\.md "Following more coins": the row for 1,000 coins should read',
+          deploy_md(lambda s: sub_once(s, r"^(\| 1,000 \| 4,000 \| )6\.80", r"\g<1>6.79")))
+root_case("docs/deploy.md without the following-more-coins table",
+          r'docs/deploy\.md "Following more coins": the row for 11 coins should read',
+          deploy_md(lambda s: sub_once(s, r"^### Following more coins$", "### More coins")))
 root_case("docs/deploy.md budget table drifted", r"docs/deploy\.md budget table: the row starting 'headroom' should say \d+, found \[\d+\]",
           deploy_md(lambda s: sub_once(s, r"^(\| \*\*headroom\*\* \| \*\*)(\d+)", lambda m: f"{m.group(1)}{int(m.group(2)) + 1}")))
 
