@@ -23,7 +23,9 @@ alarm over consecutive intervals; the migrations custom resource; the database s
 the cron metric filter; IAM without wildcards, one role per function, the managed policies
 allowed; each crate with one resource; openapi.yaml's operations; HTTPS-only CloudFront and no
 execute-api output; the origin-verify secret, header and grants; each function's database role
-and secrets (migrate direct to the instance); the API cache key; the API function alarms from
+and secrets (migrate direct to the instance); the API cache key; the prices route's Accept
+decided at the edge (a CloudFront Function on its behaviour, run under node against
+common/src/api/format-cases.json, writes it into the format query string); the API function alarms from
 the access log; the read functions' own security group; the RDS log group; the connection
 budget (docs/deploy.md's table, the template rule); the egress defaults and every function's
 egress path in each EgressMode, the private database; what one client can make the origin do
@@ -43,6 +45,8 @@ import fnmatch
 import json
 import os
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -919,6 +923,99 @@ def check_api_cache_key(raw: dict, parameters: dict[str, set[str]]) -> None:
                       f"origin would answer for a request the key does not describe")
 
 
+# The route whose answer the Accept header may choose (JSON or CSV, when the query has no
+# `format`), the cases its choice is tested with (the API's unit tests read the same file), and
+# the runtime its CloudFront Function must have.
+NEGOTIATED_PATH = "/api/coins/{id}/prices"
+FORMAT_CASES = REPO_ROOT / "common" / "src" / "api" / "format-cases.json"
+FUNCTION_RUNTIME = "cloudfront-js-2.0"
+# Runs a viewer-request handler (its code first) on each event of CASES; prints, per event, the
+# query string it returns, or the error it throws.
+NODE_DRIVER = """
+;console.log(JSON.stringify(CASES.map(function (c) {
+  var event = {version: '1.0', context: {eventType: 'viewer-request'}, viewer: {ip: '198.51.100.7'},
+    request: {method: 'GET', uri: '/api/coins/bitcoin/prices', querystring: c.query, headers: c.headers, cookies: {}}};
+  try { return handler(event).querystring; } catch (e) { return {error: String(e)}; }
+})));
+"""
+
+
+def cloudfront_event(accept, query: dict) -> dict:
+    """A viewer-request event's query string and headers for `accept` (None, a value, or the
+    values of several Accept lines)."""
+    lines = [] if accept is None else [accept] if isinstance(accept, str) else accept
+    headers = {}
+    if lines:
+        headers["accept"] = {"value": lines[0]}
+        if len(lines) > 1:
+            headers["accept"]["multiValue"] = [{"value": v} for v in lines]
+    return {"query": {k: {"value": v} for k, v in query.items()}, "headers": headers}
+
+
+def check_accept_at_the_edge(raw: dict) -> None:
+    """The behaviour serving the negotiated route (and its trailing-slash form, which the API
+    answers alike) runs a viewer-request CloudFront Function of this template that writes the
+    form Accept selects into `format`, so the cache key (query strings, no client-chosen header)
+    tells JSON and CSV apart: run under node, it must choose as the API does in every case of
+    format-cases.json and leave a `format` the request gives alone."""
+    found = api_behaviour(raw)
+    if not found:
+        return
+    name, config, _ = found
+    behaviours = config.get("CacheBehaviors", []) + [dict(config.get("DefaultCacheBehavior", {}), PathPattern="*")]
+
+    def serving(path: str) -> dict:
+        return next(b for b in behaviours if path_pattern_matches(str(b.get("PathPattern")), path)
+                    or b.get("PathPattern") == "*")
+
+    path = NEGOTIATED_PATH.replace("{id}", "bitcoin")
+    behaviour, pattern = serving(path), serving(path).get("PathPattern")
+    if serving(path + "/") is not behaviour:
+        error(f"{name}: {path}/ is served by behaviour {serving(path + '/').get('PathPattern')}, {path} by "
+              f"{pattern}; the API answers both alike (it drops one trailing slash), so both need the Accept function")
+    functions = of_type(raw, "AWS::CloudFront::Function")
+    associated = [(a.get("FunctionARN") or {}).get("Fn::GetAtt", [None])[0]
+                  for a in as_list(behaviour.get("FunctionAssociations")) if a.get("EventType") == "viewer-request"]
+    function = associated[0] if associated and associated[0] in functions else None
+    props = props_of(raw, function) if function else {}
+    if function is None or props.get("FunctionConfig", {}).get("Runtime") != FUNCTION_RUNTIME \
+            or props.get("AutoPublish") is not True:
+        error(f"{name}: behaviour {pattern} serves {NEGOTIATED_PATH}, whose answer Accept may choose, without a "
+              f"viewer-request {FUNCTION_RUNTIME} function of this template (AutoPublish) that writes that choice into "
+              f"the format query string: CloudFront would cache whichever form a request got first under a key that "
+              f"does not say which")
+        return
+    node = shutil.which("node")
+    if node is None:
+        error(f"{function}: node (Node.js 20) is needed to run the CloudFront Function against its cases; "
+              f"install it (Debian: apt-get install nodejs)")
+        return
+    cases = json.loads(FORMAT_CASES.read_text(encoding="utf-8"))
+    events = [dict(cloudfront_event(c["accept"], {"currency": "usd"}), want=c["format"],
+                   what=f"Accept {c['accept']!r} without format") for c in cases]
+    events += [dict(cloudfront_event("text/csv", {"format": given}), want=given, what=f"format={given} with Accept text/csv")
+               for given in ("json", "bogus")]
+    script = str(props.get("FunctionCode", "")) + "\nvar CASES = " + json.dumps(events) + ";" + NODE_DRIVER
+    done = subprocess.run([node, "-"], input=script, capture_output=True, text=True, timeout=60)
+    try:
+        results = json.loads(done.stdout) if done.returncode == 0 else None
+    except ValueError:
+        results = None
+    if not isinstance(results, list) or len(results) != len(events):
+        lines = done.stderr.strip().splitlines()
+        why = next((line for line in lines if re.match(r"\w*Error\b", line)), f"exit {done.returncode}")
+        error(f"{function}: its code does not run under node: {why}")
+        return
+    wrong = [f"{event['what']} gives {result!r}, not format={event['want']}"
+             for event, result in zip(events, results)
+             if not isinstance(result, dict) or "error" in result
+             or (result.get("format") or {}).get("value") != event["want"]
+             or result.get("currency") != event["query"].get("currency")]
+    if wrong:
+        error(f"{function}: chooses unlike the API (or changes the rest of the query) in {len(wrong)} of {len(events)} "
+              f"cases ({FORMAT_CASES.relative_to(REPO_ROOT)} and a given format kept): {'; '.join(wrong[:3])}")
+
+
 # The cron route: the one route whose requests carry Authorization (CloudFront forwards it only
 # from a cache policy's key) and may change state, so a behaviour of its own caches nothing.
 CRON_PATH = "/api/cron/fetch-data"
@@ -1754,6 +1851,7 @@ def check(raw: dict, root: Path) -> float | None:
     check_origin_header(raw, secret)
     check_function_secrets(raw, by_binary, secret)
     check_api_cache_key(raw, parameters)
+    check_accept_at_the_edge(raw)
     check_edge_abuse(raw)
     check_edge_logs(raw)
     check_api_alarms(raw)

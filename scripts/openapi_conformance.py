@@ -208,7 +208,11 @@ class Response:
     def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes):
         self.status = status
         self.header_list = headers
-        self.headers = {k.lower(): v for k, v in headers}
+        # A field sent on several lines (Vary: Accept, then Vary: accept-encoding from the
+        # compression layer) is one comma-separated value, as RFC 9110 combines them.
+        self.headers: dict[str, str] = {}
+        for k, v in headers:
+            self.headers[k.lower()] = f"{self.headers[k.lower()]}, {v}" if k.lower() in self.headers else v
         self.body = body
 
     def json(self) -> Any:
@@ -347,7 +351,7 @@ class Suite:
             if "schema" in header:
                 for err in spec.errors(f"{header_pointer}/schema", value):
                     problems.append(f"{label}: header {header_name}: {value!r}: {err}")
-        for sent in ("etag", "allow", "cache-control"):
+        for sent in ("etag", "allow", "cache-control", "content-disposition"):
             if sent in resp.headers and sent not in documented_headers:
                 problems.append(f"{label}: sends header {sent}: {resp.headers[sent]!r}, "
                                 f"which {pointer} does not document")
@@ -365,9 +369,11 @@ class Suite:
                             f"(documented: {', '.join(content)})")
             return problems
         try:
-            body = json.loads(resp.body)
+            # A text/* body (the prices route's CSV) is a string for its schema; anything else JSON.
+            body = resp.body.decode("utf-8") if media.startswith("text/") else json.loads(resp.body)
         except ValueError as e:
-            return problems + [f"{label}: body is not JSON ({e}): {resp.body[:200]!r}"]
+            return problems + [f"{label}: body is not {'UTF-8 text' if media.startswith('text/') else 'JSON'} "
+                               f"({e}): {resp.body[:200]!r}"]
         schema_pointer = f"{pointer}/content/{_escape(media)}/schema"
         errors = spec.errors(schema_pointer, body)
         for err in errors[:5]:
@@ -404,6 +410,12 @@ class Suite:
 
 def expect_equal(what: str, got: Any, want: Any) -> list[str]:
     return [] if got == want else [f"{what} is {got!r}, expected {want!r}"]
+
+
+def varies_on_accept(r: Response) -> list[str]:
+    """Vary lists Accept (the local server's compression adds accept-encoding)."""
+    listed = [v.strip().lower() for v in r.headers.get("vary", "").split(",")]
+    return [] if "accept" in listed else [f"Vary is {r.headers.get('vary')!r}, without Accept"]
 
 
 def by_rank(rows: list) -> list[str]:
@@ -581,6 +593,62 @@ def run_cases(s: Suite, down_base: str | None) -> None:
     s.call("prices: a leap second in from is 400 or normalised", "GET",
            "/api/coins/bitcoin/prices?interval=hourly&from=2026-01-01T10:00:60Z&to=2026-01-02", {200, 400}, op=P)
 
+    # ---- prices as CSV -----------------------------------------------------------------------
+    def csv_of(json_answer: Response | None, file: str, columns: str) -> Callable[[Response, Any], list[str]]:
+        """The CSV answer of the range `json_answer` covers: its headers, CRLF rows, and the JSON
+        answer's points with the same number texts."""
+        def check(r: Response, p: Any) -> list[str]:
+            text = r.body.decode()
+            out = expect_equal("Content-Type", r.headers.get("content-type"), "text/csv; charset=utf-8")
+            out += varies_on_accept(r)
+            out += expect_equal("Content-Disposition", r.headers.get("content-disposition"),
+                                f'attachment; filename="{file}"')
+            lines = text.split("\r\n")
+            out += expect_equal("the last line end", lines[-1], "") + expect_equal("the header row", lines[0], columns)
+            if json_answer is not None:
+                points = json_answer.json()["data"]["points"]
+                texts = [part.split("}")[0] for part in json_answer.body.decode().split('"price":')[1:]]
+                want = [f"{x.get('date') or x.get('timestamp')},{t}" for x, t in zip(points, texts)]
+                out += expect_equal("the rows", lines[1:-1], want)
+                out += [] if want else ["the JSON answer has no points to compare with"]
+            return out
+        return check
+
+    csv_fixed = f"{fixed}&format=csv"
+    csv_daily = s.call("prices: format=csv is the daily JSON answer's points as CSV", "GET", csv_fixed, 200, op=P,
+                       check=csv_of(priced, f"ethereum-eur-daily-{fixed_from}-{fixed_to}.csv", "date,price"))
+    hourly_json = f"/api/coins/bitcoin/prices?interval=hourly&from={fixed_from}T00:00:00Z&to={fixed_from}T05:00:00Z"
+    hourly_answer = s.call("prices: 200 hourly, the JSON the CSV is compared with", "GET", hourly_json, 200, op=P)
+    basic = fixed_from.replace("-", "")
+    s.call("prices: format=csv hourly: timestamps as the JSON has them, a file name without ':'", "GET",
+           f"{hourly_json}&format=csv", 200, op=P,
+           check=csv_of(hourly_answer, f"bitcoin-usd-hourly-{basic}T000000Z-{basic}T050000Z.csv", "timestamp,price"))
+    s.call("prices: Accept: text/csv without format is the CSV answer", "GET", fixed, 200, op=P,
+           headers={"Accept": "text/csv"},
+           check=lambda r, p: expect_equal("body", r.body, csv_daily.body if csv_daily else None))
+    s.call("prices: format=json wins over Accept: text/csv", "GET", f"{fixed}&format=json", 200, op=P,
+           headers={"Accept": "text/csv"},
+           check=lambda r, p: expect_equal("body", r.body, priced.body if priced else None))
+    s.call("prices: an empty range as CSV is the header row alone", "GET",
+           "/api/coins/bitcoin/prices?from=2001-01-01&to=2001-01-31&format=csv", 200, op=P,
+           check=lambda r, p: expect_equal("body", r.body, b"date,price\r\n"))
+    if csv_daily is not None and priced is not None and csv_daily.headers.get("etag"):
+        s.record("prices: the CSV answer's ETag differs from the JSON answer's",
+                 [] if csv_daily.headers["etag"] != priced.headers.get("etag") else ["the same ETag"])
+        s.call("prices: 304 for If-None-Match with the CSV answer's ETag", "GET", csv_fixed, 304, op=P,
+               headers={"If-None-Match": csv_daily.headers["etag"]},
+               check=lambda r, p: varies_on_accept(r))
+        s.call("prices: 200 JSON for If-None-Match with the CSV answer's ETag", "GET", fixed, 200, op=P,
+               headers={"If-None-Match": csv_daily.headers["etag"]})
+    for what, query, status, code in [
+        ("400 for format=xml, in JSON", "format=xml", 400, "INVALID_PARAMETER"),
+        ("400 for a repeated format, in JSON", "format=csv&format=csv", 400, "INVALID_PARAMETER"),
+        ("400 for a bad currency with format=csv, in JSON", "format=csv&currency=xyz", 400, "INVALID_PARAMETER"),
+    ]:
+        s.call(f"prices: {what}", "GET", f"/api/coins/bitcoin/prices?{query}", status, op=P, error_code=code)
+    s.call("prices: 404 for an untracked coin with Accept: text/csv, in JSON", "GET", "/api/coins/nocoin/prices", 404,
+           op=P, headers={"Accept": "text/csv"}, error_code="NOT_FOUND")
+
     # ---- market ------------------------------------------------------------------------------
     def market_ok(r: Response, p: Any) -> list[str]:
         rows = p["data"]
@@ -723,6 +791,8 @@ def run_cases(s: Suite, down_base: str | None) -> None:
         ]:
             s.call(f"503 for GET {path} when the database is down", "GET", path, 503, op=template,
                    base=down_base, error_code="SERVICE_UNAVAILABLE")
+        s.call("503 in JSON for prices with format=csv when the database is down", "GET",
+               "/api/coins/bitcoin/prices?format=csv", 503, op=P, base=down_base, error_code="SERVICE_UNAVAILABLE")
         s.call("cron: 503 when no cron secret is configured (fail closed)", "POST", C, 503, op=C,
                base=down_base, headers=s.auth(), error_code="SERVICE_UNAVAILABLE")
 
@@ -809,6 +879,19 @@ POSITIVE_DATA_EXTRA_STATUSES = {
 POSITIVE_DATA_DEFAULT_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 
 
+# schemathesis validates only the bodies it can deserialize (JSON, YAML) and passes over others:
+# this makes a text/csv body (the prices route's CSV) a string, which response_schema_conformance
+# then matches against its documented schema (the pattern of a header row and CRLF rows).
+SCHEMATHESIS_HOOKS = """# Written by scripts/openapi_conformance.py for one schemathesis run.
+import schemathesis
+
+
+@schemathesis.deserializer("text/csv")
+def csv_as_text(ctx, response):
+    return response.content.decode("utf-8")
+"""
+
+
 def schemathesis_config(s: Suite) -> str:
     """The config file: per-operation tuning that the command line cannot express."""
 
@@ -848,18 +931,22 @@ def run_schemathesis(s: Suite, args: argparse.Namespace) -> None:
     config.write(schemathesis_config(s))
     config.close()
     cmd[cmd.index("CONFIG")] = config.name
+    hooks = tempfile.NamedTemporaryFile("w", suffix=".py", prefix="openapi-schemathesis-hooks-", dir=work, delete=False)
+    hooks.write(SCHEMATHESIS_HOOKS)
+    hooks.close()
     print(f"...   schemathesis --checks {SCHEMATHESIS_CHECKS} --phases {SCHEMATHESIS_PHASES} "
           f"({args.max_examples} examples per operation, seed {args.seed}); log: {log}", flush=True)
     started = time.monotonic()
     try:
         with log.open("w") as out:
             proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, timeout=args.fuzz_timeout,
-                                  cwd=work)
+                                  cwd=work, env=dict(os.environ, SCHEMATHESIS_HOOKS=hooks.name))
         rc = proc.returncode
     except subprocess.TimeoutExpired:
         rc = None
     finally:
         os.unlink(config.name)
+        os.unlink(hooks.name)
     text = log.read_text(errors="replace")
     summary = [line.strip() for line in text.splitlines() if re.search(r"\bgenerated\b", line)][-1:]
     print("      " + "\n      ".join(summary or [f"no summary; see {log}"])

@@ -6,7 +6,9 @@
 #   ingest          full, scheduled and incremental runs from the CoinGecko simulator; the
 #                   scheduled event is stored as trigger schedule
 #   the HTTP reads  health (degraded: no live refresh yet), coins-list, coin-detail, currencies, market, prices (each payload as
-#                   it is, and a copy moved to the last days), ingestion-runs (the runs just made)
+#                   it is, and a copy moved to the last days; the CSV payload, and a copy that asks
+#                   by Accept: text/csv alone, checked against the JSON answer), ingestion-runs
+#                   (the runs just made)
 #   live-quotes     EventBridge's scheduled event (stored as trigger schedule, mode latest) and a
 #                   manual invoke (trigger manual), then health (ok, both parts) and the market
 #                   again: quoted prices, market cap and volume
@@ -83,7 +85,7 @@ export MIGRATIONS
 # The assertions' helpers: r is the answer, b its parsed body (HTTP functions), answer(NAME) an
 # earlier answer, window(...) what a prices payload must return given the data ingested.
 cat >"$out/check.py" <<'PY'
-import datetime as dt, json, os, sys
+import datetime as dt, json, os, re, sys
 OUT, NAME, CODE = sys.argv[1], sys.argv[2], sys.argv[3]
 env = os.environ
 COINS = env["TRACKED_COINS"].split(",")
@@ -96,7 +98,9 @@ def answer(name):
         return json.load(f)
 
 def body(response):
-    return json.loads(response["body"]) if isinstance(response.get("body"), str) else None
+    """An HTTP answer's JSON body (None for other answers, and for a CSV one)."""
+    json_type = response.get("headers", {}).get("content-type", "").startswith("application/json")
+    return json.loads(response["body"]) if isinstance(response.get("body"), str) and json_type else None
 
 def ts(value):
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -291,6 +295,43 @@ recent_prices events/prices.json "$(date -u -d '30 days ago' +%F)" "$(date -u +%
 run prices-recent "$port" prices "$payloads/prices-recent.json" <<<"$prices_check"
 recent_prices events/prices-hourly.json "$(date -u -d '48 hours ago' +%Y-%m-%dT%H:00:00Z)" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 run prices-hourly-recent "$port" prices "$payloads/prices-hourly-recent.json" <<<"$prices_check"
+
+# A CSV answer of the daily ethereum/eur default range: the headers, CRLF lines, and the JSON
+# answer's points with the same number texts when both cover the same days (the day may turn
+# between the two invocations).
+csv_check=$(cat <<'PY'
+h = r["headers"]
+assert r["statusCode"] == 200 and r.get("isBase64Encoded") is False, r
+assert (h["content-type"], h["cache-control"], h["vary"]) == ("text/csv; charset=utf-8", "public, max-age=300", "Accept"), h
+name = re.fullmatch(r'attachment; filename="ethereum-eur-daily-(\d{4}-\d\d-\d\d)-(\d{4}-\d\d-\d\d)\.csv"', h["content-disposition"])
+assert name, h["content-disposition"]
+text = r["body"]
+assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", ""), f"CRLF line ends: {text[:120]!r}"
+lines = text.split("\r\n")[:-1]
+assert lines[0] == "date,price" and len(lines) >= 29, f"the header row and a month of days: {lines[:3]}"
+json_answer = answer("prices")
+d = body(json_answer)["data"]
+if (name[1], name[2]) == (d["from"], d["to"]):
+    texts = [part.split("}")[0] for part in json_answer["body"].split('"price":')[1:]]
+    want = [f"{p['date']},{t}" for p, t in zip(d["points"], texts)]
+    assert lines[1:] == want, f"the JSON answer's points as it writes them: {lines[1:3]} vs {want[:2]}"
+else:
+    print(f"  note: {NAME} covers {name[1]}..{name[2]}, the JSON answer {d['from']}..{d['to']} (the day turned)")
+if NAME.endswith("-accept") and answer("prices-csv")["headers"]["content-disposition"] == h["content-disposition"]:
+    assert text == answer("prices-csv")["body"], "Accept: text/csv answers what format=csv does"
+PY
+)
+run prices-csv "$port" prices events/prices-csv.json <<<"$csv_check"
+# events/prices-csv.json asking by Accept alone: no format in the query, Accept: text/csv.
+python3 - events/prices-csv.json >"$payloads/prices-csv-accept.json" <<'PY'
+import json, sys, urllib.parse as u
+e = json.load(open(sys.argv[1]))
+q = {k: v for k, v in e["queryStringParameters"].items() if k != "format"}
+e["queryStringParameters"], e["rawQueryString"] = q, u.urlencode(q)
+e["headers"]["accept"] = "text/csv"
+json.dump(e, sys.stdout)
+PY
+run prices-csv-accept "$port" prices "$payloads/prices-csv-accept.json" <<<"$csv_check"
 
 run ingestion-runs "$port" ingestion-runs events/ingestion-runs.json <<'PY'
 assert r["statusCode"] == 200 and r["headers"]["cache-control"] == "public, s-maxage=10, max-age=0", r

@@ -5,7 +5,8 @@
 # cases, each answer validated against openapi.yaml (status documented, headers, body schema),
 # every documented example sent as a request that must succeed, and a schemathesis run driven
 # by openapi.yaml: every check (--checks all) in every phase (examples, coverage, fuzzing,
-# stateful), with a fixed budget and seed. A failing check, a skipped phase or a timeout fails
+# stateful), with a fixed budget and seed. The prices route's text/csv bodies are validated as
+# strings against their schema, here and in schemathesis (a deserializer hook). A failing check, a skipped phase or a timeout fails
 # the script. About a minute on 2 cores once the binary is built.
 # Needs DATABASE_URL (an admin URL; `scripts/test.sh openapi` provides it).
 #

@@ -561,7 +561,7 @@ template_case("/api/* with a managed cache policy", r"Distribution: the /api/\* 
 template_case("cache policy keyed on all query strings", r"ApiCachePolicy: the cache key's query strings must be exactly .* got all",
               all_query_strings)
 template_case("more query strings than CloudFront's quota", r"ApiCachePolicy: 11 query strings exceed CloudFront's quota of 10",
-              lambda t: cache_query_strings(t)["QueryStrings"].extend(["a", "b", "c", "d"]))
+              lambda t: cache_query_strings(t)["QueryStrings"].extend(["a", "b", "c"]))
 template_case("cache key without the limit query string", r"ApiCachePolicy: the cache key's query strings must be exactly",
               lambda t: cache_query_strings(t)["QueryStrings"].remove("limit"))
 template_case("cache key with a market parameter the routes it serves do not read",
@@ -578,6 +578,65 @@ template_case("market behaviour with a managed cache policy",
 template_case("origin request policy forwards all query strings", r"ApiOriginRequestPolicy: forwards query strings outside the cache key \(all\)",
               lambda t: props(t, "ApiOriginRequestPolicy")["OriginRequestPolicyConfig"]["QueryStringsConfig"].update(
                   QueryStringBehavior="all"))
+
+# -- the prices route's Accept, decided at the edge into the query string
+
+
+def prices_behaviour(t) -> dict:
+    for b in props(t, "Distribution")["DistributionConfig"]["CacheBehaviors"]:
+        if b.get("PathPattern") == "/api/coins/*/prices*":
+            return b
+    raise Inapplicable("no /api/coins/*/prices* behaviour")
+
+
+def edit_prices_function(t, old: str, new: str) -> None:
+    code = props(t, "PricesFormatFunction")
+    code["FunctionCode"] = replace_once(code["FunctionCode"], old, new)
+
+
+def without_prices_behaviour(t):
+    props(t, "Distribution")["DistributionConfig"]["CacheBehaviors"].remove(prices_behaviour(t))
+
+
+template_case("prices behaviour without the Accept function",
+              r"Distribution: behaviour /api/coins/\*/prices\* serves /api/coins/\{id\}/prices, whose answer Accept may "
+              r"choose, without a viewer-request cloudfront-js-2.0 function",
+              lambda t: delete(prices_behaviour(t), "FunctionAssociations"))
+template_case("prices served by /api/* (no behaviour of its own)",
+              r"Distribution: behaviour /api/\* serves /api/coins/\{id\}/prices, whose answer Accept may choose, without",
+              without_prices_behaviour)
+template_case("Accept function on the cloudfront-js-1.0 runtime",
+              r"behaviour /api/coins/\*/prices\* serves .* without a viewer-request cloudfront-js-2.0 function",
+              lambda t: props(t, "PricesFormatFunction")["FunctionConfig"].update(Runtime="cloudfront-js-1.0"))
+template_case("prices behaviour that misses the trailing-slash path",
+              r"Distribution: /api/coins/bitcoin/prices/ is served by behaviour /api/\*, /api/coins/bitcoin/prices by "
+              r"/api/coins/\*/prices; the API answers both alike",
+              lambda t: prices_behaviour(t).update(PathPattern="/api/coins/*/prices"))
+template_case("Accept function that does not run", r"PricesFormatFunction: its code does not run under node: SyntaxError",
+              lambda t: edit_prices_function(t, "function handler(event) {", "function handler(event) {{"))
+template_case("Accept function that throws", r"PricesFormatFunction: chooses unlike the API .* in 36 of 36 cases .*"
+              r"Accept None without format gives \{'error': 'ReferenceError: evnt is not defined'\}, not format=json",
+              lambda t: edit_prices_function(t, "var request = event.request,", "var request = evnt.request,"))
+template_case("Accept function that never chooses CSV",
+              r"PricesFormatFunction: chooses unlike the API .*: Accept 'text/csv' without format gives .*'json'.*, not format=csv",
+              lambda t: edit_prices_function(t, "value: csv ? 'csv' : 'json'", "value: 'json'"))
+template_case("Accept function that ignores the quality of application/json",
+              r"PricesFormatFunction: chooses unlike the API .*: Accept 'application/json, text/csv;q=0\.9' without format "
+              r"gives .*'csv'.*, not format=json",
+              lambda t: edit_prices_function(t, "> quality(accept, 'application', 'json')", "> 0"))
+template_case("Accept function that overrides a given format",
+              r"PricesFormatFunction: chooses unlike the API .* in 2 of 36 cases .*: format=json with Accept text/csv gives "
+              r".*'csv'.*, not format=json",
+              lambda t: edit_prices_function(t, "if (!request.querystring.format) {", "if (true) {"))
+
+
+def without_node(work: Path):
+    """check_template.py with a PATH that holds no node (its interpreter by absolute path)."""
+    return [sys.executable, str(CHECK), "--template", str(TEMPLATE)], {"PATH": str(work)}
+
+
+CASES.append(Case("environment", "node missing", r"PricesFormatFunction: node \(Node\.js 20\) is needed", without_node,
+                  fresh=True))
 
 # -- what one client can make the origin do: the GET cache key, the cron behaviour, the WAF
 

@@ -9,7 +9,8 @@
 //!    route takes;
 //! 5. and on the way out: a 405 from the router becomes the envelope with `Allow` naming the
 //!    one method; `Cache-Control` from the reply's [`CachePolicy`], and for public replies a
-//!    strong ETag and a 304 when `If-None-Match` names it; CORS headers.
+//!    strong ETag and a 304 (with the reply's `Vary`) when `If-None-Match` names it; CORS
+//!    headers.
 //!
 //! One layer of small steps, not a layer per step: each layer costs boxed service clones per
 //! request, which showed in the local server's throughput (docs/benchmarks.md). Unknown paths
@@ -183,6 +184,10 @@ async fn caching(response: Response, is_get: bool, if_none_match: &[HeaderValue]
             HeaderValue::from_static(cache_control),
         );
         headers.insert(header::ETAG, etag);
+        // A 304 carries the Vary its 200 would (RFC 9110 15.4.5): caches key it the same way.
+        for vary in parts.headers.get_all(header::VARY) {
+            headers.append(header::VARY, vary.clone());
+        }
         return not_modified;
     }
     parts.headers.insert(header::ETAG, etag);
@@ -269,6 +274,13 @@ mod tests {
                 get(|| async { Reply::ok(StatusCode::OK, &[1, 2, 3], CachePolicy::Public) }),
             )
             .route(
+                "/negotiated",
+                get(|| async {
+                    Reply::ok(StatusCode::OK, &"json", CachePolicy::Public)
+                        .map(|reply| reply.varying_on("Accept"))
+                }),
+            )
+            .route(
                 "/status",
                 get(|| async { Reply::ok(StatusCode::OK, &"ok", CachePolicy::Edge) }),
             )
@@ -314,6 +326,24 @@ mod tests {
         }
         let (other, _) = call("GET", "/data", &[("if-none-match", "\"nope\"")]).await;
         assert_eq!(other.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn a_negotiated_reply_and_its_304_vary_on_accept_beside_origin() {
+        let varies = |r: &Response| -> Vec<String> {
+            let vary = r.headers().get_all("vary").iter();
+            vary.map(|v| v.to_str().unwrap().to_owned()).collect()
+        };
+        let origin = ("origin", "https://app.example");
+        let (first, _) = call("GET", "/negotiated", &[origin]).await;
+        assert_eq!(first.status(), 200);
+        assert_eq!(varies(&first), ["Accept", "Origin"]);
+        let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+        let (again, _) = call("GET", "/negotiated", &[origin, ("if-none-match", &etag)]).await;
+        assert_eq!(again.status(), 304);
+        assert_eq!(varies(&again), ["Accept", "Origin"]);
+        let (plain, _) = call("GET", "/data", &[]).await;
+        assert_eq!(varies(&plain), ["Origin"], "a reply that no header chose");
     }
 
     #[tokio::test]

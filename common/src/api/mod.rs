@@ -9,6 +9,7 @@
 //!   `market`, `runs` (ingestion runs), `cron` (the authenticated trigger).
 //! - `queries`: the read SQL the handlers use.
 //! - `extract`: the query-string and coin-id extractors.
+//! - `format`: JSON or CSV, from the `format` parameter or the `Accept` header.
 //! - `secret_check`: the bearer token and the CloudFront origin header.
 //! - `error` ([`ApiError`]) and `response` ([`Reply`]): one error type mapped to status and
 //!   envelope, and the success envelope.
@@ -22,6 +23,7 @@ mod document;
 mod edge;
 mod error;
 mod extract;
+mod format;
 mod health;
 mod market;
 mod prices;
@@ -38,6 +40,6 @@ pub use document::document;
 pub use edge::{app, MAX_BODY};
 pub use error::ApiError;
 pub use extract::{ApiQuery, Bounded, CoinId};
-pub use response::{strong_etag, CachePolicy, Reply};
+pub use response::{strong_etag, CachePolicy, Media, Reply};
 pub use secret_check::{MIN_SECRET_BYTES, ORIGIN_VERIFY_HEADER};
 pub use state::{ApiState, Routes};

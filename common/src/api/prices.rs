@@ -1,7 +1,11 @@
-//! `GET /api/coins/{id}/prices`: daily or hourly points of one coin in one currency.
+//! `GET /api/coins/{id}/prices`: daily or hourly points of one coin in one currency, as the
+//! JSON envelope or a CSV table.
 
 use axum::extract::State;
-use chrono::{DateTime, Datelike, Duration, DurationRound, NaiveDate, NaiveTime, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, DurationRound, NaiveDate, NaiveTime, SecondsFormat, Utc,
+};
+use http::header::HeaderMap;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -10,10 +14,12 @@ use super::coins::unknown_coin;
 use super::currencies::currency_param;
 use super::error::ApiError;
 use super::extract::{ApiQuery, CoinId};
+use super::format::Format;
 use super::queries;
 use super::response::{CachePolicy, Reply};
 use super::schema::{
-    CachedRead, CurrencyCode, ETag, Envelope, InvalidParameter, NotFound, PublicCache,
+    CachedRead, CsvDisposition, CurrencyCode, ETag, Envelope, InvalidParameter, NotFound,
+    PricesCsv, PublicCache, VaryAccept,
 };
 use super::state::ApiState;
 use crate::state::AppState;
@@ -27,6 +33,13 @@ pub(super) enum Interval {
 }
 
 impl Interval {
+    /// Its name in the query and the answer.
+    fn name(self) -> &'static str {
+        match self {
+            Interval::Daily => "daily",
+            Interval::Hourly => "hourly",
+        }
+    }
     fn default_span(self) -> Duration {
         match self {
             Interval::Daily => Duration::days(30),
@@ -60,6 +73,12 @@ pub(super) struct PricesParams {
     /// Default: the end of the current UTC hour.
     #[param(max_length = 40, example = "2025-01-31")]
     to: Option<String>,
+    /// `json` (the envelope) or `csv`: `text/csv` (RFC 4180, CRLF line ends) with a header row
+    /// (`date,price` or `timestamp,price`), then one row per point, oldest first, each as the
+    /// JSON writes it, offered as `<coin>-<currency>-<interval>-<from>-<to>.csv`. Without it,
+    /// `Accept` decides: CSV when it prefers `text/csv` to `application/json`, else JSON.
+    #[param(inline)]
+    format: Option<Format>,
 }
 
 /// A validated prices request.
@@ -69,6 +88,26 @@ struct PricesQuery {
     interval: Interval,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+}
+
+/// How an answer writes `from` and `to` (chrono `strftime` layouts, daily and hourly): dates,
+/// or RFC 3339 timestamps in whole seconds, UTC.
+const ANSWER_ENDS: (&str, &str) = ("%Y-%m-%d", "%Y-%m-%dT%H:%M:%SZ");
+/// How a CSV file's name writes them: dates, or ISO 8601's basic form (no `:`).
+const FILE_NAME_ENDS: (&str, &str) = ("%Y-%m-%d", "%Y%m%dT%H%M%SZ");
+
+impl PricesQuery {
+    /// `from` and `to` in the layout of the interval, daily or hourly.
+    fn ends(&self, (daily, hourly): (&str, &str)) -> (String, String) {
+        let layout = match self.interval {
+            Interval::Daily => daily,
+            Interval::Hourly => hourly,
+        };
+        (
+            self.from.format(layout).to_string(),
+            self.to.format(layout).to_string(),
+        )
+    }
 }
 
 /// Applies the prices rules: defaults, formats, order and span limits.
@@ -196,12 +235,50 @@ pub(super) struct Prices {
     points: Vec<Point>,
 }
 
+impl Prices {
+    /// The points as CSV (RFC 4180, CRLF line ends): `date,price` or `timestamp,price`, then
+    /// a row per point, each value in the text the JSON answer has (the price through the
+    /// same serialiser: shortest round-trip digits, an exponent below 1e-5 and from 1e16 on).
+    fn csv(&self) -> serde_json::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(40 * (self.points.len() + 1));
+        out.extend_from_slice(match self.interval {
+            Interval::Daily => b"date,price\r\n".as_slice(),
+            Interval::Hourly => b"timestamp,price\r\n".as_slice(),
+        });
+        for point in &self.points {
+            let (at, price) = match point {
+                Point::Daily { date, price } => (date.to_string(), price),
+                Point::Hourly { timestamp, price } => (
+                    timestamp.to_rfc3339_opts(SecondsFormat::AutoSi, true),
+                    price,
+                ),
+            };
+            out.extend_from_slice(at.as_bytes());
+            out.push(b',');
+            serde_json::to_writer(&mut out, price)?;
+            out.extend_from_slice(b"\r\n");
+        }
+        Ok(out)
+    }
+}
+
 /// Daily or hourly prices of one coin in one currency, oldest first.
 ///
 /// Daily points are `{date, price}`, hourly points `{timestamp, price}`. The answer echoes
 /// the effective range. A date as `from` means the start of that UTC day, as `to` its last
 /// instant; `to` defaults to the end of the current UTC hour, so the body and ETag stay the
 /// same all hour.
+///
+/// With `format=csv`, or without `format` and an `Accept` that prefers `text/csv` to
+/// `application/json` (`Accept: text/csv`), the same points come as a CSV table
+/// (`text/csv; charset=utf-8`): the header row `date,price` or `timestamp,price`, then one row
+/// per point, oldest first, each value as the JSON has it, every line ending CRLF (RFC 4180);
+/// an empty range is the header row alone. `Content-Disposition` offers it as
+/// `<coin>-<currency>-<interval>-<from>-<to>.csv`, with the effective range: dates for daily
+/// ranges, `20250131T120000Z` (UTC, no `:`) for hourly ones. Its ETag differs from the JSON
+/// answer's. 200s and 304s say `Vary: Accept`. Errors stay JSON envelopes whatever was asked.
+/// Behind CloudFront the cache key holds no header: a CloudFront Function writes the `format`
+/// that `Accept` selects into the query string first (docs/deploy.md).
 ///
 /// Refused with 400 `INVALID_PARAMETER` and a message that says what is allowed: a parameter
 /// its schema does not allow, `from` after `to` (a future `from` without `to` included), a
@@ -216,8 +293,17 @@ pub(super) struct Prices {
     operation_id = "getCoinPrices",
     params(CoinId, PricesParams),
     responses(
-        (status = 200, description = "The points of the range (possibly none).", body = Envelope<Prices>,
-            headers(("Cache-Control" = inline(PublicCache)), ("ETag" = inline(ETag)))),
+        (status = 200, description = "The points of the range (possibly none): the envelope, or the CSV table.",
+            content(
+                (Envelope<Prices> = "application/json"),
+                (inline(PricesCsv) = "text/csv", example = json!("date,price\r\n2025-01-01,94419.76\r\n2025-01-02,96886.88\r\n")),
+            ),
+            headers(
+                ("Cache-Control" = inline(PublicCache)),
+                ("ETag" = inline(ETag)),
+                ("Vary" = inline(VaryAccept), description = "The answer's form depends on `Accept` when `format` is not given."),
+                ("Content-Disposition" = inline(CsvDisposition), description = "CSV answers only: the file name, with the effective range."),
+            )),
         (status = 400, response = InvalidParameter),
         (status = 404, response = NotFound),
         CachedRead,
@@ -227,41 +313,160 @@ pub(super) async fn prices(
     State(api): State<ApiState>,
     CoinId(id): CoinId,
     ApiQuery(params): ApiQuery<PricesParams>,
+    headers: HeaderMap,
 ) -> Result<Reply, ApiError> {
     let (state, id) = (&*api.app, id.as_str());
+    let format = Format::chosen(params.format, &headers);
     let q = parse_prices_query(state, params, Utc::now())?;
     let client = state.db.client().await?;
-    let (points, from, to) = match q.interval {
+    let points = match q.interval {
         Interval::Daily => {
             let (from, to) = (q.from.date_naive(), q.to.date_naive());
-            let points = queries::daily_prices(&client, id, &q.currency, from, to)
+            queries::daily_prices(&client, id, &q.currency, from, to)
                 .await?
                 .into_iter()
                 .map(|(date, price)| Point::Daily { date, price })
-                .collect::<Vec<_>>();
-            (points, from.to_string(), to.to_string())
+                .collect::<Vec<_>>()
         }
-        Interval::Hourly => {
-            let points = queries::hourly_prices(&client, id, &q.currency, q.from, q.to)
-                .await?
-                .into_iter()
-                .map(|(timestamp, price)| Point::Hourly { timestamp, price })
-                .collect::<Vec<_>>();
-            let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-            (points, rfc(q.from), rfc(q.to))
-        }
+        Interval::Hourly => queries::hourly_prices(&client, id, &q.currency, q.from, q.to)
+            .await?
+            .into_iter()
+            .map(|(timestamp, price)| Point::Hourly { timestamp, price })
+            .collect(),
     };
     // Empty range or unknown coin? Only the second is a 404.
     if points.is_empty() && !queries::coin_exists(&client, id).await? {
         return Err(unknown_coin());
     }
+    let (from, to) = q.ends(ANSWER_ENDS);
     let body = Prices {
         coin_id: id.to_owned(),
-        currency: q.currency,
+        currency: q.currency.clone(),
         interval: q.interval,
         from,
         to,
         points,
     };
-    Reply::ok(StatusCode::OK, &body, CachePolicy::Public)
+    let reply = match format {
+        Format::Json => Reply::ok(StatusCode::OK, &body, CachePolicy::Public)?,
+        Format::Csv => {
+            let csv = body.csv().map_err(|e| ApiError::Internal(Box::new(e)))?;
+            let (from, to) = q.ends(FILE_NAME_ENDS);
+            let name = format!("{id}-{}-{}-{from}-{to}.csv", q.currency, q.interval.name());
+            Reply::csv(csv, &name, CachePolicy::Public)?
+        }
+    };
+    Ok(reply.varying_on("Accept"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prices(interval: Interval, points: Vec<Point>) -> Prices {
+        Prices {
+            coin_id: "bitcoin".into(),
+            currency: "usd".into(),
+            interval,
+            from: String::new(),
+            to: String::new(),
+            points,
+        }
+    }
+
+    /// The number texts after each `"price":` of a JSON text.
+    fn json_prices(json: &str) -> Vec<&str> {
+        json.split("\"price\":")
+            .skip(1)
+            .map(|rest| &rest[..rest.find('}').unwrap()])
+            .collect()
+    }
+
+    #[test]
+    fn csv_prices_are_the_number_texts_of_the_json_answer() {
+        let day = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
+        let values = [
+            (0.000011, "0.000011"),
+            (0.0000011, "1.1e-6"),
+            (3.3e-10, "3.3e-10"),
+            (42.0, "42.0"),
+            (65_000.123_456_78, "65000.12345678"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (f64::MAX, "1.7976931348623157e+308"),
+        ];
+        let points = values
+            .iter()
+            .enumerate()
+            .map(|(n, (price, _))| Point::Daily {
+                date: day + Duration::days(n as i64),
+                price: *price,
+            })
+            .collect();
+        let body = prices(Interval::Daily, points);
+        let csv = String::from_utf8(body.csv().unwrap()).unwrap();
+        let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
+        assert!(
+            csv.ends_with("\r\n") && !csv.contains("\r\n\r\n"),
+            "{csv:?}"
+        );
+        assert_eq!(lines[0], "date,price");
+        let written: Vec<&str> = lines[1..]
+            .iter()
+            .map(|l| l.split_once(',').unwrap().1)
+            .collect();
+        let json = serde_json::to_string(&body).unwrap();
+        assert_eq!(written, json_prices(&json));
+        let want: Vec<&str> = values.iter().map(|(_, text)| *text).collect();
+        assert_eq!(written, want);
+        assert_eq!(lines[1], "2025-01-01,0.000011");
+    }
+
+    #[test]
+    fn csv_timestamps_are_the_json_answers_and_no_points_is_the_header_row() {
+        let hour = DateTime::parse_from_rfc3339("2025-01-31T12:00:00Z")
+            .unwrap()
+            .to_utc();
+        let body = prices(
+            Interval::Hourly,
+            vec![Point::Hourly {
+                timestamp: hour,
+                price: 1.5,
+            }],
+        );
+        let csv = String::from_utf8(body.csv().unwrap()).unwrap();
+        assert_eq!(csv, "timestamp,price\r\n2025-01-31T12:00:00Z,1.5\r\n");
+        let json = serde_json::to_string(&body).unwrap();
+        assert!(
+            json.contains(r#"{"timestamp":"2025-01-31T12:00:00Z","price":1.5}"#),
+            "{json}"
+        );
+        let empty = prices(Interval::Daily, vec![]).csv().unwrap();
+        assert_eq!(empty, b"date,price\r\n");
+    }
+
+    #[test]
+    fn file_name_ends_are_dates_or_timestamps_without_colons() {
+        let at = |text: &str| DateTime::parse_from_rfc3339(text).unwrap().to_utc();
+        let mut q = PricesQuery {
+            currency: "usd".into(),
+            interval: Interval::Hourly,
+            from: at("2025-01-24T12:59:59.5Z"),
+            to: at("2025-01-31T12:59:59Z"),
+        };
+        assert_eq!(
+            q.ends(FILE_NAME_ENDS),
+            ("20250124T125959Z".into(), "20250131T125959Z".into())
+        );
+        assert_eq!(
+            q.ends(ANSWER_ENDS),
+            ("2025-01-24T12:59:59Z".into(), "2025-01-31T12:59:59Z".into())
+        );
+        q.interval = Interval::Daily;
+        assert_eq!(
+            q.ends(FILE_NAME_ENDS),
+            ("2025-01-24".into(), "2025-01-31".into())
+        );
+    }
 }

@@ -1,5 +1,6 @@
-//! The JSON envelope of every answer: [`Reply`] for successes, [`ApiError`] for failures, both
-//! turned into responses here; the edge layers add caching and CORS headers.
+//! The JSON envelope of every answer: [`Reply`] for successes (or, where a route offers one, a
+//! CSV table), [`ApiError`] for failures, both turned into responses here; the edge layers add
+//! caching and CORS headers.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -31,6 +32,20 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Cache policy for this reply.
     pub cache: CachePolicy,
+    /// What the body is: the envelope, or a CSV download.
+    pub media: Media,
+    /// The request header that chose between the forms of this answer, if one did (`Vary`).
+    pub vary: Option<&'static str>,
+}
+
+/// What a reply's body is, and so its `Content-Type`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Media {
+    /// The envelope: `application/json; charset=utf-8`.
+    Json,
+    /// A CSV table (RFC 4180): `text/csv; charset=utf-8`, with this `Content-Disposition`
+    /// (`attachment; filename="..."`).
+    Csv { disposition: HeaderValue },
 }
 
 #[derive(Serialize)]
@@ -91,27 +106,63 @@ impl Reply {
             meta,
         })
         .map_err(|e| ApiError::Internal(Box::new(e)))?;
-        Ok(Reply {
+        Ok(Reply::json(status, body, cache))
+    }
+
+    fn json(status: StatusCode, body: Vec<u8>, cache: CachePolicy) -> Reply {
+        Reply {
             status,
             body,
             cache,
+            media: Media::Json,
+            vary: None,
+        }
+    }
+
+    /// A 200 with a CSV table, offered for download as `filename` (printable ASCII without
+    /// `"` or `\`, so it needs no escaping; anything else is an internal error).
+    pub fn csv(body: Vec<u8>, filename: &str, cache: CachePolicy) -> Result<Reply, ApiError> {
+        let quotable = |b: u8| b.is_ascii_graphic() && b != b'"' && b != b'\\';
+        if !filename.bytes().all(quotable) {
+            return Err(ApiError::Internal(
+                format!("no quotable file name: {filename:?}").into(),
+            ));
+        }
+        let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\""))
+            .map_err(|e| ApiError::Internal(Box::new(e)))?;
+        Ok(Reply {
+            media: Media::Csv { disposition },
+            ..Reply::json(StatusCode::OK, body, cache)
         })
+    }
+
+    /// The same reply, marked as chosen by the request's `header` (`Vary`, a header name
+    /// such as `Accept`): caches keep its forms apart by that header.
+    pub fn varying_on(self, header: &'static str) -> Reply {
+        Reply {
+            vary: Some(header),
+            ..self
+        }
     }
 
     /// An error envelope that also carries `data` (health's 503 says what is down).
     pub fn error_with_data<T: Serialize>(error: &ApiError, data: &T) -> Result<Reply, ApiError> {
         let body = failure_body(error, Some(data)).map_err(|e| ApiError::Internal(Box::new(e)))?;
-        Ok(Reply {
-            status: error.status(),
-            body,
-            cache: CachePolicy::NoStore,
-        })
+        Ok(Reply::json(error.status(), body, CachePolicy::NoStore))
     }
 }
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
-        json_response(self.status, self.body, self.cache)
+        let mut response = body_response(self.status, self.body, self.cache, &self.media);
+        let headers = response.headers_mut();
+        if let Media::Csv { disposition } = self.media {
+            headers.insert(header::CONTENT_DISPOSITION, disposition);
+        }
+        if let Some(name) = self.vary {
+            headers.append(header::VARY, HeaderValue::from_static(name));
+        }
+        response
     }
 }
 
@@ -119,7 +170,7 @@ impl IntoResponse for ApiError {
     /// The error envelope, logging the cause of 500s (and only there).
     fn into_response(self) -> Response {
         let body = failure_body::<()>(&self, None).expect("an error envelope always serialises");
-        let mut response = json_response(self.status(), body, CachePolicy::NoStore);
+        let mut response = body_response(self.status(), body, CachePolicy::NoStore, &Media::Json);
         match self {
             ApiError::MethodNotAllowed { allow } => {
                 response
@@ -152,15 +203,18 @@ fn failure_body<T: Serialize>(error: &ApiError, data: Option<&T>) -> serde_json:
     })
 }
 
-/// A JSON body with its status; the [`CachePolicy`] rides along as an extension for the
+/// A body of `media` with its status; the [`CachePolicy`] rides along as an extension for the
 /// caching layer, which turns it into headers.
-fn json_response(status: StatusCode, body: Vec<u8>, cache: CachePolicy) -> Response {
+fn body_response(status: StatusCode, body: Vec<u8>, cache: CachePolicy, media: &Media) -> Response {
+    let content_type = match media {
+        Media::Json => "application/json; charset=utf-8",
+        Media::Csv { .. } => "text/csv; charset=utf-8",
+    };
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response.extensions_mut().insert(cache);
     response
 }

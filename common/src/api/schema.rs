@@ -94,6 +94,28 @@ schemas! {
     NoStore = constant("no-store");
     /// A strong validator: the first 128 bits of the body's SHA-256 in hex, quoted.
     ETag = etag();
+    /// The `Vary` of an answer whose form `Accept` may choose: it lists `Accept` (beside
+    /// `Origin` where CORS is configured, `Accept-Encoding` where the answer is compressed).
+    VaryAccept = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("(^|, *)Accept(,|$)"));
+    /// The prices route's CSV table: a header row, then a row per point, CRLF line ends.
+    PricesCsv = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!(
+            r"^(date,price\r\n({CSV_DATE},{CSV_PRICE}\r\n)*|timestamp,price\r\n({CSV_DATE}T[0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}Z,{CSV_PRICE}\r\n)*)$"
+        )))
+        .description(Some(
+            "RFC 4180 with CRLF line ends: the header row `date,price` (daily) or `timestamp,price` (hourly), then one row per point, oldest first, each date, timestamp and price written as the JSON answer writes it (no thousands separators; an exponent only where the JSON has one, below 1e-5 and from 1e16 on).",
+        ));
+    /// The CSV answer's file name: coin, currency, interval and the effective range (dates, or
+    /// UTC instants without `:`).
+    CsvDisposition = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!(
+            r#"^attachment; filename="[a-z0-9-]+-[a-z]{{2,10}}-(daily-{CSV_DATE}-{CSV_DATE}|hourly-{CSV_INSTANT}-{CSV_INSTANT})\.csv"$"#
+        )))
+        .examples(["attachment; filename=\"bitcoin-usd-daily-2025-01-01-2025-01-31.csv\""]);
     /// A tracked currency: the default set is the schema's (`TRACKED_CURRENCIES` configures
     /// it).
     CurrencyCode = ObjectBuilder::new()
@@ -103,6 +125,12 @@ schemas! {
             "A tracked currency (the default set; `TRACKED_CURRENCIES` configures it).",
         ));
 }
+
+/// A price as JSON writes it (serde_json: shortest round-trip digits, an exponent below 1e-5
+/// and from 1e16 on), a date, and an instant in a file name (ISO 8601's basic form in UTC).
+const CSV_PRICE: &str = r"[0-9]+(\.[0-9]+)?(e[+-]?[0-9]+)?";
+const CSV_DATE: &str = "[0-9]{4}-[0-9]{2}-[0-9]{2}";
+const CSV_INSTANT: &str = "[0-9]{8}T[0-9]{6}Z";
 
 fn etag() -> Object {
     ObjectBuilder::new()

@@ -21,14 +21,14 @@ use serde_json::json;
 const SECRET: &str = "local-dev-cron-secret-not-for-production";
 
 /// The start of the current UTC hour.
-fn current_hour() -> DateTime<Utc> {
+pub(crate) fn current_hour() -> DateTime<Utc> {
     Utc::now().duration_trunc(Duration::hours(1)).unwrap()
 }
 
 /// Runs `test` with the current UTC hour and, if the hour has turned by the time it ends
 /// (its expectations were computed for the old one), once more with the new hour. A test
 /// takes seconds, so the hour cannot turn twice.
-async fn within_one_hour<F, Fut>(test: F)
+pub(crate) async fn within_one_hour<F, Fut>(test: F)
 where
     F: Fn(DateTime<Utc>) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
@@ -46,7 +46,7 @@ where
     panic!("the hour turned twice while one test ran");
 }
 
-fn rfc3339(t: DateTime<Utc>) -> String {
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
@@ -59,7 +59,7 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 ///   before it 1023);
 /// - ethereum/eur daily: the 40 days up to `hour`'s day, price 1 + n (n = 0 at the day 39
 ///   days before), so today is 40 and the day 30 days before is 10.
-async fn seeded(hour: DateTime<Utc>) -> TestDb {
+pub(crate) async fn seeded(hour: DateTime<Utc>) -> TestDb {
     let db = TestDb::migrated().await;
     let client = db.client().await;
     client
@@ -111,7 +111,7 @@ async fn seeded(hour: DateTime<Utc>) -> TestDb {
     db
 }
 
-async fn state(db: &TestDb, extra: &[(&str, &str)]) -> ApiState {
+pub(crate) async fn state(db: &TestDb, extra: &[(&str, &str)]) -> ApiState {
     let mut vars = vec![
         ("TRACKED_COINS", "bitcoin,ethereum"),
         ("TRACKED_CURRENCIES", "usd,eur"),
@@ -122,7 +122,7 @@ async fn state(db: &TestDb, extra: &[(&str, &str)]) -> ApiState {
     ApiState::new(Arc::new(AppState::new(db.config(&vars)).await.unwrap()))
 }
 
-async fn invoke(api: &Router, file: &str) -> Response {
+pub(crate) async fn invoke(api: &Router, file: &str) -> Response {
     let request =
         lambda_http::request::from_str(&event(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     send(api, request).await
@@ -130,7 +130,12 @@ async fn invoke(api: &Router, file: &str) -> Response {
 
 /// The hourly points `first..=last` of a series whose price at `start` is `base` and rises
 /// by 1 an hour, as the API writes them.
-fn hourly_points(start: DateTime<Utc>, base: f64, first: i64, last: i64) -> serde_json::Value {
+pub(crate) fn hourly_points(
+    start: DateTime<Utc>,
+    base: f64,
+    first: i64,
+    last: i64,
+) -> serde_json::Value {
     (first..=last)
         .map(
             |n| json!({"timestamp": rfc3339(start + Duration::hours(n)), "price": base + n as f64}),
@@ -140,7 +145,12 @@ fn hourly_points(start: DateTime<Utc>, base: f64, first: i64, last: i64) -> serd
 
 /// The daily points `first..=last` of a series whose price on `start` is `base` and rises
 /// by 1 a day.
-fn daily_points(start: NaiveDate, base: f64, first: i64, last: i64) -> serde_json::Value {
+pub(crate) fn daily_points(
+    start: NaiveDate,
+    base: f64,
+    first: i64,
+    last: i64,
+) -> serde_json::Value {
     (first..=last)
         .map(|n| json!({"date": (start + Duration::days(n)).to_string(), "price": base + n as f64}))
         .collect()
@@ -581,18 +591,22 @@ async fn ingestion_runs_event_lists_recent_runs_sanitised_and_uncached() {
     }
 }
 
+/// The daily ethereum/eur prices of the 5 days up to `today`, by explicit dates the rows
+/// cover: the answer does not move with the clock between two requests.
+pub(crate) fn last_five_days(today: NaiveDate) -> String {
+    format!(
+        "/api/coins/ethereum/prices?currency=eur&from={}&to={today}",
+        today - Duration::days(4)
+    )
+}
+
 #[tokio::test]
 async fn data_gets_send_a_strong_etag_and_answer_304_to_if_none_match() {
     let hour = current_hour();
     let db = seeded(hour).await;
     let api = app(route::all(), state(&db, &[]).await);
-    // Explicit dates the rows cover (the last 5 days): the answer does not move with the
-    // clock between the two requests.
     let today = hour.date_naive();
-    let path = format!(
-        "/api/coins/ethereum/prices?currency=eur&from={}&to={today}",
-        today - Duration::days(4)
-    );
+    let path = last_five_days(today);
     let first = send(&api, get(&path)).await;
     assert_eq!(
         expect_data(&first, 200)["points"],

@@ -25,6 +25,7 @@ mod log_secrets;
 mod market;
 mod migrations;
 mod migrations_resource;
+mod prices_csv;
 mod rate_limit;
 mod row_reads;
 mod run_lifecycle;
