@@ -395,7 +395,9 @@ impl<'a> Ingester<'a> {
             ranked,
         };
         let changed = match store::set_tracked(&*client, &tracked.coins()).await {
-            Ok(changed) => store::refresh_market(&*client, &changed, currencies).await,
+            Ok(changed) => {
+                store::refresh_market(&*client, &changed, currencies, store::Wrote::Hours).await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = changed {

@@ -123,7 +123,7 @@ async fn write(
     coins.dedup();
     currencies.sort();
     currencies.dedup();
-    store::refresh_market(&tx, &coins, &currencies).await?;
+    store::refresh_market(&tx, &coins, &currencies, store::Wrote::Quotes).await?;
     tx.commit().await?;
     Ok(written)
 }

@@ -280,16 +280,27 @@ pub async fn set_tracked(
     rows.iter().map(|r| r.try_get("id")).collect()
 }
 
-/// Recomputes the market overview's rows of `coins` x `currencies` (migration V10).
+/// What a writer wrote before it refreshes the market rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wrote {
+    /// Any hours (history runs), or nothing but the tracked set: each row's week is read.
+    Hours,
+    /// Nothing but each pair's live-quote hour (the live refresh): a sparkline takes its new
+    /// last point without its week being read again (migration V11).
+    Quotes,
+}
+
+/// Recomputes the market overview's rows of `coins` x `currencies` (migrations V10, V11).
 pub async fn refresh_market(
     client: &impl GenericClient,
     coins: &[String],
     currencies: &[String],
+    wrote: Wrote,
 ) -> Result<(), Error> {
     client
         .execute(
-            "SELECT refresh_market_summaries($1, $2)",
-            &[&coins, &currencies],
+            "SELECT refresh_market_summaries($1, $2, $3)",
+            &[&coins, &currencies, &(wrote == Wrote::Quotes)],
         )
         .await
         .map(|_| ())

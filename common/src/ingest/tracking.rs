@@ -116,7 +116,15 @@ pub async fn resolve(
         let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
         let ranked_at = (index == 0).then_some(now);
         let written = match store::upsert_markets(client, currency, &entries, ranked_at).await {
-            Ok(()) => store::refresh_market(client, &ids, std::slice::from_ref(currency)).await,
+            Ok(()) => {
+                store::refresh_market(
+                    client,
+                    &ids,
+                    std::slice::from_ref(currency),
+                    store::Wrote::Hours,
+                )
+                .await
+            }
             Err(e) => Err(e),
         };
         if let Err(e) = written {

@@ -472,3 +472,92 @@ async fn quote_times_from_the_future_are_stored_as_the_fetch_time_and_counted() 
         }
     }
 }
+
+/// Every market row as the route reads it, with the hours its sparkline spans.
+async fn market_rows(client: &impl tokio_postgres::GenericClient) -> Vec<String> {
+    client
+        .query(
+            "SELECT concat_ws(' ', coin_id, currency_code, price, price_at, change_1h, change_24h,
+                              change_7d, sparkline::text, sparkline_from, sparkline_to)
+               FROM market_summary ORDER BY coin_id, currency_code",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_live_refresh_redraws_only_the_last_sparkline_point_as_a_full_refresh_would() {
+    let h = Harness::start_fixed(SimulatorConfig::default(), &VARS).await;
+    assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
+    let mut client = h.db.client().await;
+    // Every 10 minutes for three hours: the quote's hour is the sparkline's last, then the
+    // next one (the oldest point leaves the week).
+    let mut last_points = std::collections::BTreeSet::new();
+    for step in 1..=18 {
+        let at = h.now + chrono::Duration::minutes(10 * step);
+        h.sim.set_now(at.timestamp_millis());
+        let report = integration_tests::fast_ingester(&h.state, at)
+            .run(latest(), None)
+            .await;
+        assert_eq!(report.status, Status::Succeeded, "{:?}", report.failures);
+        let live = market_rows(&client).await;
+        let tx = client.transaction().await.unwrap();
+        tx.execute("SELECT refresh_market_summaries()", &[])
+            .await
+            .unwrap();
+        assert_eq!(live, market_rows(&tx).await, "after the refresh at {at}");
+        tx.rollback().await.unwrap();
+        last_points.extend(live);
+    }
+    assert!(last_points.len() > 6 * 10, "the rows moved with the quotes");
+    let spans: Vec<(DateTime<Utc>, DateTime<Utc>, i32)> = client
+        .query(
+            "SELECT sparkline_from, sparkline_to, json_array_length(sparkline)
+               FROM market_summary WHERE coin_id = 'bitcoin'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    for (from, to, points) in spans {
+        assert_eq!((to - from).num_hours() + 1, 168, "a full week");
+        assert_eq!(points, 168);
+    }
+
+    // The live case builds on the stored row: an older hour changed behind its back stays as
+    // drawn until a refresh that reads the week (every history run's).
+    client
+        .execute(
+            "UPDATE price_hourly SET price = price * 2
+              WHERE coin_id = 'bitcoin' AND currency_code = 'usd'
+                AND ts = (SELECT sparkline_from + interval '10 hours' FROM market_summary
+                           WHERE coin_id = 'bitcoin' AND currency_code = 'usd')",
+            &[],
+        )
+        .await
+        .unwrap();
+    let at = h.now + chrono::Duration::minutes(190);
+    h.sim.set_now(at.timestamp_millis());
+    integration_tests::fast_ingester(&h.state, at)
+        .run(latest(), None)
+        .await;
+    let live = market_rows(&client).await;
+    client
+        .execute("SELECT refresh_market_summaries()", &[])
+        .await
+        .unwrap();
+    let read_again = market_rows(&client).await;
+    let differ: Vec<_> = live
+        .iter()
+        .zip(&read_again)
+        .filter(|(a, b)| a != b)
+        .map(|(a, _)| a.split(' ').take(2).collect::<Vec<_>>().join("/"))
+        .collect();
+    assert_eq!(differ, ["bitcoin/usd"]);
+}
