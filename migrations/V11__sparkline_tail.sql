@@ -17,9 +17,10 @@ ALTER TABLE market_summary
 -- beyond single precision's range is drawn at its end).
 CREATE FUNCTION market_spark_point(p double precision) RETURNS real
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT (round(c / step) * step)::real
-      FROM (SELECT c, 10 ^ (floor(log(c)) - 4) AS step
-              FROM (SELECT greatest(least(p, 3.4e38), 1.5e-45)) AS x(c)) AS t
+    -- One expression, so the planner inlines it (a body with FROM runs as a query per call).
+    SELECT (round(greatest(least(p, 3.4e38), 1.5e-45)
+                  / 10 ^ (floor(log(greatest(least(p, 3.4e38), 1.5e-45))) - 4))
+            * 10 ^ (floor(log(greatest(least(p, 3.4e38), 1.5e-45))) - 4))::real
 $$;
 
 -- A sparkline and the hours it spans.
@@ -37,9 +38,11 @@ DROP FUNCTION refresh_market_summaries(text[], text[]);
 -- it (and drops the point that left the week) when it is the next hour; only when the
 -- sparkline is one point an hour from `sparkline_from` to `sparkline_to` and has the 24 points
 -- a stored-hours sparkline needs.
+-- JIT is off: the statement's estimate (a subplan per pair) makes PostgreSQL compile it, which
+-- takes longer than running it.
 CREATE FUNCTION refresh_market_summaries(p_coins text[], p_currencies text[],
                                          p_live boolean DEFAULT false) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET jit = off AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(7165923480996638067);
 
@@ -124,7 +127,9 @@ BEGIN
                       FROM price_hourly ph
                      WHERE ph.coin_id = p.coin_id AND ph.currency_code = p.currency_code
                        AND ph.ts > h.ts - interval '168 hours')
-              END AS line) week
+              END AS line
+          -- Evaluated once a row, not once for each field read from it.
+          OFFSET 0) week
      WHERE h.ts IS NOT NULL OR q.at IS NOT NULL OR p.tracked
     ON CONFLICT (coin_id, currency_code) DO UPDATE
        SET price = EXCLUDED.price, price_at = EXCLUDED.price_at, change_1h = EXCLUDED.change_1h,
