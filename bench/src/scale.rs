@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use common::api::{app, route, ApiState};
 use common::config::Config;
-use common::ingest::{Ingester, Mode, RunRequest, Status, Trigger};
+use common::ingest::{Ingester, Status};
 use common::state::AppState;
 use serde_json::{json, Value};
 use simulator::{RunningSimulator, SimulatorConfig};
@@ -256,31 +256,13 @@ fn paths(coins: &[String], sorts: &[(&str, &str)]) -> Vec<(String, String)> {
 async fn live_refreshes(vars: &[(String, String)], runs: usize) -> Value {
     let state = state(vars).await;
     let ingester = Ingester::new(&state.config, &state.secrets, &state.db);
-    let (mut ms, mut first_ms, mut not_succeeded) = (Vec::new(), 0.0, 0);
-    let (mut calls, mut latest) = (Vec::new(), Vec::new());
-    for i in 0..=runs.max(1) {
-        let started = Instant::now();
-        let report = ingester
-            .run(
-                RunRequest {
-                    mode: Mode::Latest,
-                    clean_first: false,
-                    trigger: Trigger::Cli,
-                    run_id: None,
-                },
-                None,
-            )
-            .await;
-        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-        if i == 0 {
-            first_ms = elapsed;
-        } else {
-            ms.push(elapsed);
-        }
-        calls.push(report.calls.simple_price);
-        latest.push(report.rows.latest);
-        not_succeeded += usize::from(report.status != Status::Succeeded);
-    }
+    let (first_ms, ms, reports) = crate::live::timed_refreshes(&ingester, runs).await;
+    let calls: Vec<_> = reports.iter().map(|r| r.calls.simple_price).collect();
+    let latest: Vec<_> = reports.iter().map(|r| r.rows.latest).collect();
+    let not_succeeded = reports
+        .iter()
+        .filter(|r| r.status != Status::Succeeded)
+        .count();
     json!({
         "ms": summary(&ms),
         "first_run_ms": round(first_ms),
