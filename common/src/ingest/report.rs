@@ -523,7 +523,7 @@ impl RunReport {
 
     /// How the run ended, from its pairs, rows and failures: succeeded when nothing failed and
     /// nothing was left (a `top:N` run without pinned pairs and nothing due included); failed
-    /// when something failed or was left and nothing was written; partial otherwise (a pair,
+    /// when something failed or was left and no price was written; partial otherwise (a pair,
     /// a backfill, or a step outside the pairs failed or was left: the coins list, the
     /// ranking, metadata, the currencies, backfill planning). A skipped run stays skipped.
     pub fn outcome(&self) -> Status {
@@ -536,7 +536,8 @@ impl RunReport {
             && p.skipped == 0
             && self.backfill.failed == 0
             && self.backfill.skipped == 0;
-        let wrote = p.ok > 0 || r.hourly + r.daily + r.metadata + r.latest + r.snapshot > 0;
+        // Prices written: a pair, or depth's hours and days (coin descriptions do not count).
+        let wrote = p.ok > 0 || r.hourly + r.daily + r.latest + r.snapshot > 0;
         if flawless {
             Status::Succeeded
         } else if !wrote {
@@ -628,9 +629,11 @@ mod tests {
         failing.rows.metadata = 1;
         assert_eq!(
             failing.outcome(),
-            Status::Partial,
-            "failed, something written"
+            Status::Failed,
+            "failed, only descriptions written"
         );
+        failing.rows.hourly = 1;
+        assert_eq!(failing.outcome(), Status::Partial, "failed, prices written");
         let mut ok = PairResult::unstarted(&pair("bitcoin", "usd"), PairStatus::Ok);
         ok.hourly_rows = 24;
         ok.daily_rows = 2;
