@@ -1701,15 +1701,14 @@ DAYS_PER_MONTH = HOURS_PER_MONTH / 24
 FOLLOWED = (11, 100, 250, 1000)
 
 
-def function_setting(functions: dict, binary: str, key: str):
+def function_setting(by_binary, binary: str, key: str):
     """A merged property of the function that builds `binary`."""
-    for res in functions.values():
-        if res.get("Metadata", {}).get("BuildProperties", {}).get("Binary") == binary:
-            return res["Properties"].get(key)
-    raise Unresolved(f"no function builds {binary}")
+    if binary not in by_binary:
+        raise Unresolved(f"no function builds {binary}")
+    return by_binary[binary][1]["Properties"].get(key)
 
 
-def following_cost(raw: dict, params: dict, functions: dict, coins: int) -> dict:
+def following_cost(raw: dict, params: dict, by_binary, coins: int) -> dict:
     """What following `coins` coins in 4 currencies adds to the fixed cost at `params`: storage
     growth a year and how many years the allocated volume lasts after the backfill, the hot
     working set (a week of hours and the market rows) against the instance's buffer cache, and
@@ -1720,8 +1719,8 @@ def following_cost(raw: dict, params: dict, functions: dict, coins: int) -> dict
     live_seconds = s0 + (s1 - s0) * (pairs - p0) / (p1 - p0)
     every = int(params["LiveQuotesEveryMinutes"])
     live_runs = DAYS_PER_MONTH * 24 * 60 / every if every else 0
-    memory_gb = lambda binary: int(function_setting(functions, binary, "MemorySize")) / 1024
-    ingest_seconds = int(function_setting(functions, "ingest", "Timeout"))
+    memory_gb = lambda binary: int(function_setting(by_binary, binary, "MemorySize")) / 1024
+    ingest_seconds = int(function_setting(by_binary, "ingest", "Timeout"))
     gb_seconds = live_runs * live_seconds * memory_gb("live-quotes") \
         + DAYS_PER_MONTH * ingest_seconds * memory_gb("ingest")
     invocations = live_runs + DAYS_PER_MONTH
@@ -1742,14 +1741,14 @@ def following_cost(raw: dict, params: dict, functions: dict, coins: int) -> dict
     }
 
 
-def check_following(raw: dict, functions: dict, root: Path, original: float | None) -> None:
+def check_following(raw: dict, by_binary, root: Path, original: float | None) -> None:
     """docs/deploy.md "Following more coins": each row's figures are `following_cost`'s, and at
     1,000 coins the monthly bill stays within half of the original's fixed cost."""
     rows = {cells[0]: cells for _, cells in table_rows(doc_section(root, "Following more coins"))}
     params = defaults(raw)
     for coins in FOLLOWED:
         try:
-            c = following_cost(raw, params, functions, coins)
+            c = following_cost(raw, params, by_binary, coins)
         except (Unresolved, KeyError, TypeError, ValueError) as exc:
             error(f"following {coins} coins: the cost cannot be worked out ({exc})")
             return
@@ -1863,7 +1862,7 @@ def check(raw: dict, root: Path) -> float | None:
     check_least_egress(raw, by_binary)
     cost = check_costs(raw, root)
     total = dict(table_rows(doc_section(root, "Costs"))).get("total")
-    check_following(raw, sam_functions(raw), root, money(total[2]) if total and len(total) > 2 else None)
+    check_following(raw, by_binary, root, money(total[2]) if total and len(total) > 2 else None)
     return cost
 
 

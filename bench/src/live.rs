@@ -44,36 +44,26 @@ pub async fn run(url: &str, runs: usize) -> Value {
     );
 
     let ingester = Ingester::new(&state.config, &state.secrets, &state.db);
-    let (first_ms, ms, reports) = timed_refreshes(&ingester, runs).await;
+    let (mut out, reports) = timed_refreshes(&ingester, runs).await;
     let calls: Vec<_> = reports.iter().map(|r| r.api_calls).collect();
-    let simple_price: Vec<_> = reports.iter().map(|r| r.calls.simple_price).collect();
-    let latest_rows: Vec<_> = reports.iter().map(|r| r.rows.latest).collect();
-    let not_succeeded = reports
-        .iter()
-        .filter(|r| r.status != Status::Succeeded)
-        .count();
     let served = sim.requests();
-    json!({
-        "runs": runs,
-        "coins": coins,
-        "ms": summary(&ms),
-        "first_run_ms": round(first_ms),
-        "api_calls": {"min": calls.iter().min(), "max": calls.iter().max()},
-        "simple_price_calls": {"min": simple_price.iter().min(), "max": simple_price.iter().max()},
-        "latest_rows": {"min": latest_rows.iter().min(), "max": latest_rows.iter().max()},
-        "runs_not_succeeded": not_succeeded,
-        "one_call_each": calls.iter().all(|&c| c == 1) && simple_price.iter().all(|&c| c == 1),
-        "served": served.len(),
-        "served_simple_price": served.iter().filter(|r| r.path.ends_with("/simple/price")).count(),
-    })
+    out["runs"] = json!(runs);
+    out["coins"] = json!(coins);
+    out["api_calls"] = json!({"min": calls.iter().min(), "max": calls.iter().max()});
+    out["one_call_each"] =
+        json!(calls.iter().all(|&c| c == 1) && reports.iter().all(|r| r.calls.simple_price == 1));
+    out["served"] = json!(served.len());
+    out["served_simple_price"] = json!(served
+        .iter()
+        .filter(|r| r.path.ends_with("/simple/price"))
+        .count());
+    out
 }
 
 /// A first live refresh (it opens the pool's connection), then `runs` more, each timed whole
-/// (`Ingester::run` call to report): the first's milliseconds, the others', and every report.
-pub async fn timed_refreshes(
-    ingester: &Ingester<'_>,
-    runs: usize,
-) -> (f64, Vec<f64>, Vec<RunReport>) {
+/// (`Ingester::run` call to report): the timings (the first apart), the `/simple/price` calls
+/// and quotes written (min and max) and the runs not succeeded, with every report.
+pub async fn timed_refreshes(ingester: &Ingester<'_>, runs: usize) -> (Value, Vec<RunReport>) {
     let (mut first_ms, mut ms, mut reports) = (0.0, Vec::with_capacity(runs), Vec::new());
     for i in 0..=runs.max(1) {
         let started = Instant::now();
@@ -96,5 +86,14 @@ pub async fn timed_refreshes(
         }
         reports.push(report);
     }
-    (first_ms, ms, reports)
+    let calls: Vec<_> = reports.iter().map(|r| r.calls.simple_price).collect();
+    let latest: Vec<_> = reports.iter().map(|r| r.rows.latest).collect();
+    let figures = json!({
+        "ms": summary(&ms),
+        "first_run_ms": round(first_ms),
+        "simple_price_calls": {"min": calls.iter().min(), "max": calls.iter().max()},
+        "latest_rows": {"min": latest.iter().min(), "max": latest.iter().max()},
+        "runs_not_succeeded": reports.iter().filter(|r| r.status != Status::Succeeded).count(),
+    });
+    (figures, reports)
 }

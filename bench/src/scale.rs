@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use common::api::{app, route, ApiState};
 use common::config::Config;
-use common::ingest::{Ingester, Status};
+use common::ingest::Ingester;
 use common::state::AppState;
 use serde_json::{json, Value};
 use simulator::{RunningSimulator, SimulatorConfig};
@@ -251,25 +251,11 @@ fn paths(coins: &[String], sorts: &[(&str, &str)]) -> Vec<(String, String)> {
     paths
 }
 
-/// `runs` live refreshes of every tracked pair, timed whole (`Ingester::run` call to
-/// report); the first, which opens the pool's connection, apart.
+/// `runs` live refreshes of every tracked pair ([`crate::live::timed_refreshes`]).
 async fn live_refreshes(vars: &[(String, String)], runs: usize) -> Value {
     let state = state(vars).await;
     let ingester = Ingester::new(&state.config, &state.secrets, &state.db);
-    let (first_ms, ms, reports) = crate::live::timed_refreshes(&ingester, runs).await;
-    let calls: Vec<_> = reports.iter().map(|r| r.calls.simple_price).collect();
-    let latest: Vec<_> = reports.iter().map(|r| r.rows.latest).collect();
-    let not_succeeded = reports
-        .iter()
-        .filter(|r| r.status != Status::Succeeded)
-        .count();
-    json!({
-        "ms": summary(&ms),
-        "first_run_ms": round(first_ms),
-        "simple_price_calls": {"min": calls.iter().min(), "max": calls.iter().max()},
-        "latest_rows": {"min": latest.iter().min(), "max": latest.iter().max()},
-        "runs_not_succeeded": not_succeeded,
-    })
+    crate::live::timed_refreshes(&ingester, runs).await.0
 }
 
 /// One run of the released binary with `args`: its wall time, exit status and peak RSS
