@@ -3,7 +3,6 @@
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use utoipa::{IntoParams, ToSchema};
 
 use super::coins::search_param;
@@ -23,6 +22,9 @@ use crate::domain::is_stale;
 const MAX_IDS: usize = 250;
 
 /// One coin of the overview.
+///
+/// The document's schema of the rows PostgreSQL writes with each summary row (migration V12's
+/// `market_row_json`, in this order; the route adds `stale`): never built here.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct MarketRow {
@@ -42,8 +44,6 @@ pub(super) struct MarketRow {
     /// The time of `price`.
     #[schema(required = true)]
     updated_at: Option<DateTime<Utc>>,
-    /// `price` is older than `STALE_AFTER_MINUTES` (120 by default); false without a price.
-    stale: bool,
     /// Percent change of the latest hourly price against the last one at least 1 hour older,
     /// else CoinGecko's 1 h change; null without either (4 decimals).
     #[schema(required = true)]
@@ -68,8 +68,9 @@ pub(super) struct MarketRow {
     /// when there are at least 24 of them, else CoinGecko's 7-day sparkline, else empty. The
     /// JSON prepared when prices were written, sent as it is (a drawing, not a price record:
     /// the prices route has every digit).
-    #[schema(value_type = Vec<f64>)]
-    sparkline7d: Box<RawValue>,
+    sparkline7d: Vec<f64>,
+    /// `price` is older than `STALE_AFTER_MINUTES` (120 by default); false without a price.
+    stale: bool,
 }
 
 /// The query string of the market route.
@@ -201,37 +202,40 @@ pub(super) async fn market(
         queries::market_page(&client, &filter, query.per_page, offset),
         queries::market_total(&client, &filter),
     )?;
-    let now = Utc::now();
-    let market = rows
-        .into_iter()
-        .map(|r| -> Result<MarketRow, ApiError> {
-            Ok(MarketRow {
-                id: r.coin.id,
-                symbol: r.coin.symbol,
-                name: r.coin.name,
-                image_url: r.coin.image_url,
-                rank: r.coin.rank,
-                price: r.latest.map(|(price, _)| price),
-                updated_at: r.latest.map(|(_, at)| at),
-                stale: r
-                    .latest
-                    .is_some_and(|(_, at)| is_stale(at, now, state.config.stale_after)),
-                change1h: r.change_1h,
-                change24h: r.change_24h,
-                change7d: r.change_7d,
-                market_cap: r.market_cap,
-                volume24h: r.volume_24h,
-                sparkline7d: RawValue::from_string(r.sparkline)
-                    .map_err(|e| ApiError::Internal(Box::new(e)))?,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let meta = PageMeta {
         total,
         page: query.page,
         per_page: query.per_page,
     };
-    Reply::page(&market, &meta, CachePolicy::Public)
+    let now = Utc::now();
+    Reply::page_written(&meta, CachePolicy::Public, |out| {
+        out.reserve(rows.iter().map(|r| r.json.len() + 16).sum());
+        for (n, row) in rows.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            let stale = row
+                .price_at
+                .is_some_and(|at| is_stale(at, now, state.config.stale_after));
+            write_row(out, &row.json, stale)?;
+        }
+        Ok(())
+    })
+}
+
+/// A prepared row (a JSON object, [`MarketRow`] but `stale`) with `stale` added as its last
+/// member.
+fn write_row(out: &mut Vec<u8>, object: &str, stale: bool) -> Result<(), ApiError> {
+    let members = object.strip_suffix('}').ok_or_else(|| {
+        ApiError::Internal(format!("a market row that is no JSON object: {object:.40}").into())
+    })?;
+    out.extend_from_slice(members.as_bytes());
+    out.extend_from_slice(if stale {
+        br#","stale":true}"#
+    } else {
+        br#","stale":false}"#
+    });
+    Ok(())
 }
 
 #[cfg(test)]
@@ -248,6 +252,20 @@ mod tests {
             .await
             .map_err(|e| e.to_string())?;
         parse_market_query(params).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_prepared_row_gets_stale_as_its_last_member() {
+        let mut out = Vec::new();
+        write_row(&mut out, r#"{"id":"bitcoin","price":1}"#, true).unwrap();
+        out.push(b',');
+        write_row(&mut out, r#"{"id":"ether"}"#, false).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"id":"bitcoin","price":1,"stale":true},{"id":"ether","stale":false}"#
+        );
+        let error = write_row(&mut Vec::new(), "[1,2]", false).unwrap_err();
+        assert!(matches!(error, ApiError::Internal(_)), "{error:?}");
     }
 
     #[tokio::test]

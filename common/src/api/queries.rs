@@ -50,11 +50,12 @@ pub(super) async fn tracked_coins(
     rows.iter().map(CoinRow::from_row).collect()
 }
 
-/// Whether a coin's id, symbol or name holds `$n` (case-insensitive).
-fn matches_text(n: usize) -> String {
+/// Whether a coin's id, symbol or name (the columns `[id, symbol, name]`) holds `$n`
+/// (case-insensitive).
+fn matches_text([id, symbol, name]: [&str; 3], n: usize) -> String {
     format!(
-        "(strpos(lower(c.id), lower(${n})) > 0 OR strpos(lower(c.symbol), lower(${n})) > 0 \
-          OR strpos(lower(c.name), lower(${n})) > 0)"
+        "(strpos(lower({id}), lower(${n})) > 0 OR strpos(lower({symbol}), lower(${n})) > 0 \
+          OR strpos(lower({name}), lower(${n})) > 0)"
     )
 }
 
@@ -77,7 +78,7 @@ pub(super) async fn search_coins(
                             ELSE 2 END,
                        c.rank ASC NULLS LAST, c.sort_order, c.id
               LIMIT $2",
-            matches_text(1)
+            matches_text(["c.id", "c.symbol", "c.name"], 1)
         ))
         .await?;
     let rows = client.query(&stmt, &[&text, &limit]).await?;
@@ -315,130 +316,121 @@ pub(super) struct MarketFilter<'a> {
     pub order: SortOrder,
 }
 
-/// One coin of a market page: the coin and its prepared summary row (`None` columns before
-/// its first price in the currency).
+/// One coin of a market page: its JSON object as written with its summary row (all but
+/// `stale`), and the time of its price (`stale` depends on it and the clock).
 pub(super) struct MarketRow {
-    pub coin: CoinRow,
-    /// The shown price and its time.
-    pub latest: Option<(f64, DateTime<Utc>)>,
-    pub change_1h: Option<f64>,
-    pub change_24h: Option<f64>,
-    pub change_7d: Option<f64>,
-    pub market_cap: Option<f64>,
-    pub volume_24h: Option<f64>,
-    /// The JSON array prepared when prices were written (single precision, oldest first).
-    pub sparkline: String,
+    /// The object (migration V12's `market_row_json`).
+    pub json: String,
+    pub price_at: Option<DateTime<Utc>>,
 }
-
-/// The columns of a market row.
-const MARKET_COLUMNS: &str = "c.id, c.symbol, c.name, m.image_url, c.rank, c.tracked, s.price,
-       s.price_at, s.change_1h, s.change_24h, s.change_7d, s.market_cap, s.volume_24h,
-       coalesce(s.sparkline::text, '[]') AS sparkline";
 
 /// A query parameter.
 type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 
 impl MarketFilter<'_> {
-    /// The condition on the coins `c` and its parameters, numbered after `taken` others. Only
-    /// the filters given appear: a prepared statement's generic plan cannot tell that an
-    /// optional filter is absent, and planned for one it sorts every coin instead of reading
-    /// the first page of the sort's index.
-    fn condition(&self, taken: usize) -> (String, Vec<Param<'_>>) {
-        let mut sql = "c.tracked".to_owned();
-        let mut params: Vec<Param<'_>> = Vec::new();
+    /// The condition on the summary rows `s` and its parameters: the rows of the tracked
+    /// coins in the currency, `$1` (every tracked coin has one in each currency, migration
+    /// V12), and only the filters given: a prepared statement's generic plan cannot tell that
+    /// an optional filter is absent, and planned for one it sorts every coin instead of
+    /// reading the first page of the sort's index.
+    fn condition(&self) -> (String, Vec<Param<'_>>) {
+        let mut sql = "s.currency_code = $1 AND s.tracked".to_owned();
+        let mut params: Vec<Param<'_>> = vec![&self.currency];
         if let Some(text) = &self.text {
             params.push(text);
-            sql = format!("{sql} AND {}", matches_text(taken + params.len()));
+            let columns = ["s.coin_id", "s.symbol", "s.name"];
+            sql = format!("{sql} AND {}", matches_text(columns, params.len()));
         }
         if let Some(ids) = &self.ids {
             params.push(ids);
-            sql = format!("{sql} AND c.id = ANY (${})", taken + params.len());
+            sql = format!("{sql} AND s.coin_id = ANY (${})", params.len());
         }
         (sql, params)
     }
 }
 
-/// The SQL of a market page in currency `$1` of the coins `condition` selects: LIMIT is
-/// parameter `limit` and OFFSET the next one, the rows of one index scan in sort order
-/// (migration V10 has an index per sort and direction). Rank and name sorts read the tracked coins in order and join their
-/// summary row (a coin without one still listed); the others read the currency's summary rows
-/// in order and join their coin.
-fn market_page_sql(sort: MarketSort, order: SortOrder, condition: &str, limit: usize) -> String {
+/// The SQL of a market page of the rows `condition` selects: LIMIT is parameter `limit`
+/// and, past the first page, OFFSET the next one; the rows of one index scan in sort order
+/// (migrations V10 and V12 have an index per sort and direction), nothing joined.
+///
+/// The first page has no OFFSET: planning without the values, PostgreSQL takes an OFFSET
+/// parameter to skip a tenth of the rows, so the plan it could keep looks dearer than one made
+/// for offset 0, and it would plan the most common page again at every request (about as long
+/// as running it). Without it the kept plan costs the same and is kept after five runs.
+fn market_page_sql(
+    sort: MarketSort,
+    order: SortOrder,
+    condition: &str,
+    limit: usize,
+    first_page: bool,
+) -> String {
     let desc = order == SortOrder::Desc;
-    let (from, order_by) = match sort.summary_column() {
-        None => (
-            "coins c LEFT JOIN market_summary s ON s.coin_id = c.id AND s.currency_code = $1",
-            match (sort, desc) {
-                (MarketSort::Name, false) => "lower(c.name), c.id".to_owned(),
-                (MarketSort::Name, true) => "lower(c.name) DESC, c.id DESC".to_owned(),
-                (_, false) => "c.rank ASC NULLS LAST, c.sort_order, c.id".to_owned(),
-                (_, true) => "c.rank DESC NULLS LAST, c.sort_order, c.id".to_owned(),
-            },
+    let order_by = match (sort.summary_column(), sort, desc) {
+        (Some(column), _, _) => format!(
+            "s.{column} {} NULLS LAST, s.coin_id",
+            if desc { "DESC" } else { "ASC" }
         ),
-        Some(column) => (
-            "market_summary s JOIN coins c ON c.id = s.coin_id AND s.currency_code = $1",
-            format!(
-                "s.{column} {} NULLS LAST, s.coin_id",
-                if desc { "DESC" } else { "ASC" }
-            ),
-        ),
+        (None, MarketSort::Name, false) => "lower(s.name), s.coin_id".to_owned(),
+        (None, MarketSort::Name, true) => "lower(s.name) DESC, s.coin_id DESC".to_owned(),
+        (None, _, false) => "s.rank ASC NULLS LAST, s.sort_order, s.coin_id".to_owned(),
+        (None, _, true) => "s.rank DESC NULLS LAST, s.sort_order, s.coin_id".to_owned(),
+    };
+    let offset = if first_page {
+        String::new()
+    } else {
+        format!(" OFFSET ${}", limit + 1)
     };
     format!(
-        "SELECT {MARKET_COLUMNS}
-           FROM {from}
-           LEFT JOIN coin_metadata m ON m.coin_id = c.id
+        "SELECT s.row_json, s.price_at FROM market_summary s
           WHERE {condition}
           ORDER BY {order_by}
-          LIMIT ${limit} OFFSET ${offset}",
-        offset = limit + 1
+          LIMIT ${limit}{offset}"
     )
 }
 
 /// One page (`limit` rows after `offset`) of the tracked coins `filter` selects, in its
-/// order, read from their prepared `market_summary` rows (migration V10).
+/// order, read from their prepared `market_summary` rows.
 pub(super) async fn market_page(
     client: &impl GenericClient,
     filter: &MarketFilter<'_>,
     limit: i64,
     offset: i64,
 ) -> Result<Vec<MarketRow>, Error> {
-    let (condition, mut params) = filter.condition(1);
-    let sql = market_page_sql(filter.sort, filter.order, &condition, params.len() + 2);
+    let (condition, mut params) = filter.condition();
+    let first_page = offset == 0;
+    let sql = market_page_sql(
+        filter.sort,
+        filter.order,
+        &condition,
+        params.len() + 1,
+        first_page,
+    );
     let stmt = client.prepare_cached(&sql).await?;
-    params.insert(0, &filter.currency);
-    params.extend([&limit as Param<'_>, &offset]);
+    params.push(&limit);
+    if !first_page {
+        params.push(&offset);
+    }
     let rows = client.query(&stmt, &params).await?;
-    rows.iter().map(MarketRow::from_row).collect()
+    rows.iter()
+        .map(|r| {
+            Ok(MarketRow {
+                json: r.try_get("row_json")?,
+                price_at: r.try_get("price_at")?,
+            })
+        })
+        .collect()
 }
 
-/// How many tracked coins `filter` selects (in any currency: a coin without a price is listed).
+/// How many tracked coins `filter` selects (with or without a price in the currency).
 pub(super) async fn market_total(
     client: &impl GenericClient,
     filter: &MarketFilter<'_>,
 ) -> Result<i64, Error> {
-    let (condition, params) = filter.condition(0);
+    let (condition, params) = filter.condition();
     let stmt = client
         .prepare_cached(&format!(
-            "SELECT count(*) AS total FROM coins c WHERE {condition}"
+            "SELECT count(*) AS total FROM market_summary s WHERE {condition}"
         ))
         .await?;
     client.query_one(&stmt, &params).await?.try_get("total")
-}
-
-impl MarketRow {
-    /// From a row of [`market_page_sql`].
-    fn from_row(r: &Row) -> Result<MarketRow, Error> {
-        let price: Option<f64> = r.try_get("price")?;
-        let at: Option<DateTime<Utc>> = r.try_get("price_at")?;
-        Ok(MarketRow {
-            coin: CoinRow::from_row(r)?,
-            latest: price.zip(at),
-            change_1h: r.try_get("change_1h")?,
-            change_24h: r.try_get("change_24h")?,
-            change_7d: r.try_get("change_7d")?,
-            market_cap: r.try_get("market_cap")?,
-            volume_24h: r.try_get("volume_24h")?,
-            sparkline: r.try_get("sparkline")?,
-        })
-    }
 }

@@ -91,6 +91,19 @@ fn ids(rows: &Value) -> Vec<&str> {
         .collect()
 }
 
+/// `value` with every number as a double: the market's rows are written by PostgreSQL, whose
+/// shortest form of a whole double has no fraction (`30`, where serde writes `30.0`).
+fn doubles(value: Value) -> Value {
+    match value {
+        Value::Number(n) => json!(n.as_f64().unwrap()),
+        Value::Array(items) => Value::Array(items.into_iter().map(doubles).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, doubles(v))).collect())
+        }
+        other => other,
+    }
+}
+
 /// The whole body of a 200 market answer: `data` and `meta`.
 async fn market(api: &Router, query: &str) -> (Value, Value) {
     let response = send(api, get(&format!("/api/market?{query}"))).await;
@@ -125,12 +138,12 @@ async fn rows_hold_prepared_prices_changes_and_markets_fallbacks() {
     let rfc = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let beta = row("beta");
     assert_eq!(
-        beta,
-        json!({"id": "beta", "symbol": "bet", "name": "Beta Coin",
+        doubles(beta),
+        doubles(json!({"id": "beta", "symbol": "bet", "name": "Beta Coin",
                "imageUrl": "https://assets.example/beta.png", "rank": 1, "price": 30.0,
                "updatedAt": rfc(hour + Duration::minutes(5)), "stale": false,
                "change1h": null, "change24h": -2.0, "change7d": 7.0, "marketCap": 3000.0,
-               "volume24h": null, "sparkline7d": []})
+               "volume24h": null, "sparkline7d": []}))
     );
     // Hours too few for a sparkline: CoinGecko's; 1 h from the hours, (20 - 19) / 19.
     let gamma = row("gamma");
@@ -141,8 +154,12 @@ async fn rows_hold_prepared_prices_changes_and_markets_fallbacks() {
     // No hours: CoinGecko's 1 h change.
     let alpha = row("alpha");
     assert_eq!(
-        (&alpha["change1h"], &alpha["change24h"], &alpha["change7d"]),
-        (&json!(0.1), &json!(5.0), &Value::Null)
+        doubles(json!([
+            alpha["change1h"],
+            alpha["change24h"],
+            alpha["change7d"]
+        ])),
+        json!([0.1, 5.0, null])
     );
     // The hours are newer than the quote and cover every change: (2.99 - 2.98) / 2.98,
     // (2.99 - 2.75) / 2.75, (2.99 - 1.31) / 1.31; market cap from the quote.
@@ -422,10 +439,10 @@ async fn a_live_refresh_reaches_the_market_through_refresh_market_summaries() {
             .unwrap()
             .iter()
             .find(|r| r["id"] == id)
-            .map(|r| (r["price"].clone(), r["change24h"].clone()))
+            .map(|r| doubles(json!([r["price"], r["change24h"]])))
     };
     let (before, _) = market(&api, "").await;
-    assert_eq!(price(&before, "alpha"), Some((json!(10.0), json!(5.0))));
+    assert_eq!(price(&before, "alpha"), Some(json!([10.0, 5.0])));
     client
         .execute(
             "SELECT refresh_market_summaries($1, $2)",
@@ -434,10 +451,10 @@ async fn a_live_refresh_reaches_the_market_through_refresh_market_summaries() {
         .await
         .unwrap();
     let (after, _) = market(&api, "").await;
-    assert_eq!(price(&after, "alpha"), Some((json!(40.0), json!(1.2346))));
+    assert_eq!(price(&after, "alpha"), Some(json!([40.0, 1.2346])));
     assert_eq!(
         price(&after, "beta"),
-        Some((json!(30.0), json!(-2.0))),
+        Some(json!([30.0, -2.0])),
         "not refreshed"
     );
     client
@@ -473,4 +490,136 @@ async fn a_live_refresh_reaches_the_market_through_refresh_market_summaries() {
         .await
         .unwrap();
     assert_eq!(rows("epsilon").await, 0);
+}
+
+#[tokio::test]
+async fn rows_follow_their_coin_whatever_writes_it() {
+    // Migration V12 copies what a page shows of a coin into its rows; every change to the
+    // coin, its image, the tracked set or the currencies reaches them without a refresh.
+    let db = seeded(current_hour()).await;
+    let api = api(&db).await;
+    let client = db.client().await;
+    client
+        .batch_execute(
+            "UPDATE coins SET name = 'Alpha \"Prime\" ☃', symbol = 'ALP', rank = 1 WHERE id = 'alpha';
+             UPDATE coins SET rank = 3 WHERE id = 'beta';
+             INSERT INTO coin_metadata (coin_id, image_url) VALUES ('alpha', 'https://assets.example/a.png');
+             DELETE FROM coin_metadata WHERE coin_id = 'beta';
+             UPDATE coins SET tracked = true WHERE id = 'zeta';
+             UPDATE coins SET tracked = false WHERE id = 'gamma';
+             INSERT INTO coins (id, symbol, name, rank, tracked) VALUES ('newcoin', 'new', 'New', 7, true);",
+        )
+        .await
+        .unwrap();
+    let (data, meta) = market(&api, "").await;
+    assert_eq!(
+        ids(&data),
+        ["alpha", "beta", "zeta", "newcoin", "epsilon", "delta"]
+    );
+    assert_eq!(meta["total"], 6);
+    let alpha = &data[0];
+    assert_eq!(
+        (
+            &alpha["name"],
+            &alpha["symbol"],
+            &alpha["rank"],
+            &alpha["imageUrl"]
+        ),
+        (
+            &json!("Alpha \"Prime\" ☃"),
+            &json!("ALP"),
+            &json!(1),
+            &json!("https://assets.example/a.png")
+        )
+    );
+    assert_eq!(alpha["price"], 10.0, "its prices kept");
+    assert!(data[1]["imageUrl"].is_null());
+    // A coin that joins is listed in each currency before its first price there.
+    assert_eq!(data[2]["price"], 1000.0);
+    let (eur, _) = market(&api, "currency=eur&q=new").await;
+    assert_eq!(ids(&eur), ["newcoin"]);
+    assert!(eur[0]["price"].is_null() && eur[0]["sparkline7d"] == json!([]));
+    // By name, through the copied names.
+    let (by_name, _) = market(&api, "sort=name&q=a").await;
+    assert_eq!(ids(&by_name), ["alpha", "beta", "delta", "zeta"]);
+    // A currency added later lists every tracked coin.
+    client
+        .batch_execute("INSERT INTO currencies (code, name) VALUES ('gbp', 'Pound')")
+        .await
+        .unwrap();
+    let config = db.config(&[("TRACKED_CURRENCIES", "usd,eur,gbp")]);
+    let gbp_api = app(
+        route::all(),
+        ApiState::new(Arc::new(AppState::new(config).await.unwrap())),
+    );
+    let (gbp, meta) = market(&gbp_api, "currency=gbp").await;
+    assert_eq!(meta["total"], 6);
+    assert_eq!(gbp.as_array().unwrap().len(), 6);
+}
+
+#[tokio::test]
+async fn a_row_is_the_documents_market_row_with_times_as_every_route_writes_them() {
+    let db = seeded(current_hour()).await;
+    let api = api(&db).await;
+    let client = db.client().await;
+    // Quotes at a whole second, at milliseconds and at microseconds.
+    let whole = current_hour() + Duration::minutes(3);
+    let times = [
+        ("alpha", whole),
+        ("beta", whole + Duration::milliseconds(250)),
+        ("gamma", whole + Duration::microseconds(123_456)),
+    ];
+    for (coin, at) in times {
+        client
+            .execute(
+                "UPDATE price_latest SET last_updated_at = $2, fetched_at = $2
+                  WHERE coin_id = $1 AND currency_code = 'usd'",
+                &[&coin, &at],
+            )
+            .await
+            .unwrap();
+    }
+    client
+        .batch_execute("SELECT refresh_market_summaries()")
+        .await
+        .unwrap();
+    let (data, _) = market(&api, "").await;
+    for (coin, at) in times {
+        let row = data
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == coin)
+            .unwrap();
+        // As serde writes a time everywhere else.
+        assert_eq!(row["updatedAt"], json!(at), "{coin}");
+    }
+    // Every row has exactly the properties the document declares for it, all required.
+    let document = serde_json::to_value(common::api::document()).unwrap();
+    let schema = &document["components"]["schemas"]["MarketRow"];
+    let mut declared: Vec<&str> = schema["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    declared.sort_unstable();
+    required.sort_unstable();
+    assert_eq!(declared, required);
+    for row in data.as_array().unwrap() {
+        let mut keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(keys, declared, "{row}");
+    }
 }
