@@ -186,10 +186,14 @@ DROP INDEX coins_tracked_name_idx;
 
 -- A coin's change reaches its rows; a coin that becomes tracked is refreshed in every
 -- currency (so it is listed, with nulls until its first price there: a page and its total
--- need no other table).
+-- need no other table). Each trigger first takes the refresh's lock: every writer of
+-- market_summary then holds it before its first row, so two of them never wait on each
+-- other's rows (a metadata run and a live refresh would otherwise deadlock, each holding rows
+-- the other wants next).
 CREATE FUNCTION market_summary_follow_coin() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock(7165923480996638067);
     IF NEW.tracked AND (TG_OP = 'INSERT' OR NOT OLD.tracked) THEN
         PERFORM refresh_market_summaries(ARRAY[NEW.id], ARRAY(SELECT code FROM currencies));
     END IF;
@@ -221,6 +225,7 @@ DECLARE
     coin  text := CASE WHEN TG_OP = 'DELETE' THEN OLD.coin_id ELSE NEW.coin_id END;
     image text := CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE NEW.image_url END;
 BEGIN
+    PERFORM pg_advisory_xact_lock(7165923480996638067);
     UPDATE market_summary s
        SET image_url = image,
            row_json = market_row_json(s.coin_id, s.symbol, s.name, image, s.rank, s.price,

@@ -156,6 +156,20 @@ pub fn estimated_quote_calls(coins: u64) -> u64 {
     coins.div_ceil(per_call.max(1)).max(1)
 }
 
+/// The calls of one day's history run before any depth: the coins list, the ranking (with
+/// `top`; `pinned_outside` pinned coins outside it) and the `pinned` coins' range refresh in
+/// every currency.
+pub fn history_run_calls(
+    top: Option<u32>,
+    currencies: u64,
+    pinned: u64,
+    pinned_outside: u64,
+) -> u64 {
+    1 + top.map_or(0, |n| {
+        ranking_calls(n, currencies as usize, pinned_outside as usize)
+    }) + pinned * currencies
+}
+
 /// Depth calls for one new coin: per currency a 90-day hourly call and (with daily depth) a
 /// 365-day call, and one `/coins/{id}`.
 fn depth_per_coin(currencies: u64, daily_depth: bool) -> u64 {
@@ -166,16 +180,14 @@ impl CallPlan {
     /// The plan for `inputs`.
     pub fn of(inputs: PlanInputs) -> CallPlan {
         let days = MONTH_DAYS;
-        let ranking = inputs.top.map_or(0, |n| {
-            ranking_calls(
-                n,
-                inputs.currencies as usize,
-                inputs.pinned_outside as usize,
-            )
-        });
         // Metadata of pinned coins is refreshed weekly.
-        let daily_calls = days * (1 + ranking + inputs.pinned * inputs.currencies)
-            + inputs.pinned * days.div_ceil(7);
+        let daily_calls =
+            days * history_run_calls(
+                inputs.top,
+                inputs.currencies,
+                inputs.pinned,
+                inputs.pinned_outside,
+            ) + inputs.pinned * days.div_ceil(7);
         let new_coins_per_day = inputs.top.map_or(0, |_| inputs.coins.div_ceil(250));
         let churn_calls =
             days * new_coins_per_day * depth_per_coin(inputs.currencies, inputs.daily_depth);
@@ -355,6 +367,16 @@ mod tests {
 
     fn utc_from_secs(secs: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(secs, 0).single().unwrap()
+    }
+
+    #[test]
+    fn a_history_run_lists_coins_ranks_and_refreshes_the_pinned_pairs() {
+        // The eleven only: the coins list and 11 x 4 range calls.
+        assert_eq!(history_run_calls(None, 4, 11, 0), 45);
+        // top:100 + the eleven outside it: one page of 100 and one of the eleven, in 4 currencies.
+        assert_eq!(history_run_calls(Some(100), 4, 11, 11), 1 + 8 + 44);
+        // top:1000: four pages a currency, no pinned coins.
+        assert_eq!(history_run_calls(Some(1000), 4, 0, 0), 1 + 16);
     }
 
     fn inputs(coins: u64, monthly: u64) -> PlanInputs {

@@ -356,11 +356,6 @@ impl<'a> Ingester<'a> {
             },
             None => None,
         };
-        let daily_calls = |n: Option<u32>| {
-            1 + n.map_or(0, |n| {
-                tracking::ranking_calls(n, currencies.len(), pinned.len())
-            }) + (pinned.len() * currencies.len()) as u64
-        };
         let ranking_calls = ranking.map_or(0, |n| {
             tracking::ranking_calls(n, currencies.len(), pinned.len())
         });
@@ -421,8 +416,14 @@ impl<'a> Ingester<'a> {
             .await;
 
         // Depth: what is left of the month after its live quotes and daily runs.
-        let keep =
-            keep_live + ahead.days_after_today() * daily_calls(self.config.tracked_coins.top);
+        // Every pinned coin counted outside the top N (an upper bound).
+        let daily_calls = call_plan::history_run_calls(
+            self.config.tracked_coins.top,
+            currencies.len() as u64,
+            pinned.len() as u64,
+            pinned.len() as u64,
+        );
+        let keep = keep_live + ahead.days_after_today() * daily_calls;
         let before = gecko.stats().calls_to(CoinGeckoEndpoint::MarketChartRange);
         let mut depth = Depth {
             calls,

@@ -623,3 +623,85 @@ async fn a_row_is_the_documents_market_row_with_times_as_every_route_writes_them
         assert_eq!(keys, declared, "{row}");
     }
 }
+
+#[tokio::test]
+async fn a_coin_writer_and_a_market_refresh_wait_for_each_other_instead_of_deadlocking() {
+    // A metadata write rewrites its coin's market rows (migration V12). A refresh holding
+    // alpha's rows and waiting for beta's, while the metadata writer holding beta's comes for
+    // alpha's, would be a deadlock; both take the refresh's lock before any row, so the
+    // refresh waits for the writer instead.
+    let db = seeded(current_hour()).await;
+    let writer = db.client().await;
+    writer
+        .batch_execute(
+            "BEGIN;
+             UPDATE coin_metadata SET image_url = 'https://assets.example/beta-2.png'
+              WHERE coin_id = 'beta'",
+        )
+        .await
+        .unwrap();
+    let refresher = db.client().await;
+    let pid: i32 = refresher
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let refresh = tokio::spawn(async move {
+        refresher
+            .batch_execute(
+                "BEGIN;
+                 SELECT refresh_market_summaries(ARRAY['alpha'], ARRAY['usd', 'eur']);
+                 SELECT refresh_market_summaries(ARRAY['beta'], ARRAY['usd', 'eur']);
+                 COMMIT",
+            )
+            .await
+    });
+    let observer = db.client().await;
+    let waiting = async {
+        loop {
+            let row = observer
+                .query_one(
+                    "SELECT wait_event_type IS NOT DISTINCT FROM 'Lock' FROM pg_stat_activity
+                      WHERE pid = $1",
+                    &[&pid],
+                )
+                .await
+                .unwrap();
+            if row.get::<_, bool>(0) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("the refresh waits for the writer");
+    writer
+        .batch_execute(
+            "INSERT INTO coin_metadata (coin_id, image_url)
+                  VALUES ('alpha', 'https://assets.example/alpha.png');
+             COMMIT",
+        )
+        .await
+        .expect("the writer finishes: no deadlock");
+    refresh
+        .await
+        .unwrap()
+        .expect("the refresh finishes after it: no deadlock");
+    let (data, _) = market(&api(&db).await, "").await;
+    let image = |id: &str| {
+        data.as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()["imageUrl"]
+            .clone()
+    };
+    assert_eq!(
+        (image("alpha"), image("beta")),
+        (
+            json!("https://assets.example/alpha.png"),
+            json!("https://assets.example/beta-2.png")
+        )
+    );
+}
