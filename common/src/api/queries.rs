@@ -291,17 +291,24 @@ impl MarketSort {
         }
     }
 
-    /// The `market_summary` column, for the sorts by a summary column.
-    fn summary_column(self) -> Option<&'static str> {
-        Some(match self {
-            MarketSort::Rank | MarketSort::Name => return None,
+    /// The ORDER BY of this sort over the summary rows `s` (each has its index, migrations V10
+    /// and V12): nulls last, ties broken by coin id; rank ties by the configured order first.
+    fn order_by(self, order: SortOrder) -> String {
+        let dir = match order {
+            SortOrder::Asc => "ASC",
+            SortOrder::Desc => "DESC",
+        };
+        let column = match self {
+            MarketSort::Rank => return format!("s.rank {dir} NULLS LAST, s.sort_order, s.coin_id"),
+            MarketSort::Name => return format!("lower(s.name) {dir}, s.coin_id {dir}"),
             MarketSort::Price => "price",
             MarketSort::Change1h => "change_1h",
             MarketSort::Change24h => "change_24h",
             MarketSort::Change7d => "change_7d",
             MarketSort::MarketCap => "market_cap",
             MarketSort::Volume24h => "volume_24h",
-        })
+        };
+        format!("s.{column} {dir} NULLS LAST, s.coin_id")
     }
 }
 
@@ -364,17 +371,7 @@ fn market_page_sql(
     limit: usize,
     first_page: bool,
 ) -> String {
-    let desc = order == SortOrder::Desc;
-    let order_by = match (sort.summary_column(), sort, desc) {
-        (Some(column), _, _) => format!(
-            "s.{column} {} NULLS LAST, s.coin_id",
-            if desc { "DESC" } else { "ASC" }
-        ),
-        (None, MarketSort::Name, false) => "lower(s.name), s.coin_id".to_owned(),
-        (None, MarketSort::Name, true) => "lower(s.name) DESC, s.coin_id DESC".to_owned(),
-        (None, _, false) => "s.rank ASC NULLS LAST, s.sort_order, s.coin_id".to_owned(),
-        (None, _, true) => "s.rank DESC NULLS LAST, s.sort_order, s.coin_id".to_owned(),
-    };
+    let order_by = sort.order_by(order);
     let offset = if first_page {
         String::new()
     } else {
