@@ -1688,8 +1688,8 @@ def check_costs(raw: dict, root: Path) -> float | None:
 # end (11 coins from the "Live refresh" section, 1,000 from `bench scale`). Update with the report.
 HOURLY_ROW_BYTES = 187
 DAILY_ROW_BYTES = 172
-MARKET_ROW_BYTES = 7_800
-LIVE_REFRESH_SECONDS = ((44, 0.011), (4_000, 1.91))  # (pairs, seconds): linear in between
+MARKET_ROW_BYTES = 5_300
+LIVE_REFRESH_SECONDS = ((44, 0.011), (4_000, 1.63))  # (pairs, seconds): linear in between
 CURRENCIES = 4
 # A history run may take its whole timeout every day while a backfill lasts (an upper bound).
 LAMBDA_GB_SECOND = 0.0000133334  # arm64

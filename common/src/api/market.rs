@@ -65,9 +65,10 @@ pub(super) struct MarketRow {
     #[schema(required = true)]
     volume24h: Option<f64>,
     /// The 7 days up to the latest hour, oldest first, in single precision: the stored hours
-    /// when there are at least 24 of them, else CoinGecko's 7-day sparkline, else empty. The
-    /// JSON prepared when prices were written, sent as it is (a drawing, not a price record:
-    /// the prices route has every digit).
+    /// when there are at least 24 of them, else CoinGecko's 7-day hourly sparkline, else
+    /// empty; every fourth point counted back from the newest (42 for a full week; a line of
+    /// fewer than 8 points whole). Prepared when prices are written (a table cell's drawing,
+    /// not a price record: the prices route has every hour and every digit).
     sparkline7d: Vec<f64>,
     /// `price` is older than `STALE_AFTER_MINUTES` (120 by default); false without a price.
     stale: bool,
@@ -198,7 +199,7 @@ pub(super) async fn market(
     };
     let client = state.db.client().await?;
     let offset = (query.page - 1) * query.per_page;
-    let (rows, total) = tokio::try_join!(
+    let (page, total) = tokio::try_join!(
         queries::market_page(&client, &filter, query.per_page, offset),
         queries::market_total(&client, &filter),
     )?;
@@ -207,6 +208,7 @@ pub(super) async fn market(
         page: query.page,
         per_page: query.per_page,
     };
+    let rows = page.rows()?;
     let now = Utc::now();
     Reply::page_written(&meta, CachePolicy::Public, |out| {
         out.reserve(rows.iter().map(|r| r.json.len() + 16).sum());
@@ -217,7 +219,7 @@ pub(super) async fn market(
             let stale = row
                 .price_at
                 .is_some_and(|at| is_stale(at, now, state.config.stale_after));
-            write_row(out, &row.json, stale)?;
+            write_row(out, row.json, stale)?;
         }
         Ok(())
     })

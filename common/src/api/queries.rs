@@ -325,10 +325,27 @@ pub(super) struct MarketFilter<'a> {
 
 /// One coin of a market page: its JSON object as written with its summary row (all but
 /// `stale`), and the time of its price (`stale` depends on it and the clock).
-pub(super) struct MarketRow {
-    /// The object (migration V12's `market_row_json`).
-    pub json: String,
+pub(super) struct MarketRow<'a> {
+    /// The object (`market_row_json`, migrations V12 and V13), borrowed from the row read.
+    pub json: &'a str,
     pub price_at: Option<DateTime<Utc>>,
+}
+
+/// The rows of a market page as read: each object is sent from the buffer it arrived in.
+pub(super) struct MarketPage(Vec<tokio_postgres::Row>);
+
+impl MarketPage {
+    pub fn rows(&self) -> Result<Vec<MarketRow<'_>>, Error> {
+        self.0
+            .iter()
+            .map(|r| {
+                Ok(MarketRow {
+                    json: r.try_get("row_json")?,
+                    price_at: r.try_get("price_at")?,
+                })
+            })
+            .collect()
+    }
 }
 
 /// A query parameter.
@@ -392,7 +409,7 @@ pub(super) async fn market_page(
     filter: &MarketFilter<'_>,
     limit: i64,
     offset: i64,
-) -> Result<Vec<MarketRow>, Error> {
+) -> Result<MarketPage, Error> {
     let (condition, mut params) = filter.condition();
     let first_page = offset == 0;
     let sql = market_page_sql(
@@ -407,15 +424,7 @@ pub(super) async fn market_page(
     if !first_page {
         params.push(&offset);
     }
-    let rows = client.query(&stmt, &params).await?;
-    rows.iter()
-        .map(|r| {
-            Ok(MarketRow {
-                json: r.try_get("row_json")?,
-                price_at: r.try_get("price_at")?,
-            })
-        })
-        .collect()
+    Ok(MarketPage(client.query(&stmt, &params).await?))
 }
 
 /// How many tracked coins `filter` selects (with or without a price in the currency).

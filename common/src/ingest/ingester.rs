@@ -670,10 +670,11 @@ impl<'a> Ingester<'a> {
             .map_err(PairFailure::database)
     }
 
-    /// The depth phase's work in spend order: the pinned pairs written this run that need
-    /// their year of daily points, then coin by coin in rank order each ranked coin's 90 hourly
-    /// days (pairs without CoinGecko's hourly points), its year of daily points and its
-    /// description (never fetched).
+    /// The depth phase's work in spend order: the holes in the hours of the pinned pairs
+    /// written this run and those pairs that need their year of daily points, then coin by
+    /// coin in rank order each ranked coin's 90 hourly days (pairs without CoinGecko's hourly
+    /// points) or the holes in its hours, its year of daily points and its description (never
+    /// fetched).
     async fn depth_items(
         &self,
         report: &RunReport,
@@ -693,21 +694,28 @@ impl<'a> Ingester<'a> {
             })
             .collect();
         let mut items: Vec<DepthItem> = Vec::new();
+        let pinned_holes = store::holes(client, &written).await?;
+        items.extend(
+            pinned_holes
+                .into_iter()
+                .map(|(p, since)| DepthItem::Hole(p, since)),
+        );
         if daily {
             let pinned = store::pairs_to_backfill(client, &written, days).await?;
             items.extend(pinned.into_iter().map(DepthItem::Daily));
         }
         let shallow = store::pairs_without_range_hours(client, ranked, currencies).await?;
-        let short = if daily {
-            let pairs: Vec<Pair> = ranked
-                .iter()
-                .flat_map(|coin| {
-                    currencies.iter().map(|currency| Pair {
-                        coin: coin.clone(),
-                        currency: currency.clone(),
-                    })
+        let pairs: Vec<Pair> = ranked
+            .iter()
+            .flat_map(|coin| {
+                currencies.iter().map(|currency| Pair {
+                    coin: coin.clone(),
+                    currency: currency.clone(),
                 })
-                .collect();
+            })
+            .collect();
+        let holes = store::holes(client, &pairs).await?;
+        let short = if daily {
             store::pairs_to_backfill(client, &pairs, days).await?
         } else {
             Vec::new()
@@ -718,6 +726,12 @@ impl<'a> Ingester<'a> {
                 pairs.iter().filter(|p| p.coin == *coin).cloned().collect()
             };
             items.extend(of(&shallow).into_iter().map(DepthItem::Hourly));
+            items.extend(
+                holes
+                    .iter()
+                    .filter(|(p, _)| p.coin == *coin && !shallow.contains(p))
+                    .map(|(p, since)| DepthItem::Hole(p.clone(), *since)),
+            );
             items.extend(of(&short).into_iter().map(DepthItem::Daily));
             if undescribed.contains(coin) {
                 items.push(DepthItem::Metadata(coin.clone()));
@@ -765,7 +779,9 @@ impl<'a> Ingester<'a> {
             let outcome = self.depth_item(client, gecko, item).await;
             depth.budget.pair_took(started.elapsed());
             match (outcome, item) {
-                (Ok(rows), DepthItem::Hourly(_)) => report.rows.hourly += rows,
+                (Ok(rows), DepthItem::Hourly(_) | DepthItem::Hole(..)) => {
+                    report.rows.hourly += rows
+                }
                 (Ok(rows), DepthItem::Daily(pair)) => report.record_backfilled(pair, rows),
                 (Ok(rows), DepthItem::Metadata(_)) => report.rows.metadata += rows,
                 (Err(PairFailure { code, .. }), _) if deferral(code).is_some() => {
@@ -779,7 +795,9 @@ impl<'a> Ingester<'a> {
                         DepthItem::Daily(pair) => {
                             report.record_backfill_failed(pair, code, &message)
                         }
-                        DepthItem::Hourly(Pair { coin, .. }) | DepthItem::Metadata(coin) => {
+                        DepthItem::Hourly(Pair { coin, .. })
+                        | DepthItem::Hole(Pair { coin, .. }, _)
+                        | DepthItem::Metadata(coin) => {
                             report.record_failure(Some(coin.clone()), code, message)
                         }
                     }
@@ -805,6 +823,20 @@ impl<'a> Ingester<'a> {
                 self.fetch_and_write(client, gecko, pair, window, WriteOptions::default())
                     .await
                     .map(|rows| rows.hourly)
+            }
+            DepthItem::Hole(pair, since) => {
+                let now = (self.clock)();
+                let window = Window {
+                    from: (*since).max(window_start(Mode::Full, None, now)),
+                    to: now,
+                };
+                let rows = self
+                    .fetch_and_write(client, gecko, pair, window, WriteOptions::default())
+                    .await?;
+                store::hole_filled(&*client, pair, *since)
+                    .await
+                    .map_err(PairFailure::database)?;
+                Ok(rows.hourly)
             }
             DepthItem::Daily(pair) => {
                 self.fetch_snapshots(client, gecko, pair, self.config.history.days)
@@ -871,6 +903,9 @@ struct Depth<'b> {
 enum DepthItem {
     /// A pair's 90 days of CoinGecko's hourly points (one full-window range call).
     Hourly(Pair),
+    /// The hours a pair went without quotes, after its newest hour before them (one range
+    /// call from there, within the 90 days).
+    Hole(Pair, DateTime<Utc>),
     /// A pair's year of daily points (one range call over `HISTORY_DAYS`).
     Daily(Pair),
     /// A coin's description and website (`/coins/{id}`).
@@ -881,6 +916,9 @@ impl std::fmt::Display for DepthItem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DepthItem::Hourly(p) => write!(f, "90 days of {} in {}", p.coin, p.currency),
+            DepthItem::Hole(p, since) => {
+                write!(f, "the hours of {} in {} after {since}", p.coin, p.currency)
+            }
             DepthItem::Daily(p) => write!(f, "a year of {} in {}", p.coin, p.currency),
             DepthItem::Metadata(id) => write!(f, "metadata of {id}"),
         }
@@ -891,7 +929,7 @@ impl std::fmt::Display for DepthItem {
 fn defer_depth(report: &mut RunReport, items: &[DepthItem], reason: DeferReason) {
     for item in items {
         let work = match item {
-            DepthItem::Hourly(_) => DeferredWork::HourlyBackfill,
+            DepthItem::Hourly(_) | DepthItem::Hole(..) => DeferredWork::HourlyBackfill,
             DepthItem::Daily(_) => {
                 report.backfill.skipped += 1;
                 DeferredWork::DailyBackfill

@@ -325,6 +325,8 @@ pub async fn tracked_ranked(
 /// Folds live quotes into quote-built hours: each quote newer than the pair's stored live
 /// quote (a distinct quote) joins the mean of its UTC hour, unless CoinGecko's own hourly
 /// point (`range`) holds that hour; then recomputes the daily averages of the days touched.
+/// A quote more than a day after the pair's newest hour first marks the hours between as a
+/// hole (`price_holes`, migration V14) for the history run to fill.
 /// Run before the quotes replace `price_latest`. Returns the hours written.
 pub async fn fold_quotes(
     client: &impl GenericClient,
@@ -337,6 +339,24 @@ pub async fn fold_quotes(
         .map(|q| q.price.filter(|p| p.is_finite() && *p > 0.0))
         .collect();
     let updated: Vec<Option<DateTime<Utc>>> = quotes.iter().map(|q| q.last_updated_at).collect();
+    // Only pairs whose stored quote is a day old can have one (the newest hour is read for
+    // those alone); an older hole keeps its start.
+    client
+        .execute(
+            "INSERT INTO price_holes AS o (coin_id, currency_code, since)
+             SELECT t.coin, t.currency, newest.ts
+               FROM UNNEST($1::text[], $2::text[], $3::float8[], $4::timestamptz[])
+                    AS t(coin, currency, price, updated)
+               JOIN price_latest l ON l.coin_id = t.coin AND l.currency_code = t.currency
+              CROSS JOIN LATERAL (SELECT max(ts) AS ts FROM price_hourly h
+                                   WHERE h.coin_id = t.coin AND h.currency_code = t.currency) newest
+              WHERE t.price > 0
+                AND coalesce(l.last_updated_at, l.fetched_at) < t.updated - interval '1 day'
+                AND newest.ts < date_trunc('hour', t.updated, 'UTC') - interval '1 day'
+             ON CONFLICT (coin_id, currency_code) DO UPDATE SET since = least(o.since, EXCLUDED.since)",
+            &[&coins, &currencies, &prices, &updated],
+        )
+        .await?;
     let hours = client
         .execute(
             "INSERT INTO price_hourly (coin_id, currency_code, ts, price, source, quotes)
@@ -585,6 +605,50 @@ pub async fn pairs_to_backfill(
         )
         .await?;
     pairs_of(&rows)
+}
+
+/// The holes in the hours of `pairs` (in their order): each pair's newest hour before it.
+pub async fn holes(
+    client: &impl GenericClient,
+    pairs: &[Pair],
+) -> Result<Vec<(Pair, DateTime<Utc>)>, Error> {
+    let coins: Vec<&str> = pairs.iter().map(|p| p.coin.as_str()).collect();
+    let currencies: Vec<&str> = pairs.iter().map(|p| p.currency.as_str()).collect();
+    let rows = client
+        .query(
+            "SELECT t.coin, t.currency, o.since
+               FROM UNNEST($1::text[], $2::text[]) WITH ORDINALITY AS t(coin, currency, ord)
+               JOIN price_holes o ON o.coin_id = t.coin AND o.currency_code = t.currency
+              ORDER BY t.ord",
+            &[&coins, &currencies],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                Pair {
+                    coin: r.try_get("coin")?,
+                    currency: r.try_get("currency")?,
+                },
+                r.try_get("since")?,
+            ))
+        })
+        .collect()
+}
+
+/// Forgets a pair's hole once its hours from `since` on are written (a hole found to start
+/// earlier meanwhile stays).
+pub async fn hole_filled(
+    client: &impl GenericClient,
+    pair: &Pair,
+    since: DateTime<Utc>,
+) -> Result<u64, Error> {
+    client
+        .execute(
+            "DELETE FROM price_holes WHERE coin_id = $1 AND currency_code = $2 AND since >= $3",
+            &[&pair.coin, &pair.currency, &since],
+        )
+        .await
 }
 
 /// The pairs of `coins` x `currencies` (coins in their order) that have no hour from

@@ -417,7 +417,8 @@ fn numbers(array: &serde_json::Value) -> Vec<f64> {
 }
 
 #[tokio::test]
-async fn market_sparklines_are_five_significant_digits_prepared_when_hours_are_written() {
+async fn market_sparklines_are_five_significant_digits_one_hour_in_four_prepared_when_hours_are_written(
+) {
     let hour = current_hour();
     let (db, client) = TestDb::with_bitcoin_usd().await;
     // Prices across the range CoinGecko sends, and two beyond single precision's.
@@ -457,14 +458,28 @@ async fn market_sparklines_are_five_significant_digits_prepared_when_hours_are_w
         .execute("SELECT refresh_market_summaries()", &[])
         .await
         .unwrap();
+    // The row keeps every hour, rounded.
+    let hours: Vec<f32> = client
+        .query_one("SELECT sparkline FROM market_summary", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let rounded: Vec<f32> = drawn.iter().map(|&p| p as f32).collect();
+    assert_eq!(hours, rounded);
+    // The page shows every fourth hour counted back from the newest: hours 4, 8, .. 24 of 24.
     let api = app(route::all(), state(&db, &[]).await);
     let rows = expect_data(&send(&api, get("/api/market?currency=usd")).await, 200);
     let sparkline = numbers(&rows[0]["sparkline7d"]);
-    assert_eq!(sparkline.len(), drawn.len());
-    for (got, want) in sparkline.iter().zip(drawn.iter().copied()) {
-        // Single precision, sent in its shortest form: the same f32 as the rounded value.
-        assert_eq!(*got as f32, want as f32, "{sparkline:?}");
-    }
+    let shown: Vec<f32> = rounded.iter().copied().skip(3).step_by(4).collect();
+    assert_eq!(shown.len(), 6);
+    // Single precision, sent in its shortest form: the same f32 as the rounded value.
+    let sent: Vec<f32> = sparkline.iter().map(|&p| p as f32).collect();
+    assert_eq!(sent, shown, "{sparkline:?}");
+    assert_eq!(
+        sent.last(),
+        Some(&3.4e38),
+        "the line ends at the newest hour"
+    );
     // The price itself keeps every digit.
     assert_eq!(rows[0]["price"], f64::MAX / 2.0);
 }
@@ -487,8 +502,10 @@ async fn market_event_computes_changes_and_sparklines_in_one_request() {
     // An hour before it was 291: (292 - 291) / 291 = 0.34364...%.
     assert_eq!(btc["change1h"], 0.3436);
     assert!(btc["rank"].is_null());
-    // The 167 hours after the one 7 days back, and the latest: 125 to 292.
-    let spark: Vec<f64> = (125..=292).map(f64::from).collect();
+    // The 167 hours after the one 7 days back, and the latest (125 to 292), every fourth
+    // counted back from the latest.
+    let spark: Vec<f64> = (125..=292).skip(3).step_by(4).map(f64::from).collect();
+    assert_eq!(spark.len(), 42);
     assert_eq!(numbers(&btc["sparkline7d"]), spark);
     assert_eq!(btc["updatedAt"], rfc3339(hour));
     assert_eq!(btc["stale"], false);
@@ -505,7 +522,7 @@ async fn market_event_computes_changes_and_sparklines_in_one_request() {
     // (1047 - 1023) / 1023 = 2.34604...%, (1047 - 1046) / 1046 = 0.09560...%.
     assert_eq!(eth["change24h"], 2.346);
     assert_eq!(eth["change1h"], 0.0956);
-    let spark: Vec<f64> = (1000..=1047).map(f64::from).collect();
+    let spark: Vec<f64> = (1000..=1047).skip(3).step_by(4).map(f64::from).collect();
     assert_eq!(numbers(&eth["sparkline7d"]), spark);
 
     let usd = expect_data(&send(&api, get("/api/market")).await, 200);

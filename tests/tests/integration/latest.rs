@@ -473,12 +473,13 @@ async fn quote_times_from_the_future_are_stored_as_the_fetch_time_and_counted() 
     }
 }
 
-/// Every market row as the route reads it, with the hours its sparkline spans.
+/// Every market row as the route reads it, with the hours its sparkline spans and the object
+/// the route sends.
 async fn market_rows(client: &impl tokio_postgres::GenericClient) -> Vec<String> {
     client
         .query(
             "SELECT concat_ws(' ', coin_id, currency_code, price, price_at, change_1h, change_24h,
-                              change_7d, sparkline::text, sparkline_from, sparkline_to)
+                              change_7d, sparkline::text, sparkline_from, sparkline_to, row_json)
                FROM market_summary ORDER BY coin_id, currency_code",
             &[],
         )
@@ -516,7 +517,7 @@ async fn a_live_refresh_redraws_only_the_last_sparkline_point_as_a_full_refresh_
     assert!(last_points.len() > 6 * 10, "the rows moved with the quotes");
     let spans: Vec<(DateTime<Utc>, DateTime<Utc>, i32)> = client
         .query(
-            "SELECT sparkline_from, sparkline_to, json_array_length(sparkline)
+            "SELECT sparkline_from, sparkline_to, cardinality(sparkline)
                FROM market_summary WHERE coin_id = 'bitcoin'",
             &[],
         )
@@ -560,4 +561,121 @@ async fn a_live_refresh_redraws_only_the_last_sparkline_point_as_a_full_refresh_
         .map(|(a, _)| a.split(' ').take(2).collect::<Vec<_>>().join("/"))
         .collect();
     assert_eq!(differ, ["bitcoin/usd"]);
+}
+
+#[tokio::test]
+async fn hours_missed_while_no_quote_came_are_a_hole_the_next_history_run_fills() {
+    let h = Harness::start_fixed(SimulatorConfig::default(), &VARS).await;
+    assert_eq!(h.run(Mode::Full, false).await.status, Status::Succeeded);
+    let client = h.db.client().await;
+    let live = |at: DateTime<Utc>| {
+        h.sim.set_now(at.timestamp_millis());
+        let ingester = integration_tests::fast_ingester(&h.state, at);
+        async move { ingester.run(latest(), None).await }
+    };
+    assert_eq!(live(h.now).await.status, Status::Succeeded);
+    let holes = || async {
+        client
+            .query(
+                "SELECT coin_id, currency_code, since FROM price_holes ORDER BY 1, 2",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect::<Vec<(String, String, DateTime<Utc>)>>()
+    };
+    // Quotes 10 minutes and 20 hours later leave no hole: hours come as quotes come.
+    for later in [chrono::Duration::minutes(10), chrono::Duration::hours(20)] {
+        assert_eq!(live(h.now + later).await.status, Status::Succeeded);
+    }
+    assert_eq!(holes().await, []);
+    // Each pair's newest hour (its last quote's; CoinGecko updates some coins less often).
+    let newest: std::collections::BTreeMap<(String, String), DateTime<Utc>> = client
+        .query(
+            "SELECT coin_id, currency_code, max(ts) FROM price_hourly GROUP BY 1, 2",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect();
+
+    // Nothing runs for three days (as while a coin is out of the top N); then a quote.
+    let back = h.now + chrono::Duration::hours(20 + 72);
+    assert_eq!(live(back).await.status, Status::Succeeded);
+    let found = holes().await;
+    assert_eq!(found.len(), 6, "every pair: {found:?}");
+    for (coin, currency, since) in &found {
+        assert_eq!(
+            *since,
+            newest[&(coin.clone(), currency.clone())],
+            "{found:?}"
+        );
+    }
+    let newest = newest[&("tron".to_owned(), "eur".to_owned())];
+    let missing = |since: DateTime<Utc>| {
+        let client = &client;
+        async move {
+            let n: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM generate_series($1::timestamptz, $2, interval '1 hour') AS g(ts)
+                      WHERE NOT EXISTS (SELECT 1 FROM price_hourly
+                                         WHERE coin_id = 'tron' AND currency_code = 'eur' AND ts = g.ts)",
+                    &[&since, &back],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            n
+        }
+    };
+    assert!(
+        missing(newest).await > 60,
+        "the three days have no hours yet"
+    );
+
+    // The next history run refreshes the pinned pairs from 48 hours before their newest hour
+    // (the quote's), then fills each hole from its start with one range call.
+    let run = integration_tests::fast_ingester(&h.state, back)
+        .run(
+            RunRequest {
+                mode: Mode::Incremental,
+                clean_first: false,
+                trigger: Trigger::Manual,
+                run_id: None,
+            },
+            None,
+        )
+        .await;
+    assert_eq!(run.status, Status::Succeeded, "{:?}", run.failures);
+    assert_eq!(holes().await, []);
+    assert_eq!(
+        missing(newest).await,
+        0,
+        "every hour from the hole's start to now"
+    );
+    // The same hole is not fetched twice: the run after it finds none.
+    let range_calls = |requests: Vec<simulator::LoggedRequest>| {
+        requests
+            .iter()
+            .filter(|r| r.path.ends_with("/market_chart/range"))
+            .count()
+    };
+    h.sim.clear_requests();
+    let again = integration_tests::fast_ingester(&h.state, back)
+        .run(
+            RunRequest {
+                mode: Mode::Incremental,
+                clean_first: false,
+                trigger: Trigger::Manual,
+                run_id: None,
+            },
+            None,
+        )
+        .await;
+    assert_eq!(again.status, Status::Succeeded, "{:?}", again.failures);
+    assert_eq!(range_calls(h.sim.requests()), 6, "the pinned refresh alone");
 }

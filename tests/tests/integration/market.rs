@@ -171,9 +171,13 @@ async fn rows_hold_prepared_prices_changes_and_markets_fallbacks() {
         (&json!(0.3356), &json!(8.7273), &json!(128.2443))
     );
     assert_eq!(delta["marketCap"], 500.0);
+    // The week's 168 hours (1.32 to 2.99), every fourth counted back from the newest.
     let spark = delta["sparkline7d"].as_array().unwrap();
-    assert_eq!(spark.len(), 168);
-    assert_eq!((&spark[0], &spark[167]), (&json!(1.32), &json!(2.99)));
+    assert_eq!(spark.len(), 42);
+    assert_eq!(
+        (&spark[0], &spark[1], &spark[41]),
+        (&json!(1.35), &json!(1.39), &json!(2.99))
+    );
     // Tracked without any price: listed with nulls.
     let epsilon = row("epsilon");
     assert!(epsilon["price"].is_null() && epsilon["updatedAt"].is_null());

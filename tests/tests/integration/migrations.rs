@@ -69,6 +69,7 @@ async fn migrations_apply_to_an_empty_database_and_a_second_run_changes_nothing(
             "market_summary",
             "price_backfill",
             "price_daily",
+            "price_holes",
             "price_hourly",
             "price_latest"
         ]

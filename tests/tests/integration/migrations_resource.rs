@@ -131,7 +131,7 @@ async fn create_applies_migrations_creates_a_select_only_role_and_answers_succes
     assert_eq!(sent["RequestId"], "0d7b8e2a-6f3c-4b1e-9a8d-2c4e6f8a0b1c");
     assert_eq!(
         sent["Data"]["Applied"],
-        "V1__initial_schema,V2__utc_time_rules,V3__one_running_run,V4__live_quotes,V5__market_summary,V6__daily_snapshots,V7__sparkline_json,V8__run_attempts,V9__tracked_coins,V10__market_read_model,V11__sparkline_tail,V12__market_rows_ready"
+        "V1__initial_schema,V2__utc_time_rules,V3__one_running_run,V4__live_quotes,V5__market_summary,V6__daily_snapshots,V7__sparkline_json,V8__run_attempts,V9__tracked_coins,V10__market_read_model,V11__sparkline_tail,V12__market_rows_ready,V13__table_sparkline,V14__price_holes"
     );
     assert!(
         !put.body.windows(13).any(|w| w == b"reader-pass-1"),
