@@ -11,6 +11,7 @@
 //
 // Screenshots of every main view, at 1280 px and 390 px wide, land in tests/screenshots/.
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import {
   baseUrl, chartPoints, chartReady, COINS, open, PHONE, DESKTOP, rows, shot, useBrowser, waitForPricesIn,
@@ -182,6 +183,61 @@ test('interval and range toggles change the request and the chart', async (t) =>
   await chartReady(page, 'hourly', 7);
   assert.equal(await page.getByRole('button', { name: '7D', exact: true }).getAttribute('aria-pressed'), 'true');
   await shot(page, 'coin-hourly-7d-desktop');
+  assertClean();
+});
+
+test('Download CSV gives the prices the chart shows, as the route writes them', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  const chartRequest = page.waitForRequest((r) => r.url().includes('/api/coins/bitcoin/prices?'));
+  await goto('#/coin/bitcoin?currency=usd&interval=hourly&range=7d');
+  const chartQuery = new URL((await chartRequest).url()).searchParams;
+  await chartReady(page, 'hourly', 7);
+  const link = page.getByRole('link', { name: /^Download CSV of the / });
+  await page.getByRole('link', { name: 'Download CSV of the hourly prices in USD, last 7 days', exact: true }).waitFor();
+
+  async function downloaded(interval, header) {
+    const url = new URL(await link.getAttribute('href'), baseUrl);
+    assert.equal(url.pathname, '/api/coins/bitcoin/prices');
+    assert.equal(url.searchParams.get('format'), 'csv');
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    assert.match(download.suggestedFilename(), new RegExp(`^bitcoin-usd-${interval}-.+\\.csv$`));
+    const lines = (await readFile(await download.path(), 'utf8')).split('\r\n').filter(Boolean);
+    assert.equal(lines[0], header);
+    // The same range as JSON: one row per point, every digit of each price.
+    url.searchParams.delete('format');
+    const { data } = await (await page.request.get(url.href)).json();
+    assert.ok(data.points.length > 0);
+    const rowsOf = lines.slice(1).map((line) => line.split(',')).map(([at, price]) => [at, Number(price)]);
+    assert.deepEqual(rowsOf, data.points.map((p) => [p.timestamp ?? p.date, p.price]));
+    return url.searchParams;
+  }
+
+  const hourly = await downloaded('hourly', 'timestamp,price');
+  for (const key of ['currency', 'interval', 'from']) assert.equal(hourly.get(key), chartQuery.get(key), key);
+  await page.getByRole('button', { name: 'Daily', exact: true }).click();
+  await chartReady(page, 'daily', 7);
+  await page.getByRole('link', { name: 'Download CSV of the daily prices in USD, last 7 days', exact: true }).waitFor();
+  const daily = await downloaded('daily', 'date,price');
+  assert.match(daily.get('from'), /^\d{4}-\d\d-\d\d$/);
+  assertClean();
+});
+
+test('the coin page shows the rank the API gives, and none for an unranked coin', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  await goto('#/coin/bitcoin?currency=usd');
+  await page.getByRole('heading', { level: 1, name: 'Bitcoin' }).waitFor();
+  const detail = await (await page.request.get(`${baseUrl}/api/coins/bitcoin`)).json();
+  assert.equal(detail.data.rank, null, 'the eleven are pinned, not ranked, in this suite');
+  assert.equal(await page.locator('.rank-chip').isHidden(), true);
+  // A ranked coin: the same answer with a rank (the suite's server ranks none).
+  await page.route(`${baseUrl}/api/coins/ethereum`, async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    await route.fulfill({ response, json: { ...body, data: { ...body.data, rank: 2 } } });
+  });
+  await goto('#/coin/ethereum?currency=usd');
+  await page.getByRole('heading', { level: 1, name: 'Ethereum' }).waitFor();
+  assert.equal(await page.locator('.rank-chip').innerText(), 'Rank #2');
   assertClean();
 });
 

@@ -1,4 +1,5 @@
-// Coin page: metadata from GET /api/coins/{id}, price chart from GET /api/coins/{id}/prices.
+// Coin page: metadata from GET /api/coins/{id}, price chart from GET /api/coins/{id}/prices, and a
+// link to the same prices as CSV (the route's own, format=csv).
 import { apiGet, apiPath, rangeStart } from '../api.js';
 import { coinImage, h, safeUrl, srOnly } from '../dom.js';
 import { describeChange, formatDate, formatDateTime, formatPrice, parseTime } from '../format.js';
@@ -84,12 +85,13 @@ export function createCoinView(root, app, id) {
   const heading = h('h1', { tabindex: '-1' }, 'Loading coin…');
   const logo = h('span', { class: 'coin-logo' });
   const symbol = h('span', { class: 'symbol-chip', hidden: true });
+  const rank = h('span', { class: 'symbol-chip rank-chip', hidden: true });
   const price = h('div', { class: 'coin-price' });
   const body = h('div', { class: 'view-body' });
   const back = h('a', { class: 'back-link', href: '#/' }, h('span', { 'aria-hidden': 'true' }, '← '), 'All coins');
   root.replaceChildren(
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, back),
-    h('header', { class: 'coin-head' }, logo, h('div', { class: 'coin-heading' }, heading, symbol), price),
+    h('header', { class: 'coin-head' }, logo, h('div', { class: 'coin-heading' }, heading, symbol, rank), price),
     body);
 
   // Built once the metadata is in; updated on every change of currency, interval or range.
@@ -105,9 +107,13 @@ export function createCoinView(root, app, id) {
       days > HOURLY_MAX_DAYS ? { range: rangeKey(days), interval: 'daily' } : { range: rangeKey(days) }));
   const stats = h('dl', { class: 'chart-stats' });
   const chartArea = h('div', { class: 'chart-area', 'data-state': 'loading' });
+  // The prices the chart shows, as the route's CSV (a file named after coin, currency, interval and dates).
+  const csvWhat = srOnly('');
+  const download = h('a', { class: 'download-link', download: '' }, 'Download CSV', csvWhat);
   const chartCard = h('section', { class: 'card chart-card', 'aria-labelledby': 'chart-title' },
     h('div', { class: 'chart-head' }, chartTitle, h('div', { class: 'chart-controls' }, intervalGroup.element, rangeGroup.element)),
     stats, chartArea,
+    h('p', { class: 'chart-foot' }, download),
     h('p', { class: 'footnote' }, 'Times in UTC; a daily price is the average of that day’s hourly prices, or, before the ' +
       'hourly history, CoinGecko’s price at 00:00 UTC. ' +
       'To read prices, hover over the chart, or focus it and use the arrow keys.'));
@@ -128,6 +134,8 @@ export function createCoinView(root, app, id) {
     logo.replaceChildren(coinImage(detail, 48));
     symbol.textContent = String(detail.symbol ?? '').toUpperCase();
     symbol.hidden = !symbol.textContent;
+    rank.textContent = detail.rank == null ? '' : `Rank #${detail.rank}`;
+    rank.hidden = detail.rank == null;
     const website = safeUrl(detail.websiteUrl);
     body.replaceChildren(
       chartCard,
@@ -223,9 +231,11 @@ export function createCoinView(root, app, id) {
     controller = new AbortController();
     const { signal } = controller;
     back.href = `#/?currency=${params.currency}`;
-    const prices = apiGet(apiPath(`/api/coins/${encodeURIComponent(id)}/prices`, {
-      currency: params.currency, interval: params.interval, from: rangeStart(params.interval, params.range),
-    }), { signal });
+    const path = `/api/coins/${encodeURIComponent(id)}/prices`;
+    const query = { currency: params.currency, interval: params.interval, from: rangeStart(params.interval, params.range) };
+    const prices = apiGet(apiPath(path, query), { signal });
+    download.href = apiPath(path, { ...query, format: 'csv' });
+    csvWhat.textContent = ` of the ${params.interval} prices in ${params.currency.toUpperCase()}, ${rangeText(params.range)}`;
     prices.catch(() => {}); // handled in loadChart; metadata errors take precedence
     if (!detail) {
       body.replaceChildren(loadingState('Loading coin…'));

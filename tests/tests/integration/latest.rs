@@ -639,17 +639,20 @@ async fn hours_missed_while_no_quote_came_are_a_hole_the_next_history_run_fills(
 
     // The next history run refreshes the pinned pairs from 48 hours before their newest hour
     // (the quote's), then fills each hole from its start with one range call.
-    let run = integration_tests::fast_ingester(&h.state, back)
-        .run(
-            RunRequest {
-                mode: Mode::Incremental,
-                clean_first: false,
-                trigger: Trigger::Manual,
-                run_id: None,
-            },
-            None,
-        )
-        .await;
+    let history = || async {
+        integration_tests::fast_ingester(&h.state, back)
+            .run(
+                RunRequest {
+                    mode: Mode::Incremental,
+                    clean_first: false,
+                    trigger: Trigger::Manual,
+                    run_id: None,
+                },
+                None,
+            )
+            .await
+    };
+    let run = history().await;
     assert_eq!(run.status, Status::Succeeded, "{:?}", run.failures);
     assert_eq!(holes().await, []);
     assert_eq!(
@@ -665,17 +668,7 @@ async fn hours_missed_while_no_quote_came_are_a_hole_the_next_history_run_fills(
             .count()
     };
     h.sim.clear_requests();
-    let again = integration_tests::fast_ingester(&h.state, back)
-        .run(
-            RunRequest {
-                mode: Mode::Incremental,
-                clean_first: false,
-                trigger: Trigger::Manual,
-                run_id: None,
-            },
-            None,
-        )
-        .await;
+    let again = history().await;
     assert_eq!(again.status, Status::Succeeded, "{:?}", again.failures);
     assert_eq!(range_calls(h.sim.requests()), 6, "the pinned refresh alone");
 }
