@@ -27,8 +27,9 @@ export async function apiGet(path, { signal } = {}) {
 /**
  * GET an API path, conditionally when `etag` is given: the request carries `If-None-Match` and
  * bypasses the browser cache, so the server's 304 reaches this code. Returns
- * `{ notModified: true, etag }` for a 304, otherwise `{ notModified: false, data, etag }`
- * (etag: the response's ETag header, or null). Throws an ApiError like apiGet.
+ * `{ notModified: true, etag }` for a 304, otherwise `{ notModified: false, data, meta, etag }`
+ * (meta: the envelope's, on paged routes; etag: the response's ETag header, or null). Throws an
+ * ApiError like apiGet.
  */
 export async function apiFetch(path, { signal, etag } = {}) {
   const headers = { Accept: 'application/json' };
@@ -48,7 +49,7 @@ export async function apiFetch(path, { signal, etag } = {}) {
   } catch (err) {
     if (signal?.aborted) throw err;
   }
-  if (response.ok && body?.success === true) return { notModified: false, data: body.data, etag: responseEtag };
+  if (response.ok && body?.success === true) return { notModified: false, data: body.data, meta: body.meta, etag: responseEtag };
   const error = body?.error;
   throw new ApiError(
     typeof error?.message === 'string' ? error.message : `The server answered ${response.status}.`,

@@ -1,13 +1,14 @@
 // Entry point: hash router, currency switcher and the header's freshness badges.
-// Routes: #/?currency=eur (overview) and #/coin/<id>?currency=eur&interval=hourly&range=7d (coin page;
-// range is 7d, 30d, 90d, 1y or all, and 1y and all are daily only).
+// Routes: #/?currency=eur&sort=price&order=asc&page=2&q=bit&view=watchlist (overview; rank
+// ascending, page 1, no search and all coins are left out) and #/coin/<id>?currency=eur&interval=hourly&range=7d (coin page; range
+// is 7d, 30d, 90d, 1y or all, and 1y and all are daily only).
 import './styles.css';
 import { apiGet } from './api.js';
 import { h } from './dom.js';
 import { createFreshness } from './components/freshness.js';
 import { loadingState } from './components/states.js';
 import { createCoinView, HOURLY_MAX_DAYS, INTERVALS, rangeFromKey, rangeKey } from './views/coin.js';
-import { createOverview } from './views/overview.js';
+import { createOverview, SORT_ORDERS } from './views/overview.js';
 
 const STORAGE_KEY = 'crypto-dashboard.currency';
 const main = document.getElementById('main');
@@ -23,12 +24,14 @@ const app = {
   /** [{code, name}] from GET /api/currencies; null until loaded. */
   currencies: null,
   currency: storage.get() ?? 'usd',
-  /** Change query parameters of the current route (currency, interval, range) and re-render. */
+  /** Change query parameters of the current route and re-render, in place (no history entry); null or '' removes one. */
   setParams(changes) {
-    const { path, query } = splitHash();
-    for (const [key, value] of Object.entries(changes)) query.set(key, value);
-    history.replaceState(null, '', `#${path}?${query}`);
+    history.replaceState(null, '', withParams(changes));
     render();
+  },
+  /** The same as a step Back can undo (sort, order, page): a new history entry. */
+  navigate(changes) {
+    location.hash = withParams(changes); // hashchange renders
   },
   /** The retry buttons: reload whatever failed. */
   async retry() {
@@ -44,6 +47,30 @@ function splitHash() {
   return {
     path: (at < 0 ? raw : raw.slice(0, at)) || '/',
     query: new URLSearchParams(at < 0 ? '' : raw.slice(at + 1)),
+  };
+}
+
+/** The current address with query parameters changed. */
+function withParams(changes) {
+  const { path, query } = splitHash();
+  for (const [key, value] of Object.entries(changes)) {
+    if (value == null || value === '') query.delete(key);
+    else query.set(key, value);
+  }
+  return `#${path}?${query}`;
+}
+
+/** The overview's sort, order, page, search and view from the address (anything invalid: the default). */
+function marketParams(query) {
+  const sort = SORT_ORDERS.has(query.get('sort')) ? query.get('sort') : 'rank';
+  const order = ['asc', 'desc'].includes(query.get('order')) ? query.get('order') : SORT_ORDERS.get(sort);
+  const page = Number(query.get('page'));
+  return {
+    sort,
+    order,
+    page: Number.isSafeInteger(page) && page > 1 ? page : 1,
+    q: (query.get('q') ?? '').trim().slice(0, 50),
+    view: query.get('view') === 'watchlist' ? 'watchlist' : 'all',
   };
 }
 
@@ -71,7 +98,14 @@ function resolveCurrency(requested) {
 /** The URL a view is shown under: every deep link carries its currency, and non-default chart settings. */
 function canonicalHash(route, params) {
   const query = new URLSearchParams({ currency: params.currency });
-  if (route.name === 'overview') return `#/?${query}`;
+  if (route.name === 'overview') {
+    if (params.sort !== 'rank') query.set('sort', params.sort);
+    if (params.order !== SORT_ORDERS.get(params.sort)) query.set('order', params.order);
+    if (params.page > 1) query.set('page', String(params.page));
+    if (params.q) query.set('q', params.q);
+    if (params.view === 'watchlist') query.set('view', 'watchlist');
+    return `#/?${query}`;
+  }
   if (route.name !== 'coin') return location.hash;
   if (params.interval !== 'daily') query.set('interval', params.interval);
   if (params.range !== 30) query.set('range', rangeKey(params.range));
@@ -98,6 +132,7 @@ function render({ navigated = false } = {}) {
     // Hourly prices reach back 90 days at most: longer ranges are daily.
     interval: INTERVALS.includes(route.query.get('interval')) && range <= HOURLY_MAX_DAYS ? route.query.get('interval') : 'daily',
     range,
+    ...(route.name === 'overview' ? marketParams(route.query) : {}),
   };
   app.currency = currency;
   storage.set(currency);

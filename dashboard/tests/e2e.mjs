@@ -30,7 +30,7 @@ test('overview lists the 11 coins with prices, signed changes and sparklines', a
   for (const change of await page.locator('table.market td.num .change').allTextContents()) {
     assert.match(change, /^(▲ \+|▼ \u2212|)\d+\.\d\d%$|^—$/, `a change shows its sign: ${change}`);
   }
-  for (const label of await page.locator('table.market td.num .visually-hidden').allTextContents()) {
+  for (const label of await page.locator('table.market td.num:not(.col-rank) .visually-hidden').allTextContents()) {
     assert.match(label, /^(up|down|unchanged|no data)/);
   }
   // A row's link is what keyboard and screen reader users reach.
@@ -43,6 +43,139 @@ test('overview lists the 11 coins with prices, signed changes and sparklines', a
   await shot(page, 'overview-phone');
   await page.emulateMedia({ colorScheme: 'dark' });
   await shot(page, 'overview-phone-dark');
+  assertClean();
+});
+
+/** The coins of the table, top to bottom. */
+const shownOrder = (page) => rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.coin));
+/** The coins of the API's answer for the same query. */
+async function apiOrder(page, query) {
+  const body = await (await page.request.get(`${baseUrl}/api/market?currency=usd&${query}`)).json();
+  return body.data.map((coin) => coin.id);
+}
+/** Waits until the table is sorted by `sort` in `order` (aria-sort on its header) and shows the API's order. */
+async function sortedBy(page, sort, order) {
+  const aria = order === 'asc' ? 'ascending' : 'descending';
+  await page.locator(`th[aria-sort="${aria}"] button[data-sort="${sort}"]`).waitFor();
+  const want = await apiOrder(page, `sort=${sort}&order=${order}`);
+  await page.waitForFunction((ids) => [...document.querySelectorAll('table.market tbody tr')]
+    .map((tr) => tr.dataset.coin).join() === ids.join(), want);
+  assert.equal(await page.locator('th[aria-sort]').count(), 1, 'one sorted column');
+}
+
+test('a column header sorts, a second click flips the order, and Back and a reload restore it', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  await goto();
+  await rows(page).first().waitFor();
+  await sortedBy(page, 'rank', 'asc');
+  const click = (name) => page.getByRole('button', { name, exact: true }).click();
+
+  await click('Price');
+  await sortedBy(page, 'price', 'desc');
+  assert.match(page.url(), /#\/\?currency=usd&sort=price$/);
+  await click('Price');
+  await sortedBy(page, 'price', 'asc');
+  assert.match(page.url(), /sort=price&order=asc$/);
+  await click('Coin');
+  await sortedBy(page, 'name', 'asc');
+  const names = (await page.locator('table.market .coin-name').allTextContents()).map((n) => n.toLowerCase());
+  assert.deepEqual(names, [...names].sort(), 'A to Z');
+  assert.equal((await shownOrder(page)).length, COINS.length);
+  await shot(page, 'overview-by-name-desktop');
+
+  await page.goBack();
+  await sortedBy(page, 'price', 'asc');
+  await page.goBack();
+  await sortedBy(page, 'price', 'desc');
+  await page.reload();
+  await sortedBy(page, 'price', 'desc');
+  await page.goBack();
+  await sortedBy(page, 'rank', 'asc');
+  assertClean();
+});
+
+test('keyboard: Tab reaches a column header, Enter sorts by it and focus stays on it', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  await goto();
+  await rows(page).first().waitFor();
+  await page.locator('#market-search').focus();
+  for (let i = 0; i < 10; i += 1) {
+    await page.keyboard.press('Tab');
+    if (await page.evaluate(() => document.activeElement?.dataset.sort === 'change24h')) break;
+  }
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.sort), 'change24h');
+  await page.keyboard.press('Enter');
+  await sortedBy(page, 'change24h', 'desc');
+  assert.equal(await page.evaluate(() => document.activeElement?.dataset.sort), 'change24h', 'focus stays');
+  await page.keyboard.press('Enter');
+  await sortedBy(page, 'change24h', 'asc');
+  assertClean();
+});
+
+test('the search box asks the server, says when no coin matches, and lives in the URL', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  await goto();
+  await rows(page).first().waitFor();
+  const search = page.getByRole('searchbox', { name: 'Search coins' });
+  const asked = page.waitForRequest((r) => new URL(r.url()).searchParams.get('q') === 'coin');
+  await search.fill('coin');
+  await asked;
+  const want = await apiOrder(page, 'q=coin');
+  assert.ok(want.length > 0 && want.length < 11, JSON.stringify(want));
+  await page.waitForFunction((ids) => [...document.querySelectorAll('table.market tbody tr')]
+    .map((tr) => tr.dataset.coin).join() === ids.join(), want);
+  assert.match(page.url(), /[?&]q=coin$/);
+
+  await search.fill('no-such-coin-here');
+  await page.getByText('No coin matches', { exact: true }).waitFor();
+  assert.equal(await rows(page).count(), 0);
+  await page.reload();
+  await page.getByText('No coin matches', { exact: true }).waitFor();
+  assert.equal(await search.inputValue(), 'no-such-coin-here', 'a reload keeps the search');
+
+  await search.fill('');
+  await page.waitForFunction(() => document.querySelectorAll('table.market tbody tr').length === 11);
+  assert.doesNotMatch(page.url(), /q=/);
+  assertClean();
+});
+
+test('stars keep a watchlist in this browser: shown with ids=, kept over a reload, emptied again', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  await goto();
+  await rows(page).first().waitFor();
+  const view = (name) => page.getByRole('button', { name, exact: true });
+  await view('Watchlist').click();
+  await page.getByText('Your watchlist is empty', { exact: true }).waitFor();
+  assert.match(page.url(), /[?&]view=watchlist$/);
+  assert.equal(await view('Watchlist').getAttribute('aria-pressed'), 'true');
+  await view('All coins').click();
+  await rows(page).nth(COINS.length - 1).waitFor();
+
+  const starOf = (name) => page.getByRole('button', { name: `Watch ${name}`, exact: true });
+  await starOf('Tether').click();
+  assert.equal(await starOf('Tether').getAttribute('aria-pressed'), 'true');
+  await starOf('Bitcoin').focus();
+  await page.keyboard.press('Space');
+  assert.equal(await starOf('Bitcoin').getAttribute('aria-pressed'), 'true', 'Space stars');
+  assert.match(page.url(), /#\/\?currency=usd$/, 'a star opens no coin');
+
+  const asked = page.waitForRequest((r) => new URL(r.url()).searchParams.has('ids'));
+  await view('Watchlist').click();
+  assert.deepEqual(new URL((await asked).url()).searchParams.get('ids').split(',').sort(), ['bitcoin', 'tether']);
+  await page.waitForFunction(() => document.querySelectorAll('table.market tbody tr').length === 2);
+  assert.deepEqual((await shownOrder(page)).sort(), ['bitcoin', 'tether']);
+  await page.reload();
+  await page.waitForFunction(() => document.querySelectorAll('table.market tbody tr').length === 2);
+  await shot(page, 'overview-watchlist-desktop');
+
+  await starOf('Tether').click();
+  await page.waitForFunction(() => document.querySelectorAll('table.market tbody tr').length === 1);
+  await starOf('Bitcoin').click();
+  await page.getByText('Your watchlist is empty', { exact: true }).waitFor();
+  await page.goBack();
+  await rows(page).nth(COINS.length - 1).waitFor();
+  assert.equal(await view('All coins').getAttribute('aria-pressed'), 'true');
+  assert.equal(await page.locator('.star[aria-pressed="true"]').count(), 0);
   assertClean();
 });
 
@@ -108,7 +241,8 @@ test('keyboard: Tab reaches the coin links, Enter opens one, chart toggles are p
   const { page, goto, assertClean } = await open(t);
   await goto();
   await rows(page).first().waitFor();
-  for (let i = 0; i < 10; i += 1) {
+  // Past the search box and the column headers' sort buttons.
+  for (let i = 0; i < 25; i += 1) {
     await page.keyboard.press('Tab');
     if (await page.evaluate(() => document.activeElement?.classList.contains('coin-link'))) break;
   }
@@ -650,7 +784,10 @@ test('each price shows its own time, and a stale price carries a visible Stale m
     assert.ok(await page.evaluate(() => {
       const card = document.querySelector('.table-card');
       return card.scrollWidth <= card.clientWidth;
-    }), `the table fits its card at ${viewport.width} px`);
+    }), `the table fits its card at ${viewport.width} px: ${await page.evaluate(() => {
+      const card = document.querySelector('.table-card');
+      return `${card.scrollWidth} > ${card.clientWidth}: ` + [...document.querySelectorAll('table.market thead th')].map((th) => `${th.className} ${th.getBoundingClientRect().width.toFixed(0)}`).join(', ');
+    })}`);
   }
   await shot(page, 'overview-stale-phone');
 

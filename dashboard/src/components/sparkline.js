@@ -1,4 +1,4 @@
-// A 7-day sparkline as an inline SVG polyline: no axes, no interaction, 11 of them on a page,
+// A 7-day sparkline as an inline SVG polyline: no axes, no interaction, up to 100 of them on a page,
 // so a charting library instance per row would cost more than it gives.
 import { h, svg, srOnly } from '../dom.js';
 

@@ -1,12 +1,15 @@
-// Overview: every tracked coin with price (and its own time), 24h and 7d change, market cap and
-// 24h volume (wide screens), and a 7-day sparkline, from GET /api/market. While the tab is visible
-// the table refreshes itself every minute with a conditional request: a 304 keeps what is shown.
+// Overview: the tracked coins a page of 100 at a time, with rank, price (and its own time), 1h, 24h
+// and 7d change, market cap and 24h volume (wide screens), and a 7-day sparkline, from
+// GET /api/market. A column header sorts (again: the other way), the search box asks the server
+// (`q`), and sort, order, page and search live in the URL. While the tab is visible the page shown
+// refreshes itself every minute with a conditional request: a 304 keeps what is shown.
 import { apiFetch, apiPath } from '../api.js';
 import { coinImage, h, srOnly } from '../dom.js';
 import { describeChange, formatCompactMoney, formatDateTime, formatPrice, parseTime } from '../format.js';
 import { asOf, refreshRelativeTimes } from '../components/as-of.js';
 import { sparkline } from '../components/sparkline.js';
 import { emptyState, errorState, loadingState } from '../components/states.js';
+import { toggleWatched, watchlist } from '../watchlist.js';
 
 /** A signed, coloured change with an arrow, and the same in words for screen readers. */
 function change(percent) {
@@ -24,11 +27,36 @@ function compact(value, currency) {
     : formatCompactMoney(value, currency);
 }
 
-function coinRow(coin, rank, currency) {
+/** The sorts of /api/market, each with the order its first click gives. */
+export const SORT_ORDERS = new Map([
+  ['rank', 'asc'], ['name', 'asc'], ['price', 'desc'], ['change1h', 'desc'], ['change24h', 'desc'],
+  ['change7d', 'desc'], ['marketCap', 'desc'], ['volume24h', 'desc'],
+]);
+/** Coins on a page. */
+export const PER_PAGE = 100;
+
+/** The star that puts a coin on the watchlist (a toggle button named after the coin). */
+function star(coin, watched, onToggle) {
+  const button = h('button', {
+    type: 'button', class: 'star', 'aria-pressed': String(watched), 'aria-label': `Watch ${coin.name}`,
+    title: 'Add to or remove from your watchlist',
+  }, h('span', { 'aria-hidden': 'true' }, watched ? '★' : '☆'));
+  button.addEventListener('click', () => {
+    const now = toggleWatched(coin.id);
+    button.setAttribute('aria-pressed', String(now));
+    button.firstChild.textContent = now ? '★' : '☆';
+    onToggle();
+  });
+  return button;
+}
+
+function coinRow(coin, currency, watched, onToggle) {
   const href = `#/coin/${encodeURIComponent(coin.id)}?currency=${currency}`;
   const trend = describeChange(coin.change7d);
   return h('tr', { 'data-coin': coin.id },
-    h('td', { class: 'col-rank num' }, String(rank)),
+    h('td', { class: 'col-star' }, star(coin, watched.has(coin.id), onToggle)),
+    h('td', { class: 'col-rank num' },
+      coin.rank == null ? [h('span', { 'aria-hidden': 'true' }, '—'), srOnly('unranked')] : String(coin.rank)),
     h('th', { scope: 'row', class: 'col-coin' },
       h('a', { class: 'coin-link', href },
         coinImage(coin, 28),
@@ -40,6 +68,7 @@ function coinRow(coin, rank, currency) {
       coin.price == null ? null : asOf(parseTime(coin.updatedAt), coin.stale === true, 'short'),
       // Phones have no room for the 24h column: its change goes under the price instead.
       h('span', { class: 'change-under' }, change(coin.change24h))),
+    h('td', { class: 'num col-1h' }, change(coin.change1h)),
     h('td', { class: 'num col-24h' }, change(coin.change24h)),
     h('td', { class: 'num col-7d' }, change(coin.change7d)),
     h('td', { class: 'num col-mcap' }, compact(coin.marketCap, currency)),
@@ -47,12 +76,35 @@ function coinRow(coin, rank, currency) {
     h('td', { class: 'col-spark' }, sparkline(coin.sparkline7d, `Last 7 days: ${trend.label}`)));
 }
 
-function marketTable(coins, currency) {
-  const rows = coins.map((coin, i) => coinRow(coin, i + 1, currency));
+/** A column header that sorts: a button inside the th, and aria-sort on the sorted column. */
+function sortHeader(key, label, className, state, onSort) {
+  const sorted = state.sort === key;
+  const ascending = state.order === 'asc';
+  return h('th', {
+    scope: 'col', class: className, 'aria-sort': sorted ? (ascending ? 'ascending' : 'descending') : null,
+  }, h('button', { type: 'button', class: 'sort-button', 'data-sort': key, onClick: () => onSort(key) },
+    label, h('span', { class: 'sort-mark', 'aria-hidden': 'true' }, sorted ? (ascending ? '▲' : '▼') : '')));
+}
+
+/** Previous / page N of M / Next, when there is more than one page. */
+function pager(meta, onPage) {
+  const pages = Math.max(1, Math.ceil(meta.total / meta.perPage));
+  if (pages <= 1 && meta.page <= 1) return null;
+  return h('nav', { class: 'pager', 'aria-label': 'Pages' },
+    h('button', { type: 'button', class: 'button', 'data-page': 'previous', disabled: meta.page <= 1, onClick: () => onPage(meta.page - 1) }, 'Previous'),
+    h('span', { class: 'pager-at' }, `Page ${meta.page} of ${pages}`),
+    h('button', { type: 'button', class: 'button', 'data-page': 'next', disabled: meta.page >= pages, onClick: () => onPage(meta.page + 1) }, 'Next'));
+}
+
+function marketTable(coins, state, onSort, onToggle) {
+  const { currency } = state;
+  const watched = new Set(watchlist());
+  const rows = coins.map((coin) => coinRow(coin, currency, watched, onToggle));
+  const sortable = (key, label, className) => sortHeader(key, label, className, state, onSort);
   const tbody = h('tbody', {
     // The whole row is a click target; the link inside it is the keyboard target.
     onClick: (event) => {
-      if (event.target.closest('a')) return;
+      if (event.target.closest('a, button')) return;
       const link = event.target.closest('tr')?.querySelector('a.coin-link');
       if (link) location.hash = link.hash;
     },
@@ -63,13 +115,15 @@ function marketTable(coins, currency) {
       h('table', { class: 'market' },
         h('caption', { class: 'visually-hidden' }, `Tracked coins, prices in ${currency.toUpperCase()}`),
         h('thead', {}, h('tr', {},
-          h('th', { scope: 'col', class: 'col-rank num' }, '#'),
-          h('th', { scope: 'col', class: 'col-coin' }, 'Coin'),
-          h('th', { scope: 'col', class: 'num' }, 'Price'),
-          h('th', { scope: 'col', class: 'num col-24h' }, '24h'),
-          h('th', { scope: 'col', class: 'num col-7d' }, '7d'),
-          h('th', { scope: 'col', class: 'num col-mcap' }, 'Market cap'),
-          h('th', { scope: 'col', class: 'num col-vol' }, 'Volume (24h)'),
+          h('th', { scope: 'col', class: 'col-star' }, srOnly('Watchlist')),
+          sortable('rank', '#', 'col-rank num'),
+          sortable('name', 'Coin', 'col-coin'),
+          sortable('price', 'Price', 'num col-price'),
+          sortable('change1h', '1h', 'num col-1h'),
+          sortable('change24h', '24h', 'num col-24h'),
+          sortable('change7d', '7d', 'num col-7d'),
+          sortable('marketCap', 'Market cap', 'num col-mcap'),
+          sortable('volume24h', 'Volume (24h)', 'num col-vol'),
           h('th', { scope: 'col', class: 'col-spark' }, 'Last 7 days'))),
         tbody)),
     h('p', { class: 'footnote' },
@@ -93,6 +147,8 @@ const ingestHint = () => [
 
 /** How often the overview asks for new prices while the tab is visible. */
 export const REFRESH_MS = 60_000;
+/** How long the search waits after the last key before it asks. */
+const SEARCH_DEBOUNCE_MS = 300;
 
 export function createOverview(root, app) {
   let controller;
@@ -102,18 +158,61 @@ export function createOverview(root, app) {
   let shown = null; // { path, etag } of the table on screen
   const heading = h('h1', { tabindex: '-1' }, 'Market overview');
   const lede = h('p', { class: 'lede' }, 'Prices, changes and 7-day trends of the tracked coins.');
+  // The server searches (`q`): asked once typing pauses, kept in the URL without a history entry each key.
+  const search = h('input', {
+    type: 'search', id: 'market-search', autocomplete: 'off', spellcheck: 'false', maxlength: 50,
+    placeholder: 'Name, symbol or id',
+  });
+  let typing = null;
+  search.addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => app.setParams({ q: search.value.trim(), page: null }), SEARCH_DEBOUNCE_MS);
+  });
+  // All tracked coins, or the starred ones (`view=watchlist`, asked for with `ids`).
+  const viewButtons = [['all', 'All coins'], ['watchlist', 'Watchlist']].map(([view, text]) => h('button', {
+    type: 'button', 'aria-pressed': 'false', 'data-view': view, onClick: () => view !== params.view && app.navigate({ view: view === 'all' ? null : view, page: null }),
+  }, text));
+  const tools = h('div', { class: 'market-tools' },
+    h('div', { class: 'segmented', role: 'group', 'aria-label': 'Coins shown' }, viewButtons),
+    h('div', { class: 'field search-field' }, h('label', { for: 'market-search' }, 'Search coins'), search));
   const body = h('div', { class: 'view-body' });
-  root.replaceChildren(h('div', { class: 'view-head' }, heading, lede), body);
+  root.replaceChildren(h('div', { class: 'view-head' }, heading, lede), tools, body);
 
-  function render(coins, currency) {
-    if (!Array.isArray(coins) || coins.length === 0) {
+  const onSort = (key) => app.navigate({
+    sort: key,
+    order: key === params.sort ? (params.order === 'asc' ? 'desc' : 'asc') : SORT_ORDERS.get(key),
+    page: null,
+  });
+  const onPage = (page) => app.navigate({ page });
+  // Unstarring on the watchlist takes the coin off the page at once.
+  const onToggle = () => { if (params.view === 'watchlist') load(params); };
+
+  function render(coins, meta) {
+    // A re-render keeps the keyboard where it was: on the same header or pager button.
+    const focused = document.activeElement;
+    const again = focused?.dataset?.sort ? `[data-sort="${focused.dataset.sort}"]`
+      : focused?.dataset?.page ? `[data-page="${focused.dataset.page}"]` : null;
+    meta = meta ?? { total: Array.isArray(coins) ? coins.length : 0, page: 1, perPage: PER_PAGE };
+    if (params.view === 'watchlist' && coins.length === 0 && !params.q) {
+      body.replaceChildren(emptyState('Your watchlist is empty',
+        ['Star a coin (☆) in ', h('a', { href: '#/', onClick: (event) => { event.preventDefault(); app.navigate({ view: null, page: null }); } }, 'All coins'),
+          ' to keep it here. The list stays in this browser.']));
+    } else if (Array.isArray(coins) && coins.length === 0 && params.q) {
+      body.replaceChildren(emptyState('No coin matches', [`No tracked coin has “${params.q}” in its name, symbol or id.`]));
+    } else if (Array.isArray(coins) && coins.length === 0 && meta.total > 0) {
+      body.replaceChildren(emptyState(`No page ${meta.page}`, [`There are ${meta.total} coins: `,
+        h('a', { href: '#', onClick: (event) => { event.preventDefault(); onPage(null); } }, 'go to the first page'), '.']));
+    } else if (!Array.isArray(coins) || coins.length === 0) {
       body.replaceChildren(emptyState('No coins are tracked',
         ['The server tracks no coins. Set ', h('code', {}, 'TRACKED_COINS'), ' and run an ingestion.']));
-    } else if (coins.every((coin) => coin.price == null)) {
+    } else if (coins.every((coin) => coin.price == null) && meta.page === 1 && !params.q) {
       body.replaceChildren(emptyState('No prices yet', ingestHint()));
     } else {
-      body.replaceChildren(...marketTable(coins, currency));
+      body.replaceChildren(...marketTable(coins, params, onSort, onToggle), pager(meta, onPage) ?? []);
     }
+    const target = again && body.querySelector(`${again}:not([disabled])`);
+    if (target) target.focus();
+    else if (again && focused?.dataset?.page) body.querySelector('[data-page]:not([disabled])')?.focus();
   }
 
   function schedule() {
@@ -150,7 +249,7 @@ export function createOverview(root, app) {
         refreshRelativeTimes(body);
       } else {
         shown = { path, etag: result.etag };
-        render(result.data, params.currency);
+        render(result.data, result.meta);
       }
     } catch (error) {
       if (signal.aborted) return;
@@ -171,10 +270,23 @@ export function createOverview(root, app) {
     if (body.querySelector('table')) body.classList.add('is-updating');
     else body.replaceChildren(skeletonTable());
     body.setAttribute('aria-busy', 'true');
-    const path = apiPath('/api/market', { currency });
+    if (search.value.trim() !== params.q) search.value = params.q; // a link, a reload or Back
+    viewButtons.forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.view === params.view)));
+    const ids = params.view === 'watchlist' ? watchlist() : null;
+    if (ids?.length === 0) {
+      shown = null;
+      render([], null);
+      body.removeAttribute('aria-busy');
+      body.classList.remove('is-updating');
+      return;
+    }
+    const path = apiPath('/api/market', {
+      currency, sort: params.sort, order: params.order, page: params.page, perPage: PER_PAGE, q: params.q || null,
+      ids: ids?.join(',') ?? null,
+    });
     try {
-      const { data, etag } = await apiFetch(path, { signal });
-      render(data, currency);
+      const { data, meta, etag } = await apiFetch(path, { signal });
+      render(data, meta);
       shown = { path, etag };
     } catch (error) {
       if (signal.aborted) return;
@@ -193,6 +305,7 @@ export function createOverview(root, app) {
     destroy() {
       controller?.abort();
       clearTimeout(timer);
+      clearTimeout(typing);
       document.removeEventListener('visibilitychange', onVisibility);
     },
   };
