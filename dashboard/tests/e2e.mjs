@@ -49,8 +49,8 @@ test('overview lists the 11 coins with prices, signed changes and sparklines', a
 /** The coins of the table, top to bottom. */
 const shownOrder = (page) => rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.coin));
 /** The coins of the API's answer for the same query. */
-async function apiOrder(page, query) {
-  const body = await (await page.request.get(`${baseUrl}/api/market?currency=usd&${query}`)).json();
+async function apiOrder(page, query, currency = 'usd') {
+  const body = await (await page.request.get(`${baseUrl}/api/market?currency=${currency}&${query}`)).json();
   return body.data.map((coin) => coin.id);
 }
 /** Waits until the table is sorted by `sort` in `order` (aria-sort on its header) and shows the API's order. */
@@ -178,6 +178,29 @@ test('stars keep a watchlist in this browser: shown with ids=, kept over a reloa
   assert.equal(await page.locator('.star[aria-pressed="true"]').count(), 0);
   assertClean();
 });
+
+test('the currency switch keeps the sort, the search and the view', async (t) => {
+  const { page, goto, assertClean } = await open(t);
+  await goto('#/?currency=usd&sort=price&order=asc&q=coin');
+  const showing = (ids) => page.waitForFunction((want) => [...document.querySelectorAll('table.market tbody tr')]
+    .map((tr) => tr.dataset.coin).join() === want.join(), ids);
+  await showing(await apiOrder(page, 'sort=price&order=asc&q=coin'));
+  const asked = page.waitForRequest((r) => new URL(r.url()).searchParams.get('currency') === 'eur');
+  await page.selectOption('#currency', 'eur');
+  const query = new URL((await asked).url()).searchParams;
+  assert.deepEqual([query.get('sort'), query.get('order'), query.get('q')], ['price', 'asc', 'coin']);
+  await showing(await apiOrder(page, 'sort=price&order=asc&q=coin', 'eur'));
+  await waitForPricesInRows(page, '€');
+  assert.match(page.url(), /#\/\?currency=eur&sort=price&order=asc&q=coin$/);
+  assert.equal(await page.getByRole('searchbox', { name: 'Search coins' }).inputValue(), 'coin');
+  assertClean();
+});
+
+/** Every price shown in the table is in the currency of `symbol`. */
+async function waitForPricesInRows(page, symbol) {
+  await page.waitForFunction((s) => [...document.querySelectorAll('table.market td.price')]
+    .every((td) => td.textContent.includes(s)), symbol);
+}
 
 test('switching the currency to EUR re-renders in euros and is remembered after a reload', async (t) => {
   const { page, goto, assertClean } = await open(t);

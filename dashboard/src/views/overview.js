@@ -192,17 +192,18 @@ export function createOverview(root, app) {
     const focused = document.activeElement;
     const again = focused?.dataset?.sort ? `[data-sort="${focused.dataset.sort}"]`
       : focused?.dataset?.page ? `[data-page="${focused.dataset.page}"]` : null;
-    meta = meta ?? { total: Array.isArray(coins) ? coins.length : 0, page: 1, perPage: PER_PAGE };
-    if (params.view === 'watchlist' && coins.length === 0 && !params.q) {
+    const none = !Array.isArray(coins) || coins.length === 0;
+    meta = meta ?? { total: none ? 0 : coins.length, page: 1, perPage: PER_PAGE };
+    if (params.view === 'watchlist' && none && !params.q) {
       body.replaceChildren(emptyState('Your watchlist is empty',
         ['Star a coin (☆) in ', h('a', { href: '#/', onClick: (event) => { event.preventDefault(); app.navigate({ view: null, page: null }); } }, 'All coins'),
           ' to keep it here. The list stays in this browser.']));
-    } else if (Array.isArray(coins) && coins.length === 0 && params.q) {
+    } else if (none && params.q) {
       body.replaceChildren(emptyState('No coin matches', [`No tracked coin has “${params.q}” in its name, symbol or id.`]));
-    } else if (Array.isArray(coins) && coins.length === 0 && meta.total > 0) {
+    } else if (none && meta.total > 0) {
       body.replaceChildren(emptyState(`No page ${meta.page}`, [`There are ${meta.total} coins: `,
         h('a', { href: '#', onClick: (event) => { event.preventDefault(); onPage(null); } }, 'go to the first page'), '.']));
-    } else if (!Array.isArray(coins) || coins.length === 0) {
+    } else if (none) {
       body.replaceChildren(emptyState('No coins are tracked',
         ['The server tracks no coins. Set ', h('code', {}, 'TRACKED_COINS'), ' and run an ingestion.']));
     } else if (coins.every((coin) => coin.price == null) && meta.page === 1 && !params.q) {
