@@ -98,9 +98,10 @@ export const chartReady = (page, interval, range) =>
   page.locator(`.chart-area[data-state="ready"][data-interval="${interval}"][data-range="${range}"] .uplot canvas`).waitFor();
 export const chartPoints = async (page) => Number(await page.locator('.chart-area').getAttribute('data-points'));
 
-export async function waitForPricesIn(page, symbol) {
-  await page.waitForFunction((s) => {
+/** Waits until the table's `count` prices (any number but none when null) all show `symbol`. */
+export async function waitForPricesIn(page, symbol, count = COINS.length) {
+  await page.waitForFunction(([s, n]) => {
     const cells = [...document.querySelectorAll('table.market td.price')];
-    return cells.length === 11 && cells.every((td) => td.textContent.includes(s));
-  }, symbol);
+    return (n == null ? cells.length > 0 : cells.length === n) && cells.every((td) => td.textContent.includes(s));
+  }, [symbol, count]);
 }

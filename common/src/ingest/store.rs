@@ -624,15 +624,7 @@ pub async fn holes(
         )
         .await?;
     rows.iter()
-        .map(|r| {
-            Ok((
-                Pair {
-                    coin: r.try_get("coin")?,
-                    currency: r.try_get("currency")?,
-                },
-                r.try_get("since")?,
-            ))
-        })
+        .map(|r| Ok((pair(r)?, r.try_get("since")?)))
         .collect()
 }
 
