@@ -39,8 +39,11 @@ export function safeUrl(value) {
   }
 }
 
-/** A coin's logo, or a lettered disc when it has none or it fails to load. */
-export function coinImage(coin, size) {
+/**
+ * A coin's logo, or a lettered disc when it has none or it fails to load. Sized before it
+ * loads; `lazy` (the default) waits until it is scrolled near, for logos below the first screen.
+ */
+export function coinImage(coin, size, { lazy = true } = {}) {
   const fallback = () =>
     h('span', { class: 'coin-img coin-img-fallback', 'aria-hidden': 'true' },
       (coin.symbol || coin.name || '?').slice(0, 1).toUpperCase());
@@ -48,7 +51,7 @@ export function coinImage(coin, size) {
   if (!src) return fallback();
   const img = h('img', {
     class: 'coin-img', src, alt: '', width: size, height: size,
-    loading: 'lazy', decoding: 'async', referrerpolicy: 'no-referrer',
+    loading: lazy ? 'lazy' : 'eager', decoding: 'async', referrerpolicy: 'no-referrer',
   });
   img.addEventListener('error', () => img.replaceWith(fallback()), { once: true });
   return img;

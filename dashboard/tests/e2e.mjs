@@ -14,19 +14,28 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import {
-  baseUrl, chartPoints, chartReady, COINS, open, PHONE, DESKTOP, rows, shot, useBrowser, waitForPricesIn,
+  baseUrl, chartPoints, chartReady, COINS, market, open, PER_PAGE, PHONE, DESKTOP, rows, showing, shot, shownOrder,
+  useBrowser, waitForPricesIn,
 } from './harness.mjs';
 
 useBrowser();
 
-test('overview lists the 11 coins with prices, signed changes and sparklines', async (t) => {
+test('overview shows the first 100 of a few hundred coins by rank, with prices, signed changes and sparklines', async (t) => {
+  const { meta, data } = await market({ currency: 'usd' });
+  assert.ok(meta.total > 2 * PER_PAGE, `the suite tracks a few hundred coins (${meta.total})`);
+  assert.equal(data.length, PER_PAGE);
+  for (const id of COINS) assert.ok((await market({ currency: 'usd', q: id })).data.some((c) => c.id === id), `${id} is tracked`);
   const { page, goto, assertClean } = await open(t);
   await goto();
   await rows(page).first().waitFor();
-  assert.deepEqual(await rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.coin)), COINS);
+  assert.deepEqual(await shownOrder(page), data.map((coin) => coin.id));
+  const ranks = await page.locator('table.market td.col-rank').allTextContents();
+  assert.deepEqual(ranks, data.map((coin) => (coin.rank == null ? '—unranked' : String(coin.rank))));
   for (const price of await page.locator('table.market td.price').allTextContents()) assert.match(price, /^\$\d/);
-  assert.equal(await page.locator('table.market svg.spark polyline').count(), 11);
-  assert.equal(await page.locator('table.market svg.spark[role="img"][aria-label^="Last 7 days"]').count(), 11);
+  const drawn = data.filter((coin) => coin.sparkline7d.length > 1).length;
+  assert.ok(drawn > PER_PAGE * 0.9, `most rows have a week of prices (${drawn})`);
+  assert.equal(await page.locator('table.market svg.spark polyline').count(), drawn);
+  assert.equal(await page.locator('table.market svg.spark[role="img"][aria-label^="Last 7 days"]').count(), drawn);
   for (const change of await page.locator('table.market td.num .change').allTextContents()) {
     assert.match(change, /^(▲ \+|▼ \u2212|)\d+\.\d\d%$|^—$/, `a change shows its sign: ${change}`);
   }
@@ -34,7 +43,8 @@ test('overview lists the 11 coins with prices, signed changes and sparklines', a
     assert.match(label, /^(up|down|unchanged|no data)/);
   }
   // A row's link is what keyboard and screen reader users reach.
-  assert.equal(await page.locator('table.market a.coin-link').count(), 11);
+  assert.equal(await page.locator('table.market a.coin-link').count(), PER_PAGE);
+  assert.equal(await page.locator('.pager-at').innerText(), `Page 1 of ${Math.ceil(meta.total / PER_PAGE)}`);
   await page.waitForFunction(() => !document.getElementById('freshness').textContent.includes('Checking'));
   await shot(page, 'overview-desktop');
 
@@ -46,20 +56,15 @@ test('overview lists the 11 coins with prices, signed changes and sparklines', a
   assertClean();
 });
 
-/** The coins of the table, top to bottom. */
-const shownOrder = (page) => rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.coin));
 /** The coins of the API's answer for the same query. */
-async function apiOrder(page, query, currency = 'usd') {
-  const body = await (await page.request.get(`${baseUrl}/api/market?currency=${currency}&${query}`)).json();
-  return body.data.map((coin) => coin.id);
+async function apiOrder(query, currency = 'usd') {
+  return (await market(`currency=${currency}&${query}`)).data.map((coin) => coin.id);
 }
 /** Waits until the table is sorted by `sort` in `order` (aria-sort on its header) and shows the API's order. */
 async function sortedBy(page, sort, order) {
   const aria = order === 'asc' ? 'ascending' : 'descending';
   await page.locator(`th[aria-sort="${aria}"] button[data-sort="${sort}"]`).waitFor();
-  const want = await apiOrder(page, `sort=${sort}&order=${order}`);
-  await page.waitForFunction((ids) => [...document.querySelectorAll('table.market tbody tr')]
-    .map((tr) => tr.dataset.coin).join() === ids.join(), want);
+  await showing(page, await apiOrder(`sort=${sort}&order=${order}`));
   assert.equal(await page.locator('th[aria-sort]').count(), 1, 'one sorted column');
 }
 
@@ -80,7 +85,7 @@ test('a column header sorts, a second click flips the order, and Back and a relo
   await sortedBy(page, 'name', 'asc');
   const names = (await page.locator('table.market .coin-name').allTextContents()).map((n) => n.toLowerCase());
   assert.deepEqual(names, [...names].sort(), 'A to Z');
-  assert.equal((await shownOrder(page)).length, COINS.length);
+  assert.equal((await shownOrder(page)).length, PER_PAGE);
   await shot(page, 'overview-by-name-desktop');
 
   await page.goBack();
@@ -91,6 +96,32 @@ test('a column header sorts, a second click flips the order, and Back and a relo
   await sortedBy(page, 'price', 'desc');
   await page.goBack();
   await sortedBy(page, 'rank', 'asc');
+  assertClean();
+});
+
+test('on a phone, where columns are hidden, a sort menu offers every sort', async (t) => {
+  const { page, goto, assertClean } = await open(t, { viewport: PHONE });
+  await goto();
+  await rows(page).first().waitFor();
+  const menu = page.getByRole('combobox', { name: 'Sort by' });
+  assert.equal(await menu.inputValue(), 'rank asc');
+  assert.equal(await page.getByRole('columnheader', { name: '24h' }).isVisible(), false, 'no 24h column on a phone');
+  assert.equal(await menu.locator('option').count(), 16, 'eight sorts, each both ways');
+  await menu.selectOption({ label: '24h change, biggest fall first' });
+  await showing(page, await apiOrder('sort=change24h&order=asc'));
+  assert.match(page.url(), /#\/\?currency=usd&sort=change24h&order=asc$/);
+  await shot(page, 'overview-by-24h-phone');
+  await menu.selectOption({ label: 'Volume (24h), largest first' });
+  await showing(page, await apiOrder('sort=volume24h&order=desc'));
+  await page.goBack();
+  await showing(page, await apiOrder('sort=change24h&order=asc'));
+  assert.equal(await menu.inputValue(), 'change24h asc', 'Back sets the menu too');
+  // A header sort shows in the menu; on a wide screen the headers do it and the menu is gone.
+  await page.getByRole('button', { name: 'Price', exact: true }).click();
+  await showing(page, await apiOrder('sort=price&order=desc'));
+  assert.equal(await menu.inputValue(), 'price desc');
+  await page.setViewportSize(DESKTOP);
+  assert.equal(await menu.isVisible(), false);
   assertClean();
 });
 
@@ -117,14 +148,14 @@ test('the search box asks the server, says when no coin matches, and lives in th
   await goto();
   await rows(page).first().waitFor();
   const search = page.getByRole('searchbox', { name: 'Search coins' });
-  const asked = page.waitForRequest((r) => new URL(r.url()).searchParams.get('q') === 'coin');
-  await search.fill('coin');
+  const asked = page.waitForRequest((r) => new URL(r.url()).searchParams.get('q') === 'bit');
+  await search.fill('bit');
   await asked;
-  const want = await apiOrder(page, 'q=coin');
-  assert.ok(want.length > 0 && want.length < 11, JSON.stringify(want));
-  await page.waitForFunction((ids) => [...document.querySelectorAll('table.market tbody tr')]
-    .map((tr) => tr.dataset.coin).join() === ids.join(), want);
-  assert.match(page.url(), /[?&]q=coin$/);
+  const want = await apiOrder('q=bit');
+  assert.ok(want.includes('bitcoin') && want.length < 10, JSON.stringify(want));
+  await showing(page, want);
+  assert.equal(await page.locator('.pager').count(), 0, 'one page: no pager');
+  assert.match(page.url(), /[?&]q=bit$/);
 
   await search.fill('no-such-coin-here');
   await page.getByText('No coin matches', { exact: true }).waitFor();
@@ -134,8 +165,60 @@ test('the search box asks the server, says when no coin matches, and lives in th
   assert.equal(await search.inputValue(), 'no-such-coin-here', 'a reload keeps the search');
 
   await search.fill('');
-  await page.waitForFunction(() => document.querySelectorAll('table.market tbody tr').length === 11);
+  await showing(page, await apiOrder(''));
   assert.doesNotMatch(page.url(), /q=/);
+  assertClean();
+});
+
+test('Next and Previous page through the coins, a sort starts again at page 1, and Back and a reload restore the page', async (t) => {
+  const { meta } = await market({ currency: 'usd' });
+  const pages = Math.ceil(meta.total / PER_PAGE);
+  const { page, goto, assertClean } = await open(t);
+  await goto();
+  await showing(page, await apiOrder(''));
+  const pager = page.getByRole('navigation', { name: 'Pages' });
+  const button = (name) => pager.getByRole('button', { name, exact: true });
+  assert.equal(await button('Previous').isDisabled(), true, 'no page before the first');
+  const onPage = async (n) => {
+    await showing(page, await apiOrder(n === 1 ? '' : `page=${n}`));
+    assert.equal(await pager.locator('.pager-at').innerText(), `Page ${n} of ${pages}`);
+  };
+
+  const asked = page.waitForRequest((r) => new URL(r.url()).searchParams.get('page') === '2');
+  await button('Next').click();
+  assert.equal(new URL((await asked).url()).searchParams.get('perPage'), String(PER_PAGE));
+  await onPage(2);
+  assert.match(page.url(), /#\/\?currency=usd&page=2$/);
+  assert.ok(await page.evaluate(() => document.querySelector('.table-card').getBoundingClientRect().top >= -1),
+    'the new page is shown from its top');
+  await shot(page, 'overview-page-2-desktop');
+  for (let n = 3; n <= pages; n += 1) {
+    await button('Next').click();
+    await onPage(n);
+  }
+  assert.equal(await rows(page).count(), meta.total - (pages - 1) * PER_PAGE, 'the last page holds the rest');
+  assert.equal(await button('Next').isDisabled(), true, 'no page after the last');
+  await button('Previous').click();
+  await onPage(pages - 1);
+
+  await page.goBack();
+  await onPage(pages);
+  for (let n = pages - 1; n >= 1; n -= 1) {
+    await page.goBack();
+    await onPage(n);
+  }
+  assert.match(page.url(), /#\/\?currency=usd$/, 'page 1 is the address without a page');
+
+  await page.goForward();
+  await onPage(2);
+  await page.reload();
+  await onPage(2);
+  // A new sort or search starts again at the top.
+  await page.getByRole('button', { name: 'Price', exact: true }).click();
+  await sortedBy(page, 'price', 'desc');
+  assert.match(page.url(), /#\/\?currency=usd&sort=price$/);
+  await page.goBack();
+  await onPage(2);
   assertClean();
 });
 
@@ -149,7 +232,7 @@ test('stars keep a watchlist in this browser: shown with ids=, kept over a reloa
   assert.match(page.url(), /[?&]view=watchlist$/);
   assert.equal(await view('Watchlist').getAttribute('aria-pressed'), 'true');
   await view('All coins').click();
-  await rows(page).nth(COINS.length - 1).waitFor();
+  await rows(page).nth(PER_PAGE - 1).waitFor();
 
   const starOf = (name) => page.getByRole('button', { name: `Watch ${name}`, exact: true });
   await starOf('Tether').click();
@@ -173,7 +256,7 @@ test('stars keep a watchlist in this browser: shown with ids=, kept over a reloa
   await starOf('Bitcoin').click();
   await page.getByText('Your watchlist is empty', { exact: true }).waitFor();
   await page.goBack();
-  await rows(page).nth(COINS.length - 1).waitFor();
+  await rows(page).nth(PER_PAGE - 1).waitFor();
   assert.equal(await view('All coins').getAttribute('aria-pressed'), 'true');
   assert.equal(await page.locator('.star[aria-pressed="true"]').count(), 0);
   assertClean();
@@ -182,14 +265,12 @@ test('stars keep a watchlist in this browser: shown with ids=, kept over a reloa
 test('the currency switch keeps the sort, the search and the view', async (t) => {
   const { page, goto, assertClean } = await open(t);
   await goto('#/?currency=usd&sort=price&order=asc&q=coin');
-  const showing = (ids) => page.waitForFunction((want) => [...document.querySelectorAll('table.market tbody tr')]
-    .map((tr) => tr.dataset.coin).join() === want.join(), ids);
-  await showing(await apiOrder(page, 'sort=price&order=asc&q=coin'));
+  await showing(page, await apiOrder('sort=price&order=asc&q=coin'));
   const asked = page.waitForRequest((r) => new URL(r.url()).searchParams.get('currency') === 'eur');
   await page.selectOption('#currency', 'eur');
   const query = new URL((await asked).url()).searchParams;
   assert.deepEqual([query.get('sort'), query.get('order'), query.get('q')], ['price', 'asc', 'coin']);
-  await showing(await apiOrder(page, 'sort=price&order=asc&q=coin', 'eur'));
+  await showing(page, await apiOrder('sort=price&order=asc&q=coin', 'eur'));
   await waitForPricesIn(page, '€', null);
   assert.match(page.url(), /#\/\?currency=eur&sort=price&order=asc&q=coin$/);
   assert.equal(await page.getByRole('searchbox', { name: 'Search coins' }).inputValue(), 'coin');
@@ -225,7 +306,7 @@ test('clicking a coin opens its page with description, metadata and a chart', as
     await route.fulfill({ response, json });
   });
   await goto();
-  await page.getByRole('link', { name: /^Bitcoin/ }).click();
+  await page.getByRole('link', { name: /^Bitcoin BTC$/ }).click();
   await page.waitForURL(/#\/coin\/bitcoin\?currency=usd$/);
   await page.getByRole('heading', { level: 1, name: 'Bitcoin' }).waitFor();
   assert.ok(await page.evaluate(() => document.activeElement?.tagName === 'H1'), 'focus moves to the new page heading');
@@ -375,20 +456,20 @@ test('Download CSV gives the prices the chart shows, as the route writes them', 
 
 test('the coin page shows the rank the API gives, and none for an unranked coin', async (t) => {
   const { page, goto, assertClean } = await open(t);
-  await goto('#/coin/bitcoin?currency=usd');
-  await page.getByRole('heading', { level: 1, name: 'Bitcoin' }).waitFor();
-  const detail = await (await page.request.get(`${baseUrl}/api/coins/bitcoin`)).json();
-  assert.equal(detail.data.rank, null, 'the eleven are pinned, not ranked, in this suite');
-  assert.equal(await page.locator('.rank-chip').isHidden(), true);
-  // A ranked coin: the same answer with a rank (the suite's server ranks none).
+  const { data: [last] } = await market({ currency: 'usd', sort: 'rank', order: 'desc', perPage: 1 });
+  assert.ok(last.rank > PER_PAGE, `a coin far down the ranking (${last.id}, #${last.rank})`);
+  await goto(`#/coin/${last.id}?currency=usd`);
+  await page.getByRole('heading', { level: 1, name: last.name }).waitFor();
+  assert.equal(await page.locator('.rank-chip').innerText(), `Rank #${last.rank}`);
+  // An unranked coin (a pinned coin outside the top N): the same answer without a rank.
   await page.route(`${baseUrl}/api/coins/ethereum`, async (route) => {
     const response = await route.fetch();
     const body = await response.json();
-    await route.fulfill({ response, json: { ...body, data: { ...body.data, rank: 2 } } });
+    await route.fulfill({ response, json: { ...body, data: { ...body.data, rank: null } } });
   });
   await goto('#/coin/ethereum?currency=usd');
   await page.getByRole('heading', { level: 1, name: 'Ethereum' }).waitFor();
-  assert.equal(await page.locator('.rank-chip').innerText(), 'Rank #2');
+  assert.equal(await page.locator('.rank-chip').isHidden(), true);
   assertClean();
 });
 
@@ -711,7 +792,7 @@ test('a slow older market answer never overwrites a newer one when the currency 
   const outcome = await settled;
   await settle(page);
   const prices = await page.locator('table.market td.price').allTextContents();
-  assert.equal(prices.length, 11);
+  assert.equal(prices.length, PER_PAGE);
   for (const price of prices) assert.match(price, /^€\d/, `the table still shows EUR after the late USD answer (${outcome})`);
   assert.match(await page.locator('table.market caption').innerText(), /EUR/);
   assert.equal(await page.inputValue('#currency'), 'eur');
@@ -811,7 +892,7 @@ test('each price shows its own time, and a stale price carries a visible Stale m
 
   // The coin page: the stale USD price is marked, the fresh EUR one is not.
   await page.setViewportSize(DESKTOP);
-  await page.getByRole('link', { name: /^Ethereum/ }).click();
+  await page.getByRole('link', { name: /^Ethereum ETH$/ }).click();
   await page.getByRole('heading', { level: 1, name: 'Ethereum' }).waitFor();
   assert.match(await page.locator('.price-at').innerText(), /^as of \w{3} \d+, \d{4}, \d+:\d\d [AP]M UTC ⚠ Stale$/);
   const usd = page.locator('.latest-list div', { has: page.locator('dt', { hasText: 'USD' }) });
@@ -927,14 +1008,14 @@ test('the freshness badges ask for health again every 5 minutes while the page i
   assertClean();
 });
 
-test('the overview refreshes itself while visible, conditionally, and a 304 keeps the table', async (t) => {
+test('the overview refreshes the page shown while visible, conditionally, and a 304 keeps the table', async (t) => {
   const { page, goto, assertClean } = await open(t);
   await page.clock.install();
   const isMarket = (r) => new URL(r.url()).pathname === '/api/market';
   const market = [];
   page.on('request', (request) => { if (isMarket(request)) market.push(request); });
   const first = page.waitForResponse(isMarket);
-  await goto();
+  await goto('#/?currency=usd&page=2');
   const firstResponse = await first;
   assert.equal(firstResponse.status(), 200);
   const etag = await firstResponse.headerValue('etag');
@@ -955,9 +1036,10 @@ test('the overview refreshes itself while visible, conditionally, and a 304 keep
   const refreshed = await again;
   assert.equal(await refreshed.request().headerValue('if-none-match'), etag, 'the refresh names the last ETag');
   assert.equal(refreshed.status(), 304);
-  assert.equal(new URL(refreshed.url()).searchParams.get('currency'), 'usd');
+  const asked = new URL(refreshed.url()).searchParams;
+  assert.deepEqual([asked.get('currency'), asked.get('page')], ['usd', '2'], 'the page shown, not page 1');
   await settle(page);
-  assert.equal(await rows(page).count(), 11, 'the table is still there after the 304');
+  assert.equal(await rows(page).count(), PER_PAGE, 'the table is still there after the 304');
   assert.equal(await page.getByRole('alert').count(), 0, 'no error state');
   assert.equal(await page.locator('.view-body[aria-busy], .view-body.is-updating').count(), 0, 'no loading state');
   assert.deepEqual(await priceTexts(), prices);
@@ -980,6 +1062,6 @@ test('the overview refreshes itself while visible, conditionally, and a 304 keep
   assert.equal(await caughtUp.request().headerValue('if-none-match'), etag);
   assert.equal(caughtUp.status(), 304);
   await settle(page);
-  assert.equal(await rows(page).count(), 11);
+  assert.equal(await rows(page).count(), PER_PAGE);
   assertClean();
 });

@@ -15,8 +15,12 @@ const SCREENSHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'scr
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const DESKTOP = { width: 1280, height: 900 };
 export const PHONE = { width: 390, height: 844 };
+/** The original's eleven coins: pinned in the suite's tracked set, beside the simulator's top 300. */
 export const COINS = ['bitcoin', 'ethereum', 'tether', 'binancecoin', 'solana', 'ripple', 'usd-coin', 'cardano',
   'dogecoin', 'tron', 'avalanche-2'];
+
+/** Coins on a page of the overview (and of /api/market as the dashboard asks for it). */
+export const PER_PAGE = 100;
 
 /** The server under test (no trailing slash); set once the before hook has run. */
 export let baseUrl;
@@ -64,8 +68,12 @@ async function waitForServer(url, timeoutMs = 20_000) {
  * recorded; page errors and console errors are collected (resource load failures excepted: the
  * 404 and 503 tests cause them on purpose). assertClean() checks both at the end of a test.
  */
-export async function open(t, { viewport = DESKTOP } = {}) {
-  const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'UTC', colorScheme: 'light' });
+export async function open(t, { viewport = DESKTOP, colorScheme = 'light', phone = false } = {}) {
+  const context = await browser.newContext({
+    viewport, locale: 'en-US', timezoneId: 'UTC', colorScheme,
+    // A phone's screen: dense pixels, touch, and the mobile viewport rules.
+    ...(phone ? { deviceScaleFactor: 3, isMobile: true, hasTouch: true } : {}),
+  });
   context.setDefaultTimeout(15_000);
   t.after(() => context.close());
   const origin = new URL(baseUrl).origin;
@@ -96,10 +104,21 @@ export const shot = (page, name) => page.screenshot({ path: path.join(SCREENSHOT
 export const rows = (page) => page.locator('table.market tbody tr');
 export const chartReady = (page, interval, range) =>
   page.locator(`.chart-area[data-state="ready"][data-interval="${interval}"][data-range="${range}"] .uplot canvas`).waitFor();
+/** The coins of the table, top to bottom. */
+export const shownOrder = (page) => rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.coin));
+/** Waits until the table shows exactly these coins, in this order. */
+export const showing = (page, ids) => page.waitForFunction((want) => [...document.querySelectorAll('table.market tbody tr')]
+  .map((tr) => tr.dataset.coin).join() === want.join(), ids);
+/** GET /api/market of the server under test with `query` (a string or an object): its body. */
+export async function market(query) {
+  const response = await fetch(`${baseUrl}/api/market?${new URLSearchParams(query)}`);
+  assert.equal(response.status, 200, `/api/market?${new URLSearchParams(query)}`);
+  return response.json();
+}
 export const chartPoints = async (page) => Number(await page.locator('.chart-area').getAttribute('data-points'));
 
 /** Waits until the table's `count` prices (any number but none when null) all show `symbol`. */
-export async function waitForPricesIn(page, symbol, count = COINS.length) {
+export async function waitForPricesIn(page, symbol, count = PER_PAGE) {
   await page.waitForFunction(([s, n]) => {
     const cells = [...document.querySelectorAll('table.market td.price')];
     return (n == null ? cells.length > 0 : cells.length === n) && cells.every((td) => td.textContent.includes(s));

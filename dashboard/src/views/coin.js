@@ -83,7 +83,8 @@ export function createCoinView(root, app, id) {
   let chart = null;
 
   const heading = h('h1', { tabindex: '-1' }, 'Loading coin…');
-  const logo = h('span', { class: 'coin-logo' });
+  // The logo's and the price's places are held while the coin loads, so nothing below them moves.
+  const logo = h('span', { class: 'coin-logo' }, h('span', { class: 'coin-img skeleton' }));
   const symbol = h('span', { class: 'symbol-chip', hidden: true });
   const rank = h('span', { class: 'symbol-chip rank-chip', hidden: true });
   const price = h('div', { class: 'coin-price' });
@@ -122,7 +123,8 @@ export function createCoinView(root, app, id) {
   function renderNotFound() {
     document.title = 'Unknown coin · Crypto Dashboard';
     heading.textContent = 'Unknown coin';
-    price.replaceChildren();
+    price.hidden = true;
+    logo.replaceChildren();
     body.replaceChildren(h('div', { class: 'state state-notfound' },
       h('p', {}, 'There is no coin “', h('strong', {}, id), '” on this dashboard. It may not be tracked, or the link may be mistyped.'),
       h('a', { class: 'button button-primary', href: `#/?currency=${params.currency}` }, 'Back to all coins')));
@@ -131,7 +133,7 @@ export function createCoinView(root, app, id) {
   function renderStatic() {
     document.title = `${detail.name} · Crypto Dashboard`;
     heading.textContent = detail.name;
-    logo.replaceChildren(coinImage(detail, 48));
+    logo.replaceChildren(coinImage(detail, 48, { lazy: false }));
     symbol.textContent = String(detail.symbol ?? '').toUpperCase();
     symbol.hidden = !symbol.textContent;
     rank.textContent = detail.rank == null ? '' : `Rank #${detail.rank}`;

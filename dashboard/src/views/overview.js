@@ -32,8 +32,24 @@ export const SORT_ORDERS = new Map([
   ['rank', 'asc'], ['name', 'asc'], ['price', 'desc'], ['change1h', 'desc'], ['change24h', 'desc'],
   ['change7d', 'desc'], ['marketCap', 'desc'], ['volume24h', 'desc'],
 ]);
+/**
+ * Every sort in both orders, as the sort menu offers them where the table hides some columns
+ * (phones and narrow windows): "sort order" and its label.
+ */
+const SORT_CHOICES = [
+  ['rank asc', 'Rank'], ['rank desc', 'Rank, last first'],
+  ['name asc', 'Name, A to Z'], ['name desc', 'Name, Z to A'],
+  ['price desc', 'Price, highest first'], ['price asc', 'Price, lowest first'],
+  ['change1h desc', '1h change, biggest rise first'], ['change1h asc', '1h change, biggest fall first'],
+  ['change24h desc', '24h change, biggest rise first'], ['change24h asc', '24h change, biggest fall first'],
+  ['change7d desc', '7d change, biggest rise first'], ['change7d asc', '7d change, biggest fall first'],
+  ['marketCap desc', 'Market cap, largest first'], ['marketCap asc', 'Market cap, smallest first'],
+  ['volume24h desc', 'Volume (24h), largest first'], ['volume24h asc', 'Volume (24h), smallest first'],
+];
 /** Coins on a page. */
 export const PER_PAGE = 100;
+/** Rows whose logos load at once: the first screen of a tall desktop window. */
+const EAGER_ROWS = 12;
 
 /** The star that puts a coin on the watchlist (a toggle button named after the coin). */
 function star(coin, watched, onToggle) {
@@ -50,7 +66,7 @@ function star(coin, watched, onToggle) {
   return button;
 }
 
-function coinRow(coin, currency, watched, onToggle) {
+function coinRow(coin, index, currency, watched, onToggle) {
   const href = `#/coin/${encodeURIComponent(coin.id)}?currency=${currency}`;
   const trend = describeChange(coin.change7d);
   return h('tr', { 'data-coin': coin.id },
@@ -59,7 +75,7 @@ function coinRow(coin, currency, watched, onToggle) {
       coin.rank == null ? [h('span', { 'aria-hidden': 'true' }, '—'), srOnly('unranked')] : String(coin.rank)),
     h('th', { scope: 'row', class: 'col-coin' },
       h('a', { class: 'coin-link', href },
-        coinImage(coin, 28),
+        coinImage(coin, 28, { lazy: index >= EAGER_ROWS }),
         h('span', { class: 'coin-names' },
           h('span', { class: 'coin-name' }, coin.name),
           h('span', { class: 'coin-symbol' }, String(coin.symbol ?? '').toUpperCase())))),
@@ -99,7 +115,7 @@ function pager(meta, onPage) {
 function marketTable(coins, state, onSort, onToggle) {
   const { currency } = state;
   const watched = new Set(watchlist());
-  const rows = coins.map((coin) => coinRow(coin, currency, watched, onToggle));
+  const rows = coins.map((coin, index) => coinRow(coin, index, currency, watched, onToggle));
   const sortable = (key, label, className) => sortHeader(key, label, className, state, onSort);
   const tbody = h('tbody', {
     // The whole row is a click target; the link inside it is the keyboard target.
@@ -172,9 +188,17 @@ export function createOverview(root, app) {
   const viewButtons = [['all', 'All coins'], ['watchlist', 'Watchlist']].map(([view, text]) => h('button', {
     type: 'button', 'aria-pressed': 'false', 'data-view': view, onClick: () => view !== params.view && app.navigate({ view: view === 'all' ? null : view, page: null }),
   }, text));
+  // Where columns are hidden their headers cannot be clicked: the same sorts as a menu.
+  const sortMenu = h('select', { id: 'market-sort' },
+    SORT_CHOICES.map(([value, label]) => h('option', { value }, label)));
+  sortMenu.addEventListener('change', () => {
+    const [sort, order] = sortMenu.value.split(' ');
+    app.navigate({ sort, order, page: null });
+  });
   const tools = h('div', { class: 'market-tools' },
     h('div', { class: 'segmented', role: 'group', 'aria-label': 'Coins shown' }, viewButtons),
-    h('div', { class: 'field search-field' }, h('label', { for: 'market-search' }, 'Search coins'), search));
+    h('div', { class: 'field search-field' }, h('label', { for: 'market-search' }, 'Search coins'), search),
+    h('div', { class: 'field sort-field' }, h('label', { for: 'market-sort' }, 'Sort by'), sortMenu));
   const body = h('div', { class: 'view-body' });
   root.replaceChildren(h('div', { class: 'view-head' }, heading, lede), tools, body);
 
@@ -183,7 +207,12 @@ export function createOverview(root, app) {
     order: key === params.sort ? (params.order === 'asc' ? 'desc' : 'asc') : SORT_ORDERS.get(key),
     page: null,
   });
-  const onPage = (page) => app.navigate({ page });
+  // A new page is read from its top; the keyboard stays on the pager button.
+  let pageTurned = false;
+  const onPage = (page) => {
+    pageTurned = true;
+    app.navigate({ page });
+  };
   // Unstarring on the watchlist takes the coin off the page at once.
   const onToggle = () => { if (params.view === 'watchlist') load(params); };
 
@@ -211,9 +240,11 @@ export function createOverview(root, app) {
     } else {
       body.replaceChildren(...marketTable(coins, params, onSort, onToggle), pager(meta, onPage) ?? []);
     }
-    const target = again && body.querySelector(`${again}:not([disabled])`);
-    if (target) target.focus();
-    else if (again && focused?.dataset?.page) body.querySelector('[data-page]:not([disabled])')?.focus();
+    const target = (again && body.querySelector(`${again}:not([disabled])`))
+      || (focused?.dataset?.page ? body.querySelector('[data-page]:not([disabled])') : null);
+    target?.focus({ preventScroll: pageTurned });
+    if (pageTurned) tools.scrollIntoView({ block: 'start' });
+    pageTurned = false;
   }
 
   function schedule() {
@@ -272,6 +303,7 @@ export function createOverview(root, app) {
     else body.replaceChildren(skeletonTable());
     body.setAttribute('aria-busy', 'true');
     if (search.value.trim() !== params.q) search.value = params.q; // a link, a reload or Back
+    sortMenu.value = `${params.sort} ${params.order}`;
     viewButtons.forEach((b) => b.setAttribute('aria-pressed', String(b.dataset.view === params.view)));
     const ids = params.view === 'watchlist' ? watchlist() : null;
     if (ids?.length === 0) {
