@@ -120,6 +120,32 @@ for base, _, names in os.walk(root):
 print(json.dumps(files))
 PY
 
+say "the dashboard on a slow phone over top:300 from the simulator: load times and Lighthouse mobile (${BENCH_PHONE_RUNS:-5} runs each)"
+[ -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ] || apt_install chromium "or set CHROMIUM_PATH"
+lighthouse="$LOCAL_DIR/lighthouse/node_modules/.bin/lighthouse"
+if [ ! -x "$lighthouse" ]; then
+  say "installing Lighthouse 12.2.3 into .local/lighthouse (13 wants Node 22)"
+  npm install --prefix "$LOCAL_DIR/lighthouse" --no-audit --no-fund --loglevel=error -E lighthouse@12.2.3 >&2 ||
+    die "npm install lighthouse failed"
+fi
+DATABASE_URL=$(DATABASE_URL=$admin_url fresh_database bench_dashboard) TRACKED_COINS="top:300,$ORIGINAL_COINS" \
+  simulated_ingestion "$bin/crypto-dashboard"
+port=$(free_port)
+background env DATABASE_URL="$(DATABASE_URL=$admin_url database_url bench_dashboard)" \
+  "$bin/crypto-dashboard" serve --port "$port" 2>/dev/null
+wait_for_port "$port" 30 || die "serve did not start"
+(cd dashboard && timeout 900 node bench/phone-load.mjs "http://127.0.0.1:$port" "${BENCH_PHONE_RUNS:-5}") >"$out/phone_load.json"
+# Lighthouse's own mobile throttling (simulated slow 4G, 4x CPU) on a 390 px screen.
+for page in "overview /" "coin /#/coin/bitcoin?currency=usd"; do
+  for run in $(seq "${BENCH_PHONE_RUNS:-5}"); do
+    CHROME_PATH=${CHROMIUM_PATH:-/usr/bin/chromium} timeout 300 "$lighthouse" "http://127.0.0.1:$port${page#* }" \
+      --quiet --chrome-flags="--headless=new --no-sandbox" --form-factor=mobile --screenEmulation.mobile \
+      --screenEmulation.width=390 --screenEmulation.height=844 --screenEmulation.deviceScaleFactor=3 \
+      --output=json --output-path="$out/lighthouse-${page%% *}-$run.json" >&2
+  done
+done
+stop_background
+
 say "writing docs/benchmarks.md"
 # Comparisons of a change (measured before and after it, "## Before and after: ...") are kept.
 cp docs/benchmarks.md "$out/previous.md" 2>/dev/null || true

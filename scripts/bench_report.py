@@ -444,6 +444,57 @@ if dash:
         lines.append(f"| `{name}` | {f['bytes']:,} | {f['gzip']:,} |")
     lines += [f"| **total** | **{total:,}** | **{total_gz:,}** |", ""]
 
+
+def median(values):
+    v = sorted(values)
+    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
+
+
+def spread(values, fmt="{:.0f}"):
+    """'median (min-max)' of plain values."""
+    return f"{fmt.format(median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+phone = load("phone_load.json")
+lighthouse = {}
+for page in ("overview", "coin"):
+    runs = [load(f"lighthouse-{page}-{n}.json") for n in range(1, 21)]
+    lighthouse[page] = [r for r in runs if r and r.get("categories")]
+if phone or any(lighthouse.values()):
+    lines += [
+        "## Dashboard on a slow phone",
+        "",
+        "`crypto-dashboard serve` (release) over `top:300` and the eleven from the simulator, on a 390 x 844",
+        "screen at 3x. Load: `dashboard/bench/phone-load.mjs`, Chromium with the CPU 4x slower and slow 4G",
+        "(150 ms, 1.6 Mbit/s) set through DevTools, a fresh context each run; CLS is the largest session window",
+        "of a PerformanceObserver's layout shifts. Lighthouse 12.2.3 mobile uses its own simulated throttling",
+        "(the same 4x and slow 4G). Medians (min-max) of the runs.",
+        "",
+        "| page | drawn after (ms) | CLS, load | Lighthouse performance | accessibility | best practices | SEO | CLS, Lighthouse | LCP (s) | TBT (ms) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for page, what in (("overview", "overview, 100th row"), ("coin", "coin page, chart")):
+        loads = (phone or {}).get(page, [])
+        reports = lighthouse[page]
+        cat = lambda key: spread([r["categories"][key]["score"] * 100 for r in reports]) if reports else "-"
+        audit = lambda key, scale, fmt: spread([r["audits"][key]["numericValue"] * scale for r in reports], fmt) if reports else "-"
+        lines.append(
+            f"| {what} | {spread([l['drawnMs'] for l in loads]) if loads else '-'} "
+            f"| {spread([l['cls'] for l in loads], '{:.3f}') if loads else '-'} "
+            f"| {cat('performance')} | {cat('accessibility')} | {cat('best-practices')} | {cat('seo')} "
+            f"| {audit('cumulative-layout-shift', 1, '{:.3f}')} | {audit('largest-contentful-paint', 0.001, '{:.1f}')} "
+            f"| {audit('total-blocking-time', 1, '{:.0f}')} |")
+        if reports:
+            perf = median([r["categories"]["performance"]["score"] * 100 for r in reports])
+            a11y = min(r["categories"]["accessibility"]["score"] * 100 for r in reports)
+            bp = min(r["categories"]["best-practices"]["score"] * 100 for r in reports)
+            goal(f"Lighthouse mobile on the {what.split(',')[0]}: performance >= 90 (median), accessibility 100, best practices >= 95",
+                 f"{perf:.0f} / {a11y:.0f} / {bp:.0f}", perf >= 90 and a11y == 100 and bp >= 95)
+        if loads:
+            worst = max(l["cls"] for l in loads)
+            goal(f"CLS of the {what.split(',')[0]} on a throttled 390 px phone < 0.1 (every run)", f"{worst:.3f} at most", worst < 0.1)
+    lines.append("")
+
 if GOALS:
     summary = ["## Goals", "", "Each goal of the issues with its figure from this run (details in the sections below).", "",
                "| goal | measured | |", "|---|---|---|"]

@@ -1,62 +1,14 @@
-// Loading on a slow phone: a 390 px touch screen, the CPU four times slower and Lighthouse's
-// "slow 4G" network (150 ms round trips, 1.6 Mbit/s down), as Chrome's DevTools protocol sets
-// them. Layout shifts are read with a PerformanceObserver from the first frame on and scored
-// as Chrome scores Cumulative Layout Shift: the largest session window (shifts less than 1 s
-// apart, 5 s at most), leaving out shifts right after input.
+// Loading on a slow phone (tests/phone.mjs: a 390 px touch screen, the CPU four times slower,
+// Lighthouse's "slow 4G"), with every layout shift recorded from the first frame and scored as
+// Chrome scores Cumulative Layout Shift.
 //
 // The time until 100 rows are drawn is printed, not asserted: `make bench` records it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { chartReady, open, PER_PAGE, PHONE, rows, shot, useBrowser } from './harness.mjs';
+import { recordLayoutShifts, sessionWindowCls, throttle } from './phone.mjs';
 
 useBrowser();
-
-/** Chrome DevTools' throttling of a mid-range phone on a slow mobile network. */
-async function throttle(page) {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Network.enable');
-  await cdp.send('Network.emulateNetworkConditions', {
-    offline: false, latency: 150, downloadThroughput: 1.6e6 / 8, uploadThroughput: 750e3 / 8,
-  });
-  await cdp.send('Emulation.setCPUThrottlingRate', { rate: 4 });
-}
-
-/** Records every layout shift of the page, with the elements that moved, from its first frame. */
-function recordLayoutShifts(page) {
-  return page.addInitScript(() => {
-    const describe = (node) => (node?.nodeType === 1
-      ? `${node.localName}${node.id ? `#${node.id}` : ''}${[...node.classList].map((c) => `.${c}`).join('')}`
-      : String(node?.nodeName));
-    window.layoutShifts = [];
-    new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) {
-        window.layoutShifts.push({
-          at: entry.startTime, value: entry.value, afterInput: entry.hadRecentInput,
-          moved: entry.sources.map((s) => `${describe(s.node)} from y ${Math.round(s.previousRect.y)} to ${Math.round(s.currentRect.y)}`),
-        });
-      }
-    }).observe({ type: 'layout-shift', buffered: true });
-  });
-}
-
-/** Cumulative Layout Shift as Chrome reports it: the largest session window's sum. */
-export function sessionWindowCls(shifts) {
-  let largest = 0;
-  let sum = 0;
-  let first = -Infinity;
-  let last = -Infinity;
-  for (const { at, value, afterInput } of shifts) {
-    if (afterInput) continue;
-    if (at - last >= 1000 || at - first >= 5000) {
-      sum = 0;
-      first = at;
-    }
-    sum += value;
-    last = at;
-    largest = Math.max(largest, sum);
-  }
-  return largest;
-}
 
 test('session windows: shifts less than a second apart add up, a pause or 5 s starts a new window', () => {
   const at = (ms, value, afterInput = false) => ({ at: ms, value, afterInput });

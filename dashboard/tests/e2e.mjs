@@ -935,6 +935,32 @@ test('market cap and 24h volume are shown on wide screens only, compactly', asyn
   assertClean();
 });
 
+test('a name too long for a small phone scrolls the table inside its card, with the coin kept in view', async (t) => {
+  const { page, goto, assertClean } = await open(t, { viewport: { width: 320, height: 640 } });
+  const long = 'Wrapped-Liquid-Restaked-Governance-Ether-Receipt';
+  await stubMarket(page, (data) => {
+    data.find((row) => row.id === 'bitcoin').name = long;
+  });
+  await goto();
+  await rows(page).first().waitFor();
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), 'the page does not scroll sideways');
+  const card = page.locator('.table-card');
+  assert.ok(await card.evaluate((el) => el.scrollWidth > el.clientWidth), 'the table scrolls inside its card');
+  const place = () => page.evaluate(() => {
+    const card = document.querySelector('.table-card').getBoundingClientRect();
+    const coin = document.querySelector('tr[data-coin="bitcoin"] .col-coin').getBoundingClientRect();
+    const star = document.querySelector('tr[data-coin="bitcoin"] .col-star').getBoundingClientRect();
+    return { star: Math.round(star.left - card.left), coin: Math.round(coin.left - card.left) };
+  });
+  const before = await place();
+  await card.evaluate((el) => { el.scrollLeft = el.scrollWidth; });
+  assert.ok(await card.evaluate((el) => el.scrollLeft > 0), 'scrolled');
+  assert.deepEqual(await place(), before, 'the star and the coin stay where they were');
+  assert.ok(await page.locator('tr[data-coin="bitcoin"] td.price').isVisible());
+  await shot(page, 'overview-long-name-320');
+  assertClean();
+});
+
 test('the 1Y and All ranges ask for daily prices from a year and ten years back, without moving the chart', async (t) => {
   for (const viewport of [DESKTOP, PHONE]) {
     const { page, goto, assertClean } = await open(t, { viewport });

@@ -10,11 +10,12 @@ import path from 'node:path';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { PHONE_SCREEN } from './phone.mjs';
 
 const SCREENSHOTS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'screenshots');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 export const DESKTOP = { width: 1280, height: 900 };
-export const PHONE = { width: 390, height: 844 };
+export const PHONE = PHONE_SCREEN.viewport;
 /** The original's eleven coins: pinned in the suite's tracked set, beside the simulator's top 300. */
 export const COINS = ['bitcoin', 'ethereum', 'tether', 'binancecoin', 'solana', 'ripple', 'usd-coin', 'cardano',
   'dogecoin', 'tron', 'avalanche-2'];
@@ -71,8 +72,7 @@ async function waitForServer(url, timeoutMs = 20_000) {
 export async function open(t, { viewport = DESKTOP, colorScheme = 'light', phone = false } = {}) {
   const context = await browser.newContext({
     viewport, locale: 'en-US', timezoneId: 'UTC', colorScheme,
-    // A phone's screen: dense pixels, touch, and the mobile viewport rules.
-    ...(phone ? { deviceScaleFactor: 3, isMobile: true, hasTouch: true } : {}),
+    ...(phone ? PHONE_SCREEN : {}),
   });
   context.setDefaultTimeout(15_000);
   t.after(() => context.close());
