@@ -193,6 +193,9 @@ pub async fn run(bin_dir: &Path, database_url: &str, runs: usize) -> Value {
             ("DB_POOL_MAX_SIZE", "1"),
             ("CRON_SECRET", "bench-cron-secret-of-at-least-32-bytes"),
             ("INGEST_FUNCTION_NAME", "ingest"),
+            // A local Runtime API, as in scripts/test-lambda-emulator.sh: the events come from
+            // events/, not through CloudFront, so they carry no origin-verify header.
+            ("ORIGIN_VERIFY", "off"),
             ("RUST_LOG", "warn"),
         ]
         .iter()
