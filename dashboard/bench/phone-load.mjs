@@ -4,7 +4,7 @@
 //
 //   node bench/phone-load.mjs http://127.0.0.1:3000 5
 import { chromium } from 'playwright-core';
-import { PHONE_SCREEN, recordLayoutShifts, sessionWindowCls, throttle } from '../tests/phone.mjs';
+import { loadThrottled, PHONE_SCREEN } from '../tests/phone.mjs';
 
 const [base, runs = '5'] = process.argv.slice(2);
 if (!base) throw new Error('usage: node bench/phone-load.mjs BASE_URL [RUNS]');
@@ -25,16 +25,9 @@ try {
     for (let run = 0; run < Number(runs); run += 1) {
       const context = await browser.newContext({ ...PHONE_SCREEN, locale: 'en-US', timezoneId: 'UTC' });
       const page = await context.newPage();
-      await recordLayoutShifts(page);
-      await throttle(page);
-      const started = Date.now();
-      await page.goto(`${base.replace(/\/+$/, '')}/${hash}`);
-      await page.locator(drawn).waitFor({ timeout: 60_000 });
-      const drawnMs = Date.now() - started;
-      await page.waitForLoadState('networkidle');
-      await page.waitForTimeout(1_500); // past a session window's gap
-      const cls = sessionWindowCls(await page.evaluate(() => window.layoutShifts));
-      result[name].push({ drawnMs, cls });
+      const { readyMs, cls } = await loadThrottled(page, `${base.replace(/\/+$/, '')}/${hash}`,
+        (p) => p.locator(drawn).waitFor({ timeout: 60_000 }));
+      result[name].push({ drawnMs: readyMs, cls });
       await context.close();
     }
   }

@@ -22,6 +22,6 @@ export function toggleWatched(id) {
   else if (ids.length < WATCHLIST_MAX) ids.push(id);
   try {
     localStorage.setItem(KEY, JSON.stringify(ids));
-  } catch { /* private mode: kept for this page only */ }
+  } catch { /* private mode: not kept; the star lasts until the table is drawn again */ }
   return ids.includes(id);
 }

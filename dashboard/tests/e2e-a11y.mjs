@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
-import { chartReady, DESKTOP, open, PER_PAGE, PHONE, rows, useBrowser } from './harness.mjs';
+import { chartReady, DESKTOP, freshnessLoaded, open, PER_PAGE, PHONE, rows, useBrowser } from './harness.mjs';
 
 useBrowser();
 
@@ -36,7 +36,7 @@ for (const colorScheme of ['light', 'dark']) {
     const { page, goto, assertClean } = await open(t, { colorScheme });
     await goto();
     await rows(page).nth(PER_PAGE - 1).waitFor();
-    await page.waitForFunction(() => !document.getElementById('freshness').textContent.includes('Checking'));
+    await freshnessLoaded(page);
     await assertAccessible(page, `the overview (${colorScheme}, 1280 px)`);
     await page.getByRole('button', { name: '24h', exact: true }).click();
     await page.locator('th[aria-sort="descending"] [data-sort="change24h"]').waitFor();

@@ -5,8 +5,8 @@
 // The time until 100 rows are drawn is printed, not asserted: `make bench` records it.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chartReady, open, PER_PAGE, PHONE, rows, shot, useBrowser } from './harness.mjs';
-import { recordLayoutShifts, sessionWindowCls, throttle } from './phone.mjs';
+import { baseUrl, chartReady, freshnessLoaded, open, PER_PAGE, PHONE, rows, shot, useBrowser } from './harness.mjs';
+import { loadThrottled, sessionWindowCls } from './phone.mjs';
 
 useBrowser();
 
@@ -39,22 +39,13 @@ async function logosFromAnImageHost(page) {
   });
 }
 
-/** Loads `hash` on the throttled phone until `ready` holds and 1.5 s pass without a frame moving; returns the shifts and timings. */
+/** Loads `hash` on the throttled phone (tests/phone.mjs) until `ready` holds and the page has settled. */
 async function loadOnSlowPhone(t, hash, ready) {
-  const { page, goto, assertClean } = await open(t, { viewport: PHONE, phone: true });
+  const { page, assertClean } = await open(t, { viewport: PHONE, phone: true });
   await logosFromAnImageHost(page);
-  await recordLayoutShifts(page);
-  await throttle(page);
-  const started = Date.now();
-  await goto(hash);
-  await ready(page);
-  const readyAfter = Date.now() - started;
-  // Everything the page asks for has come (health included), then a pause longer than a session window's gap.
-  await page.waitForFunction(() => !document.getElementById('freshness').textContent.includes('Checking'), null, { timeout: 60_000 });
-  await page.waitForLoadState('networkidle');
-  await page.waitForTimeout(1_500);
-  const shifts = await page.evaluate(() => window.layoutShifts);
-  return { page, assertClean, shifts, cls: sessionWindowCls(shifts), readyAfter };
+  const { readyMs, shifts, cls } = await loadThrottled(page, `${baseUrl}/${hash}`, ready);
+  await freshnessLoaded(page);
+  return { page, assertClean, shifts, cls, readyAfter: readyMs };
 }
 
 const report = (shifts) => shifts.map((s) => `${s.value.toFixed(4)} at ${Math.round(s.at)} ms: ${s.moved.join(', ')}`).join('\n');

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import {
-  baseUrl, chartPoints, chartReady, COINS, market, open, PER_PAGE, PHONE, DESKTOP, rows, showing, shot, shownOrder,
+  baseUrl, chartPoints, chartReady, COINS, freshnessLoaded, market, open, PER_PAGE, PHONE, DESKTOP, rows, showing, shot, shownOrder,
   useBrowser, waitForPricesIn,
 } from './harness.mjs';
 
@@ -45,7 +45,7 @@ test('overview shows the first 100 of a few hundred coins by rank, with prices, 
   // A row's link is what keyboard and screen reader users reach.
   assert.equal(await page.locator('table.market a.coin-link').count(), PER_PAGE);
   assert.equal(await page.locator('.pager-at').innerText(), `Page 1 of ${Math.ceil(meta.total / PER_PAGE)}`);
-  await page.waitForFunction(() => !document.getElementById('freshness').textContent.includes('Checking'));
+  await freshnessLoaded(page);
   await shot(page, 'overview-desktop');
 
   await page.setViewportSize(PHONE);
@@ -559,8 +559,6 @@ function run(base, { mode = 'full', status, startedAt, finishedAt = null, stale 
   };
 }
 
-const freshnessLoaded = (page) =>
-  page.waitForFunction(() => !document.getElementById('freshness').textContent.includes('Checking'));
 
 /** Each part as shown: its text (spaces collapsed), tone, times and whether it has a stale mark. */
 const readParts = (page) => page.locator('#freshness .badge').evaluateAll((badges) => badges.map((badge) => ({

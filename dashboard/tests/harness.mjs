@@ -104,6 +104,9 @@ export const shot = (page, name) => page.screenshot({ path: path.join(SCREENSHOT
 export const rows = (page) => page.locator('table.market tbody tr');
 export const chartReady = (page, interval, range) =>
   page.locator(`.chart-area[data-state="ready"][data-interval="${interval}"][data-range="${range}"] .uplot canvas`).waitFor();
+/** Waits until the header's freshness badges have their answer (no "Checking…" left). */
+export const freshnessLoaded = (page, options) =>
+  page.waitForFunction(() => !document.getElementById('freshness').textContent.includes('Checking'), null, options);
 /** The coins of the table, top to bottom. */
 export const shownOrder = (page) => rows(page).evaluateAll((trs) => trs.map((tr) => tr.dataset.coin));
 /** Waits until the table shows exactly these coins, in this order. */

@@ -8,7 +8,7 @@
 export const PHONE_SCREEN = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 3, isMobile: true, hasTouch: true };
 
 /** Chrome DevTools' throttling of a mid-range phone on a slow mobile network. */
-export async function throttle(page) {
+async function throttle(page) {
   const cdp = await page.context().newCDPSession(page);
   await cdp.send('Network.enable');
   await cdp.send('Network.emulateNetworkConditions', {
@@ -18,7 +18,7 @@ export async function throttle(page) {
 }
 
 /** Records every layout shift of the page, with the elements that moved, from its first frame. */
-export function recordLayoutShifts(page) {
+function recordLayoutShifts(page) {
   return page.addInitScript(() => {
     const describe = (node) => (node?.nodeType === 1
       ? `${node.localName}${node.id ? `#${node.id}` : ''}${[...node.classList].map((c) => `.${c}`).join('')}`
@@ -52,4 +52,22 @@ export function sessionWindowCls(shifts) {
     largest = Math.max(largest, sum);
   }
   return largest;
+}
+
+/**
+ * Loads `url` in `page` on the slow phone, every layout shift recorded: `ready(page)` says when
+ * what matters is drawn; then the page's requests end (the freshness badges' included) and 1.5 s
+ * pass, longer than a session window's gap. Returns the time to ready, the shifts and their CLS.
+ */
+export async function loadThrottled(page, url, ready) {
+  await recordLayoutShifts(page);
+  await throttle(page);
+  const started = Date.now();
+  await page.goto(url);
+  await ready(page);
+  const readyMs = Date.now() - started;
+  await page.waitForLoadState('networkidle');
+  await page.waitForTimeout(1_500);
+  const shifts = await page.evaluate(() => window.layoutShifts);
+  return { readyMs, shifts, cls: sessionWindowCls(shifts) };
 }
